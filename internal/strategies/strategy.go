@@ -1,0 +1,67 @@
+// Package strategies holds the Strategy contract, the chain that runs a route's
+// strategies in order, and the built-in strategies (jwt, api_key, oauth2).
+package strategies
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Identity is who a request was authenticated as. It is what the gateway
+// injects into identity headers and checks roles and scopes against.
+type Identity struct {
+	Subject  string
+	Email    string
+	Roles    []string
+	Scopes   []string
+	ClientID string
+	// Strategy is the configured name of the strategy that succeeded.
+	Strategy string
+	// TokenID is the jti of a JWT (for the logout denylist) or the id of an API key.
+	TokenID string
+	// ExpiresAt is when the credential stops being valid; zero if unknown.
+	ExpiresAt time.Time
+}
+
+// ErrNoCredentials means the request carries no credential this strategy
+// recognises: the chain moves on to the next strategy.
+var ErrNoCredentials = errors.New("no credentials")
+
+// ErrInvalidCredentials means the request carries a credential of this
+// strategy's kind and it is not valid: 401, and it counts as an auth failure.
+var ErrInvalidCredentials = errors.New("invalid credentials")
+
+// InvalidError is an invalid credential with a machine-readable reason for logs
+// (never containing the credential itself).
+type InvalidError struct {
+	Reason string // e.g. "expired", "bad_signature", "unknown_key"
+	Err    error  // detail for logs; may be nil
+}
+
+func (e *InvalidError) Error() string {
+	if e.Err != nil {
+		return "invalid credentials: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "invalid credentials: " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrInvalidCredentials) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalidCredentials }
+
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Invalid returns an *InvalidError with the given reason.
+func Invalid(reason string, err error) error { return &InvalidError{Reason: reason, Err: err} }
+
+// Strategy authenticates a request.
+//
+// Authenticate returns exactly one of: an identity; an error matching
+// ErrNoCredentials (not mine, try the next); an error matching
+// ErrInvalidCredentials (401, counted as a failure); or any other error, a
+// technical failure (store or provider unreachable), which fails closed.
+// Implementations must not log or return the credential itself.
+type Strategy interface {
+	Authenticate(ctx context.Context, r *http.Request) (*Identity, error)
+}

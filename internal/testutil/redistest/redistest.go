@@ -1,0 +1,116 @@
+// Package redistest starts a real redis-server for tests, on a free loopback port.
+//
+// When redis-server is not installed the test is skipped, unless
+// AUTHGATEWAY_REQUIRE_REDIS=1 is set (as .ci/run does), in which case it fails.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server process owned by one test.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	Port int
+	cmd  *exec.Cmd
+}
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL is a redis:// URL for the server, as redis.url takes it.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Start starts a fresh redis-server and stops it when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("AUTHGATEWAY_REQUIRE_REDIS") == "1" {
+			t.Fatalf("redis-server not found and AUTHGATEWAY_REQUIRE_REDIS=1: %v", err)
+		}
+		t.Skip("redis-server not installed; set AUTHGATEWAY_REQUIRE_REDIS=1 to make this a failure")
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	// No persistence: every test starts from an empty store; appendonly would
+	// only slow the tests down.
+	s.cmd = exec.Command(s.bin,
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--protected-mode", "yes")
+	logf, err := os.Create(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		s.t.Fatalf("creating redis log: %v", err)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ping(s.Addr()) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Stop()
+	s.t.Fatalf("redis-server on %s did not answer PING within 10s", s.Addr())
+}
+
+// Stop kills the server (idempotent). Data is lost: there is no persistence.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port after Stop (empty data).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := fmt.Fprint(c, "PING\r\n"); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && line == "+PONG\r\n"
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
