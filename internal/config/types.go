@@ -1,0 +1,218 @@
+// Package config loads, expands and validates the gateway's YAML configuration.
+//
+// Loading is: read the file → parse into a YAML node tree → expand ${VAR} and
+// ${VAR:-default} in scalar values (never in keys, so an environment value
+// cannot add structure) → check for unknown keys → decode onto defaults →
+// read *_file secrets → one Validate pass that reports every problem with its
+// file and line.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Server     Server               `yaml:"server"`
+	Redis      Redis                `yaml:"redis"`
+	Tokens     Tokens               `yaml:"tokens"`
+	Strategies map[string]*Strategy `yaml:"strategies"`
+	Routes     []*Route             `yaml:"routes"`
+	RateLimits RateLimits           `yaml:"rate_limits"`
+	Log        Log                  `yaml:"log"`
+
+	// Path is the file the config was loaded from.
+	Path string `yaml:"-"`
+	// Hash is the SHA-256 hex of the file's bytes (reported by /readyz).
+	Hash string `yaml:"-"`
+	// lines maps a YAML path ("routes[1].strategies") to its line, for errors.
+	lines map[string]int
+}
+
+// Server configures the listeners and the limits that protect them.
+type Server struct {
+	// Listen is the main listener address. Default ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen serves /healthz, /readyz and /metrics. Default "127.0.0.1:9090"; "" disables.
+	AdminListen string `yaml:"admin_listen"`
+	// TLS, when set, makes Listen serve HTTPS.
+	TLS *TLS `yaml:"tls"`
+	// TrustedProxies are the peers (CIDRs or addresses) whose X-Forwarded-For,
+	// X-Forwarded-Proto and X-Original-* headers are believed. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// ReadHeaderTimeout bounds how long a client may take to send headers (slowloris). Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes caps request header size. Default 32 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps request bodies unless a route overrides it. Default 10 MiB; -1 = no limit.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// UpstreamTimeout bounds the wait for an upstream's response headers (504 after). Default 30s.
+	UpstreamTimeout Duration `yaml:"upstream_timeout"`
+	// MaxIdleConnsPerUpstream sizes the keep-alive pool to each upstream. Default 1024.
+	MaxIdleConnsPerUpstream int `yaml:"max_idle_conns_per_upstream"`
+	// MaxConnsPerUpstream caps concurrent connections to one upstream. Default 0 (no cap).
+	MaxConnsPerUpstream int `yaml:"max_conns_per_upstream"`
+	// ShutdownTimeout is how long in-flight requests may take to drain on SIGTERM. Default 20s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	trustedPrefixes []netip.Prefix
+}
+
+// TrustedPrefixes returns TrustedProxies parsed (valid after Load).
+func (s *Server) TrustedPrefixes() []netip.Prefix { return s.trustedPrefixes }
+
+// TLS configures HTTPS on the main listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// RedirectHTTP, when set, is a plain-HTTP listener answering 308 to https.
+	RedirectHTTP string `yaml:"redirect_http"`
+	// HSTS adds Strict-Transport-Security to every response.
+	HSTS bool `yaml:"hsts"`
+}
+
+// Redis points at the shared state store.
+type Redis struct {
+	// URL is redis://, rediss://, redis+cluster:// or redis+sentinel://; empty = in-memory state.
+	URL     string `yaml:"url"`
+	URLFile string `yaml:"url_file"`
+}
+
+// Tokens configures the gateway as a token issuer.
+type Tokens struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// AccessTTL is the lifetime of access tokens the gateway mints. Default 15m; more needs AllowLongTTL.
+	AccessTTL Duration `yaml:"access_ttl"`
+	// RefreshTTL is the lifetime of refresh tokens. Default 168h.
+	RefreshTTL   Duration     `yaml:"refresh_ttl"`
+	AllowLongTTL bool         `yaml:"allow_long_ttl"`
+	SigningKeys  []SigningKey `yaml:"signing_keys"`
+}
+
+// SigningKey is one of the gateway's signing keys; the first signs, all verify.
+type SigningKey struct {
+	Kid       string `yaml:"kid"`
+	Algorithm string `yaml:"algorithm"`
+	// Secret is the HMAC secret (HS*), at least 32 bytes.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// PrivateKeyFile is a PEM private key for RS*/PS*/ES*/EdDSA.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// PublicKeyFile is a PEM public key: the key then only verifies.
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// Strategy is one named authentication strategy. Which fields apply depends on Type.
+type Strategy struct {
+	// Type is api_key, jwt or oauth2.
+	Type string `yaml:"type"`
+
+	// api_key: Header carrying the key (default X-API-Key); accepted Prefixes;
+	// Store file|redis (default file); File path for the file store.
+	Header   string   `yaml:"header"`
+	Prefixes []string `yaml:"prefixes"`
+	Store    string   `yaml:"store"`
+	File     string   `yaml:"file"`
+
+	// jwt: Issuer and Audience required in every token; Algorithms pinned;
+	// Keys "tokens" (tokens.signing_keys) or JWKSURL; claim names; Leeway (default 30s).
+	Issuer      string   `yaml:"issuer"`
+	Audience    string   `yaml:"audience"`
+	Algorithms  []string `yaml:"algorithms"`
+	Keys        string   `yaml:"keys"`
+	JWKSURL     string   `yaml:"jwks_url"`
+	RolesClaim  string   `yaml:"roles_claim"`
+	ScopesClaim string   `yaml:"scopes_claim"`
+	EmailClaim  string   `yaml:"email_claim"`
+	Leeway      Duration `yaml:"leeway"`
+	// Cookie is the session cookie the jwt strategy also reads the access token
+	// from (browser sessions). Default "__Host-authgw_access" when keys: tokens.
+	Cookie string `yaml:"cookie"`
+
+	// oauth2: provider endpoints (IssuerURL → OIDC discovery, or explicit URLs).
+	IssuerURL        string    `yaml:"issuer_url"`
+	AuthorizationURL string    `yaml:"authorization_url"`
+	TokenURL         string    `yaml:"token_url"`
+	IntrospectionURL string    `yaml:"introspection_url"`
+	UserinfoURL      string    `yaml:"userinfo_url"`
+	ClientID         string    `yaml:"client_id"`
+	ClientSecret     string    `yaml:"client_secret"`
+	ClientSecretFile string    `yaml:"client_secret_file"`
+	CacheTTL         *Duration `yaml:"cache_ttl"`
+	Scopes           []string  `yaml:"scopes"`
+	RedirectURL      string    `yaml:"redirect_url"`
+	Login            bool      `yaml:"login"`
+	// AllowedRedirectHosts are hosts the post-login `rd` may point at besides this gateway.
+	AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
+}
+
+// Route maps a path prefix to an upstream and the rules that guard it.
+type Route struct {
+	Name       string   `yaml:"name"`
+	Path       string   `yaml:"path"`
+	Methods    []string `yaml:"methods"`
+	Upstream   string   `yaml:"upstream"`
+	Strategies []string `yaml:"strategies"`
+	// Roles: any of. Scopes: all of.
+	Roles  []string `yaml:"roles"`
+	Scopes []string `yaml:"scopes"`
+	Public bool     `yaml:"public"`
+	// PassCredentials forwards the credential headers (Authorization, the API
+	// key header) to the upstream. Default false: the upstream gets identity
+	// headers instead.
+	PassCredentials bool        `yaml:"pass_credentials"`
+	RateLimit       *RouteLimit `yaml:"rate_limit"`
+	MaxBodyBytes    int64       `yaml:"max_body_bytes"`
+	Timeout         Duration    `yaml:"timeout"`
+	// CanonicalPath is Path in the form the route table uses (set by Load).
+	CanonicalPath string `yaml:"-"`
+	// UpstreamURL is Upstream parsed (set by Load).
+	UpstreamURL *url.URL `yaml:"-"`
+}
+
+// RouteLimit is a per-route request quota.
+type RouteLimit struct {
+	Limit  int64    `yaml:"limit"`
+	Period Duration `yaml:"period"`
+	// By is subject (the authenticated identity; default) or ip.
+	By string `yaml:"by"`
+	// OnRedisError is allow (default for quotas) or deny.
+	OnRedisError string `yaml:"on_redis_error"`
+}
+
+// RateLimits holds the gateway-wide limits.
+type RateLimits struct {
+	// AuthFailures limits failed authentications per client IP. Default 10 per 1m.
+	AuthFailures *FailureLimit `yaml:"auth_failures"`
+}
+
+// FailureLimit is the auth-failure limit.
+type FailureLimit struct {
+	Limit  int64    `yaml:"limit"`
+	Period Duration `yaml:"period"`
+	// OnRedisError is deny (default: an attacker must not gain unlimited guesses
+	// by overloading Redis) or allow.
+	OnRedisError string `yaml:"on_redis_error"`
+}
+
+// Log configures the structured log.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+	// AuthEvents logs one event per request (default true).
+	AuthEvents *bool `yaml:"auth_events"`
+}
+
+// Duration is a time.Duration that reads Go durations plus a "d" suffix for days.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

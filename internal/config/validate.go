@@ -1,0 +1,553 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Known values of enumerated keys.
+var (
+	strategyTypes = []string{"api_key", "jwt", "oauth2"}
+	// JWTAlgorithms are the algorithms the jwt strategy and token issuer support.
+	jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	httpMethods   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+
+// MaxAccessTTL is the longest access-token lifetime allowed without allow_long_ttl.
+const MaxAccessTTL = 15 * time.Minute
+
+// MinHMACSecret is the shortest HMAC secret accepted, in bytes.
+const MinHMACSecret = 32
+
+func defaults() *Config {
+	return &Config{
+		Server: Server{
+			Listen:                  ":8080",
+			AdminListen:             "127.0.0.1:9090",
+			ReadHeaderTimeout:       Duration(10 * time.Second),
+			IdleTimeout:             Duration(120 * time.Second),
+			MaxHeaderBytes:          32 << 10,
+			MaxBodyBytes:            10 << 20,
+			UpstreamTimeout:         Duration(30 * time.Second),
+			MaxIdleConnsPerUpstream: 1024,
+			ShutdownTimeout:         Duration(20 * time.Second),
+		},
+		Tokens: Tokens{
+			AccessTTL:  Duration(15 * time.Minute),
+			RefreshTTL: Duration(168 * time.Hour),
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// LineOf returns the line of a YAML path ("routes[1].strategies"), or of its
+// nearest ancestor that has one, or 0.
+func (c *Config) LineOf(path string) int {
+	for path != "" {
+		if n, ok := c.lines[path]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// Problem builds a Problem for path, for errors found after Load (while
+// building strategies from the config, say).
+func (c *Config) Problem(path, format string, args ...any) Problem {
+	return Problem{File: c.Path, Line: c.LineOf(path), Path: path, Message: fmt.Sprintf(format, args...)}
+}
+
+type validator struct {
+	cfg      *Config
+	file     string
+	lines    map[string]int
+	problems []Problem
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.problems = append(v.problems, v.cfg.Problem(path, format, args...))
+}
+
+func (v *validator) run() {
+	v.server()
+	v.redis()
+	v.tokens()
+	for _, name := range sortedKeys(v.cfg.Strategies) {
+		v.strategy(name, v.cfg.Strategies[name])
+	}
+	v.routes()
+	v.rateLimits()
+	v.log()
+}
+
+func (v *validator) server() {
+	s := &v.cfg.Server
+	if s.Listen == "" {
+		v.errorf("server.listen", "must not be empty")
+	}
+	for i, p := range s.TrustedProxies {
+		path := fmt.Sprintf("server.trusted_proxies[%d]", i)
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			s.trustedPrefixes = append(s.trustedPrefixes, pfx.Masked())
+		} else if a, err := netip.ParseAddr(p); err == nil {
+			s.trustedPrefixes = append(s.trustedPrefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			v.errorf(path, "%q is not an IP address or CIDR", p)
+		}
+	}
+	if s.TLS != nil {
+		if s.TLS.CertFile == "" || s.TLS.KeyFile == "" {
+			v.errorf("server.tls", "cert_file and key_file are both required")
+		}
+	}
+	if s.MaxHeaderBytes <= 0 {
+		v.errorf("server.max_header_bytes", "must be positive")
+	}
+	if s.ReadHeaderTimeout <= 0 {
+		v.errorf("server.read_header_timeout", "must be positive")
+	}
+}
+
+func (v *validator) redis() {
+	r := &v.cfg.Redis
+	if r.URLFile != "" {
+		if r.URL != "" {
+			v.errorf("redis.url_file", "set url or url_file, not both")
+		}
+		r.URL = v.readSecret("redis.url_file", r.URLFile)
+	}
+	if r.URL == "" {
+		return
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		v.errorf("redis.url", "not a valid URL") // the URL may hold a password: not echoed
+		return
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel", "unix":
+	default:
+		v.errorf("redis.url", "scheme %q: want redis://, rediss://, redis+cluster:// or redis+sentinel://", u.Scheme)
+	}
+}
+
+func (v *validator) readSecret(path, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		v.errorf(path, "reading secret file: %v", err)
+		return ""
+	}
+	return strings.TrimRight(string(b), "\r\n")
+}
+
+func (v *validator) tokens() {
+	t := &v.cfg.Tokens
+	if t.AccessTTL <= 0 {
+		v.errorf("tokens.access_ttl", "must be positive")
+	} else if t.AccessTTL.D() > MaxAccessTTL && !t.AllowLongTTL {
+		v.errorf("tokens.access_ttl", "%s is longer than 15m; short-lived access tokens limit the damage of a leak (set allow_long_ttl: true to override)", t.AccessTTL.D())
+	}
+	if t.RefreshTTL <= 0 {
+		v.errorf("tokens.refresh_ttl", "must be positive")
+	}
+	seen := map[string]bool{}
+	for i := range t.SigningKeys {
+		k := &t.SigningKeys[i]
+		path := fmt.Sprintf("tokens.signing_keys[%d]", i)
+		if k.Kid == "" {
+			v.errorf(path+".kid", "required: tokens name their key so keys can rotate")
+		} else if seen[k.Kid] {
+			v.errorf(path+".kid", "duplicate kid %q", k.Kid)
+		}
+		seen[k.Kid] = true
+		if !slices.Contains(jwtAlgorithms, k.Algorithm) {
+			v.errorf(path+".algorithm", "unknown algorithm %q (want one of %s)", k.Algorithm, strings.Join(jwtAlgorithms, ", "))
+			continue
+		}
+		if strings.HasPrefix(k.Algorithm, "HS") {
+			if k.SecretFile != "" {
+				if k.Secret != "" {
+					v.errorf(path+".secret_file", "set secret or secret_file, not both")
+				}
+				k.Secret = v.readSecret(path+".secret_file", k.SecretFile)
+			}
+			if k.PrivateKeyFile != "" || k.PublicKeyFile != "" {
+				v.errorf(path, "%s takes a secret, not a key file", k.Algorithm)
+			}
+			switch {
+			case k.Secret == "":
+				v.errorf(path+".secret", "required for %s (is the environment variable set?)", k.Algorithm)
+			case len(k.Secret) < MinHMACSecret:
+				v.errorf(path+".secret", "HMAC secret is %d bytes; at least %d are required", len(k.Secret), MinHMACSecret)
+			}
+			continue
+		}
+		if k.Secret != "" || k.SecretFile != "" {
+			v.errorf(path, "%s takes private_key_file or public_key_file, not a secret", k.Algorithm)
+		}
+		if (k.PrivateKeyFile == "") == (k.PublicKeyFile == "") {
+			v.errorf(path, "%s needs exactly one of private_key_file or public_key_file", k.Algorithm)
+		}
+	}
+	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].Secret == "" && t.SigningKeys[0].SecretFile == "" {
+		v.errorf("tokens.signing_keys[0]", "the first key signs, so it needs a secret or private_key_file")
+	}
+}
+
+func (v *validator) strategy(name string, s *Strategy) {
+	path := "strategies." + name
+	if s == nil {
+		v.errorf(path, "empty strategy definition")
+		return
+	}
+	switch s.Type {
+	case "api_key":
+		v.apiKey(path, s)
+	case "jwt":
+		v.jwt(path, s)
+	case "oauth2":
+		v.oauth2(path, s)
+	default:
+		v.errorf(path+".type", "unknown strategy type %q (want one of %s)", s.Type, strings.Join(strategyTypes, ", "))
+	}
+}
+
+func (v *validator) apiKey(path string, s *Strategy) {
+	if s.Header == "" {
+		s.Header = "X-API-Key"
+	}
+	if s.Store == "" {
+		s.Store = "file"
+	}
+	if len(s.Prefixes) == 0 {
+		v.errorf(path+".prefixes", "at least one key prefix is required (e.g. [pk_live])")
+	}
+	for i, p := range s.Prefixes {
+		if !validPrefix(p) {
+			v.errorf(fmt.Sprintf("%s.prefixes[%d]", path, i), "prefix %q: use 2-32 characters of a-z, 0-9 and _", p)
+		}
+	}
+	switch s.Store {
+	case "file":
+		if s.File == "" {
+			v.errorf(path+".file", "required with store: file")
+		}
+	case "redis":
+		if v.cfg.Redis.URL == "" && v.cfg.Redis.URLFile == "" {
+			v.errorf(path+".store", "store: redis needs redis.url")
+		}
+	default:
+		v.errorf(path+".store", "unknown store %q (want file or redis)", s.Store)
+	}
+}
+
+func validPrefix(p string) bool {
+	if len(p) < 2 || len(p) > 32 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) jwt(path string, s *Strategy) {
+	if s.RolesClaim == "" {
+		s.RolesClaim = "roles"
+	}
+	if s.EmailClaim == "" {
+		s.EmailClaim = "email"
+	}
+	if s.Leeway == 0 {
+		s.Leeway = Duration(30 * time.Second)
+	}
+	if s.Issuer == "" {
+		v.errorf(path+".issuer", "required: every token's iss is checked against it")
+	}
+	if s.Audience == "" {
+		v.errorf(path+".audience", "required: every token's aud is checked against it")
+	}
+	if len(s.Algorithms) == 0 {
+		v.errorf(path+".algorithms", "required: pin the algorithms tokens may use (e.g. [HS256])")
+	}
+	hasHMAC := false
+	for i, a := range s.Algorithms {
+		if !slices.Contains(jwtAlgorithms, a) {
+			v.errorf(fmt.Sprintf("%s.algorithms[%d]", path, i), "unknown algorithm %q (want one of %s)", a, strings.Join(jwtAlgorithms, ", "))
+		}
+		hasHMAC = hasHMAC || strings.HasPrefix(a, "HS")
+	}
+	switch {
+	case s.Keys != "" && s.JWKSURL != "":
+		v.errorf(path, "set keys: tokens or jwks_url, not both")
+	case s.Keys == "tokens":
+		if len(v.cfg.Tokens.SigningKeys) == 0 {
+			v.errorf(path+".keys", "keys: tokens needs tokens.signing_keys")
+		}
+		if s.Cookie == "" {
+			s.Cookie = "__Host-authgw_access"
+		}
+		for i, a := range s.Algorithms {
+			if !slices.ContainsFunc(v.cfg.Tokens.SigningKeys, func(k SigningKey) bool { return k.Algorithm == a }) {
+				v.errorf(fmt.Sprintf("%s.algorithms[%d]", path, i), "no key in tokens.signing_keys uses %s", a)
+			}
+		}
+	case s.Keys != "":
+		v.errorf(path+".keys", "unknown key source %q (want tokens, or set jwks_url)", s.Keys)
+	case s.JWKSURL != "":
+		v.httpURL(path+".jwks_url", s.JWKSURL)
+		if hasHMAC {
+			v.errorf(path+".algorithms", "HMAC algorithms cannot be verified with a JWKS of public keys")
+		}
+	default:
+		v.errorf(path, "needs keys: tokens or jwks_url")
+	}
+}
+
+func (v *validator) oauth2(path string, s *Strategy) {
+	if s.RolesClaim == "" {
+		s.RolesClaim = "roles"
+	}
+	if s.EmailClaim == "" {
+		s.EmailClaim = "email"
+	}
+	if s.Leeway == 0 {
+		s.Leeway = Duration(30 * time.Second)
+	}
+	if s.ClientSecretFile != "" {
+		if s.ClientSecret != "" {
+			v.errorf(path+".client_secret_file", "set client_secret or client_secret_file, not both")
+		}
+		s.ClientSecret = v.readSecret(path+".client_secret_file", s.ClientSecretFile)
+	}
+	if s.CacheTTL == nil {
+		d := Duration(60 * time.Second)
+		s.CacheTTL = &d
+	}
+	if s.IssuerURL == "" && s.IntrospectionURL == "" && s.JWKSURL == "" {
+		v.errorf(path, "needs issuer_url (OIDC discovery) or introspection_url / jwks_url")
+	}
+	for _, f := range []struct{ key, val string }{
+		{"issuer_url", s.IssuerURL}, {"authorization_url", s.AuthorizationURL}, {"token_url", s.TokenURL},
+		{"introspection_url", s.IntrospectionURL}, {"jwks_url", s.JWKSURL}, {"userinfo_url", s.UserinfoURL},
+		{"redirect_url", s.RedirectURL},
+	} {
+		if f.val != "" {
+			v.httpURL(path+"."+f.key, f.val)
+		}
+	}
+	if s.ClientID == "" {
+		v.errorf(path+".client_id", "required")
+	}
+	if (s.IntrospectionURL != "" || s.Login) && s.ClientSecret == "" {
+		v.errorf(path+".client_secret", "required to authenticate to the provider (is the environment variable set?)")
+	}
+	if s.Login && s.RedirectURL == "" {
+		v.errorf(path+".redirect_url", "required with login: true")
+	}
+}
+
+func (v *validator) httpURL(path, raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf(path, "%q is not an absolute http(s) URL", raw)
+		return nil
+	}
+	if u.User != nil {
+		v.errorf(path, "URL must not carry credentials")
+		return nil
+	}
+	return u
+}
+
+func (v *validator) routes() {
+	if len(v.cfg.Routes) == 0 {
+		v.errorf("routes", "at least one route is required")
+	}
+	byPath := map[string]int{}
+	names := map[string]int{}
+	for i, r := range v.cfg.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		if r == nil {
+			v.errorf(path, "empty route")
+			continue
+		}
+		if r.Name == "" {
+			r.Name = r.Path
+		} else if j, dup := names[r.Name]; dup {
+			v.errorf(path+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+		}
+		names[r.Name] = i
+		if cp, err := CanonicalRoutePath(r.Path); err != nil {
+			v.errorf(path+".path", "%v", err)
+		} else {
+			r.CanonicalPath = cp
+			if j, dup := byPath[cp]; dup {
+				v.errorf(path+".path", "duplicate path %q (also routes[%d])", r.Path, j)
+			}
+			byPath[cp] = i
+		}
+		for j, m := range r.Methods {
+			up := strings.ToUpper(m)
+			if !slices.Contains(httpMethods, up) {
+				v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q", m)
+			}
+			r.Methods[j] = up
+		}
+		if r.Upstream == "" {
+			v.errorf(path+".upstream", "required: where to forward the route's requests")
+		} else if u := v.httpURL(path+".upstream", r.Upstream); u != nil {
+			if u.RawQuery != "" || u.Fragment != "" {
+				v.errorf(path+".upstream", "must not have a query or fragment")
+			}
+			r.UpstreamURL = u
+		}
+		switch {
+		case r.Public && len(r.Strategies) > 0:
+			v.errorf(path+".public", "a public route takes no strategies")
+		case r.Public && (len(r.Roles) > 0 || len(r.Scopes) > 0):
+			v.errorf(path+".public", "a public route cannot require roles or scopes")
+		case !r.Public && len(r.Strategies) == 0:
+			v.errorf(path+".strategies", "a route needs strategies, or public: true")
+		}
+		seen := map[string]bool{}
+		for j, s := range r.Strategies {
+			sp := fmt.Sprintf("%s.strategies[%d]", path, j)
+			if _, ok := v.cfg.Strategies[s]; !ok {
+				v.errorf(sp, "unknown strategy %q%s", s, suggestName(s, v.cfg.Strategies))
+			}
+			if seen[s] {
+				v.errorf(sp, "strategy %q listed twice", s)
+			}
+			seen[s] = true
+		}
+		if r.MaxBodyBytes == 0 {
+			r.MaxBodyBytes = v.cfg.Server.MaxBodyBytes
+		}
+		if rl := r.RateLimit; rl != nil {
+			v.routeLimit(path+".rate_limit", rl, r.Public)
+		}
+	}
+}
+
+func (v *validator) routeLimit(path string, rl *RouteLimit, public bool) {
+	if rl.Limit <= 0 {
+		v.errorf(path+".limit", "must be positive")
+	}
+	if rl.Period <= 0 {
+		v.errorf(path+".period", "must be a positive duration")
+	}
+	if rl.By == "" {
+		rl.By = "subject"
+		if public {
+			rl.By = "ip"
+		}
+	}
+	switch rl.By {
+	case "subject":
+		if public {
+			v.errorf(path+".by", "a public route has no subject; use by: ip")
+		}
+	case "ip":
+	default:
+		v.errorf(path+".by", "unknown %q (want subject or ip)", rl.By)
+	}
+	if rl.OnRedisError == "" {
+		rl.OnRedisError = "allow"
+	}
+	if rl.OnRedisError != "allow" && rl.OnRedisError != "deny" {
+		v.errorf(path+".on_redis_error", "unknown %q (want allow or deny)", rl.OnRedisError)
+	}
+}
+
+func (v *validator) rateLimits() {
+	af := v.cfg.RateLimits.AuthFailures
+	if af == nil {
+		af = &FailureLimit{Limit: 10, Period: Duration(time.Minute)}
+		v.cfg.RateLimits.AuthFailures = af
+	}
+	if af.Limit <= 0 {
+		v.errorf("rate_limits.auth_failures.limit", "must be positive")
+	}
+	if af.Period <= 0 {
+		v.errorf("rate_limits.auth_failures.period", "must be a positive duration")
+	}
+	if af.OnRedisError == "" {
+		af.OnRedisError = "deny"
+	}
+	if af.OnRedisError != "allow" && af.OnRedisError != "deny" {
+		v.errorf("rate_limits.auth_failures.on_redis_error", "unknown %q (want allow or deny)", af.OnRedisError)
+	}
+}
+
+func (v *validator) log() {
+	l := &v.cfg.Log
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
+		v.errorf("log.level", "unknown level %q (want debug, info, warn or error)", l.Level)
+	}
+	if l.Format != "json" && l.Format != "text" {
+		v.errorf("log.format", "unknown format %q (want json or text)", l.Format)
+	}
+	if l.AuthEvents == nil {
+		t := true
+		l.AuthEvents = &t
+	}
+}
+
+// CanonicalRoutePath checks a configured route path and returns it without a
+// trailing slash ("/" stays "/"). Route paths must already be in the canonical
+// form requests are normalised to, or they could never match.
+func CanonicalRoutePath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%q must start with /", p)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`\;%?#`, c) >= 0 {
+			return "", fmt.Errorf("%q: use a plain path without %q", p, string(c))
+		}
+	}
+	if p != "/" {
+		p = strings.TrimSuffix(p, "/")
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if (seg == "" && p != "/") || seg == "." || seg == ".." {
+			return "", fmt.Errorf("%q has an empty or dot segment", p)
+		}
+	}
+	return p, nil
+}
+
+func suggestName(s string, m map[string]*Strategy) string {
+	best, bestDist := "", 3
+	for _, name := range sortedKeys(m) {
+		if d := editDistance(s, name); d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
