@@ -1,0 +1,184 @@
+// Command authgateway is an authentication reverse proxy: see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: authgateway <command> [flags]
+
+commands:
+  serve    [-config PATH]                 run the gateway (default command)
+  validate [-config PATH]                 check a config; print PATH:LINE: message per problem
+  explain  [-config PATH] METHOD URL [-H "Name: value"]... [-json]
+                                          dry run: route, strategies, decision
+  keys create -name N [-prefix P] [-roles a,b] [-scopes x,y] [-expires 90d]
+  keys list | revoke ID | rotate ID [-grace 24h]
+  token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]
+                                          mint an access token (dev/testing)
+  version
+
+-config defaults to $AUTHGATEWAY_CONFIG, then configs/gateway.yaml.
+`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, args, stdout, stderr)
+	case "validate":
+		return cmdValidate(args, stdout, stderr)
+	case "token":
+		return cmdToken(args, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, args, stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "authgateway", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "authgateway: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// newFlags returns a flag set with -config, printing errors to stderr.
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("authgateway "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := os.Getenv("AUTHGATEWAY_CONFIG")
+	if def == "" {
+		def = "configs/gateway.yaml"
+	}
+	return fs, fs.String("config", def, "config file")
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments ("keys rotate ID -grace 24h" == "keys rotate -grace 24h ID").
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// loadConfig loads and validates; problems are printed one per line.
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				fmt.Fprintln(stderr, p.String())
+			}
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func printBuildError(stderr io.Writer, path string, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, p := range errs {
+			fmt.Fprintln(stderr, p.String())
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", path, err)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cfgPath := newFlags("serve", stderr)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil || len(pos) > 0 {
+		if err == nil {
+			fmt.Fprintf(stderr, "authgateway serve: unexpected argument %q\n", pos[0])
+		}
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
+		return exitFailure
+	}
+	logger := server.NewLogger(cfg.Log, stdout)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	app, err := server.Build(ctx, cfg, logger)
+	if err != nil {
+		printBuildError(stderr, cfg.Path, err)
+		return exitFailure
+	}
+	defer app.Close()
+	if err := app.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "authgateway: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs, cfgPath := newFlags("validate", stderr)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil || len(pos) > 0 {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*cfgPath, stdout)
+	if !ok {
+		return exitFailure
+	}
+	// Building checks what loading cannot: key files parse, strategies construct.
+	app, err := server.Build(context.Background(), cfg, server.NewLogger(cfg.Log, io.Discard))
+	if err != nil {
+		printBuildError(stdout, cfg.Path, err)
+		return exitFailure
+	}
+	app.Close()
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d strategies)\n", cfg.Path, len(cfg.Routes), len(cfg.Strategies))
+	return exitOK
+}

@@ -1,0 +1,173 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TransportOptions tunes the shared upstream transport.
+type TransportOptions struct {
+	// MaxIdleConnsPerHost sizes the keep-alive pool per upstream. Default 1024.
+	MaxIdleConnsPerHost int
+	// MaxConnsPerHost caps concurrent upstream connections. Default 0 (none).
+	MaxConnsPerHost int
+	// ResponseHeaderTimeout bounds the wait for upstream headers. Default 30s.
+	ResponseHeaderTimeout time.Duration
+}
+
+// NewTransport returns the transport shared by every route. The stock
+// http.DefaultTransport keeps only 2 idle connections per host, so under load
+// a proxy would open and close a connection per request.
+func NewTransport(o TransportOptions) *http.Transport {
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 1024
+	}
+	if o.ResponseHeaderTimeout <= 0 {
+		o.ResponseHeaderTimeout = 30 * time.Second
+	}
+	return &http.Transport{
+		Proxy: nil, // never route upstream traffic through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          0, // bounded per host instead
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       o.MaxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		ExpectContinueTimeout: 1 * time.Second,
+		// Pass bodies through as the upstream encoded them.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
+	}
+}
+
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*reqState)
+	rt := st.route
+	out := pr.Out
+
+	// Forward exactly the path that was routed on: the canonical escaped
+	// form, under the upstream's base path. Normalize guarantees it is a
+	// valid escaping with no encoded '/', so Path and RawPath agree.
+	raw := rt.upstreamPath + st.path
+	out.URL.Scheme, out.URL.Host = rt.Upstream.Scheme, rt.Upstream.Host
+	out.URL.Opaque, out.URL.User, out.URL.Fragment = "", nil, ""
+	if strings.IndexByte(raw, '%') < 0 {
+		out.URL.Path, out.URL.RawPath = raw, ""
+	} else {
+		out.URL.RawPath = raw
+		out.URL.Path = unescapePath(raw)
+	}
+	out.URL.RawQuery = st.query
+	out.Host = ""
+
+	// Rewrite has already removed client-sent X-Forwarded-*; keep the chain
+	// only when the peer is a trusted proxy.
+	if st.peerTrusted {
+		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+			out.Header["X-Forwarded-For"] = xff
+		}
+	}
+	pr.SetXForwarded()
+	if st.peerTrusted {
+		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			out.Header.Set("X-Forwarded-Proto", p)
+		}
+	}
+
+	// Hop-by-hop removal already ran on Out, so a "Connection: X-Auth-..."
+	// header cannot remove what is injected below.
+	stripOwnedHeaders(out.Header)
+	if !rt.PassCredentials {
+		for _, h := range rt.credHeaders {
+			out.Header.Del(h)
+		}
+		removeCookies(out.Header, rt.credCookies)
+	}
+	if st.identity != nil {
+		setIdentityHeaders(out.Header, st.identity)
+	}
+	out.Header["X-Request-Id"] = []string{st.ev.RequestID}
+}
+
+func (g *Gateway) modifyResponse(resp *http.Response) error {
+	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
+		st.ev.Status = resp.StatusCode
+		st.ev.UpstreamDuration = time.Since(st.ev.forwardStart)
+	}
+	return nil
+}
+
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	if st == nil {
+		st = &reqState{}
+	}
+	st.ev.UpstreamDuration = time.Since(st.ev.forwardStart)
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		st.ev.Status, st.ev.Reason = 499, "client_closed" // nginx's code for a client that went away
+		return
+	}
+	status, reason, msg := http.StatusBadGateway, "upstream_unavailable", "upstream unavailable"
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		status, reason, msg = http.StatusGatewayTimeout, "upstream_timeout", "upstream timeout"
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status, reason, msg = http.StatusRequestEntityTooLarge, "body_too_large", "request body too large"
+	}
+	g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
+		slog.String("route", st.ev.Route), slog.String("request_id", st.ev.RequestID), slog.String("error", err.Error()))
+	st.ev.Status, st.ev.Reason = status, reason
+	WriteError(w, status, msg)
+}
+
+// unescapePath decodes a canonical escaped path. Normalize only lets through
+// valid escapes that do not decode to '/', so this cannot fail or change the
+// segment structure.
+func unescapePath(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
+}
+
+// bufferPool recycles the copy buffers of ReverseProxy.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }

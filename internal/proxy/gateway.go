@@ -1,0 +1,391 @@
+// Package proxy is the gateway's request pipeline: normalise the path, match
+// the route, rate-limit failures, run the route's strategies, check roles and
+// scopes, and forward with httputil.ReverseProxy.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/authgateway/authgateway/internal/ratelimit"
+	"github.com/authgateway/authgateway/internal/routing"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// Options configures a Gateway. Zero values are safe: no failure limit, no
+// endpoints, a discarding logger, a default tuned transport.
+type Options struct {
+	Logger *slog.Logger
+	// IPResolver decides the client IP (trusted proxies); nil trusts none.
+	IPResolver *ratelimit.IPResolver
+	// AuthFailures limits failed authentications per client IP; nil: none.
+	AuthFailures *ratelimit.Limiter
+	// Transport forwards to upstreams; nil: NewTransport(TransportOptions{}).
+	Transport http.RoundTripper
+	// Endpoints are the gateway's own handlers by exact canonical path
+	// (/auth/login, /.well-known/jwks.json, ...). Paths under /auth/ are
+	// subject to the auth-failure limit.
+	Endpoints map[string]http.Handler
+	// AuthEvents logs one event per request.
+	AuthEvents bool
+	// Observer receives one Event per request (metrics); may be nil.
+	Observer func(*Event)
+}
+
+// Gateway is the request pipeline. Its route table can be swapped while it
+// serves: in-flight requests finish on the table they started with.
+type Gateway struct {
+	opts  Options
+	table atomic.Pointer[Table]
+	proxy *httputil.ReverseProxy
+	ids   requestIDs
+}
+
+// New returns a gateway serving table.
+func New(table *Table, opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IPResolver == nil {
+		opts.IPResolver = ratelimit.NewIPResolver(nil)
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewTransport(TransportOptions{})
+	}
+	g := &Gateway{opts: opts, ids: newRequestIDs()}
+	g.table.Store(table)
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      opts.Transport,
+		BufferPool:     newBufferPool(),
+		ErrorHandler:   g.proxyError,
+		ModifyResponse: g.modifyResponse,
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		// Stream responses (server-sent events, long polls) without delay.
+		FlushInterval: -1,
+	}
+	return g
+}
+
+// SwapTable replaces the route table atomically.
+func (g *Gateway) SwapTable(t *Table) { g.table.Store(t) }
+
+// Table returns the current route table.
+func (g *Gateway) Table() *Table { return g.table.Load() }
+
+// Event is what happened to one request: logged and counted.
+type Event struct {
+	RequestID string
+	Route     string
+	Method    string
+	Path      string
+	ClientIP  netip.Addr
+	Strategy  string
+	Outcome   string // allowed, public, unauthenticated, invalid, forbidden, rate_limited, auth_unavailable, bad_request, not_found, method_not_allowed, endpoint
+	Reason    string
+	Subject   string
+	// TokenID is the API key id or the token's jti (never the credential).
+	TokenID string
+	Status    int
+	Start     time.Time
+	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
+	UpstreamDuration time.Duration
+	forwardStart     time.Time
+}
+
+type stateKey struct{}
+
+// reqState travels from ServeHTTP to Rewrite/ModifyResponse/ErrorHandler.
+type reqState struct {
+	route       *Route
+	path        string // canonical escaped path
+	query       string
+	identity    *strategies.Identity
+	peerTrusted bool
+	ev          Event
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &reqState{}
+	st.ev.Start = time.Now()
+	st.ev.Method = r.Method
+	st.ev.RequestID = g.ids.get(r.Header.Get("X-Request-Id"))
+	w.Header().Set("X-Request-Id", st.ev.RequestID)
+	defer g.finish(st)
+
+	path, query, err := routing.Normalize(r.RequestURI)
+	if err != nil {
+		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_path", "bad request path")
+		return
+	}
+	st.path, st.query, st.ev.Path = path, query, path
+	ip, trusted := g.opts.IPResolver.ClientIP(r)
+	st.ev.ClientIP, st.peerTrusted = ip, trusted
+	stripOwnedHeaders(r.Header)
+
+	if h, ok := g.opts.Endpoints[path]; ok {
+		g.serveEndpoint(w, r, st, h)
+		return
+	}
+
+	rt, ok := g.table.Load().Match(path)
+	if !ok {
+		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
+		return
+	}
+	st.route, st.ev.Route = rt, rt.Name
+	if !rt.allowsMethod(r.Method) {
+		w.Header().Set("Allow", rt.allow)
+		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
+		return
+	}
+
+	if !rt.Public && !g.authenticate(w, r, st) {
+		return
+	}
+	if rt.Limit != nil && !g.routeLimit(w, r, st) {
+		return
+	}
+	if rt.MaxBodyBytes > 0 {
+		if r.ContentLength > rt.MaxBodyBytes {
+			g.deny(w, st, http.StatusRequestEntityTooLarge, "bad_request", "body_too_large", "request body too large")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
+	}
+	if st.identity == nil {
+		st.ev.Outcome = "public"
+	} else {
+		st.ev.Outcome = "allowed"
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	if rt.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+		defer cancel()
+	}
+	st.ev.forwardStart = time.Now()
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authenticate runs the failure limit, the strategy chain and the role and
+// scope checks; it answers the request itself and returns false on denial.
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	rt := st.route
+	if !g.failureLimitOK(w, r, st) {
+		return false
+	}
+	res := strategies.Run(r.Context(), rt.Chain, r, false)
+	if res.Identity == nil {
+		st.ev.Reason = res.Reason
+		if res.Invalid {
+			g.countFailure(r.Context(), st)
+		}
+		switch {
+		case res.Invalid:
+			g.unauthorized(w, st, "invalid", `error="invalid_token"`)
+		case res.Err != nil:
+			g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
+				slog.String("route", rt.Name), slog.String("request_id", st.ev.RequestID), slog.String("error", res.Err.Error()))
+			g.deny(w, st, http.StatusServiceUnavailable, "auth_unavailable", "strategy_error", "authentication temporarily unavailable")
+		case rt.Login != "" && isBrowserNavigation(r):
+			st.ev.Outcome, st.ev.Status = "unauthenticated", http.StatusFound
+			target := st.path
+			if st.query != "" {
+				target += "?" + st.query
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, rt.Login+"?rd="+url.QueryEscape(target), http.StatusFound)
+		default:
+			g.unauthorized(w, st, "unauthenticated", "")
+		}
+		return false
+	}
+	id := res.Identity
+	st.identity = id
+	st.ev.Strategy, st.ev.Subject = id.Strategy, id.Subject
+	st.ev.TokenID = id.TokenID
+	if len(rt.Roles) > 0 && !slices.ContainsFunc(rt.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_role", "forbidden")
+		return false
+	}
+	for _, s := range rt.Scopes {
+		if !slices.Contains(id.Scopes, s) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
+			g.deny(w, st, http.StatusForbidden, "forbidden", "missing_scope", "insufficient scope")
+			return false
+		}
+	}
+	return true
+}
+
+func (g *Gateway) unauthorized(w http.ResponseWriter, st *reqState, outcome, errParam string) {
+	for _, c := range st.route.challenges {
+		if errParam != "" && strings.HasPrefix(c, "Bearer") {
+			c += ", " + errParam
+		}
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	g.deny(w, st, http.StatusUnauthorized, outcome, st.ev.Reason, "unauthorized")
+}
+
+// failureLimitOK answers 429 when the client IP is over its auth-failure limit.
+func (g *Gateway) failureLimitOK(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	if g.opts.AuthFailures == nil {
+		return true
+	}
+	res := g.opts.AuthFailures.Peek(r.Context(), ratelimit.Key(st.ev.ClientIP))
+	if res.StoreError != nil {
+		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
+			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
+	}
+	if !res.Reached {
+		return true
+	}
+	setRetryAfter(w.Header(), res.RetryAfter(time.Now()))
+	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "auth_failures", "too many failed authentication attempts")
+	return false
+}
+
+func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
+	if g.opts.AuthFailures == nil {
+		return
+	}
+	res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP))
+	if res.StoreError != nil {
+		g.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "rate limit store error",
+			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
+	}
+}
+
+func (g *Gateway) routeLimit(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	rt := st.route
+	key := ""
+	if rt.LimitByIP || st.identity == nil {
+		key = "ip:" + ratelimit.Key(st.ev.ClientIP)
+	} else {
+		key = "sub:" + st.identity.Strategy + ":" + st.identity.Subject
+	}
+	res := rt.Limit.Take(r.Context(), key)
+	now := time.Now()
+	res.SetHeaders(w.Header(), now)
+	if res.StoreError != nil {
+		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
+			slog.String("limit", "route:"+rt.Name), slog.String("error", res.StoreError.Error()))
+	}
+	if !res.Reached {
+		return true
+	}
+	setRetryAfter(w.Header(), res.RetryAfter(now))
+	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "route_quota", "rate limit exceeded")
+	return false
+}
+
+func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request, st *reqState, h http.Handler) {
+	st.ev.Route, st.ev.Outcome = "gateway", "endpoint"
+	if strings.HasPrefix(st.path, "/auth/") && !g.failureLimitOK(w, r, st) {
+		return
+	}
+	h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	st.ev.Status = 0 // unknown: the endpoint answered
+}
+
+// CountAuthFailure lets an endpoint (login callback, refresh) count a failed
+// attempt against the client's IP.
+func (g *Gateway) CountAuthFailure(r *http.Request) {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		g.countFailure(r.Context(), st)
+	}
+}
+
+func (g *Gateway) deny(w http.ResponseWriter, st *reqState, status int, outcome, reason, msg string) {
+	st.ev.Status, st.ev.Outcome = status, outcome
+	if st.ev.Reason == "" {
+		st.ev.Reason = reason
+	}
+	WriteError(w, status, msg)
+}
+
+func (g *Gateway) finish(st *reqState) {
+	if g.opts.Observer != nil {
+		g.opts.Observer(&st.ev)
+	}
+	if !g.opts.AuthEvents {
+		return
+	}
+	ev := &st.ev
+	lvl := slog.LevelInfo
+	if ev.Status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	g.opts.Logger.LogAttrs(context.Background(), lvl, "auth",
+		slog.String("request_id", ev.RequestID),
+		slog.String("route", ev.Route),
+		slog.String("method", ev.Method),
+		slog.String("path", ev.Path),
+		slog.String("client_ip", ev.ClientIP.String()),
+		slog.String("strategy", ev.Strategy),
+		slog.String("outcome", ev.Outcome),
+		slog.String("reason", ev.Reason),
+		slog.String("subject", ev.Subject),
+		slog.String("token_id", ev.TokenID),
+		slog.Int("status", ev.Status),
+		slog.Int64("duration_us", time.Since(ev.Start).Microseconds()),
+	)
+}
+
+func isBrowserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// requestIDs accepts a client's X-Request-Id when it is short and plain, and
+// generates one otherwise.
+// Generated ids are a random per-process prefix and a counter: unique across
+// replicas without a random read per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (ids *requestIDs) get(in string) string {
+	if validRequestID(in) {
+		return in
+	}
+	return ids.prefix + strconv.FormatUint(ids.n.Add(1), 36)
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

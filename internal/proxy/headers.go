@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// Identity headers sent to upstreams (contract).
+const (
+	HeaderSubject  = "X-Auth-Subject"
+	HeaderEmail    = "X-Auth-Email"
+	HeaderRoles    = "X-Auth-Roles"
+	HeaderScopes   = "X-Auth-Scopes"
+	HeaderClientID = "X-Auth-Client-Id"
+	HeaderStrategy = "X-Auth-Strategy"
+)
+
+// isOwnedHeader reports whether a header name is one the gateway owns: any
+// name that starts with X-Auth- in any case, also spelt with underscores
+// (some servers and CGI-style frameworks treat _ and - alike).
+func isOwnedHeader(name string) bool {
+	if len(name) < 7 {
+		return false
+	}
+	for i := 0; i < 7; i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != "x-auth-"[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stripOwnedHeaders deletes every inbound header the gateway owns.
+func stripOwnedHeaders(h http.Header) {
+	for name := range h {
+		if isOwnedHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// setIdentityHeaders writes the identity headers; unknown values are omitted.
+func setIdentityHeaders(h http.Header, id *strategies.Identity) {
+	h[HeaderSubject] = []string{id.Subject}
+	h[HeaderStrategy] = []string{id.Strategy}
+	if id.Email != "" {
+		h[HeaderEmail] = []string{id.Email}
+	}
+	if len(id.Roles) > 0 {
+		h[HeaderRoles] = []string{strings.Join(id.Roles, ",")}
+	}
+	if len(id.Scopes) > 0 {
+		h[HeaderScopes] = []string{strings.Join(id.Scopes, " ")}
+	}
+	if id.ClientID != "" {
+		h[HeaderClientID] = []string{id.ClientID}
+	}
+}
+
+// removeCookies drops the named cookies from the Cookie header(s), keeping
+// the others for the upstream.
+func removeCookies(h http.Header, names []string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 || len(names) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(p, "=")
+			drop := false
+			for _, n := range names {
+				if name == n {
+					drop = true
+					break
+				}
+			}
+			if !drop {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}

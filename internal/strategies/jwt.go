@@ -1,0 +1,282 @@
+package strategies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenBytes bounds the size of a bearer token we are willing to parse.
+const MaxTokenBytes = 8 << 10
+
+// KeySource returns the verification key for a token's kid and alg. It must
+// refuse a key whose algorithm differs from alg (no algorithm confusion).
+type KeySource interface {
+	Key(ctx context.Context, kid, alg string) (any, error)
+}
+
+// Revocations reports whether an access token's jti was revoked (logout).
+type Revocations interface {
+	IsRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+// JWTOptions configures a JWT strategy.
+type JWTOptions struct {
+	Name       string // the configured strategy name, reported in X-Auth-Strategy
+	Keys       KeySource
+	Algorithms []string
+	Issuer     string
+	Audience   string
+	Leeway     time.Duration
+	// MaxLifetime, when positive, refuses tokens whose exp-iat exceeds it (the
+	// gateway's own tokens: tokens.access_ttl).
+	MaxLifetime time.Duration
+	RolesClaim  string // dotted path, e.g. realm_access.roles
+	ScopesClaim string // default: "scope" (space-separated) or "scp" (array)
+	EmailClaim  string
+	// Cookie, when set, is a cookie the access token may also come from.
+	Cookie      string
+	Revocations Revocations // optional
+	Now         func() time.Time
+}
+
+// JWT authenticates bearer JWTs.
+type JWT struct {
+	opts      JWTOptions
+	parser    *jwt.Parser
+	rolesPath []string
+}
+
+// NewJWT builds a JWT strategy.
+func NewJWT(o JWTOptions) (*JWT, error) {
+	if o.Keys == nil || o.Issuer == "" || o.Audience == "" || len(o.Algorithms) == 0 {
+		return nil, errors.New("jwt strategy needs keys, issuer, audience and algorithms")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RolesClaim == "" {
+		o.RolesClaim = "roles"
+	}
+	if o.EmailClaim == "" {
+		o.EmailClaim = "email"
+	}
+	p := jwt.NewParser(
+		jwt.WithValidMethods(o.Algorithms),
+		jwt.WithIssuer(o.Issuer),
+		jwt.WithAudience(o.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(o.Leeway),
+		jwt.WithTimeFunc(o.Now),
+	)
+	return &JWT{opts: o, parser: p, rolesPath: strings.Split(o.RolesClaim, ".")}, nil
+}
+
+// Challenge is the WWW-Authenticate challenge for a 401.
+func (s *JWT) Challenge() string { return `Bearer realm="authgateway"` }
+
+// CredentialHeaders are the headers that carry this strategy's credential.
+func (s *JWT) CredentialHeaders() []string { return []string{"Authorization"} }
+
+// CredentialCookie is the cookie that carries this strategy's credential, if any.
+func (s *JWT) CredentialCookie() string { return s.opts.Cookie }
+
+// Authenticate implements Strategy.
+func (s *JWT) Authenticate(ctx context.Context, r *http.Request) (*Identity, error) {
+	raw, ok := bearerToken(r)
+	if !ok && s.opts.Cookie != "" {
+		if c, err := r.Cookie(s.opts.Cookie); err == nil && c.Value != "" {
+			raw, ok = c.Value, true
+		}
+	}
+	if !ok {
+		return nil, ErrNoCredentials
+	}
+	return s.Verify(ctx, raw)
+}
+
+// Verify checks a raw token and returns its identity.
+func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
+	if len(raw) > MaxTokenBytes {
+		return nil, Invalid("oversize_token", nil)
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, Invalid("malformed_token", nil)
+	}
+	var keyErr error
+	tok, err := s.parser.Parse(raw, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, err := s.opts.Keys.Key(ctx, kid, t.Method.Alg())
+		keyErr = err
+		return k, err
+	})
+	if err != nil {
+		return nil, s.classify(err, keyErr)
+	}
+	claims, ok := tok.Claims.(jwt.MapClaims)
+	if !ok {
+		return nil, Invalid("malformed_token", nil)
+	}
+	if err := s.checkKind(tok, claims); err != nil {
+		return nil, err
+	}
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return nil, Invalid("missing_sub", nil)
+	}
+	if s.opts.MaxLifetime > 0 {
+		iat, _ := claims.GetIssuedAt()
+		exp, _ := claims.GetExpirationTime()
+		if iat == nil {
+			return nil, Invalid("missing_iat", nil)
+		}
+		if exp.Sub(iat.Time) > s.opts.MaxLifetime {
+			return nil, Invalid("lifetime_too_long", nil)
+		}
+	}
+	id := &Identity{Subject: sub, Strategy: s.opts.Name}
+	id.Email, _ = claims[s.opts.EmailClaim].(string)
+	id.Roles = stringList(lookupPath(claims, s.rolesPath))
+	id.Scopes = scopesOf(claims, s.opts.ScopesClaim)
+	id.ClientID, _ = claims["client_id"].(string)
+	if id.ClientID == "" {
+		id.ClientID, _ = claims["azp"].(string)
+	}
+	id.TokenID, _ = claims["jti"].(string)
+	if exp, _ := claims.GetExpirationTime(); exp != nil {
+		id.ExpiresAt = exp.Time
+	}
+	if s.opts.Revocations != nil && id.TokenID != "" {
+		revoked, err := s.opts.Revocations.IsRevoked(ctx, id.TokenID)
+		if err != nil {
+			return nil, fmt.Errorf("checking token revocation: %w", err)
+		}
+		if revoked {
+			return nil, Invalid("revoked_token", nil)
+		}
+	}
+	return id, nil
+}
+
+// checkKind refuses tokens that are not access tokens: refresh tokens and ID
+// tokens are signed by the same keys but must never open a route.
+func (s *JWT) checkKind(tok *jwt.Token, claims jwt.MapClaims) error {
+	if typ, ok := tok.Header["typ"]; ok {
+		ts, _ := typ.(string)
+		switch strings.ToLower(ts) {
+		case "jwt", "at+jwt", "application/at+jwt":
+		default:
+			return Invalid("wrong_token_type", nil)
+		}
+	}
+	if t, ok := claims["type"]; ok && t != "access" {
+		return Invalid("wrong_token_type", nil)
+	}
+	if t, ok := claims["token_use"]; ok && t != "access" { // AWS Cognito style
+		return Invalid("wrong_token_type", nil)
+	}
+	// ID tokens carry nonce / at_hash; an access token has no use for them.
+	if _, ok := claims["nonce"]; ok {
+		return Invalid("id_token", nil)
+	}
+	if _, ok := claims["at_hash"]; ok {
+		return Invalid("id_token", nil)
+	}
+	return nil
+}
+
+func (s *JWT) classify(err, keyErr error) error {
+	switch {
+	case keyErr != nil && !errors.Is(err, jwt.ErrTokenSignatureInvalid) && isTechnical(keyErr):
+		return fmt.Errorf("fetching verification key: %w", keyErr)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Invalid("malformed_token", nil)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return Invalid("unknown_key", nil)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return Invalid("bad_signature", nil)
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Invalid("expired", nil)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return Invalid("missing_claim", nil)
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return Invalid("wrong_issuer", nil)
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return Invalid("wrong_audience", nil)
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return Invalid("not_yet_valid", nil)
+	default:
+		return Invalid("invalid_token", nil)
+	}
+}
+
+// TechnicalError marks a key-source failure that is not the token's fault
+// (JWKS endpoint unreachable): the request fails closed, but it is not
+// counted as the client's auth failure.
+type TechnicalError interface{ Technical() bool }
+
+func isTechnical(err error) bool {
+	var t TechnicalError
+	return errors.As(err, &t) && t.Technical()
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer x" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(h[7:])
+	return t, t != ""
+}
+
+func lookupPath(claims map[string]any, path []string) any {
+	var cur any = claims
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// stringList reads a claim that is an array of strings, or one string of
+// space- or comma-separated values.
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return slices.Clone(x)
+	case string:
+		return strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	return nil
+}
+
+func scopesOf(claims map[string]any, claim string) []string {
+	if claim != "" {
+		return stringList(lookupPath(claims, strings.Split(claim, ".")))
+	}
+	if s, ok := claims["scope"].(string); ok {
+		return strings.Fields(s)
+	}
+	return stringList(claims["scp"])
+}
+
+var _ Strategy = (*JWT)(nil)
