@@ -97,8 +97,8 @@ type Event struct {
 	Subject   string
 	// TokenID is the API key id or the token's jti (never the credential).
 	TokenID string
-	Status    int
-	Start     time.Time
+	Status  int
+	Start   time.Time
 	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
 	UpstreamDuration time.Duration
 	forwardStart     time.Time

@@ -31,7 +31,7 @@ type store struct {
 
 	mu      sync.Mutex
 	clients map[string]Client
-	access  map[string]*accessToken           // by token ID
+	access  map[string]*accessToken          // by token ID
 	refresh map[string]*storage.RefreshToken // by token value (= ID)
 }
 
@@ -403,7 +403,7 @@ func (o opClient) RestrictAdditionalAccessTokenScopes() func([]string) []string 
 }
 
 // IsScopeAllowed lets any custom scope (data:read, ...) through.
-func (o opClient) IsScopeAllowed(string) bool          { return true }
+func (o opClient) IsScopeAllowed(string) bool           { return true }
 func (o opClient) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (o opClient) ClockSkew() time.Duration             { return 0 }
 
