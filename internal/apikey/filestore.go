@@ -1,0 +1,486 @@
+package apikey
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"gopkg.in/yaml.v3"
+)
+
+// maxFileSize bounds how much of the keys file is read: a few hundred bytes
+// per key, so 64 MiB is far beyond any real file.
+const maxFileSize = 64 << 20
+
+// defaultPollInterval is how often Watch re-checks the file in case a change
+// notification was missed (network file systems, dropped inotify events).
+const defaultPollInterval = 2 * time.Second
+
+const fileHeader = "# API keys of authgateway, managed with `authgateway keys`.\n" +
+	"# Only SHA-256 hashes of keys are stored here, never a key.\n"
+
+// FileStore keeps records in a YAML file (`keys: [...]`), for one gateway or
+// several sharing a file system with the CLI.
+//
+// Writes are read-modify-write under an exclusive flock on a sibling
+// "<file>.lock" file, so the CLI and running gateways never lose each
+// other's writes (a revocation is never overwritten by a last-used update),
+// and each write replaces the file atomically (temporary file in the same
+// directory, fsync, rename, fsync of the directory): a reader sees the old
+// file or the new one, never half of one.
+//
+// Reads come from an in-memory copy that is reloaded when the file's
+// identity (inode, size, modification and change times) differs from the
+// one loaded, checked with one stat per read; a write always re-reads the
+// file under the lock, whatever the stat says. Watch (see Notifier) reacts
+// to changes at once through fsnotify on the directory, and re-checks
+// every 2s in case an event was missed.
+//
+// A missing file is an empty store; the first write creates it with mode
+// 0600 (a rewrite keeps the existing file's mode). A file that does not
+// parse, or holds an invalid record, is an error on every read: the store
+// fails closed rather than guess.
+type FileStore struct {
+	path     string
+	lockPath string
+
+	pollInterval time.Duration
+
+	// writeMu orders this instance's writers before they contend for the
+	// flock, which is what excludes other instances and processes.
+	writeMu sync.Mutex
+
+	mu   sync.Mutex
+	snap *fileSnapshot
+}
+
+// NewFileStore returns a store on the YAML file at path. It does no I/O.
+func NewFileStore(path string) (*FileStore, error) {
+	if path == "" {
+		return nil, errors.New("api key file store: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("api key file store: %w", err)
+	}
+	return &FileStore{path: abs, lockPath: abs + ".lock", pollInterval: defaultPollInterval}, nil
+}
+
+// Path is the absolute path of the keys file.
+func (s *FileStore) Path() string { return s.path }
+
+type fileDoc struct {
+	Keys []*Record `yaml:"keys"`
+}
+
+// fileSnapshot is one parsed version of the file; never modified once built.
+type fileSnapshot struct {
+	stamp  fileStamp
+	recs   []*Record
+	byID   map[string]*Record
+	byHash map[string]*Record
+	perm   fs.FileMode
+}
+
+func newSnapshot(stamp fileStamp, recs []*Record, perm fs.FileMode) (*fileSnapshot, error) {
+	s := &fileSnapshot{stamp: stamp, recs: recs, perm: perm,
+		byID: make(map[string]*Record, len(recs)), byHash: make(map[string]*Record, len(recs))}
+	for i, r := range recs {
+		if r == nil {
+			return nil, fmt.Errorf("keys[%d]: empty entry", i)
+		}
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("keys[%d]: %w", i, err)
+		}
+		if _, dup := s.byID[r.ID]; dup {
+			return nil, fmt.Errorf("keys[%d]: duplicate id %q", i, r.ID)
+		}
+		if _, dup := s.byHash[r.Hash]; dup {
+			return nil, fmt.Errorf("keys[%d] (%s): duplicate hash", i, r.ID)
+		}
+		s.byID[r.ID] = r
+		s.byHash[r.Hash] = r
+	}
+	return s, nil
+}
+
+func parseSnapshot(data []byte, stamp fileStamp, perm fs.FileMode) (*fileSnapshot, error) {
+	var doc fileDoc
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return newSnapshot(stamp, doc.Keys, perm)
+}
+
+// load returns the current snapshot, re-reading the file if its stamp moved.
+func (s *FileStore) load() (*fileSnapshot, error) {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s.setMissing(), nil
+	case err != nil:
+		return nil, fmt.Errorf("reading api key file: %w", err)
+	}
+	s.mu.Lock()
+	cur := s.snap
+	s.mu.Unlock()
+	if cur != nil && cur.stamp == stampOf(fi) {
+		return cur, nil
+	}
+	return s.reload()
+}
+
+// reload reads and parses the file whatever its stamp says.
+func (s *FileStore) reload() (*fileSnapshot, error) {
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.setMissing(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading api key file: %w", err)
+	}
+	defer f.Close()
+	// The stamp comes from the open file, so it describes exactly the bytes
+	// read even if the path is replaced meanwhile.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading api key file: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading api key file: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("reading api key file: larger than %d bytes", maxFileSize)
+	}
+	snap, err := parseSnapshot(data, stampOf(fi), fi.Mode().Perm())
+	if err != nil {
+		return nil, fmt.Errorf("parsing api key file %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	s.snap = snap
+	s.mu.Unlock()
+	return snap, nil
+}
+
+func (s *FileStore) setMissing() *fileSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil || s.snap.stamp != (fileStamp{}) {
+		s.snap, _ = newSnapshot(fileStamp{}, nil, 0o600)
+	}
+	return s.snap
+}
+
+// errNoChange lets a mutation skip the write.
+var errNoChange = errors.New("no change")
+
+// update runs mutate on a fresh copy of the records under the file lock and
+// writes the result atomically.
+func (s *FileStore) update(ctx context.Context, mutate func(recs []*Record) ([]*Record, error)) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	unlock, err := lockFile(ctx, s.lockPath)
+	if err != nil {
+		return fmt.Errorf("locking api key file: %w", err)
+	}
+	defer unlock()
+
+	cur, err := s.reload()
+	if err != nil {
+		return err
+	}
+	recs := make([]*Record, len(cur.recs))
+	for i, r := range cur.recs {
+		recs[i] = r.Clone()
+	}
+	recs, err = mutate(recs)
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Validate before writing so a bad record never reaches the file.
+	if _, err := newSnapshot(fileStamp{}, recs, cur.perm); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(fileHeader)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(fileDoc{Keys: recs}); err != nil {
+		return fmt.Errorf("encoding api key file: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encoding api key file: %w", err)
+	}
+	if err := writeAtomic(s.path, buf.Bytes(), cur.perm); err != nil {
+		return fmt.Errorf("writing api key file: %w", err)
+	}
+	// Still under the lock: read back what was written, with its stamp.
+	_, err = s.reload()
+	return err
+}
+
+func writeAtomic(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	done = true
+	// The rename is durable only once the directory entry is on disk.
+	return syncDir(dir)
+}
+
+// Create implements Store.
+func (s *FileStore) Create(ctx context.Context, rec *Record) error {
+	if err := rec.Validate(); err != nil {
+		return err
+	}
+	return s.update(ctx, func(recs []*Record) ([]*Record, error) {
+		for _, r := range recs {
+			if r.ID == rec.ID || r.Hash == rec.Hash {
+				return nil, fmt.Errorf("creating %s: %w", rec.ID, ErrExists)
+			}
+		}
+		return append(recs, rec.Clone()), nil
+	})
+}
+
+// Get implements Store.
+func (s *FileStore) Get(_ context.Context, id string) (*Record, error) {
+	snap, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	r, ok := snap.byID[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// GetByHash implements Store.
+func (s *FileStore) GetByHash(_ context.Context, hash string) (*Record, error) {
+	snap, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	r, ok := snap.byHash[hash]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// List implements Store.
+func (s *FileStore) List(_ context.Context) ([]*Record, error) {
+	snap, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Record, len(snap.recs))
+	for i, r := range snap.recs {
+		out[i] = r.Clone()
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// Revoke implements Store.
+func (s *FileStore) Revoke(ctx context.Context, id string, at time.Time) error {
+	return s.modify(ctx, id, func(r *Record) bool {
+		if r.Revoked() {
+			return false
+		}
+		r.RevokedAt = at.UTC()
+		return true
+	})
+}
+
+// SetExpiry implements Store.
+func (s *FileStore) SetExpiry(ctx context.Context, id string, at time.Time) error {
+	return s.modify(ctx, id, func(r *Record) bool {
+		r.ExpiresAt = at.UTC()
+		return true
+	})
+}
+
+func (s *FileStore) modify(ctx context.Context, id string, fn func(*Record) bool) error {
+	return s.update(ctx, func(recs []*Record) ([]*Record, error) {
+		for _, r := range recs {
+			if r.ID == id {
+				if !fn(r) {
+					return nil, errNoChange
+				}
+				return recs, nil
+			}
+		}
+		return nil, ErrNotFound
+	})
+}
+
+// TouchLastUsed implements Store.
+func (s *FileStore) TouchLastUsed(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	return s.update(ctx, func(recs []*Record) ([]*Record, error) {
+		changed := false
+		for _, r := range recs {
+			if t, ok := used[r.ID]; ok && t.After(r.LastUsedAt) {
+				r.LastUsedAt = t.UTC()
+				changed = true
+			}
+		}
+		if !changed {
+			return nil, errNoChange
+		}
+		return recs, nil
+	})
+}
+
+// Watch implements Notifier: it evicts the hashes of records that were
+// added, removed or changed in anything but LastUsedAt, and flushes
+// everything when it starts and whenever the file cannot be read.
+func (s *FileStore) Watch(ctx context.Context, evict func(hash string), flushAll func()) error {
+	flushAll()
+	prev, _ := s.load()
+
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w, err := fsnotify.NewWatcher(); err == nil {
+		defer w.Close()
+		// Watch the directory, not the file: an atomic replace makes a new
+		// inode that a watch on the old file would not follow.
+		if err := w.Add(filepath.Dir(s.path)); err == nil {
+			events, errs = w.Events, w.Errors
+		}
+	}
+	tick := time.NewTicker(s.pollInterval)
+	defer tick.Stop()
+
+	check := func() {
+		cur, err := s.load()
+		if err != nil {
+			if prev != nil {
+				flushAll()
+			}
+			prev = nil
+			return
+		}
+		if cur == prev {
+			return
+		}
+		if prev == nil {
+			flushAll()
+		} else {
+			for _, h := range changedHashes(prev, cur) {
+				evict(h)
+			}
+		}
+		prev = cur
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Base(ev.Name) == filepath.Base(s.path) {
+				check()
+			}
+		case _, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// An overflow means events were lost: start from a clean slate.
+			flushAll()
+			prev = nil
+			check()
+		case <-tick.C:
+			check()
+		}
+	}
+}
+
+// changedHashes lists the hashes whose record differs between a and b in
+// anything a Verifier caches (everything but LastUsedAt).
+func changedHashes(a, b *fileSnapshot) []string {
+	var out []string
+	same := func(x, y *Record) bool {
+		return x.ID == y.ID && x.Name == y.Name && x.Prefix == y.Prefix &&
+			slices.Equal(x.Roles, y.Roles) && slices.Equal(x.Scopes, y.Scopes) &&
+			x.CreatedAt.Equal(y.CreatedAt) && x.ExpiresAt.Equal(y.ExpiresAt) && x.RevokedAt.Equal(y.RevokedAt)
+	}
+	for h, x := range a.byHash {
+		if y, ok := b.byHash[h]; !ok || !same(x, y) {
+			out = append(out, h)
+		}
+	}
+	for h := range b.byHash {
+		if _, ok := a.byHash[h]; !ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func sortRecords(recs []*Record) {
+	slices.SortStableFunc(recs, func(a, b *Record) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+}
+
+var (
+	_ Store    = (*FileStore)(nil)
+	_ Notifier = (*FileStore)(nil)
+)

@@ -1,0 +1,337 @@
+package apikey
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Verifier defaults.
+const (
+	DefaultCacheTTL         = 30 * time.Second
+	DefaultCacheSize        = 10_000
+	DefaultNegativeTTL      = 5 * time.Second
+	DefaultNegativeSize     = 10_000
+	DefaultLastUsedInterval = time.Minute
+)
+
+// VerifierOptions configure a Verifier. Zero values take the defaults.
+type VerifierOptions struct {
+	// Prefixes are the configured key prefixes; a key with any other prefix
+	// is malformed and never looked up. Required.
+	Prefixes []string
+	// CacheTTL bounds how long a looked-up record is served from memory
+	// without asking the store again: the worst-case staleness if an
+	// invalidation is missed. Default 30s; negative disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the positive cache (entries). Default 10000.
+	CacheSize int
+	// NegativeTTL is how long an unknown key is remembered as unknown, so
+	// that repeating it does not reach the store. Default 5s; negative
+	// disables the negative cache.
+	NegativeTTL time.Duration
+	// NegativeSize bounds the negative cache (entries, least recently used
+	// evicted first). Default 10000.
+	NegativeSize int
+	// LastUsedInterval is how often recorded uses are written to the store
+	// by Run: each key's last_used_at is written at most once per interval.
+	// Default 1m; negative disables last-used tracking.
+	LastUsedInterval time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger reports failed last-used flushes. Default: discard.
+	Logger *slog.Logger
+}
+
+// VerifierStats counts where Verify found its answers.
+type VerifierStats struct {
+	StoreLookups uint64 // calls to Store.GetByHash
+	CacheHits    uint64 // answered from the positive cache
+	NegativeHits uint64 // answered "unknown" from the negative cache
+}
+
+// Verifier checks presented keys against a Store, with a local cache in
+// front so that a hot key costs no store round trip.
+//
+// Freshness: revocations and expiry changes reach the caches through Run
+// (see Notifier) at once; if that channel is interrupted, the caches are
+// flushed when it comes back, and an entry is never served for longer than
+// CacheTTL anyway. Expiry is checked against the clock on every call, cached
+// or not.
+type Verifier struct {
+	store    Store
+	prefixes []string
+	opts     VerifierOptions
+	log      *slog.Logger
+
+	lookups, hits, negHits atomic.Uint64
+	group                  singleflight.Group
+
+	mu  sync.Mutex
+	pos *lru[*Record]
+	neg *lru[struct{}]
+	// gen counts invalidations. A lookup caches its result only if no
+	// invalidation happened while it ran: a record read just before a
+	// revocation must not enter the cache after the revocation's eviction.
+	gen     uint64
+	pending map[string]time.Time // id → latest use not yet written
+}
+
+// NewVerifier returns a Verifier on store. Call Run to receive
+// invalidations and write last-used times, and Close when done.
+func NewVerifier(store Store, opts VerifierOptions) (*Verifier, error) {
+	if store == nil {
+		return nil, errors.New("api key verifier: nil store")
+	}
+	if len(opts.Prefixes) == 0 {
+		return nil, errors.New("api key verifier: no prefixes configured")
+	}
+	for _, p := range opts.Prefixes {
+		if err := ValidatePrefix(p); err != nil {
+			return nil, fmt.Errorf("api key verifier: %w", err)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opts.CacheTTL, DefaultCacheTTL)
+	def(&opts.NegativeTTL, DefaultNegativeTTL)
+	def(&opts.LastUsedInterval, DefaultLastUsedInterval)
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.NegativeSize <= 0 {
+		opts.NegativeSize = DefaultNegativeSize
+	}
+	if opts.CacheTTL < 0 {
+		opts.CacheSize = 0
+	}
+	if opts.NegativeTTL < 0 {
+		opts.NegativeSize = 0
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{
+		store:    store,
+		prefixes: append([]string(nil), opts.Prefixes...),
+		opts:     opts,
+		log:      opts.Logger.With("component", "apikey.verifier"),
+		pos:      newLRU[*Record](opts.CacheSize),
+		neg:      newLRU[struct{}](opts.NegativeSize),
+		pending:  make(map[string]time.Time),
+	}, nil
+}
+
+// Verify returns the record of a valid presented key (a copy the caller may
+// keep). A bad key gives ErrMalformed (no lookup at all), ErrUnknown,
+// ErrExpired or ErrRevoked; any other error is technical (store unreachable)
+// and the caller must fail closed. The returned errors never contain the key.
+func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error) {
+	if _, err := Parse(presented, v.prefixes); err != nil {
+		return nil, ErrMalformed
+	}
+	// Records are found by the hash of the presented key, never by comparing
+	// a stored secret with it: the time a lookup takes depends on the hash,
+	// which an attacker cannot steer towards a real key's hash, so there is
+	// no timing oracle on the key and no constant-time comparison to get
+	// wrong.
+	sum := sha256.Sum256([]byte(presented))
+	now := v.opts.Now()
+
+	v.mu.Lock()
+	if rec, ok := v.pos.get(sum, now); ok {
+		v.hits.Add(1)
+		err := v.checkLocked(rec, now)
+		v.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return rec.Clone(), nil
+	}
+	if _, ok := v.neg.get(sum, now); ok {
+		v.mu.Unlock()
+		v.negHits.Add(1)
+		return nil, ErrUnknown
+	}
+	v.mu.Unlock()
+
+	rec, err := v.lookup(ctx, sum)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	err = v.checkLocked(rec, now)
+	v.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return rec.Clone(), nil
+}
+
+// checkLocked decides on a record and, if it is valid, notes its use.
+func (v *Verifier) checkLocked(rec *Record, now time.Time) error {
+	switch {
+	case rec.Revoked():
+		return ErrRevoked
+	case rec.Expired(now):
+		return ErrExpired
+	}
+	if v.opts.LastUsedInterval > 0 {
+		v.pending[rec.ID] = now
+	}
+	return nil
+}
+
+// lookup asks the store once for all concurrent callers presenting the same
+// key, and caches the answer.
+func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
+	hash := hex.EncodeToString(sum[:])
+	ch := v.group.DoChan(hash, func() (any, error) {
+		v.mu.Lock()
+		gen := v.gen
+		v.mu.Unlock()
+		v.lookups.Add(1)
+		// Shared by every waiter, so not bound to the first caller leaving.
+		rec, err := v.store.GetByHash(context.WithoutCancel(ctx), hash)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.mu.Lock()
+			if v.gen == gen {
+				v.neg.add(sum, struct{}{}, v.opts.Now().Add(v.opts.NegativeTTL))
+			}
+			v.mu.Unlock()
+			return nil, ErrUnknown
+		case err != nil:
+			return nil, fmt.Errorf("looking up api key: %w", err)
+		case rec.Hash != hash:
+			return nil, errors.New("looking up api key: store returned another key's record")
+		}
+		v.mu.Lock()
+		if v.gen == gen {
+			v.pos.add(sum, rec, v.opts.Now().Add(v.opts.CacheTTL))
+		}
+		v.mu.Unlock()
+		return rec, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("looking up api key: %w", ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*Record), nil
+	}
+}
+
+// evict drops one key (by hex hash) from both caches.
+func (v *Verifier) evict(hash string) {
+	var sum [32]byte
+	if n, err := hex.Decode(sum[:], []byte(hash)); err != nil || n != len(sum) {
+		v.flushAll()
+		return
+	}
+	v.mu.Lock()
+	v.pos.remove(sum)
+	v.neg.remove(sum)
+	v.gen++
+	v.mu.Unlock()
+}
+
+// flushAll empties both caches.
+func (v *Verifier) flushAll() {
+	v.mu.Lock()
+	v.pos.clear()
+	v.neg.clear()
+	v.gen++
+	v.mu.Unlock()
+}
+
+// Stats returns the counters since the Verifier was made.
+func (v *Verifier) Stats() VerifierStats {
+	return VerifierStats{StoreLookups: v.lookups.Load(), CacheHits: v.hits.Load(), NegativeHits: v.negHits.Load()}
+}
+
+// Run keeps the Verifier current until ctx is done: it applies the store's
+// invalidations (if the store is a Notifier) and writes recorded uses every
+// LastUsedInterval. It returns nil when ctx is done.
+func (v *Verifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if n, ok := v.store.(Notifier); ok {
+		wg.Go(func() {
+			if err := n.Watch(ctx, v.evict, v.flushAll); err != nil && ctx.Err() == nil {
+				v.log.Error("api key invalidations stopped; cache entries now live for cache_ttl", "error", err)
+			}
+		})
+	}
+	if v.opts.LastUsedInterval > 0 {
+		t := time.NewTicker(v.opts.LastUsedInterval)
+		defer t.Stop()
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				break loop
+			case <-t.C:
+				if err := v.Flush(ctx); err != nil && ctx.Err() == nil {
+					v.log.Warn("recording api key use failed; will retry", "error", err)
+				}
+			}
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+// Flush writes the recorded uses to the store in one batch. On failure they
+// are kept for the next attempt.
+func (v *Verifier) Flush(ctx context.Context) error {
+	v.mu.Lock()
+	batch := v.pending
+	if len(batch) == 0 {
+		v.mu.Unlock()
+		return nil
+	}
+	v.pending = make(map[string]time.Time, len(batch))
+	v.mu.Unlock()
+
+	if err := v.store.TouchLastUsed(ctx, batch); err != nil {
+		v.mu.Lock()
+		for id, t := range batch {
+			if t.After(v.pending[id]) {
+				v.pending[id] = t
+			}
+		}
+		v.mu.Unlock()
+		return fmt.Errorf("recording api key use: %w", err)
+	}
+	return nil
+}
+
+// Close writes the uses recorded since the last flush. Call it once Run has
+// returned.
+func (v *Verifier) Close(ctx context.Context) error {
+	return v.Flush(ctx)
+}
+
+// pendingUses is for tests.
+func (v *Verifier) pendingUses() map[string]time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.pending)
+}
