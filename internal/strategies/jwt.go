@@ -44,6 +44,9 @@ type JWTOptions struct {
 	Cookie      string
 	Revocations Revocations // optional
 	Now         func() time.Time
+	// CacheSize bounds the verified-token cache (entries); 0 = 10,000,
+	// negative = no cache.
+	CacheSize int
 }
 
 // JWT authenticates bearer JWTs.
@@ -51,6 +54,7 @@ type JWT struct {
 	opts      JWTOptions
 	parser    *jwt.Parser
 	rolesPath []string
+	cache     *tokenCache // nil when disabled
 }
 
 // NewJWT builds a JWT strategy.
@@ -76,7 +80,14 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		jwt.WithLeeway(o.Leeway),
 		jwt.WithTimeFunc(o.Now),
 	)
-	return &JWT{opts: o, parser: p, rolesPath: strings.Split(o.RolesClaim, ".")}, nil
+	s := &JWT{opts: o, parser: p, rolesPath: strings.Split(o.RolesClaim, ".")}
+	if o.CacheSize >= 0 {
+		if o.CacheSize == 0 {
+			o.CacheSize = 10_000
+		}
+		s.cache = newTokenCache(o.CacheSize, 5*time.Minute)
+	}
+	return s, nil
 }
 
 // Challenge is the WWW-Authenticate challenge for a 401.
@@ -106,6 +117,11 @@ func (s *JWT) Authenticate(ctx context.Context, r *http.Request) (*Identity, err
 func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, Invalid("oversize_token", nil)
+	}
+	if s.cache != nil {
+		if id, ok := s.cache.get(raw, s.opts.Now()); ok {
+			return s.notRevoked(ctx, id)
+		}
 	}
 	if strings.Count(raw, ".") != 2 {
 		return nil, Invalid("malformed_token", nil)
@@ -153,14 +169,23 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if exp, _ := claims.GetExpirationTime(); exp != nil {
 		id.ExpiresAt = exp.Time
 	}
-	if s.opts.Revocations != nil && id.TokenID != "" {
-		revoked, err := s.opts.Revocations.IsRevoked(ctx, id.TokenID)
-		if err != nil {
-			return nil, fmt.Errorf("checking token revocation: %w", err)
-		}
-		if revoked {
-			return nil, Invalid("revoked_token", nil)
-		}
+	if s.cache != nil {
+		s.cache.put(raw, id, id.ExpiresAt, s.opts.Now())
+	}
+	return s.notRevoked(ctx, id)
+}
+
+// notRevoked consults the jti denylist; it runs for cached tokens too.
+func (s *JWT) notRevoked(ctx context.Context, id *Identity) (*Identity, error) {
+	if s.opts.Revocations == nil || id.TokenID == "" {
+		return id, nil
+	}
+	revoked, err := s.opts.Revocations.IsRevoked(ctx, id.TokenID)
+	if err != nil {
+		return nil, fmt.Errorf("checking token revocation: %w", err)
+	}
+	if revoked {
+		return nil, Invalid("revoked_token", nil)
 	}
 	return id, nil
 }

@@ -1,0 +1,92 @@
+package strategies
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// tokenCache remembers tokens that passed full verification, so a token seen
+// again skips the signature check (tens of microseconds for ES256/RS256).
+//
+// Safety: the key is the whole token string (map equality, so no collision can
+// return another token's identity); an entry never outlives the token's exp
+// nor maxAge; revocation (the jti denylist) is checked on every request after
+// the cache, so a cached token is never served after logout; the cache belongs
+// to one strategy instance, and a config reload (key removed) builds a new one.
+type tokenCache struct {
+	seed        maphash.Seed
+	shards      [16]cacheShard
+	maxPerShard int
+	maxAge      time.Duration
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	id    Identity
+	until time.Time
+}
+
+func newTokenCache(maxEntries int, maxAge time.Duration) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), maxPerShard: max(maxEntries/16, 1), maxAge: maxAge}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]cacheEntry)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(tok string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, tok)&15]
+}
+
+// get returns a copy of the cached identity if tok is cached and still valid.
+func (c *tokenCache) get(tok string, now time.Time) (*Identity, bool) {
+	s := c.shard(tok)
+	s.mu.RLock()
+	e, ok := s.m[tok]
+	s.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
+		return nil, false
+	}
+	id := e.id
+	return &id, true
+}
+
+func (c *tokenCache) put(tok string, id *Identity, exp, now time.Time) {
+	until := now.Add(c.maxAge)
+	if !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	if !now.Before(until) {
+		return
+	}
+	s := c.shard(tok)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= c.maxPerShard {
+		// Drop expired entries first, then arbitrary ones (map order is
+		// random), so a flood of distinct valid tokens cannot grow memory.
+		evict := max(c.maxPerShard/8, 1)
+		for k, e := range s.m {
+			if !now.Before(e.until) || evict > 0 {
+				delete(s.m, k)
+				evict--
+			}
+		}
+	}
+	s.m[tok] = cacheEntry{id: *id, until: until}
+}
+
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		c.shards[i].mu.RLock()
+		n += len(c.shards[i].m)
+		c.shards[i].mu.RUnlock()
+	}
+	return n
+}
