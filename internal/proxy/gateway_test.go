@@ -1,0 +1,293 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/authgateway/authgateway/internal/ratelimit"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// headerToken is a test strategy: "Token <subject>:<role>" authenticates,
+// "Token bad" is invalid, anything else is not its credential.
+type headerToken struct{}
+
+func (headerToken) Authenticate(_ context.Context, r *http.Request) (*strategies.Identity, error) {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Token ")
+	if !ok {
+		return nil, strategies.ErrNoCredentials
+	}
+	if v == "bad" {
+		return nil, strategies.Invalid("bad_token", nil)
+	}
+	if v == "down" {
+		return nil, errors.New("store unreachable")
+	}
+	sub, role, _ := strings.Cut(v, ":")
+	return &strategies.Identity{Subject: sub, Roles: []string{role}, Scopes: []string{"read"}, Email: sub + "@example.com"}, nil
+}
+
+func (headerToken) CredentialHeaders() []string { return []string{"Authorization"} }
+func (headerToken) CredentialCookie() string    { return "session" }
+
+type seen struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func (s *seen) last(t *testing.T) *http.Request {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.reqs) == 0 {
+		t.Fatal("upstream saw no request")
+	}
+	return s.reqs[len(s.reqs)-1]
+}
+
+func (s *seen) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.reqs) }
+
+func newTestGateway(t testing.TB, limiter *ratelimit.Limiter) (*Gateway, *seen) {
+	up := &seen{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up.mu.Lock()
+		up.reqs = append(up.reqs, r)
+		up.mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL + "/base")
+	chain := []strategies.Named{{Name: "tok", Strategy: headerToken{}}}
+	table, err := NewTable([]*Route{
+		{Name: "admin", Prefix: "/api/admin", Upstream: u, Chain: chain, Roles: []string{"admin"}},
+		{Name: "api", Prefix: "/api", Upstream: u, Chain: chain, Methods: []string{"GET"}},
+		{Name: "scoped", Prefix: "/scoped", Upstream: u, Chain: chain, Scopes: []string{"read", "write"}},
+		{Name: "site", Prefix: "/", Upstream: u, Public: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(table, Options{AuthFailures: limiter}), up
+}
+
+func serve(g *Gateway, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, nil)
+	r.RequestURI = target
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r)
+	return w
+}
+
+func TestPipeline(t *testing.T) {
+	g, up := newTestGateway(t, nil)
+	tests := []struct {
+		name       string
+		method     string
+		target     string
+		hdr        map[string]string
+		wantStatus int
+		wantPath   string // raw path the upstream saw; "" = must not be forwarded
+		wantError  string
+	}{
+		{"public", "GET", "/hello?a=b", nil, 200, "/base/hello", ""},
+		{"no credentials", "GET", "/api/x", nil, 401, "", "unauthorized"},
+		{"invalid credentials", "GET", "/api/x", map[string]string{"Authorization": "Token bad"}, 401, "", "unauthorized"},
+		{"technical failure fails closed", "GET", "/api/x", map[string]string{"Authorization": "Token down"}, 503, "", "authentication temporarily unavailable"},
+		{"valid", "GET", "/api/x", map[string]string{"Authorization": "Token bob:reader"}, 200, "/base/api/x", ""},
+		{"missing role", "GET", "/api/admin/x", map[string]string{"Authorization": "Token bob:reader"}, 403, "", "forbidden"},
+		{"role", "GET", "/api/admin/x", map[string]string{"Authorization": "Token ann:admin"}, 200, "/base/api/admin/x", ""},
+		{"missing scope", "GET", "/scoped", map[string]string{"Authorization": "Token ann:admin"}, 403, "", "insufficient scope"},
+		{"method not allowed", "POST", "/api/x", map[string]string{"Authorization": "Token bob:reader"}, 405, "", "method not allowed"},
+		{"head allowed with get", "HEAD", "/api/x", map[string]string{"Authorization": "Token bob:reader"}, 200, "/base/api/x", ""},
+		{"dot segments into admin are matched again", "GET", "/api/x/../admin/y", map[string]string{"Authorization": "Token bob:reader"}, 403, "", "forbidden"},
+		{"encoded letter into admin", "GET", "/api/%61dmin", map[string]string{"Authorization": "Token bob:reader"}, 403, "", "forbidden"},
+		{"encoded slash refused", "GET", "/api%2Fadmin", map[string]string{"Authorization": "Token bob:reader"}, 400, "", "bad request path"},
+		{"forwarded path is the canonical one", "GET", "/api//%61dmin/./z", map[string]string{"Authorization": "Token ann:admin"}, 200, "/base/api/admin/z", ""},
+		{"non-ascii escapes forwarded as matched", "GET", "/caf%c3%a9", nil, 200, "/base/caf%C3%A9", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := up.count()
+			w := serve(g, tt.method, tt.target, tt.hdr)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if tt.wantError != "" {
+				var body struct{ Error string }
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != tt.wantError {
+					t.Errorf("body = %q, want error %q", w.Body, tt.wantError)
+				}
+				if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+					t.Errorf("Content-Type = %q", ct)
+				}
+			}
+			if tt.wantStatus == 401 && w.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if tt.wantPath == "" {
+				if up.count() != before {
+					t.Fatalf("upstream was called for a denied request")
+				}
+				return
+			}
+			if got := up.last(t).RequestURI; !strings.HasPrefix(got, tt.wantPath) {
+				t.Errorf("upstream saw %q, want %q", got, tt.wantPath)
+			}
+		})
+	}
+}
+
+func TestIdentityHeaders(t *testing.T) {
+	g, up := newTestGateway(t, nil)
+	w := serve(g, "GET", "/api/x", map[string]string{
+		"Authorization":  "Token bob:reader",
+		"X-Auth-Roles":   "admin",
+		"x-auth-subject": "root",
+		"X_Auth_Email":   "root@evil",
+		"X-AUTH-NEW":     "1",
+		"Connection":     "X-Auth-Subject, X-Auth-Roles",
+		"Cookie":         "session=secret; theme=dark",
+	})
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	got := up.last(t).Header
+	want := map[string]string{
+		"X-Auth-Subject": "bob", "X-Auth-Email": "bob@example.com", "X-Auth-Roles": "reader",
+		"X-Auth-Scopes": "read", "X-Auth-Strategy": "tok",
+	}
+	for k, v := range want {
+		if got.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, got.Get(k), v)
+		}
+	}
+	for k := range got {
+		if isOwnedHeader(k) {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected owned header %s: %q", k, got[k])
+			}
+		}
+	}
+	if got.Get("Authorization") != "" {
+		t.Error("credential header forwarded")
+	}
+	if c := got.Get("Cookie"); c != "theme=dark" {
+		t.Errorf("Cookie = %q, want only theme=dark", c)
+	}
+	if got.Get("X-Request-Id") == "" || got.Get("X-Forwarded-For") != "192.0.2.1" {
+		t.Errorf("request id %q, xff %q", got.Get("X-Request-Id"), got.Get("X-Forwarded-For"))
+	}
+
+	// A public route strips owned headers too.
+	serve(g, "GET", "/pub", map[string]string{"X-Auth-Subject": "root", "X_AUTH_ROLES": "admin"})
+	for k := range up.last(t).Header {
+		if isOwnedHeader(k) {
+			t.Errorf("public route forwarded %s", k)
+		}
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:1")
+	table, _ := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
+	g := New(table, Options{})
+	w := serve(g, "GET", "/", nil)
+	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "upstream unavailable") {
+		t.Fatalf("got %d %s", w.Code, w.Body)
+	}
+}
+
+func TestAuthFailureLimit(t *testing.T) {
+	lim, err := ratelimit.NewMemory(ratelimit.Options{Name: "auth_failures", Limit: 3, Period: 60e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, up := newTestGateway(t, lim)
+	for i := range 3 {
+		if w := serve(g, "GET", "/api/x", map[string]string{"Authorization": "Token bad"}); w.Code != 401 {
+			t.Fatalf("failure %d: status %d", i, w.Code)
+		}
+	}
+	n := up.count()
+	w := serve(g, "GET", "/api/x", map[string]string{"Authorization": "Token bob:reader"})
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("after 3 failures a valid credential got %d (Retry-After %q), want 429", w.Code, w.Header().Get("Retry-After"))
+	}
+	if up.count() != n {
+		t.Fatal("rate-limited request reached the upstream")
+	}
+	if w := serve(g, "GET", "/public", nil); w.Code != 200 {
+		t.Fatalf("public route blocked for a limited client: %d", w.Code)
+	}
+	// Missing credentials are not failures.
+	lim2, _ := ratelimit.NewMemory(ratelimit.Options{Name: "auth_failures", Limit: 1, Period: 60e9})
+	g2, _ := newTestGateway(t, lim2)
+	for range 3 {
+		serve(g2, "GET", "/api/x", nil)
+	}
+	if w := serve(g2, "GET", "/api/x", map[string]string{"Authorization": "Token bob:reader"}); w.Code != 200 {
+		t.Fatalf("missing credentials counted as failures: %d", w.Code)
+	}
+}
+
+func TestOwnedHeader(t *testing.T) {
+	for name, want := range map[string]bool{
+		"X-Auth-Subject": true, "x-auth-roles": true, "X_Auth_Roles": true, "X-AUTH_X": true, "x_auth-": true,
+		"X-Auth": false, "X-Authorization": false, "Authorization": false, "X-Authx-Y": false, "": false,
+	} {
+		if got := isOwnedHeader(name); got != want {
+			t.Errorf("isOwnedHeader(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// BenchmarkHotPath is route match + strategy + header strip/inject + forward
+// to an in-process upstream, through the real ReverseProxy.
+func BenchmarkHotPath(b *testing.B) {
+	g, _ := newTestGateway(b, nil)
+	b.ReportAllocs()
+	r := httptest.NewRequest("GET", "/api/admin/users?page=2", nil)
+	r.RequestURI = "/api/admin/users?page=2"
+	r.Header.Set("Authorization", "Token ann:admin")
+	r.Header.Set("X-Auth-Roles", "spoof")
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// BenchmarkDecision is the gateway's own work without the network: normalise,
+// match, strip, authenticate, authorise.
+func BenchmarkDecision(b *testing.B) {
+	g, _ := newTestGateway(b, nil)
+	r := httptest.NewRequest("GET", "/api/admin/users?page=2", nil)
+	r.RequestURI = "/api/admin/users?page=2"
+	r.Header.Set("Authorization", "Token ann:admin")
+	b.ReportAllocs()
+	for b.Loop() {
+		st := &reqState{}
+		st.path, st.query, _ = normalizeForBench(r.RequestURI)
+		rt, _ := g.table.Load().Match(st.path)
+		st.route = rt
+		stripOwnedHeaders(r.Header)
+		if !g.authenticate(httptest.NewRecorder(), r, st) {
+			b.Fatal("denied")
+		}
+		h := http.Header{}
+		setIdentityHeaders(h, st.identity)
+	}
+}
