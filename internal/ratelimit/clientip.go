@@ -98,19 +98,24 @@ func (r *IPResolver) isTrusted(a netip.Addr) bool {
 // RemoteAddr and in X-Forwarded-For entries, and normalises the address so
 // that prefix checks and keys see one spelling per host.
 func parseAddr(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(s)
-		if perr != nil {
-			if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
-				return netip.Addr{}, false
-			}
-			if a, err = netip.ParseAddr(s[1 : len(s)-1]); err != nil || !a.Is6() {
-				return netip.Addr{}, false
-			}
-		} else {
-			a = ap.Addr()
+	var a netip.Addr
+	var err error
+	// Pick the one parser that fits the shape rather than trying each in
+	// turn: a failed parse allocates its error, on every request.
+	switch {
+	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+		if a, err = netip.ParseAddr(s[1 : len(s)-1]); err == nil && !a.Is6() {
+			return netip.Addr{}, false // "[1.2.3.4]" is no spelling of an address
 		}
+	case strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1:
+		var ap netip.AddrPort
+		ap, err = netip.ParseAddrPort(s)
+		a = ap.Addr()
+	default:
+		a, err = netip.ParseAddr(s)
+	}
+	if err != nil {
+		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
 }

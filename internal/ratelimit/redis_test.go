@@ -1,0 +1,246 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/testutil/redistest"
+)
+
+// countHook records the commands a client sends.
+type countHook struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.cmds = append(h.cmds, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		for _, c := range cmds {
+			h.cmds = append(h.cmds, "pipeline:"+c.Name())
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (h *countHook) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.cmds
+	h.cmds = nil
+	return c
+}
+
+func TestRedisOneRoundTripPerCall(t *testing.T) {
+	s := redistest.Start(t)
+	c := newClient(t, s.Addr())
+	hook := &countHook{}
+	c.AddHook(hook)
+	l := newRedisLimiter(t, c, Options{Name: "auth_failures", Limit: 5, Period: time.Minute})
+	ctx := context.Background()
+
+	// The first call builds ulule's store, which loads its two scripts
+	// (the client also dials and sends its handshake, hello and client).
+	l.Peek(ctx, "warm")
+	var scripts, evals int
+	for _, c := range hook.take() {
+		switch c {
+		case "script":
+			scripts++
+		case "evalsha":
+			evals++
+		}
+	}
+	if scripts != 2 || evals != 1 {
+		t.Errorf("first call sent %d script loads and %d evalsha; want 2 and 1", scripts, evals)
+	}
+	calls := []struct {
+		name string
+		call func() Result
+	}{
+		{"Take", func() Result { return l.Take(ctx, "k") }},
+		{"Peek", func() Result { return l.Peek(ctx, "k") }},
+		{"Add", func() Result { return l.Add(ctx, "k") }},
+		{"Peek of a missing key", func() Result { return l.Peek(ctx, "missing") }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := tt.call(); r.StoreError != nil {
+				t.Fatalf("store error: %v", r.StoreError)
+			}
+			if got := hook.take(); len(got) != 1 || got[0] != "evalsha" {
+				t.Errorf("sent %q; want exactly one evalsha", got)
+			}
+		})
+	}
+}
+
+// TestRedisKeysExpire: every counter key carries a TTL, so a key can never
+// block an address forever.
+func TestRedisKeysExpire(t *testing.T) {
+	s := redistest.Start(t)
+	c := newClient(t, s.Addr())
+	l := newRedisLimiter(t, c, Options{Name: "auth_failures", Limit: 5, Period: time.Minute})
+	l.Add(context.Background(), "198.51.100.9")
+	key := "authgateway:ratelimit:auth_failures:198.51.100.9"
+	ttl, err := c.PTTL(context.Background(), key).Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Errorf("PTTL(%s) = %v, %v; want within (0, 1m]", key, ttl, err)
+	}
+}
+
+// TestRedisDown stops Redis under a running limiter: AllowOnError lets
+// requests through, DenyOnError refuses them, both report the error; and
+// both recover once Redis is back (empty, without the scripts loaded).
+func TestRedisDown(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	const timeout = 200 * time.Millisecond
+	limiters := map[Policy]*Limiter{}
+	for _, p := range []Policy{AllowOnError, DenyOnError} {
+		l := newRedisLimiter(t, newClient(t, s.Addr()), Options{
+			Name: "auth_failures", Limit: 3, Period: time.Minute, OnStoreError: p, Timeout: timeout})
+		if r := l.Add(ctx, "k"); r.StoreError != nil {
+			t.Fatalf("%v: Add with Redis up: %v", p, r.StoreError)
+		}
+		limiters[p] = l
+	}
+
+	s.Stop()
+	for p, l := range limiters {
+		for name, call := range map[string]func(context.Context, string) Result{"Take": l.Take, "Peek": l.Peek, "Add": l.Add} {
+			t.Run(p.String()+"/"+name, func(t *testing.T) {
+				now := time.Now()
+				r := call(ctx, "k")
+				if r.StoreError == nil {
+					t.Fatalf("Redis stopped: result %+v has no StoreError", r)
+				}
+				if want := p == DenyOnError; r.Reached != want {
+					t.Errorf("Redis stopped, policy %v: Reached = %v; want %v", p, r.Reached, want)
+				}
+				if p == DenyOnError {
+					if ra := r.RetryAfter(now); ra < 1 || ra > 6 {
+						t.Errorf("RetryAfter = %d; want a short retry (1..5s), not the whole period", ra)
+					}
+				}
+			})
+		}
+	}
+
+	s.Restart()
+	for p, l := range limiters {
+		var r Result
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if r = l.Take(ctx, "after:"+p.String()); r.StoreError == nil {
+				break
+			}
+		}
+		if r.StoreError != nil || r.Reached || r.Remaining != 2 {
+			t.Errorf("%v: after restart Take = %+v; want counting again (Remaining 2)", p, r)
+		}
+	}
+}
+
+// TestRedisHangs: a Redis that accepts connections and never answers must
+// not stall requests beyond Options.Timeout, even with a client that would
+// wait forever (no read timeout, no context deadlines).
+func TestRedisHangs(t *testing.T) {
+	addr := silentServer(t)
+	c := redis.NewClient(&redis.Options{
+		Addr: addr, ReadTimeout: -1, WriteTimeout: -1, MaxRetries: -1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	for _, tt := range []struct {
+		policy      Policy
+		wantReached bool
+	}{{AllowOnError, false}, {DenyOnError, true}} {
+		t.Run(tt.policy.String(), func(t *testing.T) {
+			l := newRedisLimiter(t, c, Options{Name: "x", Limit: 1, Period: time.Minute,
+				OnStoreError: tt.policy, Timeout: 50 * time.Millisecond})
+			// The first call hangs loading scripts; the second waits for it.
+			for i := range 2 {
+				r := l.Take(context.Background(), "k")
+				if !errors.Is(r.StoreError, context.DeadlineExceeded) || r.Reached != tt.wantReached {
+					t.Errorf("call %d: %+v; want Reached %v and a deadline error", i+1, r, tt.wantReached)
+				}
+			}
+		})
+	}
+}
+
+// silentServer accepts TCP connections and never writes to them.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func BenchmarkTakeRedis(b *testing.B) {
+	s := redistest.Start(b)
+	l := newRedisLimiter(b, newClient(b, s.Addr()), Options{Name: "bench", Limit: 1 << 40, Period: time.Hour})
+	ctx := context.Background()
+	if r := l.Take(ctx, "warm"); r.StoreError != nil {
+		b.Fatal(r.StoreError)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := l.Take(ctx, "198.51.100.9"); r.StoreError != nil {
+				b.Fatal(r.StoreError)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if r := l.Take(ctx, "198.51.100.9"); r.StoreError != nil {
+					b.Error(r.StoreError)
+					return
+				}
+			}
+		})
+	})
+}
