@@ -70,6 +70,15 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 	if a.Issuer != nil {
 		deps.TokenKeys = a.Issuer.Keys
 	}
+	// Sessions (login, refresh families, the access-token denylist) come
+	// first: the jwt strategy checks the denylist.
+	sess, err := a.buildSessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sess != nil {
+		deps.Revocations = sess.Revocations
+	}
 	strats, err := strategies.Build(cfg, deps)
 	if err != nil {
 		return nil, err
@@ -87,6 +96,11 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		return nil, config.Errors{cfg.Problem("rate_limits.auth_failures", "%v", err)}
 	}
 	endpoints := map[string]http.Handler{}
+	if sess != nil {
+		for path, h := range sess.Endpoints {
+			endpoints[path] = h
+		}
+	}
 	if a.Issuer != nil {
 		if jwks, ok := a.Issuer.Keys.JWKS(); ok {
 			endpoints["/.well-known/jwks.json"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
