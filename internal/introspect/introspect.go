@@ -293,7 +293,9 @@ func (c *Client) lookup(ctx context.Context, key [32]byte) *entry {
 	case errors.Is(err, redis.Nil):
 		return nil
 	case err != nil:
-		c.redisFailed(now)
+		if ctx.Err() == nil { // a caller that left says nothing about Redis
+			c.redisFailed(now)
+		}
 		return c.mem.get(key, now)
 	}
 	var e entry
