@@ -131,6 +131,11 @@ func checkCanonical(t *testing.T, target, out string) {
 	if !utf8.ValidString(d) {
 		fail("decodes to invalid UTF-8")
 	}
+	// The proxy forwards through net/url: with RawPath set, the path sent is
+	// exactly the one routed on.
+	if u := (url.URL{Path: d, RawPath: out}); u.EscapedPath() != out {
+		fail("net/url would forward " + u.EscapedPath())
+	}
 }
 
 // respell returns another spelling of canonical path p, chosen by the bits of

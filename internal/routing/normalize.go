@@ -74,16 +74,20 @@ func Normalize(requestURI string) (path string, rawQuery string, err error) {
 		target = rest[end:]
 	}
 
-	path, rawQuery = target, ""
+	query := -1 // index of the first '?', which ends the path
 	for i := 0; i < len(target); i++ {
 		switch target[i] {
 		case '#':
 			return "", "", badPath("fragment in request-target")
 		case '?':
-			if path == target { // first '?' ends the path
-				path, rawQuery = target[:i], target[i+1:]
+			if query < 0 {
+				query = i
 			}
 		}
+	}
+	path = target
+	if query >= 0 {
+		path, rawQuery = target[:query], target[query+1:]
 	}
 	if err := checkQuery(rawQuery); err != nil {
 		return "", "", err
