@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+type report struct {
+	opts       runOpts
+	targets    []*target
+	fixedRate  float64
+	mem        []memResult
+	notes      []string
+	started    time.Time
+	elapsed    time.Duration
+	loadBefore string
+	loadAfter  string
+	gatewayGo  string
+	nginx      string
+	wrk        string
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	o := r.opts
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("# authgateway load benchmark\n\n")
+	p("The gateway next to a bare `httputil.ReverseProxy` on the same `proxy.NewTransport`, and nginx as an\n")
+	p("external reference, measured in one run with interleaved rounds. Rerun with the command below;\n")
+	p("bench/README.md explains the method and how to add a scenario.\n\n")
+	p("| | |\n|---|---|\n")
+	p("| command | `%s` |\n", o.command)
+	p("| knobs | ROUNDS=%d DURATION=%s WARMUP=%s CONNS=%d RSS_CONNS=%d MISS_TOKENS=%d |\n",
+		o.rounds, o.duration, o.warmup, o.conns, o.rssConns, o.missTokens)
+	p("| date | %s (took %s) |\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
+	p("| machine | nproc %d, %s, %s |\n", numCPU(), cpuModel(), memTotal())
+	p("| load average before / after | %s / %s |\n", r.loadBefore, r.loadAfter)
+	p("| Go | gateway built with %s; harness %s |\n", r.gatewayGo, runtime.Version())
+	p("| tools | %s; %s |\n", r.wrk, r.nginx)
+	if o.loadCPU != "" {
+		p("| pinning | load generator on CPU %s; proxy under test + upstream (+ redis) on CPU %s (`taskset`) |\n", o.loadCPU, o.serverCPU)
+	}
+	p("\n")
+	for _, n := range r.notes {
+		p("> %s\n\n", n)
+	}
+
+	bare := find(r.targets, "bare-proxy")
+	var bareRPS, bareCPU float64
+	if bare != nil && bare.err == nil {
+		bareRPS = median(rpsOf(bare.runs))
+		bareCPU = median(cpuPerReq(bare.runs))
+	}
+	p("## Throughput, closed loop (wrk, 1 thread, %d connections, %d rounds × %s)\n\n", o.conns, o.rounds, o.duration)
+	p("req/s is the median over rounds with min–max; p50/p99 are medians over rounds of wrk's per-run\n")
+	p("latency percentiles. CPU µs/req is the proxy process's user+system time (nginx: master+worker) per\n")
+	p("request, from /proc: the cost, and the column least disturbed by other load on the machine.\n")
+	cpuLabel := "server CPU"
+	if o.serverCPU != "" {
+		cpuLabel = "CPU " + o.serverCPU
+	}
+	p("%s busy is (proxy + upstream CPU time) / run time: well under 100%% means something else took\n", cpuLabel)
+	p("that CPU during the run. Peak RSS is VmHWM after the rounds. errors = socket errors + non-2xx.\n\n")
+	p("| scenario | req/s (median) | min–max | req/s vs bare | p50 | p99 | proxy CPU µs/req | CPU vs bare | upstream CPU µs/req | %s busy | peak RSS | errors |\n", cpuLabel)
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, t := range r.targets {
+		if t.err != nil || len(t.runs) == 0 {
+			reason := "not run"
+			if t.err != nil {
+				reason = oneLine(t.err.Error())
+			}
+			p("| %s | — | — | — | — | — | — | — | — | — | — | %s |\n", t.sc.name, reason)
+			continue
+		}
+		rps, cpu := rpsOf(t.runs), cpuPerReq(t.runs)
+		var p50, p99, upcpu, busy []float64
+		var errs int64
+		for _, run := range t.runs {
+			p50 = append(p50, float64(run.P50US))
+			p99 = append(p99, float64(run.P99US))
+			if run.Requests > 0 {
+				upcpu = append(upcpu, float64(run.UpstreamCPU.Microseconds())/float64(run.Requests))
+			}
+			if run.DurationUS > 0 {
+				busy = append(busy, 100*float64((run.ProxyCPU+run.UpstreamCPU).Microseconds())/float64(run.DurationUS))
+			}
+			errs += run.errors()
+		}
+		ratio, cpuRatio := "—", "—"
+		if bareRPS > 0 {
+			ratio = fmt.Sprintf("%.2f", median(rps)/bareRPS)
+		}
+		if bareCPU > 0 {
+			cpuRatio = fmt.Sprintf("%.2f", median(cpu)/bareCPU)
+		}
+		p("| %s | %.0f | %.0f–%.0f | %s | %s | %s | %.1f | %s | %.1f | %.0f%% | %s | %d |\n", t.sc.name, median(rps),
+			slices.Min(rps), slices.Max(rps), ratio, us(median(p50)), us(median(p99)), median(cpu), cpuRatio,
+			median(upcpu), median(busy), kb(t.peakRSS), errs)
+	}
+	p("\n")
+
+	p("## p99 added by the gateway at half the bare proxy's peak load (open loop)\n\n")
+	if r.fixedRate == 0 {
+		p("Not measured: the bare proxy did not run.\n\n")
+	} else {
+		var bareP99 float64
+		if bare != nil && bare.fixed != nil {
+			bareP99 = bare.fixed.P99US
+		}
+		p("`benchtool fixedrate` (Go, %d connections, pinned like wrk) sends %.0f req/s — half the bare proxy's\n", o.conns, r.fixedRate)
+		p("median peak — for %s after a %s warm-up. Latency counts from when each request was due, so\n", o.duration, o.warmup)
+		p("queueing behind a stall is charged (no coordinated omission).\n\n")
+		p("| scenario | achieved req/s | p50 | p90 | p99 | p99.9 | max | p99 added vs bare | errors | generator lag p99 |\n")
+		p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, t := range r.targets {
+			f := t.fixed
+			if f == nil {
+				continue
+			}
+			added := "—"
+			if t != bare && bareP99 > 0 {
+				added = fmt.Sprintf("%+.0f µs", f.P99US-bareP99)
+			}
+			p("| %s | %.0f | %s | %s | %s | %s | %s | %s | %d | %s |\n", t.sc.name, f.Achieved, us(f.P50US), us(f.P90US),
+				us(f.P99US), us(f.P999US), us(f.MaxUS), added, f.Errors, us(f.LagP99US))
+		}
+		p("\n")
+	}
+
+	p("## Peak memory with %d concurrent keep-alive connections\n\n", o.rssConns)
+	p("A fresh process per row; wrk holds %d connections busy for %s; VmHWM from /proc/PID/status.\n\n", o.rssConns, o.duration)
+	if len(r.mem) == 0 {
+		p("Not measured.\n\n")
+	} else {
+		p("| process | RSS idle | peak RSS (VmHWM) | req/s meanwhile | errors |\n|---|--:|--:|--:|--:|\n")
+		for _, m := range r.mem {
+			p("| %s | %s | %s | %.0f | %d |\n", m.name, kb(m.idleKB), kb(m.peakKB), m.rps, m.errors)
+		}
+		p("\n")
+	}
+
+	p("## Scenarios\n\n")
+	for _, t := range r.targets {
+		p("- **%s** — %s", t.sc.name, t.sc.desc)
+		if t.ncreds > 0 {
+			p(" (%d credentials)", t.ncreds)
+		}
+		p("\n")
+	}
+	p("\nAll servers listen on 127.0.0.1. The upstream answers every request with a fixed %d-byte JSON body.\n", len(upstreamBody))
+	p("The gateway runs as it ships: `authgateway serve -config <generated>`, auth-event log on (JSON to stdout,\n")
+	p("which the harness sends to /dev/null: one write per request, no disk). The machine is shared, so\n")
+	p("compare rows of one run (the ratios), not numbers across runs.\n")
+	return b.String()
+}
+
+// cpuPerReq is the proxy's CPU microseconds per request of each run.
+func cpuPerReq(runs []*loadResult) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if r.Requests > 0 {
+			out = append(out, float64(r.ProxyCPU.Microseconds())/float64(r.Requests))
+		}
+	}
+	return out
+}
+
+func us(v float64) string {
+	switch {
+	case v >= 10000:
+		return fmt.Sprintf("%.1f ms", v/1000)
+	case v >= 1000:
+		return fmt.Sprintf("%.2f ms", v/1000)
+	default:
+		return fmt.Sprintf("%.0f µs", v)
+	}
+}
+
+func kb(v int64) string {
+	if v <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(v)/1024)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var v int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &v)
+			return fmt.Sprintf("%.0f GiB RAM", float64(v)/(1<<20))
+		}
+	}
+	return "RAM unknown"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// binaryGoVersion is the Go release a binary was built with (`go version FILE`).
+func binaryGoVersion(bin string) string {
+	out, err := exec.Command("go", "version", bin).Output()
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		return "unknown"
+	}
+	return f[len(f)-1]
+}
+
+// toolVersion runs `bin flag` and returns the first line it prints.
+func toolVersion(bin, flag string) string {
+	out, _ := exec.Command(bin, flag).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if line == "" {
+		return bin + " (not found)"
+	}
+	if i := strings.Index(line, " Copyright"); i > 0 {
+		line = line[:i]
+	}
+	return strings.TrimSpace(line)
+}
+
+func jsonUnmarshal(out []byte, v any) error {
+	if err := json.Unmarshal(bytes.TrimSpace(out), v); err != nil {
+		return fmt.Errorf("parsing %q: %w", oneLine(string(out)), err)
+	}
+	return nil
+}

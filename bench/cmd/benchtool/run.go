@@ -1,0 +1,667 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults keep `make bench` under five minutes on the 2-core machine.
+const (
+	defRounds     = 3
+	defDuration   = 5 * time.Second
+	defWarmup     = time.Second
+	defConns      = 64
+	defRSSConns   = 1000
+	defMissTokens = 30000
+)
+
+// runOpts are the knobs of one benchmark run.
+type runOpts struct {
+	gatewayBin string
+	out        string
+	command    string
+	rounds     int
+	duration   time.Duration
+	warmup     time.Duration
+	conns      int
+	rssConns   int
+	missTokens int
+	only       map[string]bool // SCENARIOS; nil = every non-optional one
+	all        bool
+	loadCPU    string // the load generator's CPU
+	serverCPU  string // the proxies' and the upstream's CPU
+}
+
+// env is what scenarios build on: the temp dir, the upstream, the processes.
+type env struct {
+	opts     runOpts
+	dir      string
+	self     string
+	upstream string
+	procs    *procs
+	// upstreamProc is the one upstream every target forwards to.
+	upstreamProc *proc
+	keys         map[string]map[string]any
+	missTokens   int
+	redisURL     string
+	nginxBin     string
+}
+
+// target is one scenario's running server and what was measured on it.
+type target struct {
+	sc        *scenario
+	url       string
+	proc      *proc
+	credsFile string // one value of credsHeader per line; "" = no credentials
+	credsHdr  string
+	ncreds    int
+	sent      int64 // requests sent so far: where the next run starts rotating
+	err       error
+
+	runs    []*loadResult
+	fixed   *fixedResult
+	peakRSS int64 // kB, after the rounds
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := runOpts{loadCPU: "0", serverCPU: "1"}
+	fs.StringVar(&o.gatewayBin, "gateway", "bin/authgateway", "the authgateway binary")
+	fs.StringVar(&o.out, "out", "bench/results.md", "results file (markdown)")
+	fs.StringVar(&o.command, "command", "", "the command line to print in the results (default: this one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.rounds, err = envInt("ROUNDS", defRounds); err != nil {
+		return err
+	}
+	if o.conns, err = envInt("CONNS", defConns); err != nil {
+		return err
+	}
+	if o.rssConns, err = envInt("RSS_CONNS", defRSSConns); err != nil {
+		return err
+	}
+	if o.missTokens, err = envInt("MISS_TOKENS", defMissTokens); err != nil {
+		return err
+	}
+	if o.duration, err = envDuration("DURATION", defDuration); err != nil {
+		return err
+	}
+	if o.warmup, err = envDuration("WARMUP", defWarmup); err != nil {
+		return err
+	}
+	if s := strings.TrimSpace(os.Getenv("SCENARIOS")); s == "all" {
+		o.all = true
+	} else if s != "" {
+		o.only = map[string]bool{}
+		for _, n := range strings.Split(s, ",") {
+			o.only[strings.TrimSpace(n)] = true
+		}
+	}
+	if o.command = strings.TrimSpace(o.command); o.command == "" {
+		o.command = strings.Join(os.Args, " ")
+	}
+	if o.gatewayBin, err = filepath.Abs(o.gatewayBin); err != nil {
+		return err
+	}
+	return benchmark(ctx, o, stdout, stderr)
+}
+
+func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err error) {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	notes := prepareTools(&o, logf)
+	raiseFileLimit()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "authgw-bench-")
+	if err != nil {
+		return err
+	}
+	// nginx workers run as an unprivileged user and must reach their config.
+	_ = os.Chmod(dir, 0o755)
+	defer os.RemoveAll(dir)
+	e := &env{opts: o, dir: dir, self: self, procs: &procs{cpu: o.serverCPU},
+		keys: map[string]map[string]any{}, missTokens: o.missTokens}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		e.nginxBin = p
+	}
+	defer e.procs.stopAll()
+
+	started := time.Now()
+	loadBefore := loadAvg()
+	if err := e.startUpstream(ctx); err != nil {
+		return err
+	}
+
+	var targets []*target
+	for _, sc := range scenarios() {
+		if !selected(o, sc) {
+			continue
+		}
+		t := &target{sc: sc}
+		targets = append(targets, t)
+		if err := e.setup(ctx, t, sc.name); err != nil {
+			t.err = err
+			logf("%s: %v (skipped)", sc.name, err)
+			continue
+		}
+		logf("%s ready on %s", sc.name, t.url)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	script := filepath.Join(dir, "rotate.lua")
+	if err := os.WriteFile(script, rotateLua, 0o644); err != nil {
+		return err
+	}
+
+	// Closed loop, interleaved: every round visits every scenario, starting
+	// one further along each round, so drift on the shared machine spreads
+	// over all rows instead of landing on one.
+	live := slices.DeleteFunc(slices.Clone(targets), func(t *target) bool { return t.err != nil })
+	for r := range o.rounds {
+		for i := range live {
+			t := live[(i+r)%len(live)]
+			if t.err != nil {
+				continue
+			}
+			if err := e.measure(ctx, t, script); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				t.err = err
+				logf("%s: %v", t.sc.name, err)
+				continue
+			}
+			last := t.runs[len(t.runs)-1]
+			logf("round %d/%d %-28s %8.0f req/s  p50 %5dus  p99 %6dus  errors %d", r+1, o.rounds, t.sc.name, last.rps(), last.P50US, last.P99US, last.errors())
+		}
+	}
+	for _, t := range live {
+		if t.err == nil {
+			t.peakRSS = memKB(t.proc.pid(), "VmHWM")
+		}
+	}
+
+	// Open loop at half the bare proxy's peak.
+	var fixedRate float64
+	if bare := find(targets, "bare-proxy"); bare != nil && bare.err == nil {
+		fixedRate = median(rpsOf(bare.runs)) / 2
+	}
+	if fixedRate > 0 {
+		for _, t := range live {
+			if t.err != nil || !t.sc.fixedRate {
+				continue
+			}
+			res, err := e.fixedRate(ctx, t, fixedRate)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				logf("%s fixed rate: %v", t.sc.name, err)
+				continue
+			}
+			t.fixed = res
+			logf("fixed %.0f req/s %-28s achieved %8.0f  p50 %6.0fus  p99 %6.0fus  p99.9 %6.0fus", fixedRate, t.sc.name, res.Achieved, res.P50US, res.P99US, res.P999US)
+		}
+	}
+
+	// Peak RSS with many keep-alive connections, each on a fresh process.
+	var mem []memResult
+	for _, name := range []string{"bare-proxy", "gw-public", "gw-jwt-hs256"} {
+		sc := findScenario(name)
+		if sc == nil || (o.only != nil && !o.only[name]) {
+			continue
+		}
+		m, err := e.rss(ctx, sc, script)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("%s rss: %v", name, err)
+			continue
+		}
+		mem = append(mem, *m)
+		logf("rss %-28s idle %d kB  peak %d kB with %d connections (%.0f req/s)", name, m.idleKB, m.peakKB, o.rssConns, m.rps)
+	}
+
+	rep := &report{opts: o, targets: targets, fixedRate: fixedRate, mem: mem, notes: notes,
+		started: started, elapsed: time.Since(started), loadBefore: loadBefore, loadAfter: loadAvg(),
+		gatewayGo: binaryGoVersion(o.gatewayBin), nginx: toolVersion("nginx", "-v"), wrk: toolVersion("wrk", "-v")}
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
+			return err
+		}
+		logf("wrote %s", o.out)
+	}
+	return nil
+}
+
+func selected(o runOpts, sc *scenario) bool {
+	switch {
+	case o.only != nil:
+		return o.only[sc.name]
+	case o.all:
+		return true
+	default:
+		return !sc.optional
+	}
+}
+
+func find(ts []*target, name string) *target {
+	for _, t := range ts {
+		if t.sc.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func findScenario(name string) *scenario {
+	for _, sc := range scenarios() {
+		if sc.name == name {
+			return sc
+		}
+	}
+	return nil
+}
+
+func rpsOf(runs []*loadResult) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = r.rps()
+	}
+	return out
+}
+
+// measure does one warm-up and one measured wrk run against t.
+func (e *env) measure(ctx context.Context, t *target, script string) error {
+	a := wrkArgs{url: t.url, path: t.sc.path, header: t.credsHdr, credsFile: t.credsFile,
+		conns: e.opts.conns, cpu: e.opts.loadCPU, script: script}
+	if e.opts.warmup > 0 {
+		a.duration, a.offset = e.opts.warmup, t.sent
+		w, err := runWrk(ctx, a)
+		if err != nil {
+			return err
+		}
+		t.sent += w.Requests
+	}
+	if t.proc.exited() {
+		return fmt.Errorf("process exited: %s", t.proc.stderrTail())
+	}
+	upPID := e.upstreamProc.pid()
+	proxyBefore, _ := cpuTime(t.proc.pid())
+	upBefore, _ := cpuTime(upPID)
+	a.duration, a.offset = e.opts.duration, t.sent
+	r, err := runWrk(ctx, a)
+	if err != nil {
+		return err
+	}
+	proxyAfter, _ := cpuTime(t.proc.pid())
+	upAfter, _ := cpuTime(upPID)
+	r.ProxyCPU, r.UpstreamCPU = proxyAfter-proxyBefore, upAfter-upBefore
+	t.sent += r.Requests
+	t.runs = append(t.runs, r)
+	return nil
+}
+
+// fixedRate runs the open-loop generator, pinned like wrk, against t.
+func (e *env) fixedRate(ctx context.Context, t *target, rate float64) (*fixedResult, error) {
+	argv := []string{e.self, "fixedrate", "-url", t.url + t.sc.path,
+		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", e.opts.duration.String(),
+		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns),
+		"-offset", strconv.FormatInt(t.sent, 10)}
+	if t.credsFile != "" {
+		argv = append(argv, "-header", t.credsHdr, "-creds", t.credsFile)
+	}
+	if e.opts.loadCPU != "" {
+		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("fixedrate: %w", err)
+	}
+	var res fixedResult
+	if err := jsonUnmarshal(out, &res); err != nil {
+		return nil, err
+	}
+	t.sent += res.Sent + int64(rate*e.opts.warmup.Seconds())
+	return &res, nil
+}
+
+type memResult struct {
+	name   string
+	idleKB int64
+	peakKB int64
+	rps    float64
+	errors int64
+}
+
+// rss starts a fresh instance of sc, holds rssConns keep-alive connections
+// busy for one DURATION and reads the process's peak RSS (VmHWM).
+func (e *env) rss(ctx context.Context, sc *scenario, script string) (*memResult, error) {
+	t := &target{sc: sc}
+	if err := e.setup(ctx, t, sc.name+"-rss"); err != nil {
+		return nil, err
+	}
+	defer e.procs.remove(t.proc)
+	m := &memResult{name: sc.name, idleKB: memKB(t.proc.pid(), "VmRSS")}
+	a := wrkArgs{url: t.url, path: sc.path, header: t.credsHdr, credsFile: t.credsFile,
+		conns: e.opts.rssConns, duration: e.opts.duration, cpu: e.opts.loadCPU, script: script}
+	r, err := runWrk(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	m.peakKB, m.rps, m.errors = memKB(t.proc.pid(), "VmHWM"), r.rps(), r.errors()
+	return m, nil
+}
+
+// setup starts sc's server under the given instance name and waits until an
+// authenticated request through it answers 200.
+func (e *env) setup(ctx context.Context, t *target, name string) error {
+	dir := filepath.Join(e.dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	t.url = "http://" + listen
+	switch t.sc.target {
+	case targetBare:
+		t.proc, err = e.procs.start(name, dir, e.self, "bareproxy", "-listen", listen, "-upstream", e.upstream)
+	case targetNginx:
+		t.proc, err = e.startNginx(name, dir, listen)
+	case targetGateway:
+		cfgPath, err := e.writeGatewayConfig(ctx, t.sc, listen, dir)
+		if err != nil {
+			return err
+		}
+		if t.sc.creds != nil {
+			c, err := t.sc.creds(ctx, e, cfgPath)
+			if err != nil {
+				return err
+			}
+			if len(c.values) == 0 || c.header == "" {
+				return errors.New("scenario minted no credentials")
+			}
+			t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
+			t.ncreds = len(c.values)
+			if err := os.WriteFile(t.credsFile, []byte(strings.Join(c.values, "\n")+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
+		t.proc, err = e.procs.start(name, dir, e.opts.gatewayBin, "serve", "-config", cfgPath)
+		if err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown target %q", t.sc.target)
+	}
+	if err != nil {
+		return err
+	}
+	var first string
+	if t.credsFile != "" {
+		b, _ := os.ReadFile(t.credsFile)
+		first, _, _ = strings.Cut(string(b), "\n")
+	}
+	return waitReady(ctx, t.proc, t.url+t.sc.path, t.credsHdr, first)
+}
+
+// writeGatewayConfig generates sc's gateway config listening on listen and
+// returns its path.
+func (e *env) writeGatewayConfig(ctx context.Context, sc *scenario, listen, dir string) (string, error) {
+	cfg := baseConfig(listen, e.upstream)
+	if sc.gateway != nil {
+		if err := sc.gateway(ctx, e, cfg); err != nil {
+			return "", err
+		}
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "gateway.yaml")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
+func (e *env) startUpstream(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := e.procs.start("upstream", e.dir, e.self, "upstream", "-listen", listen)
+	if err != nil {
+		return err
+	}
+	e.upstream, e.upstreamProc = "http://"+listen, p
+	return waitReady(ctx, p, e.upstream+"/", "", "")
+}
+
+const nginxConf = `# generated by benchtool: nginx as a plain reverse proxy, for reference
+worker_processes 1;
+daemon off;
+pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log warn;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    access_log /dev/null;
+    client_body_temp_path {{DIR}}/client_body;
+    proxy_temp_path {{DIR}}/proxy;
+    fastcgi_temp_path {{DIR}}/fastcgi;
+    uwsgi_temp_path {{DIR}}/uwsgi;
+    scgi_temp_path {{DIR}}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    upstream backend {
+        server {{UPSTREAM}};
+        keepalive 1024;
+        keepalive_requests 1000000;
+        keepalive_timeout 90s;
+    }
+    server {
+        listen {{LISTEN}};
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`
+
+func (e *env) startNginx(name, dir, listen string) (*proc, error) {
+	if e.nginxBin == "" {
+		return nil, errors.New("nginx is not installed")
+	}
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen,
+		"{{UPSTREAM}}", strings.TrimPrefix(e.upstream, "http://")).Replace(nginxConf)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return e.procs.start(name, dir, e.nginxBin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
+}
+
+// redis starts one redis-server for the scenarios that need it (pinned with
+// the servers: it is part of what the gateway costs) and returns its URL.
+func (e *env) redis(ctx context.Context) (string, error) {
+	if e.redisURL != "" {
+		return e.redisURL, nil
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", errors.New("redis-server is not installed (apt-get install -y redis-server)")
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(e.dir, "redis")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p, err := e.procs.start("redis", dir, bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	if err != nil {
+		return "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			return "", fmt.Errorf("redis-server did not start: %s", p.stderrTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.redisURL = "redis://" + addr
+	return e.redisURL, nil
+}
+
+// waitReady polls url (with one credential, if given) until it answers 200,
+// the process dies, or 20 s pass.
+func waitReady(ctx context.Context, p *proc, url, header, value string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for {
+		if p.exited() {
+			return fmt.Errorf("%s exited: %s", p.name, p.stderrTail())
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready: %s", p.name, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// prepareTools installs wrk and nginx when they are missing (as root, with
+// apt-get) and turns off pinning without taskset. It returns notes for the report.
+func prepareTools(o *runOpts, logf func(string, ...any)) []string {
+	var notes []string
+	var missing []string
+	for _, bin := range []string{"wrk", "nginx"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if len(missing) > 0 && os.Geteuid() == 0 {
+		logf("installing %s with apt-get", strings.Join(missing, " "))
+		cmd := exec.Command("apt-get", append([]string{"install", "-y", "--no-install-recommends"}, missing...)...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			logf("apt-get failed: %v\n%s", err, lastLines(string(out), 5))
+		}
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		o.loadCPU, o.serverCPU = "", ""
+		notes = append(notes, "taskset not found: processes were not pinned to CPUs.")
+	} else if n := numCPU(); n < 2 {
+		o.loadCPU, o.serverCPU = "", ""
+		notes = append(notes, "fewer than 2 CPUs: processes were not pinned.")
+	}
+	return notes
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE to its hard limit for this process and
+// so for its children (wrk with RSS_CONNS connections, the proxies).
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func envInt(name string, def int) (int, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, s)
+	}
+	return v, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil { // bare seconds, like wrk
+		s = strconv.Itoa(n) + "s"
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 5s", name, s)
+	}
+	return v, nil
+}

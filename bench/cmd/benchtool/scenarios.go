@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/tokens"
+)
+
+// Target kinds: which server a scenario measures.
+const (
+	targetBare    = "bare"    // httputil.ReverseProxy with proxy.NewTransport
+	targetNginx   = "nginx"   // reference row
+	targetGateway = "gateway" // authgateway serve on a generated config
+)
+
+// Request paths. Every gateway config has a public route on /public and, when
+// a scenario protects it, an authenticated route on /api.
+const (
+	pathAPI    = "/api/items?page=2"
+	pathPublic = "/public/items?page=2"
+)
+
+// scenario is one row of the results. Adding a scenario is one entry in
+// scenarios(): say which server it runs, how to change the gateway's config,
+// and which credentials to rotate through.
+type scenario struct {
+	name string
+	desc string
+	// target is targetBare, targetNginx or targetGateway.
+	target string
+	path   string
+	// gateway edits the generated config (targetGateway only); the base has
+	// the listener, log defaults and the public route.
+	gateway func(ctx context.Context, e *env, c *gwConfig) error
+	// creds mints the credentials to rotate through from the written config
+	// (nil: requests carry none).
+	creds func(ctx context.Context, e *env, cfgPath string) (*creds, error)
+	// fixedRate includes the scenario in the half-load latency measurement.
+	fixedRate bool
+	// optional scenarios run only when named in SCENARIOS (or SCENARIOS=all).
+	optional bool
+}
+
+// creds are the values of one request header, rotated through in order.
+type creds struct {
+	header string
+	values []string
+}
+
+func scenarios() []*scenario {
+	return []*scenario{
+		{name: "bare-proxy", target: targetBare, path: pathAPI, fixedRate: true,
+			desc: "httputil.ReverseProxy, Rewrite = SetURL + SetXForwarded, Transport = proxy.NewTransport: the baseline"},
+		{name: "nginx", target: targetNginx, path: pathAPI, fixedRate: true,
+			desc: "nginx, 1 worker, proxy_pass with upstream keepalive, access_log to /dev/null: external reference"},
+		{name: "gw-public", target: targetGateway, path: pathPublic, fixedRate: true,
+			desc: "gateway, public route (no auth; routing, header stripping, auth-event log on)"},
+		{name: "gw-public-nolog", target: targetGateway, path: pathPublic,
+			desc: "gateway, public route, log.auth_events: false (the cost of the per-request log)",
+			gateway: func(_ context.Context, _ *env, c *gwConfig) error {
+				c.Log = map[string]any{"auth_events": false}
+				return nil
+			}},
+		jwtScenario("gw-jwt-hs256", "HS256", 1000, true),
+		jwtScenario("gw-jwt-es256", "ES256", 1000, true),
+		jwtScenario("gw-jwt-rs256", "RS256", 1000, true),
+		jwtScenario("gw-jwt-es256-uncached", "ES256", -1, false),
+		withOptional(jwtScenario("gw-jwt-rs256-uncached", "RS256", -1, false)),
+		{name: "gw-jwt-hs256-ratelimit-redis", target: targetGateway, path: pathAPI, fixedRate: true,
+			desc: "gw-jwt-hs256 plus a per-subject rate_limit (never reached) on a local redis-server",
+			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+				if err := protectWithJWT(e, c, "HS256"); err != nil {
+					return err
+				}
+				url, err := e.redis(ctx)
+				if err != nil {
+					return err
+				}
+				c.Redis = map[string]any{"url": url}
+				c.Routes[len(c.Routes)-1]["rate_limit"] = map[string]any{"limit": 1_000_000_000, "period": "1m", "by": "subject"}
+				return nil
+			},
+			creds: mintCreds(1000)},
+	}
+}
+
+func withOptional(s *scenario) *scenario { s.optional = true; return s }
+
+// jwtScenario protects /api with a jwt strategy verifying the gateway's own
+// tokens signed with alg. n tokens are minted; n < 0 means MISS_TOKENS, more
+// distinct tokens than the strategy's verified-token cache holds, so most
+// requests pay for a full signature check.
+func jwtScenario(name, alg string, n int, fixedRate bool) *scenario {
+	desc := fmt.Sprintf("gateway, jwt strategy, %s, %d distinct tokens (after warm-up: verified-token cache hits)", alg, n)
+	if n < 0 {
+		desc = fmt.Sprintf("gateway, jwt strategy, %s, MISS_TOKENS distinct tokens rotated in order: mostly cache misses, full signature checks", alg)
+	}
+	return &scenario{
+		name: name, target: targetGateway, path: pathAPI, fixedRate: fixedRate, desc: desc,
+		gateway: func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) },
+		creds:   mintCreds(n),
+	}
+}
+
+// protectWithJWT adds a signing key for alg and a route /api guarded by a
+// jwt strategy that verifies the gateway's own tokens and wants role "user".
+func protectWithJWT(e *env, c *gwConfig, alg string) error {
+	key, err := e.signingKey(alg)
+	if err != nil {
+		return err
+	}
+	c.Tokens = map[string]any{
+		"issuer": benchIssuer, "audience": benchAudience,
+		// Tokens minted at the start must outlive a long ROUNDS/DURATION run.
+		"access_ttl": "2h", "allow_long_ttl": true,
+		"signing_keys": []any{key},
+	}
+	c.Strategies["jwt"] = map[string]any{
+		"type": "jwt", "issuer": benchIssuer, "audience": benchAudience,
+		"algorithms": []string{alg}, "keys": "tokens", "roles_claim": "roles", "leeway": "30s",
+	}
+	c.Routes = append(c.Routes, map[string]any{
+		"name": "api", "path": "/api", "upstream": e.upstream,
+		"strategies": []string{"jwt"}, "roles": []string{"user"},
+	})
+	return nil
+}
+
+const (
+	benchIssuer   = "bench.authgateway.test"
+	benchAudience = "bench"
+)
+
+// mintCreds mints n access tokens exactly as `authgateway token -config F`
+// does (config.Load, tokens.NewIssuer, Issuer.Access: iss, aud, sub, iat,
+// nbf, exp, jti, type=access, typ at+jwt, kid), for subjects user-0..n-1
+// with a realistic mix of claims. n < 0 means e.missTokens.
+func mintCreds(n int) func(context.Context, *env, string) (*creds, error) {
+	return func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
+		if n < 0 {
+			n = e.missTokens
+		}
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", cfgPath, err)
+		}
+		iss, err := tokens.NewIssuer(cfg.Tokens)
+		if err != nil {
+			return nil, fmt.Errorf("building issuer: %w", err)
+		}
+		values := make([]string, n)
+		g, ctx := errgroup.WithContext(ctx)
+		workers := runtime.GOMAXPROCS(0)
+		for w := range workers {
+			g.Go(func() error {
+				for i := w; i < n; i += workers {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					c := tokens.AccessClaims{
+						Subject: "user-" + strconv.Itoa(i),
+						Email:   "user-" + strconv.Itoa(i) + "@example.com",
+						Roles:   []string{"user"},
+						Scopes:  []string{"items:read"},
+					}
+					if i%10 == 0 {
+						c.Roles = append(c.Roles, "admin")
+						c.Scopes = append(c.Scopes, "items:write", "billing:read")
+					}
+					tok, _, _, err := iss.Access(c)
+					if err != nil {
+						return fmt.Errorf("minting token: %w", err)
+					}
+					values[i] = "Bearer " + tok
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		return &creds{header: "Authorization", values: values}, nil
+	}
+}
+
+// gwConfig is the generated gateway config (see internal/config for keys).
+type gwConfig struct {
+	Server     map[string]any            `yaml:"server"`
+	Redis      map[string]any            `yaml:"redis,omitempty"`
+	Tokens     map[string]any            `yaml:"tokens,omitempty"`
+	Strategies map[string]map[string]any `yaml:"strategies,omitempty"`
+	Routes     []map[string]any          `yaml:"routes"`
+	Log        map[string]any            `yaml:"log,omitempty"`
+}
+
+// baseConfig is what every gateway scenario starts from: the gateway as it
+// ships (log defaults: one auth event per request), no admin listener, and a
+// public route.
+func baseConfig(listen, upstream string) *gwConfig {
+	return &gwConfig{
+		Server:     map[string]any{"listen": listen, "admin_listen": ""},
+		Strategies: map[string]map[string]any{},
+		Routes: []map[string]any{
+			{"name": "public", "path": "/public", "upstream": upstream, "public": true},
+		},
+	}
+}
+
+// signingKey returns the tokens.signing_keys entry for alg, writing the
+// secret or private key into the temp dir the first time.
+func (e *env) signingKey(alg string) (map[string]any, error) {
+	if k, ok := e.keys[alg]; ok {
+		return k, nil
+	}
+	kid := "bench-" + alg
+	path := filepath.Join(e.dir, kid+".pem")
+	var (
+		der  []byte
+		err  error
+		kind = "PRIVATE KEY"
+	)
+	switch alg {
+	case "HS256":
+		secret := make([]byte, 48)
+		_, _ = rand.Read(secret)
+		path = filepath.Join(e.dir, kid+".secret")
+		if err := os.WriteFile(path, []byte(base64.RawURLEncoding.EncodeToString(secret)), 0o600); err != nil {
+			return nil, err
+		}
+		k := map[string]any{"kid": kid, "algorithm": alg, "secret_file": path}
+		e.keys[alg] = k
+		return k, nil
+	case "ES256":
+		var k *ecdsa.PrivateKey
+		if k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err == nil {
+			der, err = x509.MarshalPKCS8PrivateKey(k)
+		}
+	case "RS256":
+		var k *rsa.PrivateKey
+		if k, err = rsa.GenerateKey(rand.Reader, 2048); err == nil {
+			der, err = x509.MarshalPKCS8PrivateKey(k)
+		}
+	default:
+		return nil, fmt.Errorf("no key generator for %s", alg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generating %s key: %w", alg, err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	k := map[string]any{"kid": kid, "algorithm": alg, "private_key_file": path}
+	e.keys[alg] = k
+	return k, nil
+}
