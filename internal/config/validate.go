@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/routing"
 )
 
 // Known values of enumerated keys.
@@ -510,24 +512,7 @@ func (v *validator) log() {
 // trailing slash ("/" stays "/"). Route paths must already be in the canonical
 // form requests are normalised to, or they could never match.
 func CanonicalRoutePath(p string) (string, error) {
-	if !strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("%q must start with /", p)
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`\;%?#`, c) >= 0 {
-			return "", fmt.Errorf("%q: use a plain path without %q", p, string(c))
-		}
-	}
-	if p != "/" {
-		p = strings.TrimSuffix(p, "/")
-	}
-	for _, seg := range strings.Split(p[1:], "/") {
-		if (seg == "" && p != "/") || seg == "." || seg == ".." {
-			return "", fmt.Errorf("%q has an empty or dot segment", p)
-		}
-	}
-	return p, nil
+	return routing.CanonicalPrefix(p)
 }
 
 func suggestName(s string, m map[string]*Strategy) string {

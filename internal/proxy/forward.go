@@ -62,10 +62,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	raw := rt.upstreamPath + st.path
 	out.URL.Scheme, out.URL.Host = rt.Upstream.Scheme, rt.Upstream.Host
 	out.URL.Opaque, out.URL.User, out.URL.Fragment = "", nil, ""
-	if strings.IndexByte(raw, '%') < 0 {
-		out.URL.Path, out.URL.RawPath = raw, ""
-	} else {
-		out.URL.RawPath = raw
+	// RawPath is always set: otherwise net/url would re-escape characters
+	// such as '!' and the upstream would get another spelling than was routed.
+	out.URL.RawPath = raw
+	out.URL.Path = raw
+	if strings.IndexByte(raw, '%') >= 0 {
 		out.URL.Path = unescapePath(raw)
 	}
 	out.URL.RawQuery = st.query

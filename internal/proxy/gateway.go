@@ -99,6 +99,8 @@ type Event struct {
 	TokenID string
 	Status  int
 	Start   time.Time
+	// StoreErrors counts rate-limit store (Redis) failures met by this request.
+	StoreErrors int
 	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
 	UpstreamDuration time.Duration
 	forwardStart     time.Time
@@ -247,6 +249,7 @@ func (g *Gateway) failureLimitOK(w http.ResponseWriter, r *http.Request, st *req
 	}
 	res := g.opts.AuthFailures.Peek(r.Context(), ratelimit.Key(st.ev.ClientIP))
 	if res.StoreError != nil {
+		st.ev.StoreErrors++
 		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
 			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
 	}
@@ -264,6 +267,7 @@ func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
 	}
 	res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP))
 	if res.StoreError != nil {
+		st.ev.StoreErrors++
 		g.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "rate limit store error",
 			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
 	}
@@ -281,6 +285,7 @@ func (g *Gateway) routeLimit(w http.ResponseWriter, r *http.Request, st *reqStat
 	now := time.Now()
 	res.SetHeaders(w.Header(), now)
 	if res.StoreError != nil {
+		st.ev.StoreErrors++
 		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
 			slog.String("limit", "route:"+rt.Name), slog.String("error", res.StoreError.Error()))
 	}

@@ -1,19 +1,22 @@
 // Package server assembles a running gateway from a config: stores, strategies,
-// the route table, the main and admin listeners, and their lifecycle.
+// the route table, the main and admin listeners, live reload, and their
+// lifecycle.
 package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/metrics"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/redisconn"
@@ -32,20 +35,52 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// App is a gateway built from one config.
+// App is a gateway built from a config. The parts that cannot change while
+// running (listeners, Redis) are built once; the route table, strategies and
+// signing keys are rebuilt by Reload and swapped atomically.
 type App struct {
-	Config  *config.Config
 	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 	Gateway *proxy.Gateway
 	Issuer  *tokens.Issuer // nil without tokens.signing_keys
 	Redis   redis.UniversalClient
 
+	cfg       atomic.Pointer[config.Config]
+	reloadErr atomic.Pointer[string]
+	reloadMu  sync.Mutex
+	failures  *ratelimit.Limiter
+	limiters  map[limiterKey]*ratelimit.Limiter // reused across reloads (memory counters survive)
+	current   *generation
+	sessions  *sessions
+	closers   []func()
+}
+
+// generation is what one config load built and a reload replaces.
+type generation struct {
+	table   *proxy.Table
 	closers []func()
 }
 
+func (g *generation) close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+}
+
+type limiterKey struct {
+	name   string
+	limit  int64
+	period time.Duration
+	policy string
+}
+
+// Config returns the config currently served.
+func (a *App) Config() *config.Config { return a.cfg.Load() }
+
 // Build constructs everything from cfg without listening. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
-	a := &App{Config: cfg, Logger: logger}
+	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}}
+	a.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -66,28 +101,12 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		}
 		a.Issuer = iss
 	}
-	deps := strategies.Deps{Logger: logger, HTTPClient: providerClient()}
-	if a.Issuer != nil {
-		deps.TokenKeys = a.Issuer.Keys
-	}
 	// Sessions (login, refresh families, the access-token denylist) come
 	// first: the jwt strategy checks the denylist.
-	sess, err := a.buildSessions(ctx)
-	if err != nil {
+	if a.sessions, err = a.buildSessions(ctx); err != nil {
 		return nil, err
 	}
-	if sess != nil {
-		deps.Revocations = sess.Revocations
-	}
-	strats, err := strategies.Build(cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	table, err := a.buildTable(strats)
-	if err != nil {
-		return nil, err
-	}
-	failures, err := a.limiter(ratelimit.Options{
+	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   "auth_failures",
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
 		Period: cfg.RateLimits.AuthFailures.Period.D(),
@@ -95,50 +114,98 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 	if err != nil {
 		return nil, config.Errors{cfg.Problem("rate_limits.auth_failures", "%v", err)}
 	}
-	endpoints := map[string]http.Handler{}
-	if sess != nil {
-		for path, h := range sess.Endpoints {
-			endpoints[path] = h
-		}
+	gen, err := a.buildGeneration(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	if a.Issuer != nil {
-		if jwks, ok := a.Issuer.Keys.JWKS(); ok {
-			endpoints["/.well-known/jwks.json"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Cache-Control", "public, max-age=300")
-				_, _ = w.Write(jwks)
-			})
-		}
-	}
-	a.Gateway = proxy.New(table, proxy.Options{
+	a.current = gen
+	a.Gateway = proxy.New(gen.table, proxy.Options{
 		Logger:       logger.With("component", "proxy"),
 		IPResolver:   ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes()),
-		AuthFailures: failures,
+		AuthFailures: a.failures,
 		Transport: proxy.NewTransport(proxy.TransportOptions{
 			MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
 			MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
 			ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
 		}),
-		Endpoints:  endpoints,
+		Endpoints:  a.endpoints(),
 		AuthEvents: *cfg.Log.AuthEvents,
+		Observer:   a.Metrics.Observe,
 	})
+	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	return a, nil
 }
 
+func (a *App) endpoints() map[string]http.Handler {
+	endpoints := map[string]http.Handler{}
+	if a.sessions != nil {
+		for path, h := range a.sessions.Endpoints {
+			endpoints[path] = h
+		}
+	}
+	if a.Issuer != nil {
+		endpoints["/.well-known/jwks.json"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			jwks, ok := a.Issuer.Keys.JWKS()
+			if !ok {
+				proxy.WriteError(w, http.StatusNotFound, "not found")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			_, _ = w.Write(jwks)
+		})
+	}
+	return endpoints
+}
+
+// buildGeneration builds the strategies and route table of cfg.
+func (a *App) buildGeneration(ctx context.Context, cfg *config.Config) (*generation, error) {
+	gen := &generation{}
+	deps := strategies.Deps{Logger: a.Logger, HTTPClient: providerClient(), Extra: a.extraStrategies(ctx, gen)}
+	if a.Issuer != nil {
+		deps.TokenKeys = a.Issuer.Keys
+	}
+	if a.sessions != nil {
+		deps.Revocations = a.sessions.Revocations
+	}
+	strats, err := strategies.Build(cfg, deps)
+	if err != nil {
+		gen.close()
+		return nil, err
+	}
+	table, err := a.buildTable(cfg, strats)
+	if err != nil {
+		gen.close()
+		return nil, err
+	}
+	gen.table = table
+	return gen, nil
+}
+
 func (a *App) limiter(o ratelimit.Options, policy string) (*ratelimit.Limiter, error) {
+	key := limiterKey{o.Name, o.Limit, o.Period, policy}
+	if l, ok := a.limiters[key]; ok {
+		return l, nil
+	}
 	p, err := ratelimit.ParsePolicy(policy)
 	if err != nil {
 		return nil, err
 	}
 	o.OnStoreError = p
+	var l *ratelimit.Limiter
 	if a.Redis != nil {
-		return ratelimit.NewRedis(a.Redis, o)
+		l, err = ratelimit.NewRedis(a.Redis, o)
+	} else {
+		l, err = ratelimit.NewMemory(o)
 	}
-	return ratelimit.NewMemory(o)
+	if err != nil {
+		return nil, err
+	}
+	a.limiters[key] = l
+	return l, nil
 }
 
-func (a *App) buildTable(strats map[string]strategies.Strategy) (*proxy.Table, error) {
-	cfg := a.Config
+func (a *App) buildTable(cfg *config.Config, strats map[string]strategies.Strategy) (*proxy.Table, error) {
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -184,6 +251,10 @@ func providerClient() *http.Client {
 
 // Close releases what Build acquired.
 func (a *App) Close() {
+	if a.current != nil {
+		a.current.close()
+		a.current = nil
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
@@ -201,75 +272,4 @@ func (a *App) Ready(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
-}
-
-// AdminHandler serves /healthz, /readyz (and /metrics once wired).
-func (a *App) AdminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		status, code, detail := "ready", http.StatusOK, ""
-		if err := a.Ready(r.Context()); err != nil {
-			status, code, detail = "not_ready", http.StatusServiceUnavailable, "redis unreachable"
-		}
-		w.WriteHeader(code)
-		_, _ = fmt.Fprintf(w, `{"status":%q,"config_hash":%q,"detail":%q}`+"\n", status, a.Config.Hash, detail)
-	})
-	return mux
-}
-
-// Run serves until ctx is done, then drains in-flight requests for up to
-// server.shutdown_timeout.
-func (a *App) Run(ctx context.Context) error {
-	s := a.Config.Server
-	main := &http.Server{
-		Addr:              s.Listen,
-		Handler:           a.Gateway,
-		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
-		IdleTimeout:       s.IdleTimeout.D(),
-		MaxHeaderBytes:    s.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelDebug),
-	}
-	servers := []*http.Server{main}
-	if s.AdminListen != "" {
-		servers = append(servers, &http.Server{
-			Addr: s.AdminListen, Handler: a.AdminHandler(),
-			ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
-		})
-	}
-	errc := make(chan error, len(servers))
-	for _, srv := range servers {
-		ln, err := listen(srv.Addr)
-		if err != nil {
-			for _, other := range servers {
-				_ = other.Close()
-			}
-			return err
-		}
-		a.Logger.Info("listening", "addr", ln.Addr().String(), "admin", srv != main)
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		a.Logger.Info("shutting down", "drain_timeout", s.ShutdownTimeout.D().String())
-	case runErr = <-errc:
-		a.Logger.Error("server failed", "error", runErr)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout.D())
-	defer cancel()
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			a.Logger.Warn("shutdown incomplete", "error", err)
-		}
-	}
-	return runErr
 }

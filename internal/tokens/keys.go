@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -36,24 +37,45 @@ type Key struct {
 	verify any // []byte, or a public key
 }
 
-// KeySet is the configured keys: the first signs, all verify.
+// KeySet is the configured keys: the first signs, all verify. Its contents
+// can be replaced atomically (secret rotation on reload) while every holder
+// keeps the same *KeySet.
 type KeySet struct {
+	cur atomic.Pointer[keyData]
+}
+
+type keyData struct {
 	keys  []*Key
 	byKid map[string]*Key
+}
+
+// Replace swaps in the keys of other (already validated).
+func (s *KeySet) Replace(other *KeySet) { s.cur.Store(other.cur.Load()) }
+
+// Kids lists the key ids, the signing key first.
+func (s *KeySet) Kids() []string {
+	d := s.cur.Load()
+	out := make([]string, len(d.keys))
+	for i, k := range d.keys {
+		out[i] = k.Kid
+	}
+	return out
 }
 
 // LoadKeySet builds the key set from tokens.signing_keys, reading PEM files.
 // Errors name the offending key by its position.
 func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {
-	ks := &KeySet{byKid: make(map[string]*Key, len(cfgKeys))}
+	d := &keyData{byKid: make(map[string]*Key, len(cfgKeys))}
 	for i, ck := range cfgKeys {
 		k, err := loadKey(ck)
 		if err != nil {
 			return nil, fmt.Errorf("tokens.signing_keys[%d] (kid %q): %w", i, ck.Kid, err)
 		}
-		ks.keys = append(ks.keys, k)
-		ks.byKid[k.Kid] = k
+		d.keys = append(d.keys, k)
+		d.byKid[k.Kid] = k
 	}
+	ks := &KeySet{}
+	ks.cur.Store(d)
 	return ks, nil
 }
 
@@ -168,14 +190,15 @@ func readPublicKey(file string) (any, error) {
 // kid is accepted only when the set holds exactly one key, so that rotation
 // never has to guess. It implements the jwt strategy's key source.
 func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
+	d := s.cur.Load()
 	var k *Key
 	if kid == "" {
-		if len(s.keys) != 1 {
+		if len(d.keys) != 1 {
 			return nil, fmt.Errorf("%w: token has no kid", ErrUnknownKey)
 		}
-		k = s.keys[0]
+		k = d.keys[0]
 	} else {
-		k = s.byKid[kid]
+		k = d.byKid[kid]
 	}
 	if k == nil || k.Alg != alg {
 		return nil, ErrUnknownKey
@@ -186,10 +209,11 @@ func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
 // Signer is the key that signs new tokens, or nil if the set is empty or
 // the first key is verify-only.
 func (s *KeySet) Signer() *Key {
-	if len(s.keys) == 0 || s.keys[0].sign == nil {
+	d := s.cur.Load()
+	if len(d.keys) == 0 || d.keys[0].sign == nil {
 		return nil
 	}
-	return s.keys[0]
+	return d.keys[0]
 }
 
 // Sign signs claims with the first key, setting kid and typ.
@@ -214,7 +238,7 @@ func (s *KeySet) Sign(claims jwt.Claims, typ string) (string, error) {
 // (HMAC secrets are never published), and whether there is any.
 func (s *KeySet) JWKS() ([]byte, bool) {
 	var set jose.JSONWebKeySet
-	for _, k := range s.keys {
+	for _, k := range s.cur.Load().keys {
 		if _, hmac := k.verify.([]byte); hmac {
 			continue
 		}

@@ -1,0 +1,152 @@
+// Package metrics exposes the gateway's Prometheus metrics on its own registry
+// (never the global one), with label sets bounded by the config (route names,
+// status codes, fixed reason codes), so /metrics stays cheap to scrape.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authgateway/authgateway/internal/proxy"
+)
+
+// Metrics is the set of gateway metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+	upstream     *prometheus.HistogramVec
+	cache        *prometheus.CounterVec
+	redisErrors  *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	configInfo   *prometheus.GaugeVec
+	lastReloadOK prometheus.Gauge
+	lastReloadTS prometheus.Gauge
+
+	// children caches the per-label counters of the request path, so a
+	// request costs a map read instead of label hashing.
+	children sync.Map // reqKey -> prometheus.Counter
+	upChild  sync.Map // route -> prometheus.Observer
+	mu       sync.Mutex
+	lastHash string
+}
+
+type reqKey struct {
+	route, outcome string
+	status         int
+}
+
+// New registers every metric on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_requests_total", Help: "Requests by route, status and outcome.",
+	}, []string{"route", "status", "outcome"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_auth_failures_total", Help: "Denied authentications by route and reason.",
+	}, []string{"route", "reason"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_rate_limited_total", Help: "Requests answered 429, by limit.",
+	}, []string{"limit"})
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "authgateway_upstream_duration_seconds", Help: "Time to the upstream's response headers.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"route"})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_cache_requests_total", Help: "Cache lookups (introspection, jwks, api keys, tokens) by result.",
+	}, []string{"cache", "result"})
+	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",
+	}, []string{"component"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_config_reloads_total", Help: "Config reloads by result.",
+	}, []string{"result"})
+	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgateway_config_info", Help: "The loaded config (value 1), labelled with its SHA-256.",
+	}, []string{"hash"})
+	m.lastReloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgateway_config_last_reload_successful", Help: "1 if the last reload attempt succeeded.",
+	})
+	m.lastReloadTS = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgateway_config_last_reload_timestamp_seconds", Help: "Time of the last reload attempt.",
+	})
+	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
+		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 5 * time.Second})
+}
+
+// Observe counts one request event (proxy.Options.Observer).
+func (m *Metrics) Observe(ev *proxy.Event) {
+	route := ev.Route
+	if route == "" {
+		route = "none"
+	}
+	k := reqKey{route: route, outcome: ev.Outcome, status: ev.Status}
+	c, ok := m.children.Load(k)
+	if !ok {
+		c, _ = m.children.LoadOrStore(k, m.requests.WithLabelValues(route, strconv.Itoa(ev.Status), ev.Outcome))
+	}
+	c.(prometheus.Counter).Inc()
+	switch ev.Outcome {
+	case "invalid", "unauthenticated", "forbidden", "auth_unavailable":
+		m.authFailures.WithLabelValues(route, ev.Reason).Inc()
+	case "rate_limited":
+		m.rateLimited.WithLabelValues(ev.Reason).Inc()
+	}
+	if ev.UpstreamDuration > 0 {
+		o, ok := m.upChild.Load(route)
+		if !ok {
+			o, _ = m.upChild.LoadOrStore(route, m.upstream.WithLabelValues(route))
+		}
+		o.(prometheus.Observer).Observe(ev.UpstreamDuration.Seconds())
+	}
+	if ev.StoreErrors > 0 {
+		m.redisErrors.WithLabelValues("ratelimit").Add(float64(ev.StoreErrors))
+	}
+}
+
+// CacheResult counts a cache lookup; hit is false for a miss.
+func (m *Metrics) CacheResult(cache string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cache.WithLabelValues(cache, result).Inc()
+}
+
+// RedisError counts a Redis failure in a component.
+func (m *Metrics) RedisError(component string) { m.redisErrors.WithLabelValues(component).Inc() }
+
+// ConfigLoaded records a load or reload attempt: hash is the loaded config's
+// on success.
+func (m *Metrics) ConfigLoaded(hash string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastReloadTS.SetToCurrentTime()
+	if err != nil {
+		m.reloads.WithLabelValues("failure").Inc()
+		m.lastReloadOK.Set(0)
+		return
+	}
+	m.reloads.WithLabelValues("success").Inc()
+	m.lastReloadOK.Set(1)
+	if m.lastHash != "" {
+		m.configInfo.DeleteLabelValues(m.lastHash)
+	}
+	m.configInfo.WithLabelValues(hash).Set(1)
+	m.lastHash = hash
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// AdminHandler serves /healthz, /readyz and /metrics.
+func (a *App) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		body := struct {
+			Status          string `json:"status"`
+			ConfigHash      string `json:"config_hash"`
+			LastReloadError string `json:"last_reload_error,omitempty"`
+			Detail          string `json:"detail,omitempty"`
+		}{Status: "ready", ConfigHash: a.Config().Hash}
+		if p := a.reloadErr.Load(); p != nil {
+			body.LastReloadError = *p
+		}
+		code := http.StatusOK
+		if err := a.Ready(r.Context()); err != nil {
+			body.Status, body.Detail, code = "not_ready", "redis unreachable", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	return mux
+}
+
+// Run serves until ctx is done, then drains in-flight requests for up to
+// server.shutdown_timeout. It reloads the config on SIGHUP and when the
+// config file (or a secret file it names) changes.
+func (a *App) Run(ctx context.Context) error {
+	s := a.Config().Server
+	main := &http.Server{
+		Addr:              s.Listen,
+		Handler:           a.Gateway,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelDebug),
+	}
+	servers := []*http.Server{main}
+	if s.AdminListen != "" {
+		servers = append(servers, &http.Server{
+			Addr: s.AdminListen, Handler: a.AdminHandler(),
+			ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
+		})
+	}
+	listeners := make([]net.Listener, 0, len(servers))
+	for _, srv := range servers {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			for _, l := range listeners {
+				_ = l.Close()
+			}
+			return errors.New("listening on " + srv.Addr + ": " + err.Error())
+		}
+		listeners = append(listeners, ln)
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		a.Logger.Info("listening", "addr", listeners[i].Addr().String(), "admin", srv != main)
+		go func() {
+			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.watchSIGHUP(watchCtx)
+	if err := a.watchFiles(watchCtx); err != nil {
+		a.Logger.Warn("config file watching disabled; reload with SIGHUP", "error", err)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.Logger.Info("shutting down", "drain_timeout", s.ShutdownTimeout.D().String())
+	case runErr = <-errc:
+		a.Logger.Error("server failed", "error", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout.D())
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			a.Logger.Warn("shutdown incomplete", "error", err)
+		}
+	}
+	return runErr
+}
+
+func (a *App) watchSIGHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.Logger.Info("SIGHUP: reloading config")
+			_ = a.Reload(ctx)
+		}
+	}
+}
