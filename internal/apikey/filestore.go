@@ -46,7 +46,11 @@ const fileHeader = "# API keys of authgateway, managed with `authgateway keys`.\
 // every 2s in case an event was missed.
 //
 // A missing file is an empty store; the first write creates it with mode
-// 0600 (a rewrite keeps the existing file's mode). A file that does not
+// 0600 (a rewrite keeps the existing file's mode), and its directory if
+// needed. A symlink is followed to its target when the store is made.
+// Because each write renames a new file into place, the directory must be
+// writable: in a container, mount the directory, not the file alone (a
+// bind-mounted file cannot be replaced by rename). A file that does not
 // parse, or holds an invalid record, is an error on every read: the store
 // fails closed rather than guess.
 type FileStore struct {
@@ -71,6 +75,10 @@ func NewFileStore(path string) (*FileStore, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("api key file store: %w", err)
+	}
+	// Write through a symlink to its target rather than replace the link.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
 	}
 	return &FileStore{path: abs, lockPath: abs + ".lock", pollInterval: defaultPollInterval}, nil
 }
@@ -191,6 +199,9 @@ var errNoChange = errors.New("no change")
 func (s *FileStore) update(ctx context.Context, mutate func(recs []*Record) ([]*Record, error)) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("creating api key file directory: %w", err)
+	}
 	unlock, err := lockFile(ctx, s.lockPath)
 	if err != nil {
 		return fmt.Errorf("locking api key file: %w", err)

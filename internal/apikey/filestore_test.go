@@ -406,3 +406,43 @@ func mustList(t *testing.T, s Store) []*Record {
 	}
 	return list
 }
+
+func TestFileStoreCreatesDirectoryAndFollowsSymlink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Run("missing directory", func(t *testing.T) {
+		s, err := NewFileStore(filepath.Join(dir, "new", "keys.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r := newKeyRecord(t, "alpha", time.Now())
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("symlink", func(t *testing.T) {
+		target := filepath.Join(dir, "target.yaml")
+		if err := os.WriteFile(target, []byte("keys: []\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, "link.yaml")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := NewFileStore(link)
+		_, r := newKeyRecord(t, "alpha", time.Now())
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("the symlink was replaced: %v, %v", fi.Mode(), err)
+		}
+		raw, _ := os.ReadFile(target)
+		if !strings.Contains(string(raw), r.Hash) {
+			t.Fatal("the write did not reach the symlink's target")
+		}
+	})
+}

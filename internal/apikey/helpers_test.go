@@ -42,6 +42,7 @@ type observedStore struct {
 	Store
 	getByHash atomic.Int64
 	touches   atomic.Int64
+	flushes   atomic.Int64 // flushAll calls passed through Watch
 	// hold, when set, is called inside GetByHash after the real read.
 	hold func()
 }
@@ -58,7 +59,10 @@ func (s *observedStore) GetByHash(ctx context.Context, hash string) (*Record, er
 // Watch passes the wrapped store's invalidations through.
 func (s *observedStore) Watch(ctx context.Context, evict func(string), flushAll func()) error {
 	if n, ok := s.Store.(Notifier); ok {
-		return n.Watch(ctx, evict, flushAll)
+		return n.Watch(ctx, evict, func() {
+			flushAll()
+			s.flushes.Add(1)
+		})
 	}
 	<-ctx.Done()
 	return nil

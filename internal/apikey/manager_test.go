@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -30,8 +31,8 @@ func TestManagerCreate(t *testing.T) {
 	if !rec.CreatedAt.Equal(clock.Now()) || !rec.ExpiresAt.Equal(clock.Now().Add(90*24*time.Hour)) {
 		t.Fatalf("created %v expires %v; want now and now+90d", rec.CreatedAt, rec.ExpiresAt)
 	}
-	if !validID(rec.ID) {
-		t.Fatalf("id %q", rec.ID)
+	if !regexp.MustCompile(`^key_[a-z2-7]{12}$`).MatchString(rec.ID) {
+		t.Fatalf("id %q; want key_ and 12 base32 characters", rec.ID)
 	}
 	stored, err := s.GetByHash(ctx, Hash(key))
 	if err != nil {

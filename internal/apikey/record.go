@@ -51,7 +51,7 @@ func (r *Record) Clone() *Record {
 func (r *Record) Validate() error {
 	var errs []error
 	if !validID(r.ID) {
-		errs = append(errs, fmt.Errorf("id %q: want %s followed by %d characters of [a-z2-7]", r.ID, idPrefix, idChars))
+		errs = append(errs, fmt.Errorf("id %q: want 1 to %d characters of [A-Za-z0-9_-]", r.ID, maxIDLen))
 	}
 	if r.Name == "" || len(r.Name) > 200 || strings.ContainsFunc(r.Name, isControl) {
 		errs = append(errs, fmt.Errorf("name %q: want 1 to 200 printable characters", r.Name))
@@ -111,6 +111,7 @@ func validHash(h string) bool {
 const (
 	idPrefix = "key_"
 	idChars  = 12
+	maxIDLen = 64
 )
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -125,12 +126,16 @@ func newID() (string, error) {
 	return idPrefix + strings.ToLower(idEncoding.EncodeToString(b[:]))[:idChars], nil
 }
 
+// validID accepts what newID makes and what a person writing the file by
+// hand might choose, but nothing that could confuse a Redis key name or a
+// command line: 1 to 64 characters of [A-Za-z0-9_-].
 func validID(id string) bool {
-	if len(id) != len(idPrefix)+idChars || !strings.HasPrefix(id, idPrefix) {
+	if id == "" || len(id) > maxIDLen {
 		return false
 	}
-	for i := len(idPrefix); i < len(id); i++ {
-		if !(id[i] >= 'a' && id[i] <= 'z' || id[i] >= '2' && id[i] <= '7') {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}

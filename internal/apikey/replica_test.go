@@ -34,6 +34,24 @@ func newReplica(t *testing.T, srv *redistest.Server, name string, opts VerifierO
 	return &replica{store: store, v: v}
 }
 
+func (r *replica) generation() uint64 {
+	r.v.mu.Lock()
+	defer r.v.mu.Unlock()
+	return r.v.gen
+}
+
+// mustCache verifies key twice and checks the second answer came from the
+// cache.
+func (r *replica) mustCache(t *testing.T, key string) {
+	t.Helper()
+	r.mustAccept(t, key)
+	hits := r.v.Stats().CacheHits
+	r.mustAccept(t, key)
+	if r.v.Stats().CacheHits != hits+1 {
+		t.Fatal("second Verify was not a cache hit")
+	}
+}
+
 func (r *replica) mustAccept(t *testing.T, key string) {
 	t.Helper()
 	if _, err := r.v.Verify(context.Background(), key); err != nil {
@@ -80,13 +98,18 @@ func TestReplicasRevocationPropagates(t *testing.T) {
 		{"rotate without grace", func(id string) error { _, _, err := cli.Rotate(ctx, id, 0); return err }, ErrExpired},
 	} {
 		t.Run(op.name, func(t *testing.T) {
+			genA, genB := a.generation(), b.generation()
 			key, rec, err := cli.Create(ctx, CreateParams{Name: "svc"})
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The create's own event evicts the (absent) entry; wait for it
+			// so that it cannot evict the entry cached next.
+			waitUntil(t, 5*time.Second, "create event", func() bool {
+				return a.generation() > genA && b.generation() > genB
+			})
 			for _, r := range []*replica{a, b} {
-				r.mustAccept(t, key)
-				r.mustAccept(t, key) // now from the cache
+				r.mustCache(t, key)
 			}
 			start := time.Now()
 			if err := op.do(rec.ID); err != nil {
@@ -113,17 +136,18 @@ func TestReplicasRevocationPropagates(t *testing.T) {
 func TestReplicaCutOffFlushesOnResubscribe(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	a := newReplica(t, srv, "replica-a", VerifierOptions{CacheTTL: time.Hour})
-	b := newReplica(t, srv, "replica-b", VerifierOptions{CacheTTL: time.Hour})
 	admin := newRedisClient(t, srv.URL())
 	cli := NewManager(NewRedisStore(admin, nil), ManagerOptions{})
-
+	// Created before the replicas subscribe, so no late create event can
+	// evict what they cache.
 	key, rec, err := cli.Create(ctx, CreateParams{Name: "svc"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.mustAccept(t, key)
-	b.mustAccept(t, key)
+	a := newReplica(t, srv, "replica-a", VerifierOptions{CacheTTL: time.Hour})
+	b := newReplica(t, srv, "replica-b", VerifierOptions{CacheTTL: time.Hour})
+	a.mustCache(t, key)
+	b.mustCache(t, key)
 
 	revoked := rec.Clone()
 	revoked.RevokedAt = time.Now().UTC()
@@ -180,11 +204,6 @@ func TestReplicaRedisOutage(t *testing.T) {
 	admin := newRedisClient(t, srv.URL())
 	cli := NewManager(NewRedisStore(admin, nil), ManagerOptions{})
 	clock := newFakeClock()
-	// long: an hour-long cache, so only the resubscription flush can make it
-	// refuse. bounded: a 30s cache on a fake clock, to show the bound.
-	long := newReplica(t, srv, "long", VerifierOptions{CacheTTL: time.Hour})
-	bounded := newReplica(t, srv, "bounded", VerifierOptions{CacheTTL: 30 * time.Second, Now: clock.Now})
-
 	key, rec, err := cli.Create(ctx, CreateParams{Name: "svc"})
 	if err != nil {
 		t.Fatal(err)
@@ -193,8 +212,12 @@ func TestReplicaRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	long.mustAccept(t, key)
-	bounded.mustAccept(t, key)
+	// long: an hour-long cache, so only the resubscription flush can make it
+	// refuse. bounded: a 30s cache on a fake clock, to show the bound.
+	long := newReplica(t, srv, "long", VerifierOptions{CacheTTL: time.Hour})
+	bounded := newReplica(t, srv, "bounded", VerifierOptions{CacheTTL: 30 * time.Second, Now: clock.Now})
+	long.mustCache(t, key)
+	bounded.mustCache(t, key)
 
 	srv.Stop()
 	long.mustAccept(t, key)

@@ -430,8 +430,16 @@ func TestRunFileStoreRevocationIsImmediate(t *testing.T) {
 	f := newVerifierFixture(t, VerifierOptions{CacheTTL: time.Hour})
 	key, rec := f.create(t, CreateParams{})
 	runVerifier(t, f.verifier)
-	if _, err := f.verifier.Verify(ctx, key); err != nil {
-		t.Fatal(err)
+	// Watch flushes once when it starts; only then is a cached entry safe
+	// from that flush, so that only the revocation can remove it.
+	waitUntil(t, 5*time.Second, "watch started", func() bool { return f.store.flushes.Load() >= 1 })
+	for range 2 {
+		if _, err := f.verifier.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := f.verifier.Stats().CacheHits; hits != 1 {
+		t.Fatalf("cache hits = %d; want 1", hits)
 	}
 	cli, _ := NewFileStore(f.file.Path())
 	if err := NewManager(cli, ManagerOptions{}).Revoke(ctx, rec.ID); err != nil {
