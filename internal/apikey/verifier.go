@@ -279,23 +279,24 @@ func (v *Verifier) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if v.opts.LastUsedInterval > 0 {
-		t := time.NewTicker(v.opts.LastUsedInterval)
-		defer t.Stop()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case <-t.C:
-				if err := v.Flush(ctx); err != nil && ctx.Err() == nil {
-					v.log.Warn("recording api key use failed; will retry", "error", err)
-				}
+	if v.opts.LastUsedInterval <= 0 {
+		<-ctx.Done()
+		wg.Wait()
+		return nil
+	}
+	t := time.NewTicker(v.opts.LastUsedInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-t.C:
+			if err := v.Flush(ctx); err != nil && ctx.Err() == nil {
+				v.log.Warn("recording api key use failed; will retry", "error", err)
 			}
 		}
 	}
-	wg.Wait()
-	return nil
 }
 
 // Flush writes the recorded uses to the store in one batch. On failure they
