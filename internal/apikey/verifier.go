@@ -268,8 +268,9 @@ func (v *Verifier) Stats() VerifierStats {
 }
 
 // Run keeps the Verifier current until ctx is done: it applies the store's
-// invalidations (if the store is a Notifier) and writes recorded uses every
-// LastUsedInterval. It returns nil when ctx is done.
+// invalidations (if the store given to NewVerifier is a Notifier — a
+// wrapper around a store must pass Watch through) and writes recorded uses
+// every LastUsedInterval. It returns nil when ctx is done.
 func (v *Verifier) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if n, ok := v.store.(Notifier); ok {
