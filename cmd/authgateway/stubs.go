@@ -13,8 +13,3 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "authgateway keys: not available yet")
 	return exitFailure
 }
-
-func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "authgateway explain: not available yet")
-	return exitFailure
-}

@@ -82,13 +82,12 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if err := doc.Decode(cfg); err != nil {
 		l.typeErrors(err)
 	}
-	if len(l.problems) > 0 {
-		return nil, l.sorted()
-	}
+	// Validate even when keys were unknown or mistyped, so one run reports
+	// every problem in the file.
 	v := &validator{cfg: cfg, file: path, lines: l.lines}
 	v.run()
-	if len(v.problems) > 0 {
-		return nil, sortProblems(v.problems)
+	if all := append(l.problems, v.problems...); len(all) > 0 {
+		return nil, sortProblems(all)
 	}
 	return cfg, nil
 }
@@ -120,8 +119,6 @@ func (l *loader) typeErrors(err error) {
 		l.problems = append(l.problems, l.yamlError(errors.New(e)))
 	}
 }
-
-func (l *loader) sorted() Errors { return sortProblems(l.problems) }
 
 func sortProblems(ps []Problem) Errors {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })

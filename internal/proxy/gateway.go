@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -218,16 +217,14 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	st.identity = id
 	st.ev.Strategy, st.ev.Subject = id.Strategy, id.Subject
 	st.ev.TokenID = id.TokenID
-	if len(rt.Roles) > 0 && !slices.ContainsFunc(rt.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+	switch authorize(rt, id) {
+	case "missing_role":
 		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_role", "forbidden")
 		return false
-	}
-	for _, s := range rt.Scopes {
-		if !slices.Contains(id.Scopes, s) {
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
-			g.deny(w, st, http.StatusForbidden, "forbidden", "missing_scope", "insufficient scope")
-			return false
-		}
+	case "missing_scope":
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
+		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_scope", "insufficient scope")
+		return false
 	}
 	return true
 }
