@@ -1,0 +1,144 @@
+package oauth2strategy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+)
+
+const testName = "oauth2"
+
+// gatewayConfig is the oauth2 strategy of the gateway client against p,
+// with cacheTTL as its cache_ttl.
+func gatewayConfig(p *oidctest.Provider, cacheTTL time.Duration) *config.Strategy {
+	ttl := config.Duration(cacheTTL)
+	return &config.Strategy{
+		Type: "oauth2", IssuerURL: p.Issuer,
+		ClientID: oidctest.GatewayClientID, ClientSecret: oidctest.GatewayClientSecret,
+		Audience: oidctest.GatewayClientID, CacheTTL: &ttl,
+		RolesClaim: "roles", EmailClaim: "email",
+	}
+}
+
+func newStrategy(t testing.TB, sc *config.Strategy, deps Deps) *Strategy {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := New(ctx, testName, sc, deps)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func bearer(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://gw.test/api", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+func authenticate(s *Strategy, tok string) (*strategies.Identity, error) {
+	return s.Authenticate(context.Background(), bearer(tok))
+}
+
+// mustAccept authenticates tok and fails the test unless it is accepted.
+func mustAccept(t *testing.T, s *Strategy, tok string) *strategies.Identity {
+	t.Helper()
+	id, err := authenticate(s, tok)
+	if err != nil || id == nil {
+		t.Fatalf("Authenticate = %+v, %v; want an identity", id, err)
+	}
+	return id
+}
+
+// wantInvalid fails the test unless tok is refused as an invalid credential
+// (401); it answers the error.
+func wantInvalid(t *testing.T, s *Strategy, tok string) error {
+	t.Helper()
+	id, err := authenticate(s, tok)
+	if id != nil || !errors.Is(err, strategies.ErrInvalidCredentials) {
+		t.Fatalf("Authenticate = %+v, %v; want invalid credentials", id, err)
+	}
+	return err
+}
+
+// wantTechnical fails the test unless tok meets a technical failure:
+// neither an identity, nor invalid, nor "not mine".
+func wantTechnical(t *testing.T, s *Strategy, tok string) {
+	t.Helper()
+	id, err := authenticate(s, tok)
+	if id != nil || err == nil || errors.Is(err, strategies.ErrInvalidCredentials) ||
+		errors.Is(err, strategies.ErrNoCredentials) {
+		t.Fatalf("Authenticate = %+v, %v; want a technical error", id, err)
+	}
+}
+
+func reasonOf(err error) string {
+	var ie *strategies.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Reason
+	}
+	return ""
+}
+
+// eventually retries f until it returns nil or 20s have passed: for waits
+// on real time (token expiry, cache entries) without asserting durations.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// userTokens logs alice in through the authorization code flow as the
+// gateway client and answers her access token and ID token.
+func userTokens(t *testing.T, p *oidctest.Provider) (access, idToken string) {
+	t.Helper()
+	const redirect = "http://127.0.0.1:1/auth/callback"
+	p.AddClient(oidctest.Client{ID: oidctest.GatewayClientID, Secret: oidctest.GatewayClientSecret,
+		Introspect: true, RedirectURIs: []string{redirect}})
+	code, _, verifier := p.Login(t, oidctest.GatewayClientID, redirect, oidctest.UserName, oidctest.UserPassword,
+		"openid", "email", "profile")
+	cfg := oauth2.Config{ClientID: oidctest.GatewayClientID, ClientSecret: oidctest.GatewayClientSecret,
+		RedirectURL: redirect, Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL,
+			AuthStyle: oauth2.AuthStyleInHeader}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	idt, _ := tok.Extra("id_token").(string)
+	return tok.AccessToken, idt
+}
+
+// clock is real time plus an offset a test can move forward.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}

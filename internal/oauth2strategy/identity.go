@@ -1,0 +1,88 @@
+package oauth2strategy
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/authgateway/authgateway/internal/introspect"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// identity turns an introspection answer into an identity. The answer comes
+// from a shared cache and is only read.
+func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error) {
+	id := &strategies.Identity{Subject: res.Subject, ClientID: res.ClientID, Strategy: s.name, ExpiresAt: res.ExpiresAt}
+	if id.ClientID == "" {
+		id.ClientID, _ = res.Extra["azp"].(string)
+	}
+	// A client-credentials token has no user: its subject is the client.
+	if id.Subject == "" {
+		id.Subject = id.ClientID
+	}
+	if id.Subject == "" {
+		return nil, strategies.Invalid("missing_sub", nil)
+	}
+	if len(s.scopesPath) == 1 && s.scopesPath[0] == "scope" {
+		id.Scopes = res.Scopes()
+	} else {
+		id.Scopes = stringList(claim(res, s.scopesPath))
+	}
+	id.Roles = stringList(claim(res, s.rolesPath))
+	id.Email, _ = claim(res, s.emailPath).(string)
+	id.TokenID, _ = res.Extra["jti"].(string)
+	return id, nil
+}
+
+// claimPath splits a dotted claim name, or def when name is empty.
+func claimPath(name, def string) []string {
+	if name == "" {
+		name = def
+	}
+	return strings.Split(name, ".")
+}
+
+// claim reads a (dotted) member of an introspection answer: the members
+// Result has fields for, or a path into Extra.
+func claim(res *introspect.Result, path []string) any {
+	if len(path) == 1 {
+		switch path[0] {
+		case "sub":
+			return res.Subject
+		case "client_id":
+			return res.ClientID
+		case "scope":
+			return res.Scope
+		case "username":
+			return res.Username
+		}
+	}
+	var cur any = res.Extra
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// stringList reads a claim that is an array of strings, or one string of
+// space- or comma-separated values (as the jwt strategy does).
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return slices.Clone(x)
+	case string:
+		return strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	return nil
+}
