@@ -1,0 +1,428 @@
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/authgateway/authgateway/internal/proxy"
+	"github.com/authgateway/authgateway/internal/session"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// serveLogin starts a login: a fresh state, nonce and PKCE verifier go into
+// the encrypted state cookie, and the browser to the provider.
+func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writePage(w, http.StatusMethodNotAllowed, "Method not allowed", "Sign-in starts with a GET request.")
+		return
+	}
+	p, err := h.provider(r.Context())
+	if err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "identity provider unavailable",
+			slog.String("reason", "discovery_failed"), slog.String("error", err.Error()))
+		writePage(w, http.StatusBadGateway, "Sign-in unavailable", "The identity provider cannot be reached. Please try again in a moment.")
+		return
+	}
+	st := loginState{
+		State:    h.newID(),
+		Nonce:    h.newID(),
+		Verifier: oauth2.GenerateVerifier(),
+		RD:       h.redirects.Safe(r.URL.Query().Get("rd")),
+		Expires:  h.o.Now().Add(StateTTL).Unix(),
+	}
+	sealed, err := h.codec.seal(st)
+	if err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "sealing login state", slog.String("error", err.Error()))
+		writePage(w, http.StatusInternalServerError, "Sign-in failed", "Something went wrong. Please try again.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: h.o.StateCookie, Value: sealed, Path: "/", MaxAge: int(StateTTL / time.Second),
+		// Lax: the callback arrives as a top-level cross-site navigation
+		// from the provider; Strict would withhold the cookie there.
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	target := p.oauth.AuthCodeURL(st.State, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// newID is 256 random bits, base64url (state and nonce).
+func (h *Handler) newID() string { return oauth2.GenerateVerifier() }
+
+// serveCallback finishes a login: the state must match the cookie's and is
+// consumed, the code is exchanged with the PKCE verifier, the ID token is
+// verified (signature, iss, aud, exp, nonce), and a session begins.
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writePage(w, http.StatusMethodNotAllowed, "Method not allowed", "The sign-in callback takes a GET request.")
+		return
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	c, err := r.Cookie(h.o.StateCookie)
+	if err != nil || c.Value == "" {
+		h.deny(ctx, "state_cookie_missing")
+		writePage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was not started here, has expired or was already used. Please start again.")
+		return
+	}
+	// Single use: whatever happens next, the cookie is gone.
+	h.clearCookie(w, h.o.StateCookie, http.SameSiteLaxMode)
+	st, err := h.codec.open(c.Value)
+	if err != nil || h.o.Now().Unix() > st.Expires {
+		h.deny(ctx, "state_cookie_invalid")
+		writePage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or is not valid. Please start again.")
+		return
+	}
+	if got := q.Get("state"); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.State)) != 1 {
+		h.deny(ctx, "state_mismatch")
+		writePage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in response does not belong to this browser's sign-in. Please start again.")
+		return
+	}
+	ttl := time.Until(time.Unix(st.Expires, 0)) + time.Minute
+	first, err := h.o.Sessions.ConsumeOnce(ctx, "state:"+st.State, ttl)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "recording login state", slog.String("error", err.Error()))
+		writePage(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Please try again in a moment.")
+		return
+	}
+	if !first {
+		h.deny(ctx, "state_replayed")
+		writePage(w, http.StatusBadRequest, "Sign-in already used", "This sign-in response was already used. Please start again.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		h.deny(ctx, "provider_error")
+		msg := "The identity provider answered: " + e
+		if d := q.Get("error_description"); d != "" {
+			msg += " (" + d + ")"
+		}
+		writePage(w, http.StatusBadRequest, "Sign-in refused", truncate(msg, 300))
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		h.deny(ctx, "code_missing")
+		writePage(w, http.StatusBadRequest, "Sign-in failed", "The identity provider sent no authorization code.")
+		return
+	}
+	p, err := h.provider(ctx)
+	if err != nil {
+		writePage(w, http.StatusBadGateway, "Sign-in unavailable", "The identity provider cannot be reached. Please try again in a moment.")
+		return
+	}
+	id, status, msg := h.identify(r, p, code, st)
+	if id == nil {
+		writePage(w, status, "Sign-in failed", msg)
+		return
+	}
+	t, err := h.o.Sessions.Start(ctx, *id)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "starting session", slog.String("error", err.Error()))
+		writePage(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Please try again in a moment.")
+		return
+	}
+	h.setSessionCookies(w, t)
+	h.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("subject", id.Subject), slog.String("family", t.Family))
+	writeContinue(w, h.redirects.Safe(st.RD))
+}
+
+// identify exchanges the code and verifies the ID token; on failure it
+// returns the status and message to show.
+func (h *Handler) identify(r *http.Request, p *provider, code string, st loginState) (*session.Identity, int, string) {
+	ctx := oidc.ClientContext(r.Context(), h.o.HTTPClient)
+	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		attrs := []slog.Attr{slog.String("reason", "code_exchange_failed")}
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			attrs = append(attrs, slog.String("provider_error", re.ErrorCode))
+		} else {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		h.log.LogAttrs(ctx, slog.LevelWarn, "login denied", attrs...)
+		return nil, http.StatusBadGateway, "The identity provider did not accept this sign-in. Please start again."
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		h.deny(ctx, "id_token_missing")
+		return nil, http.StatusBadGateway, "The identity provider sent no ID token."
+	}
+	idt, err := p.verifier.Verify(ctx, raw)
+	if err != nil {
+		h.failed(r)
+		h.log.LogAttrs(ctx, slog.LevelWarn, "login denied", slog.String("reason", "id_token_invalid"), slog.String("error", err.Error()))
+		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+		h.failed(r)
+		h.deny(ctx, "nonce_mismatch")
+		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil || idt.Subject == "" {
+		h.deny(ctx, "id_token_claims")
+		return nil, http.StatusBadRequest, "The identity provider's answer could not be read."
+	}
+	id := &session.Identity{Subject: idt.Subject}
+	id.Email, _ = claims[h.o.EmailClaim].(string)
+	id.Roles = stringList(lookupPath(claims, h.o.RolesClaim))
+	if id.Email == "" || id.Roles == nil {
+		h.fromUserinfo(ctx, p, tok, id)
+	}
+	return id, 0, ""
+}
+
+// fromUserinfo fills what the ID token left out from the userinfo endpoint,
+// when the provider has one. Best effort: a login does not fail for it.
+func (h *Handler) fromUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, id *session.Identity) {
+	if p.op.UserInfoEndpoint() == "" {
+		return
+	}
+	ui, err := p.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Subject != id.Subject {
+		return
+	}
+	var claims map[string]any
+	if ui.Claims(&claims) != nil {
+		return
+	}
+	if id.Email == "" {
+		id.Email, _ = claims[h.o.EmailClaim].(string)
+	}
+	if id.Roles == nil {
+		id.Roles = stringList(lookupPath(claims, h.o.RolesClaim))
+	}
+}
+
+// serveRefresh rotates the refresh token (POST, same origin only).
+func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
+	if !h.postSameOrigin(w, r) {
+		return
+	}
+	ctx := r.Context()
+	c, err := r.Cookie(h.o.RefreshCookie)
+	if err != nil || c.Value == "" {
+		h.unauthorized(w, "no session")
+		return
+	}
+	t, err := h.o.Sessions.Refresh(ctx, c.Value)
+	switch {
+	case errors.Is(err, session.ErrReused):
+		h.failed(r)
+		h.deny(ctx, "refresh_reuse")
+		h.clearSessionCookies(w)
+		h.unauthorized(w, "session revoked")
+		return
+	case errors.Is(err, session.ErrInvalidToken):
+		h.failed(r)
+		h.deny(ctx, "refresh_invalid")
+		h.clearSessionCookies(w)
+		h.unauthorized(w, "session expired")
+		return
+	case errors.Is(err, session.ErrRevoked):
+		h.deny(ctx, "session_revoked")
+		h.clearSessionCookies(w)
+		h.unauthorized(w, "session expired")
+		return
+	case err != nil:
+		h.log.LogAttrs(ctx, slog.LevelError, "refreshing session", slog.String("error", err.Error()))
+		proxy.WriteError(w, http.StatusServiceUnavailable, "session store unavailable")
+		return
+	}
+	h.setSessionCookies(w, t)
+	writeJSON(w, http.StatusOK, struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+		ExpiresAt   int64  `json:"expires_at"`
+	}{t.Access, "Bearer", int64(t.AccessExpiry.Sub(h.o.Now()).Seconds()), t.AccessExpiry.Unix()})
+}
+
+// serveLogout ends the session (POST, same origin only): the refresh family
+// is revoked and the access tokens minted in it are denied on every replica.
+// It does not end the session at the identity provider.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if !h.postSameOrigin(w, r) {
+		return
+	}
+	access := ""
+	if c, err := r.Cookie(h.o.AccessCookie); err == nil {
+		access = c.Value
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		access = strings.TrimSpace(a[7:])
+	}
+	refresh := ""
+	if c, err := r.Cookie(h.o.RefreshCookie); err == nil {
+		refresh = c.Value
+	}
+	h.clearSessionCookies(w)
+	if err := h.o.Sessions.Logout(r.Context(), access, refresh); err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "logout not propagated", slog.String("error", err.Error()))
+		proxy.WriteError(w, http.StatusServiceUnavailable, "logout could not be completed; please try again")
+		return
+	}
+	// A plain HTML form posts here as a navigation: send it on (303 turns
+	// the POST into a GET). fetch() gets JSON.
+	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, h.redirects.Safe(r.URL.Query().Get("rd")), http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "logged_out"})
+}
+
+// serveSession answers the current identity, or 401.
+func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		proxy.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	id, err := h.access.Authenticate(r.Context(), r)
+	switch {
+	case errors.Is(err, strategies.ErrNoCredentials), errors.Is(err, strategies.ErrInvalidCredentials):
+		h.unauthorized(w, "no session")
+		return
+	case err != nil:
+		h.log.LogAttrs(r.Context(), slog.LevelError, "checking session", slog.String("error", err.Error()))
+		proxy.WriteError(w, http.StatusServiceUnavailable, "session check unavailable")
+		return
+	}
+	roles := id.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Sub   string   `json:"sub"`
+		Email string   `json:"email,omitempty"`
+		Roles []string `json:"roles"`
+		Exp   int64    `json:"exp"`
+	}{id.Subject, id.Email, roles, id.ExpiresAt.Unix()})
+}
+
+// postSameOrigin admits POSTs that a page of this gateway's own origin
+// sent: Origin equal to ours, or, without Origin, Sec-Fetch-Site:
+// same-origin. Browsers set both and scripts cannot forge them, so a page
+// elsewhere cannot make a victim's browser refresh or end its session.
+// Clients that send neither (curl) are refused too: these endpoints work by
+// cookie, and only browsers hold the cookies.
+func (h *Handler) postSameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		proxy.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return false
+	}
+	ok := false
+	if o := r.Header.Get("Origin"); o != "" {
+		ok = o == h.origin
+	} else {
+		ok = r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	if !ok {
+		h.deny(r.Context(), "cross_origin")
+		proxy.WriteError(w, http.StatusForbidden, "cross-origin request refused")
+	}
+	return ok
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="authgateway"`)
+	proxy.WriteError(w, http.StatusUnauthorized, msg)
+}
+
+func (h *Handler) deny(ctx context.Context, reason string) {
+	h.log.LogAttrs(ctx, slog.LevelInfo, "session request denied", slog.String("reason", reason))
+}
+
+func (h *Handler) setSessionCookies(w http.ResponseWriter, t *session.Tokens) {
+	now := h.o.Now()
+	http.SetCookie(w, h.sessionCookie(h.o.AccessCookie, t.Access, t.AccessExpiry.Sub(now)))
+	http.SetCookie(w, h.sessionCookie(h.o.RefreshCookie, t.Refresh, t.RefreshExpiry.Sub(now)))
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+// sessionCookie: Strict, so that no other site can make the browser send
+// it; the cookie lives exactly as long as its token, so an expired session
+// is simply absent (and a navigation goes to login, not to a 401).
+func (h *Handler) sessionCookie(name, value string, ttl time.Duration) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: max(int(ttl/time.Second), 1),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+}
+
+func (h *Handler) clearSessionCookies(w http.ResponseWriter) {
+	h.clearCookie(w, h.o.AccessCookie, http.SameSiteStrictMode)
+	h.clearCookie(w, h.o.RefreshCookie, http.SameSiteStrictMode)
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter, name string, ss http.SameSite) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: ss})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		proxy.WriteError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// lookupPath follows a dotted claim path (realm_access.roles).
+func lookupPath(claims map[string]any, path string) any {
+	var cur any = claims
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+// stringList reads a claim that is a list of strings or one
+// space-separated string.
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case string:
+		return strings.Fields(x)
+	}
+	return nil
+}

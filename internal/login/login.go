@@ -1,0 +1,308 @@
+// Package login is the gateway's browser login: the OAuth2 authorization
+// code flow with PKCE against an OpenID Provider (/auth/login,
+// /auth/callback), and the session endpoints that follow it (/auth/refresh,
+// /auth/logout, /auth/session).
+//
+// A login ends in a session of the gateway's own: an access token and a
+// rotating refresh token (package session) in __Host- cookies that are
+// HttpOnly, Secure and SameSite=Strict. The jwt strategy with keys: tokens
+// reads the access cookie on every route.
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/authgateway/authgateway/internal/session"
+	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/tokens"
+)
+
+// Cookie names (defaults). __Host- makes the browser insist on Secure,
+// Path=/ and no Domain: no sibling subdomain can set or shadow them.
+const (
+	DefaultAccessCookie  = "__Host-authgw_access"
+	DefaultRefreshCookie = "__Host-authgw_refresh"
+	DefaultStateCookie   = "__Host-authgw_login"
+)
+
+// StateTTL is how long a login may take from /auth/login to /auth/callback.
+const StateTTL = 10 * time.Minute
+
+// Endpoint paths (contract).
+const (
+	PathLogin    = "/auth/login"
+	PathCallback = "/auth/callback"
+	PathRefresh  = "/auth/refresh"
+	PathLogout   = "/auth/logout"
+	PathSession  = "/auth/session"
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Name is the oauth2 strategy's configured name (logs).
+	Name string
+	// IssuerURL is the provider's issuer: discovery, and the iss every ID
+	// token must carry. Required.
+	IssuerURL string
+	// AuthorizationURL, TokenURL, JWKSURL, UserinfoURL override what
+	// discovery finds; with the first three set, discovery is skipped.
+	AuthorizationURL, TokenURL, JWKSURL, UserinfoURL string
+	ClientID, ClientSecret                           string
+	// Scopes requested; "openid" is always added. Default openid email profile.
+	Scopes []string
+	// RedirectURL is this gateway's /auth/callback as the provider knows it;
+	// its origin is the gateway's own origin (CSRF checks, redirects).
+	RedirectURL string
+	// AllowedRedirectHosts may be named by an absolute post-login rd.
+	AllowedRedirectHosts []string
+	// RolesClaim is the (dotted) ID token claim holding roles; default "roles".
+	RolesClaim string
+	// EmailClaim is the ID token claim holding the email; default "email".
+	EmailClaim string
+
+	// Issuer is the gateway's token issuer (verifies the access cookie).
+	Issuer *tokens.Issuer
+	// Algorithms of tokens.signing_keys; default the signing key's.
+	Algorithms []string
+	// Sessions mints, rotates and revokes sessions. Required.
+	Sessions *session.Manager
+	// StateSecret is the input keying material of the state cookie key
+	// (at least 32 bytes; the same on every replica). Required.
+	StateSecret []byte
+	// Cookie names; defaults above. AccessCookie must be the cookie the jwt
+	// strategy reads.
+	AccessCookie, RefreshCookie, StateCookie string
+
+	// HTTPClient talks to the provider: it must time out and not follow
+	// redirects. Default: 10s timeout, no redirects.
+	HTTPClient *http.Client
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// OnFailure, when set, is told of a failed attempt that only the client
+	// itself can have caused (a forged or reused refresh token, an ID token
+	// that does not verify), to count it against the client's IP.
+	OnFailure func(*http.Request)
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the login and session endpoints.
+type Handler struct {
+	o         Options
+	log       *slog.Logger
+	origin    string // scheme://host[:port] of RedirectURL, as browsers send Origin
+	redirects Redirects
+	codec     *stateCodec
+	access    *strategies.JWT
+	scopes    []string
+
+	prov     atomic.Pointer[provider]
+	discover sync.Mutex
+	lastErr  error
+	lastTry  time.Time
+}
+
+// idTokenAlgorithms are the signature algorithms accepted for ID tokens.
+var idTokenAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// provider is the discovered OpenID Provider.
+type provider struct {
+	op       *oidc.Provider
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+// New validates o and builds the handler. It does no network I/O: the
+// provider is discovered on first use, so the gateway starts (and
+// `validate` passes) while the provider is down.
+func New(o Options) (*Handler, error) {
+	switch {
+	case o.IssuerURL == "":
+		return nil, errors.New("login needs issuer_url (ID tokens are checked against it)")
+	case o.ClientID == "" || o.ClientSecret == "":
+		return nil, errors.New("login needs client_id and client_secret")
+	case o.Sessions == nil || o.Issuer == nil:
+		return nil, errors.New("login needs the session manager and token issuer")
+	}
+	self, err := url.Parse(o.RedirectURL)
+	if err != nil || (self.Scheme != "https" && self.Scheme != "http") || self.Host == "" {
+		return nil, fmt.Errorf("login needs an absolute http(s) redirect_url, got %q", o.RedirectURL)
+	}
+	if o.AccessCookie == "" {
+		o.AccessCookie = DefaultAccessCookie
+	}
+	if o.RefreshCookie == "" {
+		o.RefreshCookie = DefaultRefreshCookie
+	}
+	if o.StateCookie == "" {
+		o.StateCookie = DefaultStateCookie
+	}
+	if o.RolesClaim == "" {
+		o.RolesClaim = "roles"
+	}
+	if o.EmailClaim == "" {
+		o.EmailClaim = "email"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = []string{o.Issuer.Keys.Signer().Alg}
+	}
+	codec, err := newStateCodec(o.StateSecret, o.StateCookie)
+	if err != nil {
+		return nil, err
+	}
+	access, err := strategies.NewJWT(strategies.JWTOptions{
+		Name: "session", Keys: o.Issuer.Keys, Algorithms: o.Algorithms,
+		Issuer: o.Issuer.Issuer, Audience: o.Issuer.Audience, Leeway: 30 * time.Second,
+		MaxLifetime: o.Issuer.AccessTTL, Cookie: o.AccessCookie, Revocations: o.Sessions,
+		Now: o.Now, CacheSize: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session verifier: %w", err)
+	}
+	scopes := o.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{oidc.ScopeOpenID, "email", "profile"}
+	}
+	if !slices.Contains(scopes, oidc.ScopeOpenID) {
+		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
+	}
+	origin := self.Scheme + "://" + strings.ToLower(self.Host)
+	if p := self.Port(); (self.Scheme == "https" && p == "443") || (self.Scheme == "http" && p == "80") {
+		origin = self.Scheme + "://" + strings.ToLower(self.Hostname())
+	}
+	selfURL, _ := url.Parse(origin)
+	return &Handler{
+		o: o, log: o.Logger.With("component", "login", "strategy", o.Name),
+		origin: origin, redirects: Redirects{Self: selfURL, Hosts: o.AllowedRedirectHosts},
+		codec: codec, access: access, scopes: scopes,
+	}, nil
+}
+
+// Endpoints are the handlers by canonical path.
+func (h *Handler) Endpoints() map[string]http.Handler {
+	return map[string]http.Handler{
+		PathLogin:    http.HandlerFunc(h.serveLogin),
+		PathCallback: http.HandlerFunc(h.serveCallback),
+		PathRefresh:  http.HandlerFunc(h.serveRefresh),
+		PathLogout:   http.HandlerFunc(h.serveLogout),
+		PathSession:  http.HandlerFunc(h.serveSession),
+	}
+}
+
+// Origin is the gateway's own origin, derived from RedirectURL.
+func (h *Handler) Origin() string { return h.origin }
+
+// provider discovers the OpenID Provider once; a failure is retried at most
+// once a second, so a provider outage is not multiplied by our traffic.
+func (h *Handler) provider(ctx context.Context) (*provider, error) {
+	if p := h.prov.Load(); p != nil {
+		return p, nil
+	}
+	h.discover.Lock()
+	defer h.discover.Unlock()
+	if p := h.prov.Load(); p != nil {
+		return p, nil
+	}
+	if h.lastErr != nil && time.Since(h.lastTry) < time.Second {
+		return nil, h.lastErr
+	}
+	p, err := h.newProvider(ctx)
+	h.lastTry, h.lastErr = time.Now(), err
+	if err != nil {
+		return nil, err
+	}
+	h.prov.Store(p)
+	return p, nil
+}
+
+func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
+	o := h.o
+	// The key set keeps this context for later fetches: it must outlive the
+	// request, and carry our client (timeouts, no redirects).
+	keep := oidc.ClientContext(context.WithoutCancel(ctx), o.HTTPClient)
+	pc := oidc.ProviderConfig{IssuerURL: o.IssuerURL, AuthURL: o.AuthorizationURL,
+		TokenURL: o.TokenURL, JWKSURL: o.JWKSURL, UserInfoURL: o.UserinfoURL}
+	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		disc, err := oidc.NewProvider(oidc.ClientContext(dctx, o.HTTPClient), o.IssuerURL)
+		if err != nil {
+			return nil, fmt.Errorf("discovering %s: %w", o.IssuerURL, err)
+		}
+		var meta struct {
+			JWKS string   `json:"jwks_uri"`
+			Algs []string `json:"id_token_signing_alg_values_supported"`
+		}
+		if err := disc.Claims(&meta); err != nil {
+			return nil, fmt.Errorf("reading discovery document: %w", err)
+		}
+		ep := disc.Endpoint()
+		pc.AuthURL = firstNonEmpty(pc.AuthURL, ep.AuthURL)
+		pc.TokenURL = firstNonEmpty(pc.TokenURL, ep.TokenURL)
+		pc.JWKSURL = firstNonEmpty(pc.JWKSURL, meta.JWKS)
+		pc.UserInfoURL = firstNonEmpty(pc.UserInfoURL, disc.UserInfoEndpoint())
+		// Only public-key algorithms: an HS256 ID token would be signed with
+		// our client secret, which proves nothing about the provider.
+		for _, a := range meta.Algs {
+			if slices.Contains(idTokenAlgorithms, a) {
+				pc.Algorithms = append(pc.Algorithms, a)
+			}
+		}
+	}
+	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
+		return nil, errors.New("provider has no authorization, token or jwks endpoint")
+	}
+	if len(pc.Algorithms) == 0 {
+		pc.Algorithms = []string{"RS256"} // the OIDC default
+	}
+	op := pc.NewProvider(keep)
+	// go-oidc checks signature (JWKS), iss, aud (our client id) and exp;
+	// the nonce is ours to check.
+	verifier := op.VerifierContext(keep, &oidc.Config{ClientID: o.ClientID, Now: o.Now})
+	return &provider{
+		op: op,
+		oauth: oauth2.Config{
+			ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL, Scopes: h.scopes,
+			// client_secret_basic, as the config reference promises.
+			Endpoint: oauth2.Endpoint{AuthURL: pc.AuthURL, TokenURL: pc.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		},
+		verifier: verifier,
+	}, nil
+}
+
+// firstNonEmpty returns the first non-empty string.
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (h *Handler) failed(r *http.Request) {
+	if h.o.OnFailure != nil {
+		h.o.OnFailure(r)
+	}
+}

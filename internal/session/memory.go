@@ -1,0 +1,135 @@
+package session
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// memoryBackend keeps families and consumed markers in this process.
+type memoryBackend struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	families map[string]*memFamily
+	consumed map[string]time.Time // key -> until
+	writes   int
+}
+
+type memFamily struct {
+	family
+	until time.Time
+}
+
+func newMemoryBackend(now func() time.Time) *memoryBackend {
+	return &memoryBackend{now: now, families: map[string]*memFamily{}, consumed: map[string]time.Time{}}
+}
+
+func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pruneLocked()
+	cp := *f
+	cp.Access = slices.Clone(f.Access)
+	b.families[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
+	return nil
+}
+
+// lookupLocked returns a live family, forgetting it when expired.
+func (b *memoryBackend) lookupLocked(id string) *memFamily {
+	f := b.families[id]
+	if f == nil {
+		return nil
+	}
+	if !b.now().Before(f.until) {
+		delete(b.families, id)
+		return nil
+	}
+	return f
+}
+
+func (b *memoryBackend) getFamily(_ context.Context, id string) (*family, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.lookupLocked(id)
+	if f == nil || f.Revoked {
+		return nil, ErrRevoked
+	}
+	cp := f.family
+	cp.Access = slices.Clone(f.Access)
+	return &cp, nil
+}
+
+func (b *memoryBackend) rotate(_ context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.lookupLocked(id)
+	switch {
+	case f == nil || f.Revoked:
+		return nil, ErrRevoked
+	case f.Current != presented:
+		f.Revoked = true
+		return liveRefs(f.Access, b.now()), ErrReused
+	}
+	f.Current = next
+	f.Access = append(liveRefs(f.Access, b.now()), at)
+	f.until = b.now().Add(ttl)
+	return nil, nil
+}
+
+func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.lookupLocked(id)
+	if f == nil {
+		return nil, nil
+	}
+	f.Revoked = true
+	return liveRefs(f.Access, b.now()), nil
+}
+
+// deny has nothing to share: the Manager's local map is the denylist.
+func (b *memoryBackend) deny(context.Context, []AccessRef) error { return nil }
+
+func (b *memoryBackend) consumeOnce(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pruneLocked()
+	now := b.now()
+	if until, ok := b.consumed[key]; ok && now.Before(until) {
+		return false, nil
+	}
+	b.consumed[key] = now.Add(ttl)
+	return true, nil
+}
+
+// pruneLocked drops expired families and markers every 256 writes, so that
+// memory stays bounded by what is live.
+func (b *memoryBackend) pruneLocked() {
+	b.writes++
+	if b.writes%256 != 0 {
+		return
+	}
+	now := b.now()
+	for id, f := range b.families {
+		if !now.Before(f.until) {
+			delete(b.families, id)
+		}
+	}
+	for k, until := range b.consumed {
+		if !now.Before(until) {
+			delete(b.consumed, k)
+		}
+	}
+}
+
+func liveRefs(refs []AccessRef, now time.Time) []AccessRef {
+	out := make([]AccessRef, 0, len(refs))
+	for _, r := range refs {
+		if r.Expiry.After(now) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

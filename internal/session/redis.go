@@ -1,0 +1,218 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout. Every key carries the {session} hash tag, so that the
+// scripts below touch one slot in Redis Cluster.
+const (
+	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), at:<jti> = exp}.
+	familyKeyPrefix = "authgw:{session}:fam:"
+	// denyKey: a sorted set of revoked access-token ids scored by expiry
+	// (Unix seconds). Members are pruned by score; the key expires with its
+	// last member. One key rather than a key per token, so that a replica
+	// resyncs with one range read (SCAN does not span a cluster).
+	denyKey = "authgw:{session}:deny"
+	// consumedKeyPrefix + key: a single-use marker with a TTL.
+	consumedKeyPrefix = "authgw:{session}:used:"
+	// DenyChannel carries "<jti> <exp>" for every revoked access token.
+	DenyChannel = "authgw:session:deny"
+)
+
+// rotateScript: KEYS[1] family; ARGV presented, next, access jti, access
+// exp, ttl ms, now. Answers {"ok"}, {"revoked"} or {"reused", jti, exp, ...}.
+var rotateScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'cur')
+if not cur or redis.call('HGET', KEYS[1], 'rev') == '1' then return {'revoked'} end
+local now = tonumber(ARGV[6])
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local f = all[i]
+  if string.sub(f, 1, 3) == 'at:' then
+    if tonumber(all[i+1]) > now then
+      table.insert(out, string.sub(f, 4)); table.insert(out, all[i+1])
+    else
+      redis.call('HDEL', KEYS[1], f)
+    end
+  end
+end
+if cur ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  table.insert(out, 1, 'reused')
+  return out
+end
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'at:' .. ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'ok'}
+`)
+
+// revokeScript: KEYS[1] family; ARGV now. Marks it revoked (keeping it until
+// its TTL, so later refreshes are refused) and answers its live access
+// tokens {jti, exp, ...}.
+var revokeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('HSET', KEYS[1], 'rev', '1')
+local now = tonumber(ARGV[1])
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local f = all[i]
+  if string.sub(f, 1, 3) == 'at:' and tonumber(all[i+1]) > now then
+    table.insert(out, string.sub(f, 4)); table.insert(out, all[i+1])
+  end
+end
+return out
+`)
+
+// denyScript: KEYS[1] the deny set; ARGV now, channel, then jti, exp pairs.
+// Adding and publishing in one script: a replica that resyncs after missing
+// the message finds the entry, one that is subscribed gets the message.
+var denyScript = redis.NewScript(`
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i+1], ARGV[i])
+  redis.call('PUBLISH', ARGV[2], ARGV[i] .. ' ' .. ARGV[i+1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then redis.call('EXPIREAT', KEYS[1], tonumber(top[2]) + 1) end
+return 1
+`)
+
+type redisBackend struct {
+	c   redis.UniversalClient
+	now func() time.Time
+}
+
+func newRedisBackend(c redis.UniversalClient, now func() time.Time) *redisBackend {
+	return &redisBackend{c: c, now: now}
+}
+
+func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Duration) error {
+	ident, err := json.Marshal(f.Identity)
+	if err != nil {
+		return fmt.Errorf("encoding identity: %w", err)
+	}
+	key := familyKeyPrefix + f.ID
+	fields := []any{"cur", f.Current, "rev", "0", "id", string(ident)}
+	for _, a := range f.Access {
+		fields = append(fields, "at:"+a.ID, strconv.FormatInt(a.Expiry.Unix(), 10))
+	}
+	_, err = b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, fields...)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	})
+	return err
+}
+
+func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error) {
+	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id").Result()
+	if err != nil {
+		return nil, err
+	}
+	cur, _ := vals[0].(string)
+	rev, _ := vals[1].(string)
+	ident, _ := vals[2].(string)
+	if cur == "" || rev == "1" {
+		return nil, ErrRevoked
+	}
+	f := &family{ID: id, Current: cur}
+	if err := json.Unmarshal([]byte(ident), &f.Identity); err != nil || f.Identity.Subject == "" {
+		return nil, fmt.Errorf("%w: stored identity unreadable", ErrRevoked)
+	}
+	return f, nil
+}
+
+func (b *redisBackend) rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
+	res, err := rotateScript.Run(ctx, b.c, []string{familyKeyPrefix + id},
+		presented, next, at.ID, at.Expiry.Unix(), ttl.Milliseconds(), b.now().Unix()).StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) == 0 {
+		return nil, errors.New("rotate: empty answer")
+	}
+	switch res[0] {
+	case "ok":
+		return nil, nil
+	case "revoked":
+		return nil, ErrRevoked
+	case "reused":
+		return parseRefs(res[1:]), ErrReused
+	}
+	return nil, fmt.Errorf("rotate: unexpected answer %q", res[0])
+}
+
+func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {
+	res, err := revokeScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, b.now().Unix()).StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	return parseRefs(res), nil
+}
+
+func (b *redisBackend) deny(ctx context.Context, refs []AccessRef) error {
+	args := make([]any, 0, 2+2*len(refs))
+	args = append(args, b.now().Unix(), DenyChannel)
+	for _, r := range refs {
+		args = append(args, r.ID, r.Expiry.Unix())
+	}
+	return denyScript.Run(ctx, b.c, []string{denyKey}, args...).Err()
+}
+
+func (b *redisBackend) consumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return b.c.SetNX(ctx, consumedKeyPrefix+key, "1", ttl).Result()
+}
+
+// load reads every live entry of the deny set.
+func (b *redisBackend) load(ctx context.Context) ([]AccessRef, error) {
+	zs, err := b.c.ZRangeByScoreWithScores(ctx, denyKey, &redis.ZRangeBy{
+		Min: strconv.FormatInt(b.now().Unix(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AccessRef, 0, len(zs))
+	for _, z := range zs {
+		id, ok := z.Member.(string)
+		if ok && validID(id) {
+			out = append(out, AccessRef{ID: id, Expiry: time.Unix(int64(z.Score), 0)})
+		}
+	}
+	return out, nil
+}
+
+// parseRefs reads {jti, exp, ...} pairs from a script's answer.
+func parseRefs(kv []string) []AccessRef {
+	out := make([]AccessRef, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		exp, err := strconv.ParseInt(kv[i+1], 10, 64)
+		if err == nil && validID(kv[i]) {
+			out = append(out, AccessRef{ID: kv[i], Expiry: time.Unix(exp, 0)})
+		}
+	}
+	return out
+}
+
+// parseDenyMessage reads "<jti> <exp>".
+func parseDenyMessage(s string) (AccessRef, bool) {
+	id, expS, ok := strings.Cut(s, " ")
+	if !ok || !validID(id) {
+		return AccessRef{}, false
+	}
+	exp, err := strconv.ParseInt(expS, 10, 64)
+	if err != nil {
+		return AccessRef{}, false
+	}
+	return AccessRef{ID: id, Expiry: time.Unix(exp, 0)}, true
+}

@@ -1,0 +1,332 @@
+// Package session holds browser login sessions: refresh-token families with
+// rotation and reuse detection, the access-token denylist that logout feeds,
+// and single-use markers for login states.
+//
+// State lives in Redis when a client is given (replicas share it) and in
+// memory otherwise (one instance). Either way the denylist is answered from a
+// local map, so IsRevoked never waits for a network round trip: with Redis,
+// every replica keeps its map current from a pub/sub channel and resyncs it
+// from Redis whenever it (re)subscribes.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/tokens"
+)
+
+// Errors of Refresh. All of them mean "log in again"; none is a technical
+// failure.
+var (
+	// ErrInvalidToken: the refresh token is malformed, badly signed, of the
+	// wrong type or expired.
+	ErrInvalidToken = errors.New("invalid refresh token")
+	// ErrReused: a refresh token that had already been rotated away was
+	// presented again. Someone holds a copy: the whole family is revoked.
+	ErrReused = errors.New("refresh token reused")
+	// ErrRevoked: the session was logged out, revoked after reuse, or has
+	// expired from the store.
+	ErrRevoked = errors.New("session revoked")
+	// ErrUnavailable: the denylist cannot be trusted to be current (no live
+	// subscription for longer than Options.StaleAfter).
+	ErrUnavailable = errors.New("revocation list unavailable")
+)
+
+// Identity is who a session belongs to. It is fixed at login: a refresh
+// mints access tokens with the same subject, email and roles.
+type Identity struct {
+	Subject string   `json:"sub"`
+	Email   string   `json:"email,omitempty"`
+	Roles   []string `json:"roles,omitempty"`
+}
+
+// Tokens are what a login or a refresh hands to the browser.
+type Tokens struct {
+	Family        string
+	Access        string
+	AccessID      string
+	AccessExpiry  time.Time
+	Refresh       string
+	RefreshExpiry time.Time
+}
+
+// AccessRef names an access token for the denylist: its jti and expiry.
+type AccessRef struct {
+	ID     string
+	Expiry time.Time
+}
+
+// Options configure a Manager.
+type Options struct {
+	// Issuer signs access and refresh tokens; required, with a signing key.
+	Issuer *tokens.Issuer
+	// Algorithms are the algorithms refresh and access tokens may be signed
+	// with (those of tokens.signing_keys). Default: the signing key's.
+	Algorithms []string
+	// Redis holds shared state; nil keeps everything in this process.
+	Redis redis.UniversalClient
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// StaleAfter is how long, with Redis, the denylist may go without a live
+	// subscription before IsRevoked fails closed. Default 5s.
+	StaleAfter time.Duration
+	// ResyncInterval re-reads the whole denylist from Redis, in case a
+	// message was lost. Default 30s.
+	ResyncInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Manager runs sessions. It implements the jwt strategy's Revocations.
+type Manager struct {
+	iss    *tokens.Issuer
+	codec  *tokenCodec
+	store  backend
+	deny   *Denylist
+	watch  *watcher // nil without Redis
+	log    *slog.Logger
+	now    func() time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// backend is where families and single-use markers live.
+type backend interface {
+	// createFamily stores a new family with one live access token.
+	createFamily(ctx context.Context, f *family, ttl time.Duration) error
+	// getFamily returns a family; errRevoked if it is unknown or revoked.
+	getFamily(ctx context.Context, id string) (*family, error)
+	// rotate replaces presented with next as the family's current refresh
+	// token and records at. If presented is not current, the family is
+	// revoked and its live access tokens returned with ErrReused.
+	rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error)
+	// revoke marks the family revoked and returns its live access tokens.
+	revoke(ctx context.Context, id string) ([]AccessRef, error)
+	// deny records revoked access tokens for every replica.
+	deny(ctx context.Context, refs []AccessRef) error
+	// consumeOnce reports whether key was not consumed before, and marks it.
+	consumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// family is one login: the chain of refresh tokens rotated from it.
+type family struct {
+	ID       string
+	Identity Identity
+	// Current is the jti of the only refresh token that may be used next.
+	Current string
+	Revoked bool
+	// Access are the access tokens minted in this family and not yet expired.
+	Access []AccessRef
+}
+
+// New builds a Manager. With Redis it starts a goroutine that keeps the
+// denylist current until Close.
+func New(o Options) (*Manager, error) {
+	if o.Issuer == nil || o.Issuer.Keys == nil || o.Issuer.Keys.Signer() == nil {
+		return nil, errors.New("sessions need a signing key (tokens.signing_keys)")
+	}
+	if o.Issuer.Issuer == "" || o.Issuer.Audience == "" {
+		return nil, errors.New("sessions need tokens.issuer and tokens.audience")
+	}
+	if o.Issuer.AccessTTL <= 0 || o.Issuer.RefreshTTL <= 0 {
+		return nil, errors.New("sessions need positive tokens.access_ttl and tokens.refresh_ttl")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 5 * time.Second
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = 30 * time.Second
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = []string{o.Issuer.Keys.Signer().Alg}
+	}
+	m := &Manager{
+		iss:   o.Issuer,
+		codec: newTokenCodec(o.Issuer, o.Algorithms, o.Now),
+		log:   o.Logger.With("component", "session"),
+		now:   o.Now,
+		done:  make(chan struct{}),
+	}
+	if o.Redis == nil {
+		m.deny = newDenylist(o.Now, 0)
+		m.store = newMemoryBackend(o.Now)
+		close(m.done)
+		return m, nil
+	}
+	m.deny = newDenylist(o.Now, o.StaleAfter)
+	rb := newRedisBackend(o.Redis, o.Now)
+	m.store = rb
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.watch = &watcher{rb: rb, deny: m.deny, log: m.log, now: o.Now, resync: o.ResyncInterval}
+	go func() {
+		defer close(m.done)
+		m.watch.run(ctx)
+	}()
+	return m, nil
+}
+
+// Close stops the denylist subscription (idempotent).
+func (m *Manager) Close() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	<-m.done
+}
+
+// Denylist is the local view of revoked access tokens.
+func (m *Manager) Denylist() *Denylist { return m.deny }
+
+// IsRevoked implements the jwt strategy's Revocations: a map lookup.
+func (m *Manager) IsRevoked(ctx context.Context, jti string) (bool, error) {
+	return m.deny.IsRevoked(ctx, jti)
+}
+
+// Start opens a new session for id: a new family, an access token and the
+// family's first refresh token.
+func (m *Manager) Start(ctx context.Context, id Identity) (*Tokens, error) {
+	if id.Subject == "" {
+		return nil, errors.New("starting session: empty subject")
+	}
+	fam := tokens.NewID()
+	t, err := m.mint(fam, id)
+	if err != nil {
+		return nil, err
+	}
+	f := &family{ID: fam, Identity: id, Current: t.refreshID, Access: []AccessRef{{t.AccessID, t.AccessExpiry}}}
+	if err := m.store.createFamily(ctx, f, m.iss.RefreshTTL); err != nil {
+		return nil, fmt.Errorf("storing session: %w", err)
+	}
+	return &t.Tokens, nil
+}
+
+// Refresh rotates a refresh token: it returns a new access token and a new
+// refresh token, and the presented one can never be used again. Presenting
+// an already rotated token revokes the whole family (ErrReused): the thief
+// and the rightful holder both have to log in again. Errors matching
+// ErrInvalidToken, ErrReused or ErrRevoked are the client's; others are
+// technical.
+func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
+	c, err := m.codec.parse(ctx, refreshToken, kindRefresh)
+	if err != nil {
+		return nil, err
+	}
+	f, err := m.store.getFamily(ctx, c.family)
+	if err != nil {
+		return nil, err
+	}
+	if f.Identity.Subject != c.subject {
+		return nil, fmt.Errorf("%w: subject does not match its session", ErrInvalidToken)
+	}
+	t, err := m.mint(c.family, f.Identity)
+	if err != nil {
+		return nil, err
+	}
+	live, err := m.store.rotate(ctx, c.family, c.id, t.refreshID, AccessRef{t.AccessID, t.AccessExpiry}, m.iss.RefreshTTL)
+	if errors.Is(err, ErrReused) {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse: session revoked",
+			slog.String("reason", "refresh_reuse"), slog.String("subject", f.Identity.Subject), slog.String("family", c.family))
+		if derr := m.denyAll(ctx, live); derr != nil {
+			return nil, fmt.Errorf("revoking reused session: %w", derr)
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t.Tokens, nil
+}
+
+// Logout ends the session the tokens belong to: the family (from the refresh
+// token's fam or the access token's sid) is revoked and every access token
+// minted in it, the presented one included, is denied until it expires.
+// Tokens that do not verify are ignored: there is nothing to revoke.
+func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) error {
+	var refs []AccessRef
+	fam := ""
+	if accessToken != "" {
+		if c, err := m.codec.parse(ctx, accessToken, kindAccess); err == nil {
+			refs = append(refs, AccessRef{c.id, c.expiry})
+			fam = c.family
+		}
+	}
+	if refreshToken != "" {
+		if c, err := m.codec.parse(ctx, refreshToken, kindRefresh); err == nil {
+			fam = c.family
+		}
+	}
+	if fam != "" {
+		live, err := m.store.revoke(ctx, fam)
+		if err != nil {
+			// Deny what we know before reporting the failure.
+			_ = m.denyAll(ctx, refs)
+			return fmt.Errorf("revoking session: %w", err)
+		}
+		refs = append(refs, live...)
+	}
+	return m.denyAll(ctx, refs)
+}
+
+// ConsumeOnce reports whether key is used for the first time, and marks it
+// used for ttl (login states: a replayed callback is refused).
+func (m *Manager) ConsumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	return m.store.consumeOnce(ctx, key, ttl)
+}
+
+// denyAll adds refs to the local map at once (this replica refuses them
+// even if Redis is failing) and then to the shared store.
+func (m *Manager) denyAll(ctx context.Context, refs []AccessRef) error {
+	now := m.now()
+	live := refs[:0:0]
+	for _, r := range refs {
+		if r.ID != "" && r.Expiry.After(now) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	m.deny.add(live)
+	if err := m.store.deny(ctx, live); err != nil {
+		return fmt.Errorf("publishing revocation: %w", err)
+	}
+	return nil
+}
+
+type minted struct {
+	Tokens
+	refreshID string
+}
+
+func (m *Manager) mint(fam string, id Identity) (*minted, error) {
+	access, ajti, aexp, err := m.iss.Access(tokens.AccessClaims{
+		Subject: id.Subject, Email: id.Email, Roles: id.Roles, SessionID: fam,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minting access token: %w", err)
+	}
+	refresh, rjti, rexp, err := m.codec.mintRefresh(id.Subject, fam)
+	if err != nil {
+		return nil, err
+	}
+	return &minted{
+		Tokens: Tokens{Family: fam, Access: access, AccessID: ajti, AccessExpiry: aexp,
+			Refresh: refresh, RefreshExpiry: rexp},
+		refreshID: rjti,
+	}, nil
+}
