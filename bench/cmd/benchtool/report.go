@@ -111,25 +111,37 @@ func (r *report) markdown() string {
 		p("Not measured: the bare proxy did not run.\n\n")
 	} else {
 		var bareP99 float64
-		if bare != nil && bare.fixed != nil {
-			bareP99 = bare.fixed.P99US
+		if bare != nil && len(bare.fixed) > 0 {
+			bareP99 = median(fixedField(bare.fixed, func(f *fixedResult) float64 { return f.P99US }))
 		}
 		p("`benchtool fixedrate` (Go, %d connections, pinned like wrk) sends %.0f req/s — half the bare proxy's\n", o.conns, r.fixedRate)
-		p("median peak — for %s after a %s warm-up. Latency counts from when each request was due, so\n", o.duration, o.warmup)
-		p("queueing behind a stall is charged (no coordinated omission).\n\n")
-		p("| scenario | achieved req/s | p50 | p90 | p99 | p99.9 | max | p99 added vs bare | errors | generator lag p99 |\n")
+		p("median peak — for %s after a %s warm-up, %d interleaved rounds; medians over rounds, p99 also\n", o.duration, o.warmup, o.rounds)
+		p("min–max. Latency counts from when each request was due, so queueing behind a stall is charged\n")
+		p("(no coordinated omission). Generator lag is how late the generator itself issued requests: a\n")
+		p("large value means CPU %s was busy with something else, and that much of every latency is noise.\n\n", o.loadCPU)
+		p("| scenario | achieved req/s | p50 | p90 | p99 | p99 min–max | p99.9 | p99 added vs bare | errors | generator lag p99 |\n")
 		p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, t := range r.targets {
-			f := t.fixed
-			if f == nil {
+			if len(t.fixed) == 0 {
 				continue
+			}
+			get := func(fn func(*fixedResult) float64) float64 { return median(fixedField(t.fixed, fn)) }
+			p99s := fixedField(t.fixed, func(f *fixedResult) float64 { return f.P99US })
+			var errs int64
+			for _, f := range t.fixed {
+				errs += f.Errors
 			}
 			added := "—"
 			if t != bare && bareP99 > 0 {
-				added = fmt.Sprintf("%+.0f µs", f.P99US-bareP99)
+				added = signedUS(median(p99s) - bareP99)
 			}
-			p("| %s | %.0f | %s | %s | %s | %s | %s | %s | %d | %s |\n", t.sc.name, f.Achieved, us(f.P50US), us(f.P90US),
-				us(f.P99US), us(f.P999US), us(f.MaxUS), added, f.Errors, us(f.LagP99US))
+			p("| %s | %.0f | %s | %s | %s | %s–%s | %s | %s | %d | %s |\n", t.sc.name,
+				get(func(f *fixedResult) float64 { return f.Achieved }),
+				us(get(func(f *fixedResult) float64 { return f.P50US })),
+				us(get(func(f *fixedResult) float64 { return f.P90US })),
+				us(median(p99s)), us(slices.Min(p99s)), us(slices.Max(p99s)),
+				us(get(func(f *fixedResult) float64 { return f.P999US })), added, errs,
+				us(get(func(f *fixedResult) float64 { return f.LagP99US })))
 		}
 		p("\n")
 	}
@@ -159,6 +171,21 @@ func (r *report) markdown() string {
 	p("which the harness sends to /dev/null: one write per request, no disk). The machine is shared, so\n")
 	p("compare rows of one run (the ratios), not numbers across runs.\n")
 	return b.String()
+}
+
+func fixedField(fs []*fixedResult, fn func(*fixedResult) float64) []float64 {
+	out := make([]float64, len(fs))
+	for i, f := range fs {
+		out[i] = fn(f)
+	}
+	return out
+}
+
+func signedUS(v float64) string {
+	if v < 0 {
+		return "−" + us(-v)
+	}
+	return "+" + us(v)
 }
 
 // cpuPerReq is the proxy's CPU microseconds per request of each run.

@@ -74,7 +74,7 @@ type target struct {
 	err       error
 
 	runs    []*loadResult
-	fixed   *fixedResult
+	fixed   []*fixedResult
 	peakRSS int64 // kB, after the rounds
 }
 
@@ -202,16 +202,20 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		}
 	}
 
-	// Open loop at half the bare proxy's peak.
+	// Open loop at half the bare proxy's peak, interleaved in rounds too.
 	var fixedRate float64
 	if bare := find(targets, "bare-proxy"); bare != nil && bare.err == nil {
 		fixedRate = median(rpsOf(bare.runs)) / 2
 	}
-	if fixedRate > 0 {
-		for _, t := range live {
-			if t.err != nil || !t.sc.fixedRate {
-				continue
-			}
+	var fixedTargets []*target
+	for _, t := range live {
+		if t.err == nil && t.sc.fixedRate && fixedRate > 0 {
+			fixedTargets = append(fixedTargets, t)
+		}
+	}
+	for r := range o.rounds {
+		for i := range fixedTargets {
+			t := fixedTargets[(i+r)%len(fixedTargets)]
 			res, err := e.fixedRate(ctx, t, fixedRate)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -220,8 +224,9 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 				logf("%s fixed rate: %v", t.sc.name, err)
 				continue
 			}
-			t.fixed = res
-			logf("fixed %.0f req/s %-28s achieved %8.0f  p50 %6.0fus  p99 %6.0fus  p99.9 %6.0fus", fixedRate, t.sc.name, res.Achieved, res.P50US, res.P99US, res.P999US)
+			t.fixed = append(t.fixed, res)
+			logf("round %d/%d fixed %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus  p99.9 %6.0fus  lag p99 %5.0fus",
+				r+1, o.rounds, fixedRate, t.sc.name, res.Achieved, res.P50US, res.P99US, res.P999US, res.LagP99US)
 		}
 	}
 
@@ -403,9 +408,13 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 			return err
 		}
 		if t.sc.creds != nil {
+			start := time.Now()
 			c, err := t.sc.creds(ctx, e, cfgPath)
 			if err != nil {
 				return err
+			}
+			if d := time.Since(start); d > time.Second {
+				fmt.Fprintf(os.Stderr, "bench: %s: %d credentials in %s\n", name, len(c.values), d.Round(100*time.Millisecond))
 			}
 			if len(c.values) == 0 || c.header == "" {
 				return errors.New("scenario minted no credentials")
