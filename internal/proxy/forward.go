@@ -89,6 +89,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// Hop-by-hop removal already ran on Out, so a "Connection: X-Auth-..."
 	// header cannot remove what is injected below.
 	stripOwnedHeaders(out.Header)
+	stripOwnedHeaders(out.Trailer)
 	if !rt.PassCredentials {
 		for _, h := range rt.credHeaders {
 			out.Header.Del(h)

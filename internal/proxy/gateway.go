@@ -125,14 +125,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
 
+	ip, trusted := g.opts.IPResolver.ClientIP(r)
+	st.ev.ClientIP, st.peerTrusted = ip, trusted
 	path, query, err := routing.Normalize(r.RequestURI)
 	if err != nil {
+		// The raw target is attacker-controlled and not logged; the reason is.
 		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_path", "bad request path")
 		return
 	}
 	st.path, st.query, st.ev.Path = path, query, path
-	ip, trusted := g.opts.IPResolver.ClientIP(r)
-	st.ev.ClientIP, st.peerTrusted = ip, trusted
 	stripOwnedHeaders(r.Header)
 
 	if h, ok := g.opts.Endpoints[path]; ok {

@@ -2,7 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/apikey"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
@@ -11,5 +17,58 @@ import (
 // strategies (api_key, oauth2, jwt with jwks_url). Resources they hold are
 // released with the generation.
 func (a *App) extraStrategies(ctx context.Context, gen *generation) map[string]func(string, *config.Strategy) (strategies.Strategy, error) {
-	return map[string]func(string, *config.Strategy) (strategies.Strategy, error){}
+	return map[string]func(string, *config.Strategy) (strategies.Strategy, error){
+		"api_key": func(name string, sc *config.Strategy) (strategies.Strategy, error) {
+			return a.buildAPIKey(ctx, gen, name, sc)
+		},
+	}
+}
+
+// KeyStore opens the key store an api_key strategy names (also used by the
+// `keys` commands).
+func KeyStore(sc *config.Strategy, rc redis.UniversalClient, logger *slog.Logger) (apikey.Store, error) {
+	switch sc.Store {
+	case "redis":
+		if rc == nil {
+			return nil, fmt.Errorf("store: redis needs redis.url")
+		}
+		return apikey.NewRedisStore(rc, logger.With("component", "apikey")), nil
+	default:
+		s, err := apikey.NewFileStore(sc.File)
+		if err != nil {
+			return nil, fmt.Errorf("opening key file: %w", err)
+		}
+		return s, nil
+	}
+}
+
+func (a *App) buildAPIKey(ctx context.Context, gen *generation, name string, sc *config.Strategy) (strategies.Strategy, error) {
+	store, err := KeyStore(sc, a.Redis, a.Logger)
+	if err != nil {
+		return nil, err
+	}
+	v, err := apikey.NewVerifier(store, apikey.VerifierOptions{
+		Prefixes: sc.Prefixes, Logger: a.Logger.With("component", "apikey", "strategy", name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Run keeps the local cache honest: instant revocation on every replica
+	// (Redis pub/sub or file watching) and batched last_used_at writes.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := v.Run(runCtx); err != nil && runCtx.Err() == nil {
+			a.Logger.Error("api key watcher stopped", "strategy", name, "error", err)
+		}
+	}()
+	gen.closers = append(gen.closers, func() {
+		cancel()
+		<-done
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer ccancel()
+		_ = v.Close(cctx)
+	})
+	return strategies.NewAPIKey(name, sc.Header, v), nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
+	"unicode"
 )
 
 // Named is a strategy with its configured name.
@@ -43,6 +46,16 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 		id, err := n.Strategy.Authenticate(ctx, r)
 		var o Outcome
 		switch {
+		case err == nil && id != nil && !cleanIdentity(id):
+			o := Outcome{Strategy: n.Name, Result: "invalid", Reason: "bad_identity_value"}
+			res.Invalid = true
+			if res.Reason == "" || res.Reason == "no_credentials" {
+				res.Reason = o.Reason
+			}
+			if withOutcomes {
+				res.Outcomes = append(res.Outcomes, o)
+			}
+			continue
 		case err == nil && id != nil:
 			id.Strategy = n.Name
 			res.Identity = id
@@ -83,4 +96,63 @@ func reasonOf(err error) string {
 		return ie.Reason
 	}
 	return "invalid_credentials"
+}
+
+// cleanIdentity makes an identity's values safe to put in headers and keeps
+// the gateway's decision and the upstream's reading of them the same: roles
+// are sent comma-separated and scopes space-separated, so a role with a comma
+// or a scope with a space would read as two to the upstream while the gateway
+// saw one. Such values are dropped. A value with control characters cannot be
+// sent at all (header injection): the identity is refused (false).
+func cleanIdentity(id *Identity) bool {
+	for _, v := range []string{id.Subject, id.Email, id.ClientID} {
+		if hasControl(v) {
+			return false
+		}
+	}
+	if slices.ContainsFunc(id.Roles, hasControl) || slices.ContainsFunc(id.Scopes, hasControl) {
+		return false
+	}
+	if id.Subject == "" {
+		return false
+	}
+	id.Roles = keepClean(id.Roles, ",")
+	id.Scopes = keepClean(id.Scopes, ",")
+	return true
+}
+
+// keepClean returns vals without the empty ones and those holding
+// whitespace, control characters or any byte of sep. It allocates only when
+// something is dropped.
+func keepClean(vals []string, sep string) []string {
+	bad := func(v string) bool {
+		if v == "" || strings.ContainsAny(v, sep) {
+			return true
+		}
+		for _, r := range v {
+			if unicode.IsSpace(r) || unicode.IsControl(r) {
+				return true
+			}
+		}
+		return false
+	}
+	if !slices.ContainsFunc(vals, bad) {
+		return vals
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if !bad(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
