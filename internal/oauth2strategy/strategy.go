@@ -87,7 +87,8 @@ type Strategy struct {
 
 	rolesPath, scopesPath, emailPath []string
 
-	v atomic.Pointer[verifiers] // nil until discovery succeeded
+	v       atomic.Pointer[verifiers] // nil until discovery succeeded
+	headers headerKinds
 
 	// Lazy discovery after a failed start.
 	now        func() time.Time
@@ -314,7 +315,7 @@ func (s *Strategy) Authenticate(ctx context.Context, r *http.Request) (*strategi
 	if err != nil {
 		return nil, fmt.Errorf("oauth2 provider unavailable: %w", err)
 	}
-	if v.jwt != nil && providerJWT(raw) {
+	if v.jwt != nil && s.providerJWT(raw) {
 		return v.jwt.Verify(ctx, raw)
 	}
 	if v.intro == nil {
@@ -334,11 +335,53 @@ func (s *Strategy) Authenticate(ctx context.Context, r *http.Request) (*strategi
 // providerJWT reports whether raw is shaped as a JWT signed by a provider:
 // three parts, a header that decodes, an asymmetric alg, and a kid or a JWT
 // typ. Such a token is verified locally; anything else is introspected.
-func providerJWT(raw string) bool {
+func (s *Strategy) providerJWT(raw string) bool {
 	head, rest, ok := strings.Cut(raw, ".")
 	if !ok || strings.Count(rest, ".") != 1 {
 		return false
 	}
+	return s.headers.kind(head)
+}
+
+// headerKinds remembers the verdict of providerJWT per header segment. A
+// provider signs every token with one of a few headers, and decoding the
+// header's JSON is most of the cost of a token seen before. The memo is
+// bounded: it is emptied when full, so random headers cannot grow it.
+type headerKinds struct {
+	mu sync.RWMutex
+	m  map[string]bool
+}
+
+const (
+	maxHeaderKinds    = 256
+	maxMemoHeaderSize = 512
+)
+
+func (h *headerKinds) kind(head string) bool {
+	if len(head) > maxMemoHeaderSize {
+		return jwtHeader(head)
+	}
+	h.mu.RLock()
+	v, ok := h.m[head]
+	h.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = jwtHeader(head)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxHeaderKinds {
+		h.m = make(map[string]bool, maxHeaderKinds)
+	}
+	// A copy: the segment shares memory with the whole token, which must not
+	// be kept.
+	h.m[strings.Clone(head)] = v
+	return v
+}
+
+// jwtHeader reports whether head is the base64url of a JOSE header with an
+// asymmetric alg, and a kid or a JWT typ.
+func jwtHeader(head string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(head)
 	if err != nil {
 		return false

@@ -249,7 +249,7 @@ func TestRefusedTokens(t *testing.T) {
 		{"id token as access token", s, idToken, "id_token"},
 		{"garbage", s, "garbage", "inactive"},
 		{"three garbage parts", s, "a.b.c", "inactive"},
-		{"jwt header, garbage body", s, b64([]byte(`{"alg":"RS256","kid":"` + kid + `"}`)) + ".!!!.!!!", "malformed_token"},
+		{"jwt header, garbage body", s, b64([]byte(`{"alg":"RS256","kid":"`+kid+`"}`)) + ".!!!.!!!", "malformed_token"},
 		{"space inside", s, "abc def", "malformed_token"},
 		{"control character", s, "abc\x01def", "malformed_token"},
 		{"oversize", s, strings.Repeat("a", strategies.MaxTokenBytes+1), "oversize_token"},
@@ -543,9 +543,12 @@ func TestProviderJWT(t *testing.T) {
 		{b64([]byte(`{"alg":"RS256","kid":"k"}`)) + ".e30.c2ln.x", false},
 		{"opaque-token", false},
 	}
-	for _, tt := range tests {
-		if got := providerJWT(tt.token); got != tt.want {
-			t.Errorf("providerJWT(%q) = %v; want %v", tt.token, got, tt.want)
+	s := &Strategy{}
+	for range 2 { // the second round answers from the memo
+		for _, tt := range tests {
+			if got := s.providerJWT(tt.token); got != tt.want {
+				t.Errorf("providerJWT(%q) = %v; want %v", tt.token, got, tt.want)
+			}
 		}
 	}
 }
@@ -554,8 +557,9 @@ func FuzzProviderJWT(f *testing.F) {
 	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"k"}`)) + ".e30.x")
 	f.Add("a.b.c")
 	f.Add("")
+	st := &Strategy{}
 	f.Fuzz(func(t *testing.T, s string) {
-		if providerJWT(s) && strings.Count(s, ".") != 2 {
+		if st.providerJWT(s) && strings.Count(s, ".") != 2 {
 			t.Fatalf("providerJWT(%q) = true for a token without three parts", s)
 		}
 	})
