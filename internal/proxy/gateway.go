@@ -136,6 +136,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.path, st.query, st.ev.Path = path, query, path
 	stripOwnedHeaders(r.Header)
 
+	if path == VerifyPath {
+		g.serveVerify(w, r, st)
+		return
+	}
 	if h, ok := g.opts.Endpoints[path]; ok {
 		g.serveEndpoint(w, r, st, h)
 		return

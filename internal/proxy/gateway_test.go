@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -289,5 +290,43 @@ func BenchmarkDecision(b *testing.B) {
 		}
 		h := http.Header{}
 		setIdentityHeaders(h, st.identity)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	g, up := newTestGateway(t, nil)
+	trusted := New(g.Table(), Options{IPResolver: ratelimit.NewIPResolver([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})})
+	tests := []struct {
+		name       string
+		gw         *Gateway
+		hdr        map[string]string
+		wantStatus int
+		wantSub    string
+	}{
+		{"untrusted caller", g, map[string]string{"X-Original-URI": "/api/x", "Authorization": "Token bob:reader"}, 403, ""},
+		{"nginx allowed", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 200, "bob"},
+		{"traefik allowed", trusted, map[string]string{"X-Forwarded-Uri": "/api/admin/y", "X-Forwarded-Method": "GET", "Authorization": "Token ann:admin"}, 200, "ann"},
+		{"no credentials", trusted, map[string]string{"X-Original-URI": "/api/x"}, 401, ""},
+		{"missing role", trusted, map[string]string{"X-Original-URI": "/api/admin", "Authorization": "Token bob:reader"}, 403, ""},
+		{"path trick resolved before matching", trusted, map[string]string{"X-Original-URI": "/api/x/../%61dmin", "Authorization": "Token bob:reader"}, 403, ""},
+		{"encoded slash refused", trusted, map[string]string{"X-Original-URI": "/api%2fadmin", "Authorization": "Token bob:reader"}, 400, ""},
+		{"original method checked", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "DELETE", "Authorization": "Token bob:reader"}, 405, ""},
+		{"public route", trusted, map[string]string{"X-Original-URI": "/site", "X-Auth-Subject": "root"}, 200, ""},
+		{"missing uri", trusted, map[string]string{"Authorization": "Token bob:reader"}, 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := up.count()
+			w := serve(tt.gw, "GET", VerifyPath, tt.hdr)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tt.wantStatus, w.Body)
+			}
+			if got := w.Header().Get(HeaderSubject); got != tt.wantSub {
+				t.Errorf("X-Auth-Subject = %q, want %q", got, tt.wantSub)
+			}
+			if up.count() != n {
+				t.Error("verify called the upstream")
+			}
+		})
 	}
 }

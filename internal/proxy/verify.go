@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/authgateway/authgateway/internal/routing"
+)
+
+// VerifyPath is the forward-auth endpoint for nginx auth_request and Traefik
+// ForwardAuth.
+const VerifyPath = "/auth/verify"
+
+// serveVerify applies the route rules to the original request that a
+// trusted reverse proxy describes in X-Original-URI / X-Original-Method
+// (nginx) or X-Forwarded-Uri / X-Forwarded-Method (Traefik), authenticating
+// with the credentials the proxy passed along. 200 carries the identity
+// headers for the proxy to forward; 401/403 deny. Only a peer in
+// server.trusted_proxies may ask: anyone else could describe any request.
+func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqState) {
+	st.ev.Route = "verify"
+	if !st.peerTrusted {
+		g.deny(w, st, http.StatusForbidden, "forbidden", "untrusted_forward_auth_caller", "forward-auth caller is not a trusted proxy")
+		return
+	}
+	uri, method := r.Header.Get("X-Original-URI"), r.Header.Get("X-Original-Method")
+	if uri == "" {
+		uri, method = r.Header.Get("X-Forwarded-Uri"), r.Header.Get("X-Forwarded-Method")
+	}
+	if uri == "" {
+		g.deny(w, st, http.StatusBadRequest, "bad_request", "missing_original_uri", "missing X-Original-URI or X-Forwarded-Uri")
+		return
+	}
+	if method == "" {
+		method = http.MethodGet
+	}
+	path, query, err := routing.Normalize(uri)
+	if err != nil {
+		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_path", "bad request path")
+		return
+	}
+	st.path, st.query, st.ev.Path, st.ev.Method = path, query, path, method
+	rt, ok := g.table.Load().Match(path)
+	if !ok {
+		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
+		return
+	}
+	st.route, st.ev.Route = rt, rt.Name
+	if !rt.allowsMethod(method) {
+		w.Header().Set("Allow", rt.allow)
+		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
+		return
+	}
+	// Strategies and the login redirect look at the original method.
+	orig := *r
+	orig.Method = method
+	if !rt.Public && !g.authenticate(w, &orig, st) {
+		return
+	}
+	if rt.Limit != nil && !g.routeLimit(w, &orig, st) {
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if st.identity != nil {
+		setIdentityHeaders(h, st.identity)
+		st.ev.Outcome = "allowed"
+	} else {
+		st.ev.Outcome = "public"
+	}
+	st.ev.Status = http.StatusOK
+	w.WriteHeader(http.StatusOK)
+}
