@@ -25,6 +25,14 @@
 // once per retry interval (10s), and until it succeeds every token fails
 // closed with a technical error (503). A provider that answers with another
 // issuer is a configuration error: New fails.
+//
+// Without issuer_url, the `issuer` key names the expected iss (required with
+// jwks_url). Without client_secret no introspection is made: only JWTs can
+// be accepted, opaque tokens are invalid ("unverifiable_token"). leeway
+// applies to JWTs; introspection answers are judged by the provider's clock.
+// Set `audience` to the API's own audience: with the client_id default, an
+// ID token the provider issued to the gateway's login client carries that
+// same aud, and only its nonce / at_hash tell it apart.
 package oauth2strategy
 
 import (
