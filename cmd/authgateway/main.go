@@ -30,6 +30,7 @@ commands:
   keys list | revoke ID | rotate ID [-grace 24h]
   token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]
                                           mint an access token (dev/testing)
+  healthcheck [-url URL]                  exit 0 if the admin /healthz answers 200 (container health checks)
   version
 
 -config defaults to $AUTHGATEWAY_CONFIG, then configs/gateway.yaml.
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(ctx, args, stdout, stderr)
 	case "explain":
 		return cmdExplain(ctx, args, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authgateway", version)
 		return exitOK
