@@ -22,6 +22,7 @@ type Config struct {
 	Routes     []*Route             `yaml:"routes"`
 	RateLimits RateLimits           `yaml:"rate_limits"`
 	Log        Log                  `yaml:"log"`
+	Audit      Audit                `yaml:"audit"`
 
 	// Path is the file the config was loaded from.
 	Path string `yaml:"-"`
@@ -39,6 +40,12 @@ type Server struct {
 	AdminListen string `yaml:"admin_listen"`
 	// TLS, when set, makes Listen serve HTTPS.
 	TLS *TLS `yaml:"tls"`
+	// HTTPSOnly refuses to start without tls, unless BehindTLSProxy says a
+	// trusted proxy terminates TLS; then requests a trusted proxy forwarded
+	// with X-Forwarded-Proto other than https are redirected (308). Default false.
+	HTTPSOnly bool `yaml:"https_only"`
+	// BehindTLSProxy: TLS is terminated by a proxy in trusted_proxies.
+	BehindTLSProxy bool `yaml:"behind_tls_proxy"`
 	// TrustedProxies are the peers (CIDRs or addresses) whose X-Forwarded-For,
 	// X-Forwarded-Proto and X-Original-* headers are believed. Default none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -74,6 +81,8 @@ type TLS struct {
 	RedirectHTTP string `yaml:"redirect_http"`
 	// HSTS adds Strict-Transport-Security to every response.
 	HSTS bool `yaml:"hsts"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
 }
 
 // Redis points at the shared state store.
@@ -93,6 +102,8 @@ type Tokens struct {
 	RefreshTTL   Duration     `yaml:"refresh_ttl"`
 	AllowLongTTL bool         `yaml:"allow_long_ttl"`
 	SigningKeys  []SigningKey `yaml:"signing_keys"`
+	// IdentityTokenTTL is the lifetime of X-Auth-Token assertions. Default 60s.
+	IdentityTokenTTL Duration `yaml:"identity_token_ttl"`
 }
 
 // SigningKey is one of the gateway's signing keys; the first signs, all verify.
@@ -170,10 +181,37 @@ type Route struct {
 	RateLimit       *RouteLimit `yaml:"rate_limit"`
 	MaxBodyBytes    int64       `yaml:"max_body_bytes"`
 	Timeout         Duration    `yaml:"timeout"`
+	CORS            *CORS       `yaml:"cors"`
+	// IdentityToken adds X-Auth-Token: a short-lived JWT signed with
+	// tokens.signing_keys stating the identity, so the upstream can check the
+	// request came through the gateway (verify with /.well-known/jwks.json).
+	IdentityToken bool `yaml:"identity_token"`
 	// CanonicalPath is Path in the form the route table uses (set by Load).
 	CanonicalPath string `yaml:"-"`
 	// UpstreamURL is Upstream parsed (set by Load).
 	UpstreamURL *url.URL `yaml:"-"`
+}
+
+// CORS is a route's cross-origin policy; the gateway answers preflights.
+type CORS struct {
+	// AllowedOrigins are exact origins ("https://app.example.com"), or "*"
+	// (not with AllowCredentials). No wildcards inside an origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedMethods default to the route's methods, else GET, HEAD, POST.
+	AllowedMethods []string `yaml:"allowed_methods"`
+	// AllowedHeaders the browser may send (default Authorization, Content-Type).
+	AllowedHeaders   []string `yaml:"allowed_headers"`
+	ExposedHeaders   []string `yaml:"exposed_headers"`
+	AllowCredentials bool     `yaml:"allow_credentials"`
+	// MaxAge of a preflight answer in the browser's cache. Default 10m.
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// Audit is the separate audit log of security events.
+type Audit struct {
+	// Output is "" (off, the default), "stdout", "stderr" or a file path
+	// (appended to, created 0600).
+	Output string `yaml:"output"`
 }
 
 // RouteLimit is a per-route request quota.

@@ -40,8 +40,9 @@ func defaults() *Config {
 			ShutdownTimeout:         Duration(20 * time.Second),
 		},
 		Tokens: Tokens{
-			AccessTTL:  Duration(15 * time.Minute),
-			RefreshTTL: Duration(168 * time.Hour),
+			AccessTTL:        Duration(15 * time.Minute),
+			RefreshTTL:       Duration(168 * time.Hour),
+			IdentityTokenTTL: Duration(60 * time.Second),
 		},
 		Log: Log{Level: "info", Format: "json"},
 	}
@@ -90,6 +91,9 @@ func (v *validator) run() {
 	v.routes()
 	v.rateLimits()
 	v.log()
+	if t := v.cfg.Tokens.IdentityTokenTTL; t <= 0 || t.D() > 5*time.Minute {
+		v.errorf("tokens.identity_token_ttl", "must be between 1s and 5m")
+	}
 }
 
 func (v *validator) server() {
@@ -111,6 +115,24 @@ func (v *validator) server() {
 		if s.TLS.CertFile == "" || s.TLS.KeyFile == "" {
 			v.errorf("server.tls", "cert_file and key_file are both required")
 		}
+		switch s.TLS.MinVersion {
+		case "":
+			s.TLS.MinVersion = "1.2"
+		case "1.2", "1.3":
+		default:
+			v.errorf("server.tls.min_version", "%q: want 1.2 or 1.3 (older versions are not offered)", s.TLS.MinVersion)
+		}
+	}
+	if s.HTTPSOnly && s.TLS == nil {
+		switch {
+		case !s.BehindTLSProxy:
+			v.errorf("server.https_only", "https_only without server.tls: configure tls, or set behind_tls_proxy: true if a trusted proxy terminates TLS")
+		case len(s.TrustedProxies) == 0:
+			v.errorf("server.behind_tls_proxy", "behind_tls_proxy needs trusted_proxies: only they may say the client used https (X-Forwarded-Proto)")
+		}
+	}
+	if s.BehindTLSProxy && len(s.TrustedProxies) == 0 {
+		v.errorf("server.behind_tls_proxy", "behind_tls_proxy needs trusted_proxies")
 	}
 	if s.MaxHeaderBytes <= 0 {
 		v.errorf("server.max_header_bytes", "must be positive")
@@ -441,6 +463,54 @@ func (v *validator) routes() {
 		if rl := r.RateLimit; rl != nil {
 			v.routeLimit(path+".rate_limit", rl, r.Public)
 		}
+		if r.CORS != nil {
+			v.cors(path+".cors", r)
+		}
+		if r.IdentityToken && len(v.cfg.Tokens.SigningKeys) == 0 {
+			v.errorf(path+".identity_token", "needs tokens.signing_keys to sign with")
+		}
+	}
+}
+
+func (v *validator) cors(path string, r *Route) {
+	c := r.CORS
+	if len(c.AllowedOrigins) == 0 {
+		v.errorf(path+".allowed_origins", "at least one origin is required")
+	}
+	for i, o := range c.AllowedOrigins {
+		p := fmt.Sprintf("%s.allowed_origins[%d]", path, i)
+		if o == "*" {
+			if c.AllowCredentials {
+				v.errorf(p, `"*" cannot be combined with allow_credentials: list the origins`)
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || strings.Contains(o, "*") {
+			v.errorf(p, "%q: want an exact origin like https://app.example.com (scheme://host[:port], no path, no wildcards)", o)
+			continue
+		}
+		if strings.ToLower(o) != o {
+			v.errorf(p, "%q: write origins in lower case (browsers send them so)", o)
+		}
+	}
+	if len(c.AllowedMethods) == 0 {
+		c.AllowedMethods = r.Methods
+		if len(c.AllowedMethods) == 0 {
+			c.AllowedMethods = []string{"GET", "HEAD", "POST"}
+		}
+	}
+	for i, m := range c.AllowedMethods {
+		c.AllowedMethods[i] = strings.ToUpper(m)
+		if !slices.Contains(httpMethods, c.AllowedMethods[i]) {
+			v.errorf(fmt.Sprintf("%s.allowed_methods[%d]", path, i), "unknown method %q", m)
+		}
+	}
+	if len(c.AllowedHeaders) == 0 {
+		c.AllowedHeaders = []string{"Authorization", "Content-Type"}
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = Duration(10 * time.Minute)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/apikey"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/oauth2strategy"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
 
@@ -17,9 +18,24 @@ import (
 // strategies (api_key, oauth2, jwt with jwks_url). Resources they hold are
 // released with the generation.
 func (a *App) extraStrategies(ctx context.Context, gen *generation) map[string]func(string, *config.Strategy) (strategies.Strategy, error) {
+	deps := oauth2strategy.Deps{HTTPClient: providerClient(), Redis: a.Redis, Logger: a.Logger}
 	return map[string]func(string, *config.Strategy) (strategies.Strategy, error){
 		"api_key": func(name string, sc *config.Strategy) (strategies.Strategy, error) {
 			return a.buildAPIKey(ctx, gen, name, sc)
+		},
+		"oauth2": func(name string, sc *config.Strategy) (strategies.Strategy, error) {
+			// Discovery must not hold start-up or a reload for long: an
+			// unreachable provider is retried lazily, failing closed.
+			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			s, err := oauth2strategy.New(dctx, name, sc, deps)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+		"jwks": func(name string, sc *config.Strategy) (strategies.Strategy, error) {
+			return oauth2strategy.NewJWKSJWT(name, sc, deps)
 		},
 	}
 }
