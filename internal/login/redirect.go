@@ -32,7 +32,7 @@ func (r Redirects) Safe(rd string) string {
 	// Check every decoding of rd: some component between here and the
 	// browser (or the upstream) may decode once more.
 	for s, i := rd, 0; ; i++ {
-		if !r.plainOK(s) {
+		if !r.plainOK(s, i == 0) {
 			return "/"
 		}
 		d, err := url.PathUnescape(s)
@@ -50,13 +50,18 @@ func (r Redirects) Safe(rd string) string {
 	return quoteHTMLSpecial(rd)
 }
 
-// plainOK checks one spelling of rd.
-func (r Redirects) plainOK(s string) bool {
+// plainOK checks one spelling of rd. Control characters, DEL and
+// backslash are refused in every spelling (browsers strip or reinterpret
+// them: "/\evil" and "/\t/evil" are "//evil" to most), a space as typed or
+// at the start of a decoded form (leading spaces are trimmed); "%20" inside
+// a path or query is ordinary.
+func (r Redirects) plainOK(s string, raw bool) bool {
+	if strings.HasPrefix(s, " ") {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		// Control characters, space, DEL and backslash: browsers strip or
-		// reinterpret them ("/\evil" is "//evil" to most).
-		if c <= ' ' || c == 0x7f || c == '\\' {
+		if c < ' ' || c == 0x7f || c == '\\' || (raw && c == ' ') {
 			return false
 		}
 	}

@@ -1,0 +1,168 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/testutil/redistest"
+)
+
+// replicas are two managers sharing one Redis, as two gateway processes do.
+func replicas(t *testing.T, o Options) (a, b *Manager, srv *redistest.Server) {
+	t.Helper()
+	srv = redistest.Start(t)
+	clk := newClock()
+	mk := func() *Manager {
+		opts := o
+		opts.Issuer = newIssuer(t, testSecret, clk.Now)
+		opts.Redis = newRedisClient(t, srv.URL())
+		m, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		waitSynced(t, m, 1)
+		return m
+	}
+	return mk(), mk(), srv
+}
+
+// eventually polls cond every millisecond for up to limit and returns how
+// long it took to become true.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestLogoutPropagatesToOtherReplica(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := replicas(t, Options{})
+	s, err := a.Start(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revoked(t, b, s.AccessID) {
+		t.Fatal("revoked before logout")
+	}
+	if err := a.Logout(ctx, s.Access, s.Refresh); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked(t, a, s.AccessID) {
+		t.Fatal("the replica that logged out still accepts the token")
+	}
+	// The bound is generous (a shared, noisy machine); the measured time is
+	// what the log line reports.
+	took := eventually(t, 5*time.Second, "replica b sees the logout", func() bool { return revoked(t, b, s.AccessID) })
+	t.Logf("logout seen by the other replica after %s", took)
+	if _, err := b.Refresh(ctx, s.Refresh); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("refresh at b after logout at a: err = %v; want ErrRevoked", err)
+	}
+}
+
+func TestReuseAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := replicas(t, Options{})
+	t1, err := a.Start(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := a.Refresh(ctx, t1.Refresh) // the user, at replica a
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Refresh(ctx, t1.Refresh); !errors.Is(err, ErrReused) { // the thief, at replica b
+		t.Fatalf("reuse at the other replica: err = %v; want ErrReused", err)
+	}
+	if _, err := a.Refresh(ctx, t2.Refresh); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("user's current token after reuse: err = %v; want ErrRevoked", err)
+	}
+	for _, m := range []*Manager{a, b} {
+		for _, tk := range []*Tokens{t1, t2} {
+			eventually(t, 5*time.Second, "access token of the reused family denied", func() bool { return revoked(t, m, tk.AccessID) })
+		}
+	}
+}
+
+// A message published while a replica's subscription is down is lost; the
+// resync after it resubscribes must still bring the revocation in.
+func TestResyncAfterSubscriptionLoss(t *testing.T) {
+	ctx := context.Background()
+	_, b, srv := replicas(t, Options{})
+	admin := newRedisClient(t, srv.URL())
+	// A revocation whose message b never gets: in the set, never published.
+	exp := time.Now().Add(time.Hour).Unix()
+	if err := admin.ZAdd(ctx, denyKey, redis.Z{Score: float64(exp), Member: "lost-message-jti"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if revoked(t, b, "lost-message-jti") {
+		t.Fatal("revoked without message or resync")
+	}
+	before := b.watch.synced.Load()
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "b resubscribed and resynced", func() bool { return b.watch.synced.Load() > before })
+	if !revoked(t, b, "lost-message-jti") {
+		t.Fatal("revocation missed while b was disconnected is absent after its resync")
+	}
+}
+
+func TestFailsClosedWhileRedisIsDown(t *testing.T) {
+	ctx := context.Background()
+	_, b, srv := replicas(t, Options{StaleAfter: 300 * time.Millisecond})
+	srv.Stop()
+	eventually(t, 10*time.Second, "IsRevoked fails closed", func() bool {
+		_, err := b.IsRevoked(ctx, "some-token-id")
+		return errors.Is(err, ErrUnavailable)
+	})
+	srv.Restart()
+	eventually(t, 15*time.Second, "IsRevoked recovers", func() bool {
+		_, err := b.IsRevoked(ctx, "some-token-id")
+		return err == nil
+	})
+}
+
+func TestDenylistPrunesExpired(t *testing.T) {
+	clk := newClock()
+	d := newDenylist(clk.Now, 0)
+	d.add([]AccessRef{{"a", clk.Now().Add(time.Minute)}, {"b", clk.Now().Add(time.Hour)}})
+	clk.Advance(2 * time.Minute)
+	d.prune()
+	if got, _ := d.IsRevoked(context.Background(), "a"); got {
+		t.Fatalf("expired entry kept")
+	}
+	if got, _ := d.IsRevoked(context.Background(), "b"); !got {
+		t.Fatalf("live entry pruned")
+	}
+}
+
+func BenchmarkIsRevoked(b *testing.B) {
+	clk := newClock()
+	d := newDenylist(clk.Now, 5*time.Second)
+	d.markUp()
+	refs := make([]AccessRef, 10000)
+	for i := range refs {
+		refs[i] = AccessRef{ID: "tok" + string(rune('a'+i%26)) + time.Duration(i).String(), Expiry: clk.Now().Add(time.Hour)}
+	}
+	d.add(refs)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r, err := d.IsRevoked(ctx, "not-revoked-token-id"); r || err != nil {
+				b.Fatal("unexpected")
+			}
+		}
+	})
+}
