@@ -398,7 +398,6 @@ routes:
 	}
 }
 
-
 func keys(m map[string]*network.Cookie) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
