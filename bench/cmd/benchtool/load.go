@@ -53,6 +53,15 @@ func (r *loadResult) errors() int64 {
 	return r.ErrConnect + r.ErrRead + r.ErrWrite + r.ErrStatus + r.ErrTimeout
 }
 
+// errorDetail breaks errors down by kind, for the progress log.
+func (r *loadResult) errorDetail() string {
+	if r.errors() == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (connect %d, read %d, write %d, non-2xx %d, timeout %d)",
+		r.ErrConnect, r.ErrRead, r.ErrWrite, r.ErrStatus, r.ErrTimeout)
+}
+
 // wrkArgs describes one wrk run.
 type wrkArgs struct {
 	url, path   string

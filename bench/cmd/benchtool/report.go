@@ -147,7 +147,7 @@ func (r *report) markdown() string {
 	}
 
 	p("## Peak memory with %d concurrent keep-alive connections\n\n", o.rssConns)
-	p("A fresh process per row; wrk holds %d connections busy for %s; VmHWM from /proc/PID/status.\n\n", o.rssConns, o.duration)
+	p("A fresh process per row; wrk holds %d connections busy for %s; VmHWM from /proc/PID/status.\n\n", o.rssConns, min(o.duration, rssDuration))
 	if len(r.mem) == 0 {
 		p("Not measured.\n\n")
 	} else {

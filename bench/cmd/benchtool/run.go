@@ -28,6 +28,7 @@ const (
 	defConns      = 64
 	defRSSConns   = 1000
 	defMissTokens = 30000
+	rssDuration   = 3 * time.Second
 )
 
 // runOpts are the knobs of one benchmark run.
@@ -193,7 +194,7 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 				continue
 			}
 			last := t.runs[len(t.runs)-1]
-			logf("round %d/%d %-28s %8.0f req/s  p50 %5dus  p99 %6dus  errors %d", r+1, o.rounds, t.sc.name, last.rps(), last.P50US, last.P99US, last.errors())
+			logf("round %d/%d %-28s %8.0f req/s  p50 %5dus  p99 %6dus  errors %d%s", r+1, o.rounds, t.sc.name, last.rps(), last.P50US, last.P99US, last.errors(), last.errorDetail())
 		}
 	}
 	for _, t := range live {
@@ -374,8 +375,9 @@ func (e *env) rss(ctx context.Context, sc *scenario, script string) (*memResult,
 	}
 	defer e.procs.remove(t.proc)
 	m := &memResult{name: sc.name, idleKB: memKB(t.proc.pid(), "VmRSS")}
+	// The peak comes within a second or two of opening the connections.
 	a := wrkArgs{url: t.url, path: sc.path, header: t.credsHdr, credsFile: t.credsFile,
-		conns: e.opts.rssConns, duration: e.opts.duration, cpu: e.opts.loadCPU, script: script}
+		conns: e.opts.rssConns, duration: min(e.opts.duration, rssDuration), cpu: e.opts.loadCPU, script: script}
 	r, err := runWrk(ctx, a)
 	if err != nil {
 		return nil, err
