@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/apikey"
+	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/redisconn"
 	"github.com/authgateway/authgateway/internal/server"
@@ -95,6 +96,12 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	m := apikey.NewManager(store, apikey.ManagerOptions{Prefixes: sc.Prefixes})
+	auditLog, err := audit.Open(cfg.Audit.Output)
+	if err != nil {
+		fmt.Fprintf(stderr, "authgateway keys: %v\n", err)
+		return exitFailure
+	}
+	defer auditLog.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
@@ -108,6 +115,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return keysFailed(stderr, "creating key", err)
 		}
+		auditLog.Write(audit.Event{Event: audit.KeyCreated, KeyID: rec.ID, Subject: rec.Name, Strategy: scName})
 		fmt.Fprintf(stdout, "created key %s (name %s, strategy %s, expires %s)\n", rec.ID, rec.Name, scName, fmtTime(rec.ExpiresAt, "never"))
 		fmt.Fprintln(stdout, "store it now: it is shown only once")
 		fmt.Fprintln(stdout, key)
@@ -121,12 +129,14 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err := m.Revoke(ctx, pos[0]); err != nil {
 			return keysFailed(stderr, "revoking key", err)
 		}
+		auditLog.Write(audit.Event{Event: audit.KeyRevoked, KeyID: pos[0], Strategy: scName})
 		fmt.Fprintf(stdout, "revoked key %s\n", pos[0])
 	case "rotate":
 		key, rec, err := m.Rotate(ctx, pos[0], graceFor)
 		if err != nil {
 			return keysFailed(stderr, "rotating key", err)
 		}
+		auditLog.Write(audit.Event{Event: audit.KeyRotated, KeyID: rec.ID, Subject: rec.Name, Strategy: scName, Detail: "replaces " + pos[0]})
 		fmt.Fprintf(stdout, "rotated key %s -> %s (the old key works until %s)\n", pos[0], rec.ID, time.Now().Add(graceFor).UTC().Format(time.RFC3339))
 		fmt.Fprintln(stdout, "store it now: it is shown only once")
 		fmt.Fprintln(stdout, key)

@@ -466,8 +466,10 @@ func (v *validator) routes() {
 		if r.CORS != nil {
 			v.cors(path+".cors", r)
 		}
-		if r.IdentityToken && len(v.cfg.Tokens.SigningKeys) == 0 {
-			v.errorf(path+".identity_token", "needs tokens.signing_keys to sign with")
+		if r.IdentityToken {
+			if keys := v.cfg.Tokens.SigningKeys; len(keys) == 0 || strings.HasPrefix(keys[0].Algorithm, "HS") {
+				v.errorf(path+".identity_token", "needs an asymmetric first key in tokens.signing_keys (ES256, RS256, EdDSA, ...) so upstreams can verify assertions with /.well-known/jwks.json without holding a secret")
+			}
 		}
 	}
 }

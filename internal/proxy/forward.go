@@ -98,6 +98,15 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if st.identity != nil {
 		setIdentityHeaders(out.Header, st.identity)
+		if rt.IdentityToken && g.opts.Asserter != nil {
+			// Without an assertion the upstream would treat the request as
+			// unproven; on a signing failure it gets none (and we log).
+			if tok, err := g.opts.Asserter.Assert(st.identity, rt.Name); err == nil {
+				out.Header[HeaderToken] = []string{tok}
+			} else {
+				g.opts.Logger.Error("signing identity assertion", "route", rt.Name, "error", err)
+			}
+		}
 	}
 	out.Header["X-Request-Id"] = []string{st.ev.RequestID}
 }
@@ -105,6 +114,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
 		st.ev.Status = resp.StatusCode
+		if st.route.CORS != nil {
+			stripUpstreamCORS(resp.Header)
+		}
 		st.ev.UpstreamDuration = time.Since(st.ev.forwardStart)
 	}
 	return nil

@@ -40,6 +40,13 @@ type Options struct {
 	AuthEvents bool
 	// Observer receives one Event per request (metrics); may be nil.
 	Observer func(*Event)
+	// Asserter signs X-Auth-Token for routes with IdentityToken; may be nil.
+	Asserter Asserter
+}
+
+// Asserter mints signed identity assertions for upstreams.
+type Asserter interface {
+	Assert(id *strategies.Identity, route string) (string, error)
 }
 
 // Gateway is the request pipeline. Its route table can be swapped while it
@@ -151,6 +158,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.route, st.ev.Route = rt, rt.Name
+	if rt.CORS != nil {
+		if isPreflight(r) {
+			if rt.CORS.preflight(w, r) {
+				st.ev.Outcome, st.ev.Status = "cors_preflight", http.StatusNoContent
+				return
+			}
+			g.deny(w, st, http.StatusForbidden, "forbidden", "cors_preflight_refused", "CORS preflight refused")
+			return
+		}
+		rt.CORS.decorate(w.Header(), r.Header.Get("Origin"))
+	}
 	if !rt.allowsMethod(r.Method) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")

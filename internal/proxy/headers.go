@@ -15,6 +15,8 @@ const (
 	HeaderScopes   = "X-Auth-Scopes"
 	HeaderClientID = "X-Auth-Client-Id"
 	HeaderStrategy = "X-Auth-Strategy"
+	// HeaderToken carries the optional signed identity assertion.
+	HeaderToken = "X-Auth-Token"
 )
 
 // isOwnedHeader reports whether a header name is one the gateway owns: any

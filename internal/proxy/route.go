@@ -29,6 +29,10 @@ type Route struct {
 	// IP instead of subject.
 	Limit     *ratelimit.Limiter
 	LimitByIP bool
+	// CORS is the route's cross-origin policy, nil when none.
+	CORS *CORSPolicy
+	// IdentityToken adds a signed X-Auth-Token assertion for the upstream.
+	IdentityToken bool
 	// Login is the login URL prefix for browser navigations without
 	// credentials ("" when no strategy of the route does browser login).
 	Login string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/metrics"
 	"github.com/authgateway/authgateway/internal/proxy"
@@ -53,6 +54,11 @@ type App struct {
 	current   *generation
 	sessions  *sessions
 	closers   []func()
+	ips       *ratelimit.IPResolver
+	cert      certificate
+	// Audit is the audit log (nil when audit.output is unset).
+	Audit    *audit.Log
+	asserter *tokens.Asserter
 }
 
 // generation is what one config load built and a reload replaces.
@@ -100,7 +106,18 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 			return nil, config.Errors{cfg.Problem("tokens.signing_keys", "%v", err)}
 		}
 		a.Issuer = iss
+		a.asserter = tokens.NewAsserter(iss.Keys, cfg.Tokens.Issuer, cfg.Tokens.IdentityTokenTTL.D())
 	}
+	if cfg.Server.TLS != nil {
+		if err := a.cert.load(cfg.Server.TLS); err != nil {
+			return nil, config.Errors{cfg.Problem("server.tls", "%v", err)}
+		}
+	}
+	if a.Audit, err = audit.Open(cfg.Audit.Output); err != nil {
+		return nil, config.Errors{cfg.Problem("audit.output", "%v", err)}
+	}
+	a.closers = append(a.closers, func() { _ = a.Audit.Close() })
+	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
 	// Sessions (login, refresh families, the access-token denylist) come
 	// first: the jwt strategy checks the denylist.
 	if a.sessions, err = a.buildSessions(ctx); err != nil {
@@ -119,9 +136,9 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		return nil, err
 	}
 	a.current = gen
-	a.Gateway = proxy.New(gen.table, proxy.Options{
+	opts := proxy.Options{
 		Logger:       logger.With("component", "proxy"),
-		IPResolver:   ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes()),
+		IPResolver:   a.ips,
 		AuthFailures: a.failures,
 		Transport: proxy.NewTransport(proxy.TransportOptions{
 			MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
@@ -130,8 +147,12 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		}),
 		Endpoints:  a.endpoints(),
 		AuthEvents: *cfg.Log.AuthEvents,
-		Observer:   a.Metrics.Observe,
-	})
+		Observer:   a.observe,
+	}
+	if a.asserter != nil {
+		opts.Asserter = a.asserter
+	}
+	a.Gateway = proxy.New(gen.table, opts)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	return a, nil
 }
@@ -212,7 +233,10 @@ func (a *App) buildTable(cfg *config.Config, strats map[string]strategies.Strate
 			Name: rc.Name, Prefix: rc.CanonicalPath, Methods: rc.Methods,
 			Upstream: rc.UpstreamURL, Public: rc.Public,
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
-			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(),
+			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
+		}
+		if c := rc.CORS; c != nil {
+			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())
 		}
 		for _, name := range rc.Strategies {
 			rt.Chain = append(rt.Chain, strategies.Named{Name: name, Strategy: strats[name]})
@@ -272,4 +296,30 @@ func (a *App) Ready(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
+}
+
+// observe feeds each request's event to the metrics and the audit log.
+func (a *App) observe(ev *proxy.Event) {
+	a.Metrics.Observe(ev)
+	if a.Audit == nil {
+		return
+	}
+	var name string
+	switch ev.Outcome {
+	case "allowed":
+		name = audit.AuthSuccess
+	case "unauthenticated", "invalid", "forbidden", "auth_unavailable":
+		name = audit.AuthFailure
+	case "rate_limited":
+		name = audit.AuthRateLimited
+	case "bad_request":
+		name = audit.RequestRefused
+	default:
+		return
+	}
+	a.Audit.Write(audit.Event{
+		Time: ev.Start.UTC(), Event: name, Route: ev.Route, Method: ev.Method, Path: ev.Path,
+		ClientIP: ev.ClientIP.String(), Strategy: ev.Strategy, Subject: ev.Subject,
+		TokenID: ev.TokenID, RequestID: ev.RequestID, Status: ev.Status, Reason: ev.Reason,
+	})
 }

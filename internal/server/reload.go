@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
@@ -32,10 +33,12 @@ func (a *App) Reload(ctx context.Context) error {
 		a.reloadErr.Store(&msg)
 		a.Logger.Error("config reload failed; still serving the previous config", "error", msg)
 		a.Metrics.ConfigLoaded("", err)
+		a.Audit.Write(audit.Event{Event: audit.ConfigReloadFail, Detail: msg})
 		return err
 	}
 	a.reloadErr.Store(nil)
 	a.Metrics.ConfigLoaded(a.Config().Hash, nil)
+	a.Audit.Write(audit.Event{Event: audit.ConfigReloaded, Detail: a.Config().Hash})
 	return nil
 }
 
@@ -57,9 +60,18 @@ func (a *App) reload(ctx context.Context) error {
 			return config.Errors{cfg.Problem("tokens.signing_keys", "no signing key")}
 		}
 	}
+	var cert certificate
+	if cfg.Server.TLS != nil && a.Config().Server.TLS != nil {
+		if err := cert.load(cfg.Server.TLS); err != nil {
+			return config.Errors{cfg.Problem("server.tls", "%v", err)}
+		}
+	}
 	gen, err := a.buildGeneration(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if c := cert.cur.Load(); c != nil {
+		a.cert.cur.Store(c)
 	}
 	if keys != nil {
 		a.Issuer.Keys.Replace(keys)

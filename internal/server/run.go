@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -50,13 +51,22 @@ func (a *App) Run(ctx context.Context) error {
 	s := a.Config().Server
 	main := &http.Server{
 		Addr:              s.Listen,
-		Handler:           a.Gateway,
+		Handler:           secureTransport(a.Gateway, s, a.ips),
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.IdleTimeout.D(),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelDebug),
 	}
 	servers := []*http.Server{main}
+	if s.TLS != nil {
+		main.TLSConfig = tlsConfig(s.TLS, &a.cert)
+		if s.TLS.RedirectHTTP != "" {
+			servers = append(servers, &http.Server{
+				Addr: s.TLS.RedirectHTTP, Handler: httpsRedirect(s.Listen),
+				ReadHeaderTimeout: s.ReadHeaderTimeout.D(), IdleTimeout: s.IdleTimeout.D(), MaxHeaderBytes: s.MaxHeaderBytes,
+			})
+		}
+	}
 	if s.AdminListen != "" {
 		servers = append(servers, &http.Server{
 			Addr: s.AdminListen, Handler: a.AdminHandler(),
@@ -77,8 +87,12 @@ func (a *App) Run(ctx context.Context) error {
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		a.Logger.Info("listening", "addr", listeners[i].Addr().String(), "admin", srv != main)
+		ln := listeners[i]
+		if srv.TLSConfig != nil {
+			ln = tls.NewListener(ln, srv.TLSConfig)
+		}
 		go func() {
-			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()

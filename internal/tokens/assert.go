@@ -1,0 +1,88 @@
+package tokens
+
+import (
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// TypeAssertion marks identity assertions (X-Auth-Token). Its typ header
+// and type claim differ from access tokens', so an upstream that receives one
+// cannot replay it to the gateway as a credential.
+const (
+	TypeAssertion = "assertion"
+	typAssertion  = "authgw-assertion+jwt"
+)
+
+// Asserter mints the short-lived identity assertions sent to upstreams as
+// X-Auth-Token. An assertion is reused for the same identity and route while
+// more than half its lifetime remains, so signing (tens of microseconds for
+// ES256/RS256) is not paid per request.
+type Asserter struct {
+	keys   *KeySet
+	issuer string
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[assertKey]assertion
+}
+
+type assertKey struct{ strategy, subject, tokenID, route string }
+
+type assertion struct {
+	token   string
+	refresh time.Time // mint a new one after this
+}
+
+const maxAssertions = 10_000
+
+// NewAsserter returns an Asserter signing with keys.
+func NewAsserter(keys *KeySet, issuer string, ttl time.Duration) *Asserter {
+	return &Asserter{keys: keys, issuer: issuer, ttl: ttl, now: time.Now, cache: map[assertKey]assertion{}}
+}
+
+// Assert returns a signed assertion of id for the route: iss = the gateway's
+// issuer, aud = the route name, sub, email, roles, scope, strategy, client_id,
+// iat/exp (tokens.identity_token_ttl), and a kid the JWKS publishes.
+func (a *Asserter) Assert(id *strategies.Identity, route string) (string, error) {
+	now := a.now()
+	k := assertKey{id.Strategy, id.Subject, id.TokenID, route}
+	a.mu.Lock()
+	if c, ok := a.cache[k]; ok && now.Before(c.refresh) {
+		a.mu.Unlock()
+		return c.token, nil
+	}
+	a.mu.Unlock()
+
+	claims := jwt.MapClaims{
+		"iss": a.issuer, "aud": route, "sub": id.Subject, "type": TypeAssertion,
+		"iat": now.Unix(), "exp": now.Add(a.ttl).Unix(), "strategy": id.Strategy,
+	}
+	if id.Email != "" {
+		claims["email"] = id.Email
+	}
+	if len(id.Roles) > 0 {
+		claims["roles"] = id.Roles
+	}
+	if len(id.Scopes) > 0 {
+		claims["scope"] = joinScopes(id.Scopes)
+	}
+	if id.ClientID != "" {
+		claims["client_id"] = id.ClientID
+	}
+	tok, err := a.keys.Sign(claims, typAssertion)
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxAssertions {
+		clear(a.cache)
+	}
+	a.cache[k] = assertion{token: tok, refresh: now.Add(a.ttl / 2)}
+	a.mu.Unlock()
+	return tok, nil
+}
