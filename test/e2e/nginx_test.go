@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nginxConfPath is the forward-auth config the README prints; the test runs
+// nginx on it with only the addresses changed.
+var nginxConfPath = filepath.Join("..", "..", "deploy", "nginx", "authgateway.conf")
+
+// forwardAuthConfig is the gateway behind a proxy: standardConfig, loopback
+// trusted as the proxy, and a GET-only route. The gateway's own upstream is
+// UPSTREAM; in forward-auth mode it must never be called.
+const forwardAuthConfig = `server:
+  trusted_proxies: [127.0.0.1/32]
+` + standardConfig + `
+`
+
+func startForwardAuthGateway(t *testing.T) (*Gateway, *Upstream) {
+	t.Helper()
+	gwUp := newUpstream(t, 0)
+	cfg := strings.ReplaceAll(forwardAuthConfig, "UPSTREAM", gwUp.URL)
+	cfg = strings.Replace(cfg, "routes:\n", `routes:
+  - name: readonly
+    path: /ro
+    methods: [GET]
+    upstream: `+gwUp.URL+`
+    strategies: [userJwt]
+`, 1)
+	g := startGateway(t, cfg, map[string]string{"ACCESS_SECRET": randomSecret(t)})
+	return g, gwUp
+}
+
+// nginxBinary finds nginx, or skips the test unless AUTHGATEWAY_REQUIRE_NGINX=1.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/nginx", "nginx"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("AUTHGATEWAY_REQUIRE_NGINX") == "1" {
+		t.Fatal("nginx not found and AUTHGATEWAY_REQUIRE_NGINX=1 (apt-get install -y nginx)")
+	}
+	t.Skip("nginx not found (apt-get install -y nginx); set AUTHGATEWAY_REQUIRE_NGINX=1 to fail instead")
+	return ""
+}
+
+// startNginx runs nginx in the foreground on deploy/nginx/authgateway.conf,
+// pointed at the gateway and the app, with everything it writes (pid, logs,
+// temp files) in a temp prefix. It returns nginx's listen address.
+func startNginx(t *testing.T, gatewayAddr, appAddr string) string {
+	t.Helper()
+	bin := nginxBinary(t)
+	conf, err := os.ReadFile(nginxConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	site := string(conf)
+	for _, r := range [][2]string{
+		{"server 127.0.0.1:8080;", "server " + gatewayAddr + ";"},
+		{"server 127.0.0.1:9000;", "server " + appAddr + ";"},
+		{"listen 80;", "listen " + addr + ";"},
+	} {
+		if strings.Count(site, r[0]) != 1 {
+			t.Fatalf("%s: want exactly one %q to point at the test's servers", nginxConfPath, r[0])
+		}
+		site = strings.Replace(site, r[0], r[1], 1)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "authgateway.conf"), []byte(site), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var main strings.Builder
+	if os.Geteuid() == 0 {
+		// The workers would switch to an unprivileged user that cannot
+		// enter the test's private temp directory.
+		main.WriteString("user root;\n")
+	}
+	fmt.Fprintf(&main, `worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 256; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/authgateway.conf;
+}
+`, dir)
+	mainConf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(mainConf, []byte(main.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// -e: the error log before the config is read, so that nginx never
+	// touches /var/log/nginx.
+	if out, err := exec.Command(bin, "-t", "-p", dir+"/", "-c", mainConf, "-e", filepath.Join(dir, "error.log")).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-p", dir+"/", "-c", mainConf, "-e", filepath.Join(dir, "error.log"))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx output:\n%s\nnginx error.log:\n%s", out.String(), log)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx exited at startup:\n%s\n%s", out.String(), log)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx not listening on %s within 10s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNginxForwardAuth puts a real nginx in front of a recording app, with
+// auth_request to the gateway's /auth/verify, using the config the README
+// prints, and checks what reaches the app.
+func TestNginxForwardAuth(t *testing.T) {
+	g, gwUp := startForwardAuthGateway(t)
+	app := newUpstream(t, 0)
+	nginx := startNginx(t, g.Addr, strings.TrimPrefix(app.URL, "http://"))
+
+	reader := g.Token(t, "-sub", "alice", "-email", "alice@example.com", "-roles", "reader")
+	admin := g.Token(t, "-sub", "root", "-roles", "admin")
+	aliceIdentity := map[string]string{"X-Auth-Subject": "alice", "X-Auth-Email": "alice@example.com",
+		"X-Auth-Roles": "reader", "X-Auth-Strategy": "userJwt"}
+	spoofs := []string{"X-Auth-Subject: mallory", "X-Auth-Roles: admin", "x-auth-email: m@evil.example",
+		"X-Auth-Client-Id: evil", "X-Auth-Scopes: everything", "X_Auth_Subject: mallory", "X-AUTH-STRATEGY: forged"}
+
+	tests := []struct {
+		name    string
+		raw     string
+		status  int
+		appSees map[string]string // the app's X-Auth-* headers; nil: the app must see no request
+		appURI  string
+	}{
+		{name: "allowed: identity from the gateway's answer",
+			raw: req("GET", "/api/orders?page=2", bearer(reader)), status: 200,
+			appSees: aliceIdentity, appURI: "/api/orders?page=2"},
+		{name: "admin role on the admin route",
+			raw: req("GET", "/api/admin/users", bearer(admin)), status: 200,
+			appSees: map[string]string{"X-Auth-Subject": "root", "X-Auth-Roles": "admin", "X-Auth-Strategy": "userJwt"},
+			appURI:  "/api/admin/users"},
+		{name: "no token: 401", raw: req("GET", "/api/orders"), status: 401},
+		{name: "forged token: 401", raw: req("GET", "/api/orders", bearer(reader[:len(reader)-4]+"AAAA")), status: 401},
+		{name: "missing role: 403", raw: req("GET", "/api/admin/users", bearer(reader)), status: 403},
+		{name: "spoofed identity headers do not reach the app",
+			raw: req("GET", "/api/orders", append([]string{bearer(reader)}, spoofs...)...), status: 200,
+			appSees: aliceIdentity, appURI: "/api/orders"},
+		{name: "spoofed role does not authorise",
+			raw: req("GET", "/api/admin/users", bearer(reader), "X-Auth-Roles: admin", "X-Auth-Subject: root"), status: 403},
+		{name: "public route: spoofed identity removed",
+			raw: req("GET", "/public/page", spoofs...), status: 200,
+			appSees: map[string]string{}, appURI: "/public/page"},
+		{name: "client's X-Original-URI is replaced by nginx",
+			raw: req("GET", "/api/admin/users", bearer(reader), "X-Original-URI: /public/x", "X-Original-Method: GET"), status: 403},
+		{name: "client's X-Forwarded-Uri does not reach the gateway",
+			raw: req("GET", "/api/admin/users", bearer(reader), "X-Forwarded-Uri: /public/x", "X-Forwarded-Method: GET"), status: 403},
+		{name: "dot segments decided on what they resolve to",
+			raw: req("GET", "/public/../api/admin/users", bearer(reader)), status: 403},
+		// The gateway's 400/404/405 are not 401/403, so nginx answers 500:
+		// still denied.
+		{name: "encoded slash refused", raw: req("GET", "/public/..%2fapi/admin/users", bearer(reader)), status: 500},
+		{name: "wrong method refused", raw: req("POST", "/ro/x", bearer(reader), "Content-Length: 0"), status: 500},
+		{name: "no route refused", raw: req("GET", "/nowhere", bearer(reader)), status: 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app.Reset()
+			resp := rawRequest(t, nginx, tc.raw)
+			if resp.Status != tc.status {
+				t.Fatalf("status %d, want %d; body %q", resp.Status, tc.status, resp.Body)
+			}
+			if tc.status == 401 {
+				if wa := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(wa, "Bearer") {
+					t.Errorf("WWW-Authenticate = %q, want the gateway's Bearer challenge passed through", wa)
+				}
+			}
+			if tc.appSees == nil {
+				app.WantNothing(t)
+				return
+			}
+			seen := app.One(t)
+			if seen.RequestURI != tc.appURI {
+				t.Errorf("app got %q, want %q", seen.RequestURI, tc.appURI)
+			}
+			got := authHeaders(seen.Header)
+			for k, v := range tc.appSees {
+				if got[k] != v {
+					t.Errorf("app saw %s = %q, want %q (all: %q)", k, got[k], v, got)
+				}
+			}
+			for k, v := range got {
+				if _, ok := tc.appSees[k]; !ok {
+					t.Errorf("app saw %s = %q, want no such header", k, v)
+				}
+			}
+			if a := seen.Header.Get("Authorization"); a != "" {
+				t.Errorf("app saw the Authorization header; the config drops credentials")
+			}
+		})
+	}
+	gwUp.WantNothing(t) // forward auth never proxies through the gateway
+}
+
+// verifyFrom asks the gateway's /auth/verify directly from local address
+// from (a loopback address: trusted or not per forwardAuthConfig).
+func verifyFrom(t *testing.T, g *Gateway, from string, headers ...string) *Response {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	r, err := http.NewRequest(http.MethodGet, "http://"+g.Addr+"/auth/verify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		r.Header.Add(k, v)
+	}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatalf("GET /auth/verify from %s: %v", from, err)
+	}
+	defer resp.Body.Close()
+	return &Response{Status: resp.StatusCode, Header: resp.Header}
+}
+
+// TestForwardAuthVerify calls /auth/verify the way Traefik's ForwardAuth does
+// (no Traefik binary here: the requests carry exactly the headers Traefik
+// sets — X-Forwarded-Method/-Uri/-For/-Proto/-Host — plus every header of the
+// client's request, which Traefik copies unless authRequestHeaders is set).
+func TestForwardAuthVerify(t *testing.T) {
+	g, gwUp := startForwardAuthGateway(t)
+	reader := g.Token(t, "-sub", "alice", "-email", "alice@example.com", "-roles", "reader")
+	traefik := func(method, uri string, client ...string) []string {
+		return append([]string{"X-Forwarded-Method: " + method, "X-Forwarded-Uri: " + uri,
+			"X-Forwarded-Proto: http", "X-Forwarded-Host: app.example", "X-Forwarded-For: 192.0.2.7"}, client...)
+	}
+	tests := []struct {
+		name     string
+		from     string
+		headers  []string
+		status   int               // 0: any 4xx (the fix may choose 400 or 401/403/405)
+		identity map[string]string // X-Auth-* in the answer; nil: none
+	}{
+		{name: "allowed, identity in the response", from: "127.0.0.1",
+			headers: traefik("GET", "/api/orders", bearer(reader)), status: 200,
+			identity: map[string]string{"X-Auth-Subject": "alice", "X-Auth-Email": "alice@example.com", "X-Auth-Roles": "reader", "X-Auth-Strategy": "userJwt"}},
+		{name: "no credentials", from: "127.0.0.1", headers: traefik("GET", "/api/orders"), status: 401},
+		{name: "missing role", from: "127.0.0.1", headers: traefik("GET", "/api/admin/users", bearer(reader)), status: 403},
+		{name: "public route, spoofed identity not echoed", from: "127.0.0.1",
+			headers: traefik("GET", "/public/x", "X-Auth-Subject: mallory"), status: 200, identity: map[string]string{}},
+		{name: "wrong method", from: "127.0.0.1", headers: traefik("POST", "/ro", bearer(reader)), status: 405},
+		{name: "no route", from: "127.0.0.1", headers: traefik("GET", "/nowhere", bearer(reader)), status: 404},
+		{name: "bad path", from: "127.0.0.1", headers: traefik("GET", "/public/..%2fapi/admin", bearer(reader)), status: 400},
+		{name: "no original URI", from: "127.0.0.1", headers: []string{bearer(reader)}, status: 400},
+		{name: "untrusted caller", from: "127.0.0.2", headers: traefik("GET", "/public/x"), status: 403},
+		{name: "untrusted caller with a valid token", from: "127.0.0.2", headers: traefik("GET", "/api/orders", bearer(reader)), status: 403},
+		// Traefik passes the client's own headers to the verify request.
+		// A client that adds nginx's header names must not be able to make
+		// the gateway judge another request than the one Traefik forwards
+		// (which would then reach the app unauthenticated).
+		{name: "client-sent X-Original-URI behind Traefik", from: "127.0.0.1",
+			headers: traefik("GET", "/api/admin/users", bearer(reader), "X-Original-URI: /public/x")},
+		{name: "client-sent X-Original-URI (no token) behind Traefik", from: "127.0.0.1",
+			headers: traefik("GET", "/api/orders", "X-Original-URI: /public/x", "X-Original-Method: GET")},
+		{name: "client-sent X-Original-URI hides the method behind Traefik", from: "127.0.0.1",
+			headers: traefik("DELETE", "/ro/x", bearer(reader), "X-Original-URI: /ro/x")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := verifyFrom(t, g, tc.from, tc.headers...)
+			switch {
+			case tc.status == 0 && (resp.Status < 400 || resp.Status > 499):
+				t.Errorf("status %d, want a denial (4xx)", resp.Status)
+			case tc.status != 0 && resp.Status != tc.status:
+				t.Errorf("status %d, want %d", resp.Status, tc.status)
+			}
+			if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+			got := authHeaders(resp.Header)
+			want := tc.identity
+			if want == nil {
+				want = map[string]string{}
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("answer %s = %q, want %q", k, got[k], v)
+				}
+			}
+			for k, v := range got {
+				if _, ok := want[k]; !ok {
+					t.Errorf("answer carries %s = %q, want no such header", k, v)
+				}
+			}
+		})
+	}
+	gwUp.WantNothing(t)
+}
