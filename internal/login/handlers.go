@@ -233,6 +233,11 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 		h.clearSessionCookies(w)
 		h.unauthorized(w, "session expired")
 		return
+	case errors.Is(err, session.ErrTooFrequent):
+		h.deny(ctx, "refresh_too_frequent")
+		w.Header().Set("Retry-After", "60")
+		proxy.WriteError(w, http.StatusTooManyRequests, "refreshing too often")
+		return
 	case errors.Is(err, session.ErrRevoked):
 		h.deny(ctx, "session_revoked")
 		h.clearSessionCookies(w)

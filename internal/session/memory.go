@@ -72,8 +72,12 @@ func (b *memoryBackend) rotate(_ context.Context, id, presented, next string, at
 		f.Revoked = true
 		return liveRefs(f.Access, b.now()), ErrReused
 	}
+	live := liveRefs(f.Access, b.now())
+	if len(live) >= MaxLiveAccess {
+		return nil, ErrTooFrequent
+	}
 	f.Current = next
-	f.Access = append(liveRefs(f.Access, b.now()), at)
+	f.Access = append(live, at)
 	f.until = b.now().Add(ttl)
 	return nil, nil
 }

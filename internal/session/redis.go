@@ -29,7 +29,8 @@ const (
 )
 
 // rotateScript: KEYS[1] family; ARGV presented, next, access jti, access
-// exp, ttl ms, now. Answers {"ok"}, {"revoked"} or {"reused", jti, exp, ...}.
+// exp, ttl ms, now, max live access tokens. Answers {"ok"}, {"revoked"},
+// {"toomany"} or {"reused", jti, exp, ...}.
 var rotateScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur or redis.call('HGET', KEYS[1], 'rev') == '1' then return {'revoked'} end
@@ -51,6 +52,7 @@ if cur ~= ARGV[1] then
   table.insert(out, 1, 'reused')
   return out
 end
+if #out / 2 >= tonumber(ARGV[7]) then return {'toomany'} end
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'at:' .. ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok'}
@@ -135,7 +137,7 @@ func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error
 
 func (b *redisBackend) rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
 	res, err := rotateScript.Run(ctx, b.c, []string{familyKeyPrefix + id},
-		presented, next, at.ID, at.Expiry.Unix(), ttl.Milliseconds(), b.now().Unix()).StringSlice()
+		presented, next, at.ID, at.Expiry.Unix(), ttl.Milliseconds(), b.now().Unix(), MaxLiveAccess).StringSlice()
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +149,8 @@ func (b *redisBackend) rotate(ctx context.Context, id, presented, next string, a
 		return nil, nil
 	case "revoked":
 		return nil, ErrRevoked
+	case "toomany":
+		return nil, ErrTooFrequent
 	case "reused":
 		return parseRefs(res[1:]), ErrReused
 	}

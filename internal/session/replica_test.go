@@ -166,3 +166,31 @@ func BenchmarkIsRevoked(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkRefresh(b *testing.B) {
+	for _, mode := range []string{"memory", "redis"} {
+		b.Run(mode, func(b *testing.B) {
+			clk := newClock()
+			var m *Manager
+			if mode == "redis" {
+				srv := redistest.Start(b)
+				m = newManager(b, newRedisClient(b, srv.URL()), clk)
+			} else {
+				m = newManager(b, nil, clk)
+			}
+			ctx := context.Background()
+			t, err := m.Start(ctx, alice)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				clk.Advance(time.Minute) // as a browser would: old access tokens expire
+				if t, err = m.Refresh(ctx, t.Refresh); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -33,10 +33,19 @@ var (
 	// ErrRevoked: the session was logged out, revoked after reuse, or has
 	// expired from the store.
 	ErrRevoked = errors.New("session revoked")
+	// ErrTooFrequent: the family already holds MaxLiveAccess unexpired
+	// access tokens; refresh again when some have expired.
+	ErrTooFrequent = errors.New("refreshing too often")
 	// ErrUnavailable: the denylist cannot be trusted to be current (no live
 	// subscription for longer than Options.StaleAfter).
 	ErrUnavailable = errors.New("revocation list unavailable")
 )
+
+// MaxLiveAccess bounds the unexpired access tokens one family may hold. A
+// family remembers them so that revoking it denies them all; the bound keeps
+// a client that refreshes in a loop from growing that record without limit.
+// A browser refreshing every few seconds stays far below it.
+const MaxLiveAccess = 256
 
 // Identity is who a session belongs to. It is fixed at login: a refresh
 // mints access tokens with the same subject, email and roles.

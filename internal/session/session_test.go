@@ -366,3 +366,31 @@ func TestNewRefusesIncompleteIssuer(t *testing.T) {
 		})
 	}
 }
+
+func TestRefreshLoopIsBounded(t *testing.T) {
+	backends(t, func(t *testing.T, newM func(*clock) *Manager) {
+		ctx := context.Background()
+		clk := newClock()
+		m := newM(clk)
+		tk, err := m.Start(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Start minted one access token; each refresh adds one while the
+		// clock stands still.
+		for i := 1; i < MaxLiveAccess; i++ {
+			if tk, err = m.Refresh(ctx, tk.Refresh); err != nil {
+				t.Fatalf("refresh %d: %v", i, err)
+			}
+		}
+		if _, err := m.Refresh(ctx, tk.Refresh); !errors.Is(err, ErrTooFrequent) {
+			t.Fatalf("refresh beyond %d live access tokens: err = %v; want ErrTooFrequent", MaxLiveAccess, err)
+		}
+		// The refused refresh rotated nothing: once old access tokens
+		// expire, the same refresh token works.
+		clk.Advance(16 * time.Minute)
+		if _, err := m.Refresh(ctx, tk.Refresh); err != nil {
+			t.Fatalf("refresh after the access tokens expired: %v", err)
+		}
+	})
+}
