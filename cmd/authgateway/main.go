@@ -154,10 +154,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitFailure
 	}
-	logger := server.NewLogger(cfg.Log, stdout)
+	logOut := server.NewLogWriter(stdout)
+	defer logOut.Close()
+	logger := server.NewLogger(cfg.Log, logOut)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	app, err := server.Build(ctx, cfg, logger)
+	app, err := server.Build(ctx, cfg, logger, server.WithEventLog(logOut))
 	if err != nil {
 		printBuildError(stderr, cfg.Path, err)
 		return exitFailure

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -38,6 +39,9 @@ type Options struct {
 	Endpoints map[string]http.Handler
 	// AuthEvents logs one event per request.
 	AuthEvents bool
+	// EventLog, when set, receives the auth events as JSON lines directly
+	// (the fast path); otherwise they go through Logger.
+	EventLog io.Writer
 	// Observer receives one Event per request (metrics); may be nil.
 	Observer func(*Event)
 	// Asserter signs X-Auth-Token for routes with IdentityToken; may be nil.
@@ -52,10 +56,11 @@ type Asserter interface {
 // Gateway is the request pipeline. Its route table can be swapped while it
 // serves: in-flight requests finish on the table they started with.
 type Gateway struct {
-	opts  Options
-	table atomic.Pointer[Table]
-	proxy *httputil.ReverseProxy
-	ids   requestIDs
+	opts   Options
+	table  atomic.Pointer[Table]
+	proxy  *httputil.ReverseProxy
+	ids    requestIDs
+	events *eventEncoder // nil: events go through opts.Logger
 }
 
 // New returns a gateway serving table.
@@ -70,6 +75,9 @@ func New(table *Table, opts Options) *Gateway {
 		opts.Transport = NewTransport(TransportOptions{})
 	}
 	g := &Gateway{opts: opts, ids: newRequestIDs()}
+	if opts.EventLog != nil {
+		g.events = newEventEncoder(opts.EventLog)
+	}
 	g.table.Store(table)
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
@@ -350,6 +358,10 @@ func (g *Gateway) finish(st *reqState) {
 		return
 	}
 	ev := &st.ev
+	if g.events != nil {
+		g.events.write(ev, time.Now())
+		return
+	}
 	lvl := slog.LevelInfo
 	if ev.Status >= 500 {
 		lvl = slog.LevelWarn

@@ -59,6 +59,7 @@ type App struct {
 	// Audit is the audit log (nil when audit.output is unset).
 	Audit    *audit.Log
 	asserter *tokens.Asserter
+	eventLog io.Writer
 }
 
 // generation is what one config load built and a reload replaces.
@@ -83,9 +84,19 @@ type limiterKey struct {
 // Config returns the config currently served.
 func (a *App) Config() *config.Config { return a.cfg.Load() }
 
+// Option adjusts Build.
+type Option func(*App)
+
+// WithEventLog sends the per-request auth events to w as JSON lines on the
+// fast path (w should be the logger's own buffered writer).
+func WithEventLog(w io.Writer) Option { return func(a *App) { a.eventLog = w } }
+
 // Build constructs everything from cfg without listening. Close releases it.
-func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
+func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
 	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}}
+	for _, o := range opts {
+		o(a)
+	}
 	a.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
@@ -136,7 +147,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		return nil, err
 	}
 	a.current = gen
-	opts := proxy.Options{
+	popts := proxy.Options{
 		Logger:       logger.With("component", "proxy"),
 		IPResolver:   a.ips,
 		AuthFailures: a.failures,
@@ -149,10 +160,13 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App
 		AuthEvents: *cfg.Log.AuthEvents,
 		Observer:   a.observe,
 	}
-	if a.asserter != nil {
-		opts.Asserter = a.asserter
+	if cfg.Log.Format == "json" {
+		popts.EventLog = a.eventLog
 	}
-	a.Gateway = proxy.New(gen.table, opts)
+	if a.asserter != nil {
+		popts.Asserter = a.asserter
+	}
+	a.Gateway = proxy.New(gen.table, popts)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	return a, nil
 }
