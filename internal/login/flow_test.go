@@ -208,6 +208,56 @@ func TestCallbackRefusals(t *testing.T) {
 			t.Fatal("forged code opened a session")
 		}
 	})
+	// The state cookie rewritten with our own key (as only the gateway can):
+	// each check that follows the state check must hold on its own.
+	rewrite := func(t *testing.T, b *browser, change func(*login.LoginState)) {
+		t.Helper()
+		open, seal := login.StateCodec([]byte(signingSecret), login.DefaultStateCookie)
+		c := *b.cookie(t, gw, login.DefaultStateCookie)
+		st, err := open(c.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(&st)
+		if c.Value, err = seal(st); err != nil {
+			t.Fatal(err)
+		}
+		c.Secure, c.Path = true, "/"
+		b.setCookie(gw, &c)
+	}
+	t.Run("nonce mismatch", func(t *testing.T) {
+		b := newBrowser(t)
+		cb, _ := e.authorize(t, b, gw, "/app")
+		rewrite(t, b, func(s *login.LoginState) { s.Nonce = strings.Repeat("n", 43) })
+		wantPage(t, b.navigate(t, cb), http.StatusBadRequest)
+		if b.cookie(t, gw, login.DefaultAccessCookie) != nil {
+			t.Fatal("ID token with another nonce opened a session")
+		}
+	})
+	t.Run("wrong PKCE verifier", func(t *testing.T) {
+		b := newBrowser(t)
+		cb, _ := e.authorize(t, b, gw, "/app")
+		rewrite(t, b, func(s *login.LoginState) { s.Verifier = strings.Repeat("v", 43) })
+		wantPage(t, b.navigate(t, cb), http.StatusBadGateway) // the provider refuses the exchange
+		if b.cookie(t, gw, login.DefaultAccessCookie) != nil {
+			t.Fatal("code exchanged with a wrong verifier")
+		}
+	})
+	t.Run("cookie sealed under another name", func(t *testing.T) {
+		b := newBrowser(t)
+		cb, _ := e.authorize(t, b, gw, "/app")
+		open, _ := login.StateCodec([]byte(signingSecret), login.DefaultStateCookie)
+		_, sealOther := login.StateCodec([]byte(signingSecret), "__Host-other")
+		c := *b.cookie(t, gw, login.DefaultStateCookie)
+		st, err := open(c.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Value, _ = sealOther(st)
+		c.Secure, c.Path = true, "/"
+		b.setCookie(gw, &c)
+		wantPage(t, b.navigate(t, cb), http.StatusBadRequest)
+	})
 	t.Run("provider error is escaped", func(t *testing.T) {
 		b := newBrowser(t)
 		resp := b.navigate(t, gw.URL+"/auth/login?rd=/app")

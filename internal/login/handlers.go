@@ -177,6 +177,13 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		h.deny(ctx, "id_token_claims")
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be read."
 	}
+	// OIDC Core 3.1.3.7: with several audiences, azp must name us (go-oidc
+	// only checks that we are among them).
+	if azp, _ := claims["azp"].(string); len(idt.Audience) > 1 && azp != h.o.ClientID {
+		h.failed(r)
+		h.deny(ctx, "id_token_azp")
+		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
+	}
 	id := &session.Identity{Subject: idt.Subject}
 	id.Email, _ = claims[h.o.EmailClaim].(string)
 	id.Roles = stringList(lookupPath(claims, h.o.RolesClaim))
