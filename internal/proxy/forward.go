@@ -95,6 +95,8 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 			out.Header.Del(h)
 		}
 		removeCookies(out.Header, rt.credCookies)
+	} else {
+		removeCookies(out.Header, nil) // the gateway's own cookies never leave it
 	}
 	if st.identity != nil {
 		setIdentityHeaders(out.Header, st.identity)

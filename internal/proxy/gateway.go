@@ -221,17 +221,21 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	res := strategies.Run(r.Context(), rt.Chain, r, false)
 	if res.Identity == nil {
 		st.ev.Reason = res.Reason
-		if res.Invalid {
+		// A browser navigation whose session is missing, expired or revoked
+		// goes to login; that is a user's session ending, not an attack, so it
+		// does not count as a failure.
+		navigate := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
+		if res.Invalid && !navigate {
 			g.countFailure(r.Context(), st)
 		}
 		switch {
-		case res.Invalid:
-			g.unauthorized(w, st, "invalid", `error="invalid_token"`)
-		case res.Err != nil:
+		case res.Err != nil && !res.Invalid:
 			g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
 				slog.String("route", rt.Name), slog.String("request_id", st.ev.RequestID), slog.String("error", res.Err.Error()))
 			g.deny(w, st, http.StatusServiceUnavailable, "auth_unavailable", "strategy_error", "authentication temporarily unavailable")
-		case rt.Login != "" && isBrowserNavigation(r):
+		case res.Invalid && !navigate:
+			g.unauthorized(w, st, "invalid", `error="invalid_token"`)
+		case navigate:
 			st.ev.Outcome, st.ev.Status = "unauthenticated", http.StatusFound
 			target := st.path
 			if st.query != "" {

@@ -158,7 +158,7 @@ func TestIdentityHeaders(t *testing.T) {
 		"X_Auth_Email":   "root@evil",
 		"X-AUTH-NEW":     "1",
 		"Connection":     "X-Auth-Subject, X-Auth-Roles",
-		"Cookie":         "session=secret; theme=dark",
+		"Cookie":         "session=secret; theme=dark; __Host-authgw_refresh=r; __Host-authgw_login=l",
 	})
 	if w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
@@ -343,5 +343,32 @@ func BenchmarkStripInject(b *testing.B) {
 		stripOwnedHeaders(h)
 		h.Del("Authorization")
 		setIdentityHeaders(h, id)
+	}
+}
+
+func TestLoginRedirectForNavigations(t *testing.T) {
+	g, up := newTestGateway(t, nil)
+	tbl := g.Table()
+	for _, rt := range tbl.Routes() {
+		if rt.Name == "api" {
+			rt.Login = "/auth/login"
+		}
+	}
+	nav := map[string]string{"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+	w := serve(g, "GET", "/api/x?a=1", nav)
+	if w.Code != http.StatusFound || w.Header().Get("Location") != "/auth/login?rd=%2Fapi%2Fx%3Fa%3D1" {
+		t.Fatalf("navigation without session: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	// An invalid session cookie on a navigation also goes to login (a
+	// session ended elsewhere), while an API call gets 401 JSON.
+	nav["Cookie"] = "session=bad"
+	if w := serve(g, "GET", "/api/x", map[string]string{"Accept": "application/json"}); w.Code != 401 {
+		t.Fatalf("API call: %d", w.Code)
+	}
+	if w := serve(g, "POST", "/api/x", nav); w.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d", w.Code)
+	}
+	if up.count() != 0 {
+		t.Fatal("upstream reached")
 	}
 }

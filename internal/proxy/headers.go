@@ -68,11 +68,18 @@ func setIdentityHeaders(h http.Header, id *strategies.Identity) {
 	}
 }
 
-// removeCookies drops the named cookies from the Cookie header(s), keeping
-// the others for the upstream.
+// GatewayCookiePrefix starts the names of every cookie the gateway sets
+// (session access and refresh tokens, login state): never for upstreams.
+const GatewayCookiePrefix = "__Host-authgw_"
+
+// removeCookies drops the named cookies, and every cookie of the gateway's
+// own, from the Cookie header(s), keeping the others for the upstream.
 func removeCookies(h http.Header, names []string) {
 	lines := h["Cookie"]
-	if len(lines) == 0 || len(names) == 0 {
+	if len(lines) == 0 {
+		return
+	}
+	if len(names) == 0 && !strings.Contains(strings.Join(lines, ";"), GatewayCookiePrefix) {
 		return
 	}
 	var kept []string
@@ -83,9 +90,9 @@ func removeCookies(h http.Header, names []string) {
 				continue
 			}
 			name, _, _ := strings.Cut(p, "=")
-			drop := false
+			drop := strings.HasPrefix(strings.TrimSpace(name), GatewayCookiePrefix)
 			for _, n := range names {
-				if name == n {
+				if strings.TrimSpace(name) == n {
 					drop = true
 					break
 				}

@@ -68,6 +68,13 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 		case errors.Is(err, ErrInvalidCredentials):
 			o = Outcome{Strategy: n.Name, Result: "invalid", Reason: reasonOf(err), Err: err}
 			res.Invalid = true
+			if ie := (*InvalidError)(nil); errors.As(err, &ie) && ie.Final {
+				res.Reason = o.Reason
+				if withOutcomes {
+					res.Outcomes = append(res.Outcomes, o)
+				}
+				return res
+			}
 		default:
 			if err == nil {
 				err = errors.New("strategy returned no identity and no error")

@@ -127,20 +127,28 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 		return nil, Invalid("malformed_token", nil)
 	}
 	var keyErr error
+	keyFound := false
 	tok, err := s.parser.Parse(raw, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, err := s.opts.Keys.Key(ctx, kid, t.Method.Alg())
-		keyErr = err
+		keyErr, keyFound = err, err == nil
 		return k, err
 	})
 	if err != nil {
-		return nil, s.classify(err, keyErr)
+		err = s.classify(err, keyErr)
+		if ie := (*InvalidError)(nil); keyFound && errors.As(err, &ie) && ie.Reason != "bad_signature" {
+			// Signed by one of our keys (the signature held) but refused:
+			// no other strategy should take it.
+			ie.Final = true
+		}
+		return nil, err
 	}
 	claims, ok := tok.Claims.(jwt.MapClaims)
 	if !ok {
 		return nil, Invalid("malformed_token", nil)
 	}
 	if err := s.checkKind(tok, claims); err != nil {
+		err.(*InvalidError).Final = true
 		return nil, err
 	}
 	sub, _ := claims["sub"].(string)
@@ -185,7 +193,7 @@ func (s *JWT) notRevoked(ctx context.Context, id *Identity) (*Identity, error) {
 		return nil, fmt.Errorf("checking token revocation: %w", err)
 	}
 	if revoked {
-		return nil, Invalid("revoked_token", nil)
+		return nil, &InvalidError{Reason: "revoked_token", Final: true}
 	}
 	return id, nil
 }

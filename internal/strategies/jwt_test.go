@@ -282,6 +282,8 @@ func TestChain(t *testing.T) {
 		{"invalid is remembered", []Named{{"x", fixed{err: ErrNoCredentials}}, {"y", fixed{err: Invalid("expired", nil)}}}, "", true, false, "expired"},
 		{"technical error fails closed", []Named{{"x", fixed{err: errors.New("redis down")}}}, "", false, true, "strategy_error"},
 		{"nil identity and nil error fails closed", []Named{{"x", fixed{}}}, "", false, true, "strategy_error"},
+		{"final invalid stops the chain (own expired token not sent to the next)", []Named{
+			{"x", fixed{err: &InvalidError{Reason: "expired", Final: true}}}, {"y", fixed{id: idA}}}, "", true, false, "expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +300,7 @@ func TestChain(t *testing.T) {
 			if res.Invalid != tt.wantInvalid || (res.Err != nil) != tt.wantErr || res.Reason != tt.wantReason {
 				t.Errorf("got invalid=%v err=%v reason=%q", res.Invalid, res.Err, res.Reason)
 			}
-			if len(res.Outcomes) != len(tt.chain) {
+			if want := len(tt.chain); !strings.HasPrefix(tt.name, "final") && len(res.Outcomes) != want {
 				t.Errorf("outcomes = %d, want %d", len(res.Outcomes), len(tt.chain))
 			}
 		})

@@ -38,6 +38,10 @@ var ErrInvalidCredentials = errors.New("invalid credentials")
 type InvalidError struct {
 	Reason string // e.g. "expired", "bad_signature", "unknown_key"
 	Err    error  // detail for logs; may be nil
+	// Final says the credential is certainly this strategy's (a token signed
+	// by one of its keys): later strategies in the chain must not try it
+	// (an expired or revoked gateway token is not sent to a provider).
+	Final bool
 }
 
 func (e *InvalidError) Error() string {
