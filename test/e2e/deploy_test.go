@@ -1,0 +1,547 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// repoRoot is the module root, seen from this package's directory.
+var repoRoot = filepath.Join("..", "..")
+
+// composeFile is the part of docker-compose.yml the checks read.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Secrets  map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
+}
+
+type composeService struct {
+	Image       string         `yaml:"image"`
+	Ports       []string       `yaml:"ports"`
+	Environment yaml.Node      `yaml:"environment"` // a map or a list of K=V
+	Volumes     []string       `yaml:"volumes"`
+	Secrets     []string       `yaml:"secrets"`
+	Entrypoint  []string       `yaml:"entrypoint"`
+	DependsOn   map[string]any `yaml:"depends_on"`
+	Healthcheck struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+}
+
+// env returns the service's environment as a map, in either compose syntax.
+func (s composeService) env(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	switch s.Environment.Kind {
+	case 0:
+	case yaml.MappingNode:
+		if err := s.Environment.Decode(&out); err != nil {
+			t.Fatalf("compose environment: %v", err)
+		}
+	case yaml.SequenceNode:
+		var list []string
+		if err := s.Environment.Decode(&list); err != nil {
+			t.Fatalf("compose environment: %v", err)
+		}
+		for _, kv := range list {
+			k, v, _ := strings.Cut(kv, "=")
+			out[k] = v
+		}
+	default:
+		t.Fatalf("compose environment is neither a map nor a list")
+	}
+	return out
+}
+
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("parsing docker-compose.yml: %v", err)
+	}
+	return c
+}
+
+// dockerInstr is one Dockerfile instruction, continuation lines joined.
+type dockerInstr struct {
+	Cmd  string // upper case: FROM, RUN, COPY, ...
+	Args string
+}
+
+// execForm decodes a JSON-array (exec form) argument; ok is false for the
+// shell form.
+func (d dockerInstr) execForm() ([]string, bool) {
+	var argv []string
+	if json.Unmarshal([]byte(strings.TrimSpace(d.Args)), &argv) != nil {
+		return nil, false
+	}
+	return argv, true
+}
+
+// dockerStage is the instructions from one FROM to the next.
+type dockerStage struct {
+	From, Name string
+	Instrs     []dockerInstr
+}
+
+func (s dockerStage) all(cmd string) []dockerInstr {
+	var out []dockerInstr
+	for _, in := range s.Instrs {
+		if in.Cmd == cmd {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func readDockerfile(t *testing.T) []dockerStage {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stages []dockerStage
+	var cur strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if line == "" {
+			return
+		}
+		cmd, args, _ := strings.Cut(line, " ")
+		in := dockerInstr{Cmd: strings.ToUpper(cmd), Args: strings.TrimSpace(args)}
+		if in.Cmd == "FROM" {
+			fields := strings.Fields(in.Args)
+			st := dockerStage{From: fields[0]}
+			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
+				st.Name = fields[2]
+			}
+			stages = append(stages, st)
+			return
+		}
+		if len(stages) == 0 {
+			if in.Cmd != "ARG" {
+				t.Fatalf("Dockerfile: %s before FROM", in.Cmd)
+			}
+			return
+		}
+		stages[len(stages)-1].Instrs = append(stages[len(stages)-1].Instrs, in)
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur.WriteString(strings.TrimSuffix(line, "\\") + " ")
+			continue
+		}
+		cur.WriteString(line)
+		flush()
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return stages
+}
+
+// composeGateway returns the gateway service and the host directory that
+// compose mounts at /etc/authgateway.
+func composeGateway(t *testing.T, c composeFile) (composeService, string) {
+	t.Helper()
+	svc, ok := c.Services["gateway"]
+	if !ok {
+		t.Fatalf("docker-compose.yml has no gateway service (services: %v)", slices.Sorted(maps.Keys(c.Services)))
+	}
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == "/etc/authgateway" {
+			dir, err := filepath.Abs(filepath.Join(repoRoot, parts[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return svc, dir
+		}
+	}
+	t.Fatalf("the gateway service mounts nothing at /etc/authgateway (volumes %q)", svc.Volumes)
+	return svc, ""
+}
+
+// envMap is the gateway's environment as runCLI takes it, so that a CLI
+// command resolves the config's ${VAR}s exactly as the gateway did.
+func (g *Gateway) envMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range g.env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// gatewayYAML is the part of a gateway config the deploy checks read.
+type gatewayYAML struct {
+	Server struct {
+		Listen      string `yaml:"listen"`
+		AdminListen string `yaml:"admin_listen"`
+	} `yaml:"server"`
+	Routes []struct {
+		Upstream string `yaml:"upstream"`
+	} `yaml:"routes"`
+}
+
+func readGatewayYAML(t *testing.T, path string) gatewayYAML {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g gatewayYAML
+	if err := yaml.Unmarshal(b, &g); err != nil {
+		t.Fatalf("parsing %s: %v", path, err)
+	}
+	return g
+}
+
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	return port
+}
+
+// containerPort is the container side of a compose port mapping
+// ("8080:8080", "127.0.0.1:8080:8080/tcp", "8080").
+func containerPort(mapping string) string {
+	mapping, _, _ = strings.Cut(mapping, "/")
+	parts := strings.Split(mapping, ":")
+	return parts[len(parts)-1]
+}
+
+// composeEnv is the environment the gateway container gets, with the
+// compose secret replaced by a temp file and REDIS_URL kept as written.
+func composeEnv(t *testing.T, svc composeService) map[string]string {
+	t.Helper()
+	env := svc.env(t)
+	secret := filepath.Join(t.TempDir(), "access_secret")
+	if err := os.WriteFile(secret, []byte(randomSecret(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["ACCESS_SECRET_FILE"] = secret
+	return env
+}
+
+func TestDockerCompose(t *testing.T) {
+	c := readCompose(t)
+	svc, mountDir := composeGateway(t, c)
+	cfgPath := filepath.Join(mountDir, "gateway.yaml")
+	cfg := readGatewayYAML(t, cfgPath)
+	env := svc.env(t)
+
+	t.Run("environment the config needs", func(t *testing.T) {
+		for _, k := range []string{"ACCESS_SECRET_FILE", "REDIS_URL"} {
+			if env[k] == "" {
+				t.Errorf("gateway service environment lacks %s", k)
+			}
+		}
+		// The secret file must be a compose secret given to the service.
+		name, ok := strings.CutPrefix(env["ACCESS_SECRET_FILE"], "/run/secrets/")
+		if !ok || !slices.Contains(svc.Secrets, name) {
+			t.Errorf("ACCESS_SECRET_FILE = %q, want /run/secrets/<one of the service's secrets %q>", env["ACCESS_SECRET_FILE"], svc.Secrets)
+		}
+		if _, ok := c.Secrets[name]; !ok {
+			t.Errorf("secret %q is not defined at the top level of docker-compose.yml", name)
+		}
+	})
+
+	t.Run("mounted config validates", func(t *testing.T) {
+		res := runCLI(t, t.TempDir(), composeEnv(t, svc), "validate", "-config", cfgPath)
+		if res.Code != 0 {
+			t.Errorf("authgateway validate -config %s: exit %d\nstdout %q\nstderr %q", cfgPath, res.Code, res.Stdout, res.Stderr)
+		}
+	})
+
+	t.Run("published port is the listen port", func(t *testing.T) {
+		host, port, err := net.SplitHostPort(cfg.Server.Listen)
+		if err != nil {
+			t.Fatalf("server.listen %q: %v", cfg.Server.Listen, err)
+		}
+		if host != "" && host != "0.0.0.0" && host != "::" {
+			t.Errorf("server.listen %q binds %s only: unreachable through the published port", cfg.Server.Listen, host)
+		}
+		var published []string
+		for _, p := range svc.Ports {
+			published = append(published, containerPort(p))
+		}
+		if !slices.Contains(published, port) {
+			t.Errorf("server.listen port %s is not published (ports %q)", port, svc.Ports)
+		}
+		// The admin listener (metrics, readiness) is for the platform, not
+		// the public.
+		if admin := portOf(t, cfg.Server.AdminListen); slices.Contains(published, admin) {
+			t.Errorf("the admin port %s is published (ports %q): /metrics would be public", admin, svc.Ports)
+		}
+	})
+
+	t.Run("healthcheck runs authgateway healthcheck on the admin port", func(t *testing.T) {
+		test := svc.Healthcheck.Test
+		// Exec form: the runtime image has no shell for CMD-SHELL.
+		if len(test) < 3 || test[0] != "CMD" || filepath.Base(test[1]) != "authgateway" || test[2] != "healthcheck" {
+			t.Fatalf("healthcheck.test = %q, want [CMD /path/authgateway healthcheck ...]", test)
+		}
+		if bin := finalStageBinary(t, readDockerfile(t)); test[1] != bin {
+			t.Errorf("healthcheck runs %s; the image has authgateway at %s", test[1], bin)
+		}
+		if slices.ContainsFunc(test[3:], func(a string) bool { return strings.HasPrefix(a, "-url") }) {
+			t.Skip("healthcheck names its URL itself")
+		}
+		// Without -url it asks /healthz on server.admin_listen of the
+		// config it loads: run it on the mounted config against a listener
+		// on that port, when the port is free here.
+		host, port, _ := net.SplitHostPort(cfg.Server.AdminListen)
+		if host != "" && host != "0.0.0.0" && host != "::" && host != "127.0.0.1" && host != "localhost" {
+			t.Errorf("admin_listen %q: not reachable on the container's loopback", cfg.Server.AdminListen)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Skipf("admin port %s busy on this machine: %v", port, err)
+		}
+		var hits atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				hits.Add(1)
+			}
+		}))
+		srv.Listener = ln
+		srv.Start()
+		defer srv.Close()
+		res := runCLI(t, t.TempDir(), composeEnv(t, svc), "healthcheck", "-config", cfgPath)
+		if res.Code != 0 || hits.Load() != 1 {
+			t.Errorf("healthcheck on the compose config: exit %d, /healthz asked %d times; want 0 and 1\n%s",
+				res.Code, hits.Load(), res.Stderr)
+		}
+	})
+
+	t.Run("upstreams and Redis are compose services", func(t *testing.T) {
+		for _, r := range cfg.Routes {
+			u, err := url.Parse(r.Upstream)
+			if err != nil {
+				t.Errorf("upstream %q: %v", r.Upstream, err)
+				continue
+			}
+			if _, ok := c.Services[u.Hostname()]; !ok {
+				t.Errorf("upstream %q: no compose service named %q", r.Upstream, u.Hostname())
+			}
+		}
+		if u, err := url.Parse(env["REDIS_URL"]); err != nil || c.Services[u.Hostname()].Image == "" {
+			t.Errorf("REDIS_URL %q does not name a compose service", env["REDIS_URL"])
+		}
+		if _, ok := svc.DependsOn["redis"]; !ok {
+			t.Errorf("the gateway does not depend on redis")
+		}
+	})
+}
+
+// finalStageBinary is where the runtime image puts the authgateway binary.
+func finalStageBinary(t *testing.T, stages []dockerStage) string {
+	t.Helper()
+	final := stages[len(stages)-1]
+	for _, in := range final.all("COPY") {
+		f := strings.Fields(in.Args)
+		if len(f) >= 2 && filepath.Base(f[len(f)-2]) == "authgateway" {
+			return f[len(f)-1]
+		}
+	}
+	t.Fatalf("the final stage copies no authgateway binary")
+	return ""
+}
+
+func TestDockerfile(t *testing.T) {
+	stages := readDockerfile(t)
+	if len(stages) < 2 {
+		t.Fatalf("Dockerfile has %d stage(s), want a multi-stage build", len(stages))
+	}
+	final := stages[len(stages)-1]
+	bin := finalStageBinary(t, stages)
+	_, mountDir := composeGateway(t, readCompose(t))
+	cfg := readGatewayYAML(t, filepath.Join(mountDir, "gateway.yaml"))
+
+	t.Run("static, reproducible build", func(t *testing.T) {
+		var builds int
+		for _, st := range stages[:len(stages)-1] {
+			for _, in := range st.all("RUN") {
+				for _, cmd := range strings.Split(in.Args, "&&") {
+					if !strings.Contains(cmd, "go build") {
+						continue
+					}
+					builds++
+					if !strings.Contains(cmd, "CGO_ENABLED=0") || !strings.Contains(cmd, "-trimpath") {
+						t.Errorf("build step without CGO_ENABLED=0 and -trimpath: %s", strings.TrimSpace(cmd))
+					}
+				}
+			}
+		}
+		if builds == 0 {
+			t.Errorf("no go build in the build stage(s)")
+		}
+		if !slices.ContainsFunc(final.all("COPY"), func(in dockerInstr) bool { return strings.HasPrefix(in.Args, "--from=") }) {
+			t.Errorf("the final stage copies nothing from a build stage")
+		}
+	})
+
+	t.Run("runs as non-root", func(t *testing.T) {
+		users := final.all("USER")
+		if len(users) == 0 {
+			t.Fatalf("the final stage has no USER: it would run as root")
+		}
+		user, _, _ := strings.Cut(users[len(users)-1].Args, ":")
+		if user == "root" || user == "0" {
+			t.Errorf("final USER is %q, want a non-root user", users[len(users)-1].Args)
+		}
+	})
+
+	t.Run("exposes the listen port", func(t *testing.T) {
+		var exposed []string
+		for _, in := range final.all("EXPOSE") {
+			for _, p := range strings.Fields(in.Args) {
+				p, _, _ = strings.Cut(p, "/")
+				exposed = append(exposed, p)
+			}
+		}
+		if port := portOf(t, cfg.Server.Listen); !slices.Contains(exposed, port) {
+			t.Errorf("EXPOSE %q lacks the listen port %s", exposed, port)
+		}
+	})
+
+	t.Run("ships a config at /etc/authgateway/gateway.yaml and uses it", func(t *testing.T) {
+		var src string
+		for _, in := range final.all("COPY") {
+			f := strings.Fields(in.Args)
+			if len(f) >= 2 && f[len(f)-1] == "/etc/authgateway/gateway.yaml" {
+				src = f[len(f)-2]
+			}
+		}
+		if src == "" {
+			t.Fatalf("the final stage copies no config to /etc/authgateway/gateway.yaml")
+		}
+		if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
+			t.Errorf("COPY source %s: %v", src, err)
+		}
+		var cfgEnv string
+		for _, in := range final.all("ENV") {
+			if v, ok := strings.CutPrefix(in.Args, "AUTHGATEWAY_CONFIG="); ok {
+				cfgEnv = v
+			}
+		}
+		if cfgEnv != "/etc/authgateway/gateway.yaml" {
+			t.Errorf("AUTHGATEWAY_CONFIG = %q, want /etc/authgateway/gateway.yaml so serve and healthcheck find the config", cfgEnv)
+		}
+	})
+
+	t.Run("HEALTHCHECK runs authgateway healthcheck", func(t *testing.T) {
+		hcs := final.all("HEALTHCHECK")
+		if len(hcs) != 1 {
+			t.Fatalf("%d HEALTHCHECK instructions in the final stage, want 1", len(hcs))
+		}
+		_, cmd, ok := strings.Cut(hcs[0].Args, "CMD ")
+		argv, exec := dockerInstr{Args: cmd}.execForm()
+		if !ok || !exec {
+			t.Fatalf("HEALTHCHECK %q: want CMD in exec form (the runtime image has no shell)", hcs[0].Args)
+		}
+		if len(argv) < 2 || argv[0] != bin || argv[1] != "healthcheck" {
+			t.Errorf("HEALTHCHECK runs %q, want [%s healthcheck]", argv, bin)
+		}
+	})
+
+	t.Run("entrypoint is the gateway", func(t *testing.T) {
+		eps := final.all("ENTRYPOINT")
+		if len(eps) == 0 {
+			t.Fatalf("no ENTRYPOINT")
+		}
+		if argv, ok := eps[len(eps)-1].execForm(); !ok || len(argv) == 0 || argv[0] != bin {
+			t.Errorf("ENTRYPOINT %s, want [%q ...] in exec form (signals reach the gateway)", eps[len(eps)-1].Args, bin)
+		}
+	})
+}
+
+// TestHealthcheckCommand runs `authgateway healthcheck` against a running
+// gateway and against a closed port.
+func TestHealthcheckCommand(t *testing.T) {
+	g, _, _ := startStandard(t)
+	closed := freePort(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"admin listener from the config", []string{"healthcheck", "-config", g.ConfigPath}, 0},
+		{"explicit url", []string{"healthcheck", "-url", "http://" + g.AdminAddr + "/healthz"}, 0},
+		{"closed port", []string{"healthcheck", "-url", "http://" + closed + "/healthz"}, 1},
+		{"not a health endpoint (404)", []string{"healthcheck", "-url", "http://" + g.AdminAddr + "/nothing-here"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCLI(t, g.Dir, g.envMap(), tc.args...)
+			if res.Code != tc.code {
+				t.Errorf("authgateway %q: exit %d, want %d\nstdout %q\nstderr %q", tc.args, res.Code, tc.code, res.Stdout, res.Stderr)
+			}
+		})
+	}
+	t.Run("config whose admin port is closed", func(t *testing.T) {
+		cfg, err := withListeners(strings.ReplaceAll(standardConfig, "UPSTREAM", "http://127.0.0.1:9"), freePort(t), closed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := writeConfig(t, "gateway.yaml", cfg)
+		if res := runCLI(t, g.Dir, g.envMap(), "healthcheck", "-config", p); res.Code != 1 {
+			t.Errorf("exit %d, want 1\n%s", res.Code, res.Stderr)
+		}
+	})
+}
+
+// TestHealthcheckDuringBadEdit: a config edit that fails to load leaves the
+// gateway serving (live reload keeps the old config), so the container's
+// health check, which reads the same file to find the admin port, must still
+// report it healthy, or the orchestrator restarts a working gateway into a
+// config it cannot load.
+func TestHealthcheckDuringBadEdit(t *testing.T) {
+	up := newUpstream(t, 0)
+	g := startGateway(t, strings.ReplaceAll(reloadV0, "UPSTREAM", up.URL), map[string]string{"ACCESS_SECRET": randomSecret(t)})
+	writeAtomic(t, g.ConfigPath, reloadVersion(reloadBroken, g, up))
+	pollUntil(t, "gateway reports the broken edit", func() error {
+		if getReadyz(t, g).LastReloadError == "" {
+			return errors.New("last_reload_error empty")
+		}
+		return nil
+	})
+	if res := runCLI(t, g.Dir, g.envMap(), "healthcheck", "-url", "http://"+g.AdminAddr+"/healthz"); res.Code != 0 {
+		t.Fatalf("the gateway itself is not healthy: %s", res.Stderr)
+	}
+	if res := runCLI(t, g.Dir, g.envMap(), "healthcheck", "-config", g.ConfigPath); res.Code != 0 {
+		t.Errorf("healthcheck -config (as in the Dockerfile and compose): exit %d while the gateway serves and /healthz is 200; want 0\nstderr %q",
+			res.Code, res.Stderr)
+	}
+}
