@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -543,5 +545,163 @@ func TestHealthcheckDuringBadEdit(t *testing.T) {
 	if res := runCLI(t, g.Dir, g.envMap(), "healthcheck", "-config", g.ConfigPath); res.Code != 0 {
 		t.Errorf("healthcheck -config (as in the Dockerfile and compose): exit %d while the gateway serves and /healthz is 200; want 0\nstderr %q",
 			res.Code, res.Stderr)
+	}
+}
+
+// TestComposeSecretReadableByImageUser: docker compose (without swarm)
+// bind-mounts a file secret with its host owner and mode; uid/gid/mode in
+// the compose file are not applied to file secrets. The image runs as a
+// non-root user that owns nothing on the host, so the secret file that
+// `make .dev/access-secret` writes must be readable by "other", or the
+// gateway cannot read ACCESS_SECRET_FILE and does not start.
+func TestComposeSecretReadableByImageUser(t *testing.T) {
+	c := readCompose(t)
+	svc, _ := composeGateway(t, c)
+	name, _ := strings.CutPrefix(svc.env(t)["ACCESS_SECRET_FILE"], "/run/secrets/")
+	file := c.Secrets[name].File
+	if file == "" {
+		t.Fatalf("compose secret %q has no file", name)
+	}
+	makefile, err := filepath.Abs(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run the Makefile's own recipe for that file in an empty directory.
+	dir := t.TempDir()
+	target := filepath.Clean(file)
+	out, err := exec.Command("make", "-s", "-f", makefile, "-C", dir, target).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", target, err, out)
+	}
+	fi, err := os.Stat(filepath.Join(dir, target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o004 == 0 {
+		t.Errorf("make %s writes mode %v: the image's USER (not the file's owner) cannot read the bind-mounted secret; "+
+			"want it world-readable (keep .dev/ itself 0700 on the host)", target, fi.Mode().Perm())
+	}
+}
+
+// traefikDynamic is the part of deploy/traefik/dynamic.yml the test reads.
+type traefikDynamic struct {
+	HTTP struct {
+		Routers map[string]struct {
+			Rule        string   `yaml:"rule"`
+			Middlewares []string `yaml:"middlewares"`
+			Service     string   `yaml:"service"`
+		} `yaml:"routers"`
+		Middlewares map[string]struct {
+			ForwardAuth *struct {
+				Address                  string   `yaml:"address"`
+				TrustForwardHeader       bool     `yaml:"trustForwardHeader"`
+				AuthRequestHeaders       []string `yaml:"authRequestHeaders"`
+				AuthResponseHeadersRegex string   `yaml:"authResponseHeadersRegex"`
+			} `yaml:"forwardAuth"`
+		} `yaml:"middlewares"`
+	} `yaml:"http"`
+}
+
+// TestTraefikExample checks deploy/traefik/dynamic.yml against the gateway
+// (there is no Traefik binary here): it replays what Traefik's ForwardAuth
+// would send with that config — only authRequestHeaders of the client's
+// request, plus its own X-Forwarded-* — and applies its
+// authResponseHeadersRegex the way Traefik does (strip every matching client
+// header, copy every matching header of the answer).
+func TestTraefikExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "traefik", "dynamic.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dyn traefikDynamic
+	if err := yaml.Unmarshal(b, &dyn); err != nil {
+		t.Fatalf("parsing dynamic.yml: %v", err)
+	}
+	fa := dyn.HTTP.Middlewares["authgateway"].ForwardAuth
+	if fa == nil {
+		t.Fatalf("no forwardAuth middleware named authgateway")
+	}
+	if u, err := url.Parse(fa.Address); err != nil || u.Path != "/auth/verify" {
+		t.Errorf("forwardAuth.address %q, want the gateway's /auth/verify", fa.Address)
+	}
+	if fa.TrustForwardHeader {
+		t.Errorf("trustForwardHeader: true lets clients choose X-Forwarded-Uri/-Method")
+	}
+	for _, h := range fa.AuthRequestHeaders {
+		if n := strings.ToLower(h); strings.HasPrefix(n, "x-original-") || strings.HasPrefix(n, "x-forwarded-") {
+			t.Errorf("authRequestHeaders passes the client's %s to the gateway", h)
+		}
+	}
+	if len(fa.AuthRequestHeaders) == 0 {
+		t.Errorf("no authRequestHeaders: Traefik would pass every client header (X-Original-URI too) to the gateway")
+	}
+	re, err := regexp.Compile(fa.AuthResponseHeadersRegex)
+	if err != nil {
+		t.Fatalf("authResponseHeadersRegex: %v", err)
+	}
+	for _, h := range []string{"X-Auth-Subject", "X-Auth-Email", "X-Auth-Roles", "X-Auth-Scopes", "X-Auth-Client-Id",
+		"X-Auth-Strategy", "X_auth_subject", "X-AUTH-ROLES", "x-auth-client-id"} {
+		if !re.MatchString(h) {
+			t.Errorf("authResponseHeadersRegex does not match %s: a client's %s would reach the app", h, h)
+		}
+	}
+	for _, h := range []string{"Authorization", "X-Authorization", "X-Request-Id"} {
+		if re.MatchString(h) {
+			t.Errorf("authResponseHeadersRegex matches %s", h)
+		}
+	}
+	var protected bool
+	for _, r := range dyn.HTTP.Routers {
+		if r.Service == "app" && slices.Contains(r.Middlewares, "authgateway") {
+			protected = true
+		}
+		if r.Service == "app" && !slices.Contains(r.Middlewares, "authgateway") {
+			t.Errorf("a router reaches the app without the authgateway middleware: %q", r.Rule)
+		}
+	}
+	if !protected {
+		t.Errorf("no router sends the app through the authgateway middleware")
+	}
+
+	// Replay Traefik with this config against a real gateway.
+	g, _ := startForwardAuthGateway(t)
+	reader := g.Token(t, "-sub", "alice", "-roles", "reader")
+	traefik := func(method, uri string, client http.Header) []string {
+		var out []string
+		for _, name := range fa.AuthRequestHeaders {
+			for _, v := range client.Values(name) {
+				out = append(out, http.CanonicalHeaderKey(name)+": "+v)
+			}
+		}
+		return append(out, "X-Forwarded-Method: "+method, "X-Forwarded-Uri: "+uri, "X-Forwarded-For: 192.0.2.7")
+	}
+	attack := http.Header{}
+	attack.Set("Authorization", "Bearer "+reader)
+	attack.Set("X-Original-URI", "/public/x")
+	attack.Set("X-Original-Method", "GET")
+	attack.Set("X-Auth-Roles", "admin")
+	if r := verifyFrom(t, g, "127.0.0.1", traefik("GET", "/api/admin/users", attack)...); r.Status != http.StatusForbidden {
+		t.Errorf("reader on the admin route with a client-sent X-Original-URI: %d, want 403", r.Status)
+	}
+	ok := verifyFrom(t, g, "127.0.0.1", traefik("GET", "/api/orders", attack)...)
+	if ok.Status != http.StatusOK {
+		t.Fatalf("allowed request: %d, want 200", ok.Status)
+	}
+	// What the app would get: the client's headers minus every match, plus
+	// the answer's matches — exactly the gateway's identity.
+	app := http.Header{"X-Auth-Roles": {"admin"}, "X_auth_subject": {"mallory"}}
+	for k := range app {
+		if re.MatchString(k) {
+			delete(app, k)
+		}
+	}
+	for k, v := range ok.Header {
+		if re.MatchString(k) {
+			app[k] = v
+		}
+	}
+	got, want := authHeaders(app), map[string]string{"X-Auth-Subject": "alice", "X-Auth-Roles": "reader", "X-Auth-Strategy": "userJwt"}
+	if !maps.Equal(got, want) {
+		t.Errorf("app would see %q, want only the gateway's identity %q", got, want)
 	}
 }
