@@ -398,8 +398,12 @@ func (s *FileStore) Watch(ctx context.Context, evict func(hash string), flushAll
 	if w, err := fsnotify.NewWatcher(); err == nil {
 		defer w.Close()
 		// Watch the directory, not the file: an atomic replace makes a new
-		// inode that a watch on the old file would not follow.
-		if err := w.Add(filepath.Dir(s.path)); err == nil {
+		// inode that a watch on the old file would not follow. The directory
+		// is created if missing (the first `keys create` would create it
+		// later, unseen, leaving only the slow poll).
+		dir := filepath.Dir(s.path)
+		_ = os.MkdirAll(dir, 0o700)
+		if err := w.Add(dir); err == nil {
 			events, errs = w.Events, w.Errors
 		}
 	}
