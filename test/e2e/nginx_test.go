@@ -172,6 +172,7 @@ func TestNginxForwardAuth(t *testing.T) {
 		status  int
 		appSees map[string]string // the app's X-Auth-* headers; nil: the app must see no request
 		appURI  string
+		appBody string
 	}{
 		{name: "allowed: identity from the gateway's answer",
 			raw: req("GET", "/api/orders?page=2", bearer(reader)), status: 200,
@@ -180,6 +181,9 @@ func TestNginxForwardAuth(t *testing.T) {
 			raw: req("GET", "/api/admin/users", bearer(admin)), status: 200,
 			appSees: map[string]string{"X-Auth-Subject": "root", "X-Auth-Roles": "admin", "X-Auth-Strategy": "userJwt"},
 			appURI:  "/api/admin/users"},
+		{name: "POST body reaches the app; only headers go to the gateway",
+			raw:    req("POST", "/api/orders", bearer(reader), "Content-Type: text/plain", "Content-Length: 11") + "hello world",
+			status: 200, appSees: aliceIdentity, appURI: "/api/orders", appBody: "hello world"},
 		{name: "no token: 401", raw: req("GET", "/api/orders"), status: 401},
 		{name: "forged token: 401", raw: req("GET", "/api/orders", bearer(reader[:len(reader)-4]+"AAAA")), status: 401},
 		{name: "missing role: 403", raw: req("GET", "/api/admin/users", bearer(reader)), status: 403},
@@ -220,8 +224,8 @@ func TestNginxForwardAuth(t *testing.T) {
 				return
 			}
 			seen := app.One(t)
-			if seen.RequestURI != tc.appURI {
-				t.Errorf("app got %q, want %q", seen.RequestURI, tc.appURI)
+			if seen.RequestURI != tc.appURI || seen.Body != tc.appBody {
+				t.Errorf("app got %q with body %q, want %q with body %q", seen.RequestURI, seen.Body, tc.appURI, tc.appBody)
 			}
 			got := authHeaders(seen.Header)
 			for k, v := range tc.appSees {
