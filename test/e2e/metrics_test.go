@@ -123,8 +123,8 @@ func seriesName(name string, ls map[string]string) string {
 	return name + "{" + strings.Join(parts, ",") + "}"
 }
 
-// labels is a shorthand for a label set: labels("route", "api", "status", "200").
-func labels(kv ...string) map[string]string {
+// promLabels is a shorthand for a label set: promLabels("route", "api", "status", "200").
+func promLabels(kv ...string) map[string]string {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
@@ -183,22 +183,22 @@ func TestMetrics(t *testing.T) {
 
 	after, raw := scrapeMetrics(t, g)
 	wants := []want{
-		{"authgateway_requests_total", labels("route", "api", "status", "200", "outcome", "allowed"), nAllowed},
-		{"authgateway_requests_total", labels("route", "api", "status", "401", "outcome", "unauthenticated"), nAnon},
-		{"authgateway_requests_total", labels("route", "api", "status", "401", "outcome", "invalid"), nForged},
-		{"authgateway_requests_total", labels("route", "admin", "status", "403", "outcome", "forbidden"), nForbidden},
-		{"authgateway_requests_total", labels("route", "public", "status", "200", "outcome", "public"), nPublic},
-		{"authgateway_requests_total", labels("status", "404"), nMissing},
-		{"authgateway_requests_total", labels("route", "quota", "status", "429"), 1},
-		{"authgateway_auth_failures_total", labels("route", "api", "reason", "no_credentials"), nAnon},
-		{"authgateway_auth_failures_total", labels("route", "api"), nAnon + nForged},
-		{"authgateway_auth_failures_total", labels("route", "admin", "reason", "missing_role"), nForbidden},
+		{"authgateway_requests_total", promLabels("route", "api", "status", "200", "outcome", "allowed"), nAllowed},
+		{"authgateway_requests_total", promLabels("route", "api", "status", "401", "outcome", "unauthenticated"), nAnon},
+		{"authgateway_requests_total", promLabels("route", "api", "status", "401", "outcome", "invalid"), nForged},
+		{"authgateway_requests_total", promLabels("route", "admin", "status", "403", "outcome", "forbidden"), nForbidden},
+		{"authgateway_requests_total", promLabels("route", "public", "status", "200", "outcome", "public"), nPublic},
+		{"authgateway_requests_total", promLabels("status", "404"), nMissing},
+		{"authgateway_requests_total", promLabels("route", "quota", "status", "429"), 1},
+		{"authgateway_auth_failures_total", promLabels("route", "api", "reason", "no_credentials"), nAnon},
+		{"authgateway_auth_failures_total", promLabels("route", "api"), nAnon + nForged},
+		{"authgateway_auth_failures_total", promLabels("route", "admin", "reason", "missing_role"), nForbidden},
 		{"authgateway_rate_limited_total", nil, 1},
 		// Only requests that reached an upstream are timed.
-		{"authgateway_upstream_duration_seconds", labels("route", "api"), nAllowed},
-		{"authgateway_upstream_duration_seconds", labels("route", "public"), nPublic},
-		{"authgateway_upstream_duration_seconds", labels("route", "admin"), 0},
-		{"authgateway_upstream_duration_seconds", labels("route", "quota"), 2},
+		{"authgateway_upstream_duration_seconds", promLabels("route", "api"), nAllowed},
+		{"authgateway_upstream_duration_seconds", promLabels("route", "public"), nPublic},
+		{"authgateway_upstream_duration_seconds", promLabels("route", "admin"), 0},
+		{"authgateway_upstream_duration_seconds", promLabels("route", "quota"), 2},
 	}
 	for _, w := range wants {
 		t.Run(seriesName(w.name, w.labels), func(t *testing.T) {
@@ -213,7 +213,7 @@ func TestMetrics(t *testing.T) {
 		var other float64
 		for _, r := range reasons {
 			if r != "no_credentials" {
-				other += after.value("authgateway_auth_failures_total", labels("route", "api", "reason", r))
+				other += after.value("authgateway_auth_failures_total", promLabels("route", "api", "reason", r))
 			}
 		}
 		if other != nForged {
@@ -221,7 +221,7 @@ func TestMetrics(t *testing.T) {
 		}
 	})
 	t.Run("upstream histogram observes real durations", func(t *testing.T) {
-		if s := after.histogramSum("authgateway_upstream_duration_seconds", labels("route", "api")); s <= 0 {
+		if s := after.histogramSum("authgateway_upstream_duration_seconds", promLabels("route", "api")); s <= 0 {
 			t.Errorf("sum of api upstream durations = %v, want > 0", s)
 		}
 	})
@@ -238,8 +238,8 @@ func TestMetrics(t *testing.T) {
 		if got := after.value("authgateway_config_last_reload_successful", nil); got != 1 {
 			t.Errorf("config_last_reload_successful = %v, want 1", got)
 		}
-		hash := readyz(t, g).ConfigHash
-		if got := after.value("authgateway_config_info", labels("hash", hash)); got != 1 {
+		hash := getReadyz(t, g).ConfigHash
+		if got := after.value("authgateway_config_info", promLabels("hash", hash)); got != 1 {
 			t.Errorf("config_info{hash=%q} = %v, want 1 (the /readyz hash)", hash, got)
 		}
 		if n := len(after["authgateway_config_info"].GetMetric()); n != 1 {
