@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"github.com/authgateway/authgateway/internal/audit"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -137,6 +138,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setSessionCookies(w, t)
 	h.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("subject", id.Subject), slog.String("family", t.Family))
+	h.audit(r, audit.Event{Event: audit.Login, Subject: id.Subject, Strategy: "login"})
 	writeContinue(w, h.redirects.Safe(st.RD))
 }
 
@@ -154,6 +156,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		h.log.LogAttrs(ctx, slog.LevelWarn, "login denied", attrs...)
+		h.audit(r, audit.Event{Event: audit.LoginFailure, Reason: "code_exchange_failed"})
 		return nil, http.StatusBadGateway, "The identity provider did not accept this sign-in. Please start again."
 	}
 	raw, _ := tok.Extra("id_token").(string)
@@ -165,6 +168,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 	if err != nil {
 		h.failed(r)
 		h.log.LogAttrs(ctx, slog.LevelWarn, "login denied", slog.String("reason", "id_token_invalid"), slog.String("error", err.Error()))
+		h.audit(r, audit.Event{Event: audit.LoginFailure, Reason: "id_token_invalid"})
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
@@ -231,6 +235,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, session.ErrReused):
 		h.failed(r)
 		h.deny(ctx, "refresh_reuse")
+		h.audit(r, audit.Event{Event: audit.RefreshReuse, Reason: "refresh_reuse"})
 		h.clearSessionCookies(w)
 		h.unauthorized(w, "session revoked")
 		return
@@ -288,6 +293,9 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		proxy.WriteError(w, http.StatusServiceUnavailable, "logout could not be completed; please try again")
 		return
 	}
+	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+		h.audit(r, audit.Event{Event: audit.Logout})
+	}
 	// A plain HTML form posts here as a navigation: send it on (303 turns
 	// the POST into a GET). fetch() gets JSON.
 	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
@@ -295,6 +303,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.redirects.Safe(r.URL.Query().Get("rd")), http.StatusSeeOther)
 		return
 	}
+	h.audit(r, audit.Event{Event: audit.Logout})
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged_out"})
 }
 

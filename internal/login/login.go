@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authgateway/authgateway/internal/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -95,6 +96,9 @@ type Options struct {
 	// itself can have caused (a forged or reused refresh token, an ID token
 	// that does not verify), to count it against the client's IP.
 	OnFailure func(*http.Request)
+	// Audit, when set, records login, logout, login failures and refresh
+	// reuse in the audit log (the callee adds client IP and request id).
+	Audit func(r *http.Request, ev audit.Event)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -304,5 +308,11 @@ func firstNonEmpty(a, b string) string {
 func (h *Handler) failed(r *http.Request) {
 	if h.o.OnFailure != nil {
 		h.o.OnFailure(r)
+	}
+}
+
+func (h *Handler) audit(r *http.Request, ev audit.Event) {
+	if h.o.Audit != nil {
+		h.o.Audit(r, ev)
 	}
 }

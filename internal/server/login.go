@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/login"
 	"github.com/authgateway/authgateway/internal/session"
@@ -31,7 +32,7 @@ type sessions struct {
 // strategy has login: true; nil otherwise.
 func (a *App) buildSessions(ctx context.Context) (*sessions, error) {
 	s, closeFn, err := newSessions(ctx, sessionDeps{
-		cfg: a.Config(), logger: a.Logger, redis: a.Redis, issuer: a.Issuer,
+		cfg: a.Config(), logger: a.Logger, redis: a.Redis, issuer: a.Issuer, audit: a.auditRequest,
 		// Read at request time: the Gateway is built after the sessions.
 		onFailure: func(r *http.Request) {
 			if g := a.Gateway; g != nil {
@@ -51,6 +52,7 @@ type sessionDeps struct {
 	redis     redis.UniversalClient
 	issuer    *tokens.Issuer
 	onFailure func(*http.Request)
+	audit     func(*http.Request, audit.Event)
 }
 
 func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
@@ -96,7 +98,7 @@ func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
 		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim,
 		Issuer: d.issuer, Algorithms: algs, Sessions: mgr, StateSecret: secret,
 		AccessCookie: sessionCookie(cfg, d.logger), HTTPClient: providerClient(),
-		Logger: d.logger, OnFailure: d.onFailure,
+		Logger: d.logger, OnFailure: d.onFailure, Audit: d.audit,
 	})
 	if err != nil {
 		mgr.Close()
@@ -142,4 +144,20 @@ func sessionCookie(cfg *config.Config, logger *slog.Logger) string {
 	sort.Strings(found)
 	logger.Warn("jwt strategies read different session cookies; login sets the first", "cookie", found[0])
 	return found[0]
+}
+
+// auditRequest records an endpoint's audit event with the client IP and
+// request id of r.
+func (a *App) auditRequest(r *http.Request, ev audit.Event) {
+	if a.Audit == nil {
+		return
+	}
+	ip, _ := a.ips.ClientIP(r)
+	ev.ClientIP = ip.String()
+	ev.RequestID = r.Header.Get("X-Request-Id")
+	if ev.Route == "" {
+		ev.Route = "gateway"
+	}
+	ev.Path = r.URL.Path
+	a.Audit.Write(ev)
 }
