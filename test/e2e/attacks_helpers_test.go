@@ -142,6 +142,43 @@ routes:
     public: true
 `
 
+// atkAuthLimitConfig: a low auth-failure limit and the browser-login
+// endpoints (/auth/*), whose provider is never reached by these rows.
+const atkAuthLimitConfig = `
+tokens:
+  issuer: e2e.issuer
+  audience: e2e.audience
+  signing_keys:
+    - kid: hs-1
+      algorithm: HS256
+      secret: ${ACCESS_SECRET}
+strategies:
+  userJwt:
+    type: jwt
+    issuer: e2e.issuer
+    audience: e2e.audience
+    algorithms: [HS256]
+    keys: tokens
+  sso:
+    type: oauth2
+    issuer_url: http://127.0.0.1:1
+    client_id: gateway
+    client_secret: ${SSO_SECRET}
+    redirect_url: http://gateway.test/auth/callback
+    login: true
+routes:
+  - name: api
+    path: /api
+    upstream: UPSTREAM
+    strategies: [userJwt]
+  - name: public
+    path: /public
+    upstream: UPSTREAM
+    public: true
+rate_limits:
+  auth_failures: {limit: 3, period: 1m}
+`
+
 // How a row reaches a gateway: the "setup" column of the attack table.
 const (
 	viaMain         = "main"
@@ -150,23 +187,24 @@ const (
 	viaTLSRedirect  = "tls, redirect_http listener"
 	viaProxyUntrust = "https_only behind proxy, from untrusted 127.0.0.1"
 	viaProxyTrusted = "https_only behind proxy, from trusted 127.0.0.2"
+	viaAuthLimit    = "auth_failures limit 3, /auth/* endpoints"
 )
 
 // atkSuite is the running setup of the attack table: three gateways, their
 // upstreams, the keys, tokens and credentials the rows use.
 type atkSuite struct {
-	main, tls, proxy *Gateway
-	up, wsUp         *Upstream // main gateway's upstreams
-	tlsUp, proxyUp   *Upstream
-	jku              *atkHitCounter // the attacker's key server
-	rsa              [3]*rsa.PrivateKey
-	hsSecret         []byte
-	apiKey, apiKeyID string
-	auditPath        string
-	redirectAddr     string
-	tlsPort          string
-	roots            *x509.CertPool
-	attackerCertDER  []byte
+	main, tls, proxy, authLimit *Gateway
+	up, wsUp                    *Upstream // main gateway's upstreams
+	tlsUp, proxyUp, authLimitUp *Upstream
+	jku                         *atkHitCounter // the attacker's key server
+	rsa                         [3]*rsa.PrivateKey
+	hsSecret                    []byte
+	apiKey, apiKeyID            string
+	auditPath                   string
+	redirectAddr                string
+	tlsPort                     string
+	roots                       *x509.CertPool
+	attackerCertDER             []byte
 
 	reader, admin string // RS256 access tokens of rita (reader) and root (admin)
 	assertion     string // the X-Auth-Token captured from an upstream (filled by a row)
@@ -224,6 +262,11 @@ func startAttackSuite(t *testing.T) *atkSuite {
 	// https_only behind a TLS proxy
 	s.proxyUp = newUpstream(t, 0)
 	s.proxy = startGateway(t, strings.ReplaceAll(atkProxyConfig, "UPSTREAM", s.proxyUp.URL), nil)
+
+	// auth-failure limit on /auth/*
+	s.authLimitUp = newUpstream(t, 0)
+	s.authLimit = startGateway(t, strings.ReplaceAll(atkAuthLimitConfig, "UPSTREAM", s.authLimitUp.URL),
+		map[string]string{"ACCESS_SECRET": string(s.hsSecret), "SSO_SECRET": randomSecret(t)})
 
 	s.reader = s.rs(t, header("RS256", "rs-1"), accessClaims("rita", "reader"))
 	s.admin = s.rs(t, header("RS256", "rs-1"), accessClaims("root", "admin"))
@@ -316,7 +359,9 @@ func selfSigned(t *testing.T, priv any, pub any, name string) []byte {
 
 // upstreams are every upstream of the suite: a row's "saw" column is what all
 // of them together received.
-func (s *atkSuite) upstreams() []*Upstream { return []*Upstream{s.up, s.wsUp, s.tlsUp, s.proxyUp} }
+func (s *atkSuite) upstreams() []*Upstream {
+	return []*Upstream{s.up, s.wsUp, s.tlsUp, s.proxyUp, s.authLimitUp}
+}
 
 func (s *atkSuite) resetUpstreams() {
 	for _, u := range s.upstreams() {
@@ -354,6 +399,8 @@ func (s *atkSuite) dial(via string) (net.Conn, error) {
 	case viaProxyTrusted:
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
 		return d.Dial("tcp", s.proxy.Addr)
+	case viaAuthLimit:
+		return d.Dial("tcp", s.authLimit.Addr)
 	}
 	return nil, fmt.Errorf("unknown setup %q", via)
 }
@@ -651,7 +698,8 @@ func checkAuditLog(t *testing.T, s *atkSuite) (*Response, error) {
 		t.Logf("audit events: %v", events)
 		outputs := map[string]string{
 			"the audit log": text, "the main gateway's output": s.main.Stdout() + s.main.Stderr(),
-			"the TLS gateway's output": s.tls.Stdout() + s.tls.Stderr(),
+			"the TLS gateway's output":        s.tls.Stdout() + s.tls.Stderr(),
+			"the auth-limit gateway's output": s.authLimit.Stdout() + s.authLimit.Stderr(),
 		}
 		for where, out := range outputs {
 			for i, sec := range s.secrets {

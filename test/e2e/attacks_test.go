@@ -98,6 +98,9 @@ func TestAttacks(t *testing.T) {
 		}
 	}
 
+	refresh := req("POST", "/auth/refresh", "Origin: http://gateway.test", "Content-Length: 0",
+		"Cookie: __Host-authgw_refresh="+s.keep("forged-"+randomSecret(t)))
+
 	tests := []attack{
 		// Path tricks: every spelling of /api/admin is the admin route (403
 		// for a reader); spellings that cannot be routed safely are 400.
@@ -293,6 +296,16 @@ func TestAttacks(t *testing.T) {
 			resp: map[string]string{"Location": "https://gateway.test/x"}, saw: nothing},
 		{name: "https_only: trusted proxy forwarded https", via: viaProxyTrusted, raw: req("GET", "/x", "X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.7"), status: 200,
 			saw: saw{uri: "/x", auth: map[string]string{}, header: map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7, 127.0.0.2"}}},
+
+		// The auth-failure limit covers the gateway's /auth/* endpoints:
+		// forged refresh cookies count, then every authenticating path is 429.
+		{name: "auth endpoints: forged refresh cookie #1", via: viaAuthLimit, raw: refresh, status: 401, saw: nothing},
+		{name: "auth endpoints: forged refresh cookie #2", via: viaAuthLimit, raw: refresh, status: 401, saw: nothing},
+		{name: "auth endpoints: forged refresh cookie #3", via: viaAuthLimit, raw: refresh, status: 401, saw: nothing},
+		{name: "auth endpoints: /auth/refresh over the limit", via: viaAuthLimit, raw: refresh, status: 429, resp: map[string]string{"Retry-After": "*"}, saw: nothing},
+		{name: "auth endpoints: /auth/login over the limit", via: viaAuthLimit, raw: req("GET", "/auth/login?rd=/api/x"), status: 429, saw: nothing},
+		{name: "auth endpoints: a valid token over the limit", via: viaAuthLimit, raw: req("GET", "/api/x", bearer(forge(hs, s.hsSecret, header("HS256", "hs-1"), accessClaims("hana", "reader")))), status: 429, saw: nothing},
+		{name: "auth endpoints: public routes stay reachable", via: viaAuthLimit, raw: req("GET", "/public/p"), status: 200, saw: saw{uri: "/public/p", auth: map[string]string{}}},
 
 		// Last: what the suite left in the audit log.
 		{name: "audit: JSON lines with events, never a credential", via: viaMain, action: checkAuditLog, saw: nothing},
