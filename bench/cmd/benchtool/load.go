@@ -104,70 +104,138 @@ func secs(d time.Duration) string {
 	return strconv.Itoa(max(int(d.Round(time.Second)/time.Second), 1)) + "s"
 }
 
-// fixedResult is one open-loop run at a fixed rate. Latency is measured from
-// the moment each request was due, not when it was sent, so a stalled server
-// is charged for the requests that queued behind the stall (no coordinated
-// omission).
+// fixedResult is one target's open-loop measurement at a fixed rate.
+// Latency is measured from the moment each request was due, not when it was
+// sent, so a stalled server is charged for the requests that queued behind
+// the stall (no coordinated omission).
 type fixedResult struct {
 	Rate     float64 `json:"rate"`
 	Achieved float64 `json:"achieved"`
 	Sent     int64   `json:"sent"`
 	Errors   int64   `json:"errors"`
-	P50US    float64 `json:"p50_us"`
-	P90US    float64 `json:"p90_us"`
-	P99US    float64 `json:"p99_us"`
-	P999US   float64 `json:"p999_us"`
-	MaxUS    float64 `json:"max_us"`
-	// LagP99US is how late the generator itself issued requests (p99, its
-	// own scheduling delay, not queueing for a connection): part of every
-	// latency above, whatever the server.
+	// Percentiles over every sample of every slice.
+	P50US  float64 `json:"p50_us"`
+	P90US  float64 `json:"p90_us"`
+	P99US  float64 `json:"p99_us"`
+	P999US float64 `json:"p999_us"`
+	MaxUS  float64 `json:"max_us"`
+	// The p99 of each slice: its median shrugs off a slice that another
+	// process on the machine disturbed.
+	SliceP99MedianUS float64 `json:"slice_p99_median_us"`
+	SliceP99MinUS    float64 `json:"slice_p99_min_us"`
+	SliceP99MaxUS    float64 `json:"slice_p99_max_us"`
+	Slices           int     `json:"slices"`
+	// LagP99US is how late the generator itself issued requests (median over
+	// slices of the p99): its own scheduling delay, part of every latency.
 	LagP99US float64 `json:"lag_p99_us"`
 }
 
-// cmdFixedRate is the open-loop generator: wrk cannot hold a fixed rate.
+// fixedTarget is one -target of cmdFixedRate.
+type fixedTarget struct {
+	name string
+	g    *generator
+
+	lat, sliceP99, sliceLag []float64
+	errors                  int64
+	elapsed                 time.Duration
+}
+
+// targetFlags collects repeated -target NAME,URL[,HEADER,FILE,OFFSET] flags.
+type targetFlags []string
+
+func (t *targetFlags) String() string     { return strings.Join(*t, " ") }
+func (t *targetFlags) Set(v string) error { *t = append(*t, v); return nil }
+
+// cmdFixedRate is the open-loop generator (wrk cannot hold a fixed rate).
+// With several targets it alternates between them in short slices, so
+// whatever else runs on the machine disturbs every target alike.
 func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fixedrate", flag.ContinueOnError)
-	target := fs.String("url", "", "URL to request (loopback)")
+	var specs targetFlags
+	fs.Var(&specs, "target", "NAME,URL[,HEADER,CREDSFILE,OFFSET] (repeatable); CREDSFILE has one header value per line")
 	rate := fs.Float64("rate", 1000, "requests per second")
-	dur := fs.Duration("duration", 5*time.Second, "measured duration")
-	warm := fs.Duration("warmup", time.Second, "unmeasured warm-up at the same rate")
-	conns := fs.Int("conns", 64, "connections (and concurrent requests)")
-	header := fs.String("header", "", "header to rotate")
-	credsFile := fs.String("creds", "", "file with one header value per line")
-	offset := fs.Int64("offset", 0, "start after this many values")
+	dur := fs.Duration("duration", 5*time.Second, "measured time per target")
+	slice := fs.Duration("slice", time.Second, "targets alternate every slice")
+	warm := fs.Duration("warmup", time.Second, "unmeasured warm-up per target at the same rate")
+	conns := fs.Int("conns", 64, "connections (and concurrent requests) per target")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *target == "" || *rate <= 0 || *conns <= 0 {
-		return errors.New("need -url, -rate > 0 and -conns > 0")
+	if len(specs) == 0 || *rate <= 0 || *conns <= 0 || *slice <= 0 {
+		return errors.New("need -target, -rate > 0, -conns > 0 and -slice > 0")
 	}
-	var values []string
-	if *credsFile != "" {
-		b, err := os.ReadFile(*credsFile)
+	var targets []*fixedTarget
+	for _, spec := range specs {
+		t, err := parseTarget(spec, *conns)
 		if err != nil {
 			return err
 		}
-		values = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		targets = append(targets, t)
+	}
+	if *warm > 0 {
+		for _, t := range targets {
+			t.g.run(ctx, *rate, *warm, *conns)
+		}
+	}
+	nslices := max(int((*dur+*slice-1) / *slice), 1)
+	for i := range nslices {
+		for j := range targets {
+			t := targets[(i+j)%len(targets)]
+			r := t.g.run(ctx, *rate, *slice, *conns)
+			t.lat = append(t.lat, r.lat...)
+			t.sliceP99 = append(t.sliceP99, percentile(r.lat, 99))
+			t.sliceLag = append(t.sliceLag, percentile(r.lag, 99))
+			t.errors += r.errors
+			t.elapsed += r.elapsed
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	out := map[string]*fixedResult{}
+	for _, t := range targets {
+		slices.Sort(t.lat)
+		res := &fixedResult{Rate: *rate, Sent: int64(len(t.lat)), Errors: t.errors, Slices: len(t.sliceP99),
+			P50US: percentile(t.lat, 50), P90US: percentile(t.lat, 90), P99US: percentile(t.lat, 99),
+			P999US: percentile(t.lat, 99.9), MaxUS: percentile(t.lat, 100),
+			SliceP99MedianUS: median(t.sliceP99), SliceP99MinUS: slices.Min(t.sliceP99),
+			SliceP99MaxUS: slices.Max(t.sliceP99), LagP99US: median(t.sliceLag)}
+		if t.elapsed > 0 {
+			res.Achieved = float64(res.Sent-res.Errors) / t.elapsed.Seconds()
+		}
+		out[t.name] = res
+	}
+	return json.NewEncoder(stdout).Encode(out)
+}
+
+func parseTarget(spec string, conns int) (*fixedTarget, error) {
+	f := strings.Split(spec, ",")
+	if len(f) != 2 && len(f) != 5 {
+		return nil, fmt.Errorf("-target %q: want NAME,URL or NAME,URL,HEADER,CREDSFILE,OFFSET", spec)
 	}
 	g := &generator{
-		url: *target, header: *header, values: values, next: *offset,
+		url: f[1],
 		client: &http.Client{
 			Timeout: 10 * time.Second,
 			Transport: &http.Transport{
-				Proxy: nil, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns,
+				Proxy: nil, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
 				DisableCompression: true, IdleConnTimeout: time.Minute,
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	if *warm > 0 {
-		g.run(ctx, *rate, *warm, *conns)
+	if len(f) == 5 && f[3] != "" {
+		b, err := os.ReadFile(f[3])
+		if err != nil {
+			return nil, err
+		}
+		g.header = f[2]
+		g.values = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if g.next, err = strconv.ParseInt(f[4], 10, 64); err != nil {
+			return nil, fmt.Errorf("-target %q: bad offset: %w", spec, err)
+		}
 	}
-	res := g.run(ctx, *rate, *dur, *conns)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(res)
+	return &fixedTarget{name: f[0], g: g}, nil
 }
 
 type generator struct {
@@ -188,7 +256,15 @@ func (g *generator) value() string {
 	return v
 }
 
-func (g *generator) run(ctx context.Context, rate float64, d time.Duration, conns int) *fixedResult {
+// sliceResult is one run of the generator: sorted latencies and lags in µs.
+type sliceResult struct {
+	lat, lag []float64
+	errors   int64
+	elapsed  time.Duration
+}
+
+// run sends rate requests per second for d and waits for the last answer.
+func (g *generator) run(ctx context.Context, rate float64, d time.Duration, conns int) sliceResult {
 	n := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
 	due := make(chan time.Time, n)
@@ -219,24 +295,16 @@ func (g *generator) run(ctx context.Context, rate float64, d time.Duration, conn
 	}
 	close(due)
 	wg.Wait()
-	elapsed := time.Since(start)
-
-	var lat []float64
-	res := &fixedResult{Rate: rate}
+	r := sliceResult{lag: lag, elapsed: time.Since(start)}
 	for w := range conns {
 		for _, d := range per[w] {
-			lat = append(lat, float64(d.Microseconds()))
+			r.lat = append(r.lat, float64(d.Microseconds()))
 		}
-		res.Errors += errs[w]
+		r.errors += errs[w]
 	}
-	res.Sent = int64(len(lat))
-	res.Achieved = float64(res.Sent-res.Errors) / elapsed.Seconds()
-	slices.Sort(lat)
-	slices.Sort(lag)
-	res.P50US, res.P90US, res.P99US = percentile(lat, 50), percentile(lat, 90), percentile(lat, 99)
-	res.P999US, res.MaxUS = percentile(lat, 99.9), percentile(lat, 100)
-	res.LagP99US = percentile(lag, 99)
-	return res
+	slices.Sort(r.lat)
+	slices.Sort(r.lag)
+	return r
 }
 
 // do sends one request and reports whether it got a 2xx.

@@ -110,38 +110,32 @@ func (r *report) markdown() string {
 	if r.fixedRate == 0 {
 		p("Not measured: the bare proxy did not run.\n\n")
 	} else {
-		var bareP99 float64
-		if bare != nil && len(bare.fixed) > 0 {
-			bareP99 = median(fixedField(bare.fixed, func(f *fixedResult) float64 { return f.P99US }))
+		var bareSlice, bareP99 float64
+		if bare != nil && bare.fixed != nil {
+			bareSlice, bareP99 = bare.fixed.SliceP99MedianUS, bare.fixed.P99US
 		}
 		p("`benchtool fixedrate` (Go, %d connections, pinned like wrk) sends %.0f req/s — half the bare proxy's\n", o.conns, r.fixedRate)
-		p("median peak — for %s after a %s warm-up, %d interleaved rounds; medians over rounds, p99 also\n", o.duration, o.warmup, o.rounds)
-		p("min–max. Latency counts from when each request was due, so queueing behind a stall is charged\n")
-		p("(no coordinated omission). Generator lag is how late the generator itself issued requests: a\n")
-		p("large value means CPU %s was busy with something else, and that much of every latency is noise.\n\n", o.loadCPU)
-		p("| scenario | achieved req/s | p50 | p90 | p99 | p99 min–max | p99.9 | p99 added vs bare | errors | generator lag p99 |\n")
-		p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		p("median peak — to each scenario below for %s in all, in 1 s slices that alternate between the\n", time.Duration(o.rounds)*o.duration)
+		p("scenarios (after a %s warm-up each), so a disturbance on the shared machine hits them alike.\n", o.warmup)
+		p("Latency counts from when each request was due, so queueing behind a stall is charged (no\n")
+		p("coordinated omission). p50–p99.9 are over all samples; \"slice p99\" is the median (and min–max)\n")
+		p("of the 1 s slices' p99s, robust to one disturbed slice; \"added\" compares it with the bare\n")
+		p("proxy's. Generator lag is how late the generator itself issued requests: when it is large, CPU %s\n", o.loadCPU)
+		p("was busy with something else, and that much of every latency is the machine, not the proxy.\n\n")
+		p("| scenario | achieved req/s | p50 | p90 | p99 | p99.9 | slice p99 (median) | slice p99 min–max | p99 added vs bare (slice median / all) | errors | generator lag p99 |\n")
+		p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, t := range r.targets {
-			if len(t.fixed) == 0 {
+			f := t.fixed
+			if f == nil {
 				continue
 			}
-			get := func(fn func(*fixedResult) float64) float64 { return median(fixedField(t.fixed, fn)) }
-			p99s := fixedField(t.fixed, func(f *fixedResult) float64 { return f.P99US })
-			var errs int64
-			for _, f := range t.fixed {
-				errs += f.Errors
-			}
 			added := "—"
-			if t != bare && bareP99 > 0 {
-				added = signedUS(median(p99s) - bareP99)
+			if t != bare && bareSlice > 0 {
+				added = signedUS(f.SliceP99MedianUS-bareSlice) + " / " + signedUS(f.P99US-bareP99)
 			}
-			p("| %s | %.0f | %s | %s | %s | %s–%s | %s | %s | %d | %s |\n", t.sc.name,
-				get(func(f *fixedResult) float64 { return f.Achieved }),
-				us(get(func(f *fixedResult) float64 { return f.P50US })),
-				us(get(func(f *fixedResult) float64 { return f.P90US })),
-				us(median(p99s)), us(slices.Min(p99s)), us(slices.Max(p99s)),
-				us(get(func(f *fixedResult) float64 { return f.P999US })), added, errs,
-				us(get(func(f *fixedResult) float64 { return f.LagP99US })))
+			p("| %s | %.0f | %s | %s | %s | %s | %s | %s–%s | %s | %d | %s |\n", t.sc.name, f.Achieved,
+				us(f.P50US), us(f.P90US), us(f.P99US), us(f.P999US), us(f.SliceP99MedianUS),
+				us(f.SliceP99MinUS), us(f.SliceP99MaxUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
 	}
@@ -171,14 +165,6 @@ func (r *report) markdown() string {
 	p("which the harness sends to /dev/null: one write per request, no disk). The machine is shared, so\n")
 	p("compare rows of one run (the ratios), not numbers across runs.\n")
 	return b.String()
-}
-
-func fixedField(fs []*fixedResult, fn func(*fixedResult) float64) []float64 {
-	out := make([]float64, len(fs))
-	for i, f := range fs {
-		out[i] = fn(f)
-	}
-	return out
 }
 
 func signedUS(v float64) string {

@@ -75,7 +75,7 @@ type target struct {
 	err       error
 
 	runs    []*loadResult
-	fixed   []*fixedResult
+	fixed   *fixedResult
 	peakRSS int64 // kB, after the rounds
 }
 
@@ -214,20 +214,18 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 			fixedTargets = append(fixedTargets, t)
 		}
 	}
-	for r := range o.rounds {
-		for i := range fixedTargets {
-			t := fixedTargets[(i+r)%len(fixedTargets)]
-			res, err := e.fixedRate(ctx, t, fixedRate)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				logf("%s fixed rate: %v", t.sc.name, err)
-				continue
+	if len(fixedTargets) > 0 {
+		if err := e.fixedRate(ctx, fixedTargets, fixedRate); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			t.fixed = append(t.fixed, res)
-			logf("round %d/%d fixed %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus  p99.9 %6.0fus  lag p99 %5.0fus",
-				r+1, o.rounds, fixedRate, t.sc.name, res.Achieved, res.P50US, res.P99US, res.P999US, res.LagP99US)
+			logf("fixed rate: %v", err)
+		}
+		for _, t := range fixedTargets {
+			if f := t.fixed; f != nil {
+				logf("fixed %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
+					fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
+			}
 		}
 	}
 
@@ -332,14 +330,19 @@ func (e *env) measure(ctx context.Context, t *target, script string) error {
 	return nil
 }
 
-// fixedRate runs the open-loop generator, pinned like wrk, against t.
-func (e *env) fixedRate(ctx context.Context, t *target, rate float64) (*fixedResult, error) {
-	argv := []string{e.self, "fixedrate", "-url", t.url + t.sc.path,
-		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", e.opts.duration.String(),
-		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns),
-		"-offset", strconv.FormatInt(t.sent, 10)}
-	if t.credsFile != "" {
-		argv = append(argv, "-header", t.credsHdr, "-creds", t.credsFile)
+// fixedRate runs the open-loop generator, pinned like wrk, against ts in
+// alternating one-second slices, ROUNDS × DURATION of measurement each.
+func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64) error {
+	argv := []string{e.self, "fixedrate",
+		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
+		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
+		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns)}
+	for _, t := range ts {
+		spec := t.sc.name + "," + t.url + t.sc.path
+		if t.credsFile != "" {
+			spec += "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)
+		}
+		argv = append(argv, "-target", spec)
 	}
 	if e.opts.loadCPU != "" {
 		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
@@ -348,14 +351,19 @@ func (e *env) fixedRate(ctx context.Context, t *target, rate float64) (*fixedRes
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("fixedrate: %w", err)
+		return fmt.Errorf("fixedrate: %w", err)
 	}
-	var res fixedResult
+	res := map[string]*fixedResult{}
 	if err := jsonUnmarshal(out, &res); err != nil {
-		return nil, err
+		return err
 	}
-	t.sent += res.Sent + int64(rate*e.opts.warmup.Seconds())
-	return &res, nil
+	for _, t := range ts {
+		if f := res[t.sc.name]; f != nil {
+			t.fixed = f
+			t.sent += f.Sent + int64(rate*e.opts.warmup.Seconds())
+		}
+	}
+	return nil
 }
 
 type memResult struct {
