@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,6 +181,34 @@ rate_limits:
   auth_failures: {limit: 3, period: 1m}
 `
 
+// atkRotationConfig is rewritten by the rotation row: SIGNING_KEYS is the
+// list of signing keys of each step.
+const atkRotationConfig = `
+tokens:
+  issuer: e2e.issuer
+  audience: e2e.audience
+  signing_keys:
+SIGNING_KEYS
+strategies:
+  userJwt:
+    type: jwt
+    issuer: e2e.issuer
+    audience: e2e.audience
+    algorithms: [HS256]
+    keys: tokens
+routes:
+  - name: api
+    path: /api
+    upstream: UPSTREAM
+    strategies: [userJwt]
+`
+
+// The signing keys of the rotation steps.
+const (
+	rotOldKey = "    - kid: old\n      algorithm: HS256\n      secret: ${OLD_SECRET}\n"
+	rotNewKey = "    - kid: new\n      algorithm: HS256\n      secret: ${NEW_SECRET}\n"
+)
+
 // How a row reaches a gateway: the "setup" column of the attack table.
 const (
 	viaMain         = "main"
@@ -188,23 +218,26 @@ const (
 	viaProxyUntrust = "https_only behind proxy, from untrusted 127.0.0.1"
 	viaProxyTrusted = "https_only behind proxy, from trusted 127.0.0.2"
 	viaAuthLimit    = "auth_failures limit 3, /auth/* endpoints"
+	viaRotation     = "signing keys rotated by reload"
 )
 
 // atkSuite is the running setup of the attack table: three gateways, their
 // upstreams, the keys, tokens and credentials the rows use.
 type atkSuite struct {
-	main, tls, proxy, authLimit *Gateway
-	up, wsUp                    *Upstream // main gateway's upstreams
-	tlsUp, proxyUp, authLimitUp *Upstream
-	jku                         *atkHitCounter // the attacker's key server
-	rsa                         [3]*rsa.PrivateKey
-	hsSecret                    []byte
-	apiKey, apiKeyID            string
-	auditPath                   string
-	redirectAddr                string
-	tlsPort                     string
-	roots                       *x509.CertPool
-	attackerCertDER             []byte
+	main, tls, proxy, authLimit, rot *Gateway
+	up, wsUp                         *Upstream // main gateway's upstreams
+	tlsUp, proxyUp, authLimitUp      *Upstream
+	rotUp                            *Upstream
+	rotOld, rotNew                   []byte         // HMAC secrets of the rotation gateway
+	jku                              *atkHitCounter // the attacker's key server
+	rsa                              [3]*rsa.PrivateKey
+	hsSecret                         []byte
+	apiKey, apiKeyID                 string
+	auditPath                        string
+	redirectAddr                     string
+	tlsPort                          string
+	roots                            *x509.CertPool
+	attackerCertDER                  []byte
 
 	reader, admin string // RS256 access tokens of rita (reader) and root (admin)
 	assertion     string // the X-Auth-Token captured from an upstream (filled by a row)
@@ -267,6 +300,12 @@ func startAttackSuite(t *testing.T) *atkSuite {
 	s.authLimitUp = newUpstream(t, 0)
 	s.authLimit = startGateway(t, strings.ReplaceAll(atkAuthLimitConfig, "UPSTREAM", s.authLimitUp.URL),
 		map[string]string{"ACCESS_SECRET": string(s.hsSecret), "SSO_SECRET": randomSecret(t)})
+
+	// signing-key rotation
+	s.rotUp = newUpstream(t, 0)
+	s.rotOld, s.rotNew = []byte(randomSecret(t)), []byte(randomSecret(t))
+	s.secrets = append(s.secrets, string(s.rotOld), string(s.rotNew))
+	s.rot = startGateway(t, s.rotationConfig(rotOldKey), map[string]string{"OLD_SECRET": string(s.rotOld), "NEW_SECRET": string(s.rotNew)})
 
 	s.reader = s.rs(t, header("RS256", "rs-1"), accessClaims("rita", "reader"))
 	s.admin = s.rs(t, header("RS256", "rs-1"), accessClaims("root", "admin"))
@@ -360,7 +399,7 @@ func selfSigned(t *testing.T, priv any, pub any, name string) []byte {
 // upstreams are every upstream of the suite: a row's "saw" column is what all
 // of them together received.
 func (s *atkSuite) upstreams() []*Upstream {
-	return []*Upstream{s.up, s.wsUp, s.tlsUp, s.proxyUp, s.authLimitUp}
+	return []*Upstream{s.up, s.wsUp, s.tlsUp, s.proxyUp, s.authLimitUp, s.rotUp}
 }
 
 func (s *atkSuite) resetUpstreams() {
@@ -401,6 +440,8 @@ func (s *atkSuite) dial(via string) (net.Conn, error) {
 		return d.Dial("tcp", s.proxy.Addr)
 	case viaAuthLimit:
 		return d.Dial("tcp", s.authLimit.Addr)
+	case viaRotation:
+		return d.Dial("tcp", s.rot.Addr)
 	}
 	return nil, fmt.Errorf("unknown setup %q", via)
 }
@@ -700,6 +741,7 @@ func checkAuditLog(t *testing.T, s *atkSuite) (*Response, error) {
 			"the audit log": text, "the main gateway's output": s.main.Stdout() + s.main.Stderr(),
 			"the TLS gateway's output":        s.tls.Stdout() + s.tls.Stderr(),
 			"the auth-limit gateway's output": s.authLimit.Stdout() + s.authLimit.Stderr(),
+			"the rotation gateway's output":   s.rot.Stdout() + s.rot.Stderr(),
 		}
 		for where, out := range outputs {
 			for i, sec := range s.secrets {
@@ -762,4 +804,67 @@ func onlyRealPeer(name string) func(*testing.T, *atkSuite, *Response, []Seen) {
 			t.Errorf("upstream %s = %q from an untrusted peer, want it absent (or the real peer 127.0.0.1)", name, v)
 		}
 	}
+}
+
+func (s *atkSuite) rotationConfig(keys ...string) string {
+	return strings.NewReplacer("SIGNING_KEYS\n", strings.Join(keys, ""), "UPSTREAM", s.rotUp.URL).Replace(atkRotationConfig)
+}
+
+// rotateSigningKeys walks the documented rotation (README, "Rotating
+// secrets"): add the new key second, move it first, drop the old one, each
+// step a config rewrite and SIGHUP. It returns the answer to a token of the
+// old key after the last step.
+func rotateSigningKeys(t *testing.T, s *atkSuite) (*Response, error) {
+	g := s.rot
+	tok := func(kid string, secret []byte) string {
+		return s.keep(sign(t, jwt.SigningMethodHS256, secret, header("HS256", kid), accessClaims("rosa", "reader")))
+	}
+	oldTok, newTok := tok("old", s.rotOld), tok("new", s.rotNew)
+	status := func(tok string) int {
+		resp, err := s.send(viaRotation, req("GET", "/api/x", bearer(tok)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Status
+	}
+	step := func(name string, want map[string]int, keys ...string) {
+		full, err := withListeners(s.rotationConfig(keys...), g.Addr, g.AdminAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := g.ConfigPath + ".tmp"
+		if err := os.WriteFile(tmp, []byte(full), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, g.ConfigPath); err != nil {
+			t.Fatal(err)
+		}
+		g.Signal(t, syscall.SIGHUP)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			got := map[string]int{"old": status(oldTok), "new": status(newTok)}
+			if maps.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: token statuses %v, want %v", name, got, want)
+			}
+		}
+	}
+	if got := status(oldTok); got != http.StatusOK {
+		t.Fatalf("before rotation: old key's token got %d, want 200", got)
+	}
+	step("new key added second", map[string]int{"old": 200, "new": 200}, rotOldKey, rotNewKey)
+	step("new key first", map[string]int{"old": 200, "new": 200}, rotNewKey, rotOldKey)
+	// The CLI now signs with the new key.
+	minted := g.Token(t, "-sub", "rosa")
+	s.keep(minted)
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(strings.Split(minted, ".")[0]); err != nil || json.Unmarshal(b, &h) != nil || h.Kid != "new" {
+		t.Errorf("after moving the new key first, minted tokens have kid %q, want new", h.Kid)
+	}
+	step("old key removed", map[string]int{"old": 401, "new": 200}, rotNewKey)
+	s.resetUpstreams()
+	return s.send(viaRotation, req("GET", "/api/x", bearer(oldTok)))
 }

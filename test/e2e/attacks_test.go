@@ -307,6 +307,10 @@ func TestAttacks(t *testing.T) {
 		{name: "auth endpoints: a valid token over the limit", via: viaAuthLimit, raw: req("GET", "/api/x", bearer(forge(hs, s.hsSecret, header("HS256", "hs-1"), accessClaims("hana", "reader")))), status: 429, saw: nothing},
 		{name: "auth endpoints: public routes stay reachable", via: viaAuthLimit, raw: req("GET", "/public/p"), status: 200, saw: saw{uri: "/public/p", auth: map[string]string{}}},
 
+		// Secrets rotate without a restart: a new signing key is added, made
+		// the signer, and the old one dropped; its tokens then stop working.
+		{name: "secrets: signing key rotated by reload, then the old key's token", via: viaRotation, action: rotateSigningKeys, status: 401, saw: nothing},
+
 		// Last: what the suite left in the audit log.
 		{name: "audit: JSON lines with events, never a credential", via: viaMain, action: checkAuditLog, saw: nothing},
 	}
