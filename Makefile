@@ -16,8 +16,10 @@ run: build .dev/access-secret
 	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
 	$(BIN)/authgateway serve -config configs/gateway.yaml
 
+# The directory is private (0700); the file is 0644 so that the container user
+# (uid 65532) can read it when docker compose mounts it as a secret.
 .dev/access-secret:
-	@mkdir -p .dev && umask 077 && head -c 48 /dev/urandom | base64 -w0 > $@ && echo "wrote a random dev signing secret to $@"
+	@mkdir -p .dev && chmod 700 .dev && head -c 48 /dev/urandom | base64 -w0 > $@ && chmod 644 $@ && echo "wrote a random dev signing secret to $@"
 
 # Every test: vet, staticcheck, unit + e2e with the race detector, short fuzz runs.
 test:

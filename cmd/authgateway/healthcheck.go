@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/config"
 )
 
 // cmdHealthcheck asks the admin listener's /healthz (for container health
@@ -19,15 +21,16 @@ func cmdHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	target := *url
 	if target == "" {
-		cfg, ok := loadConfig(*cfgPath, stderr)
-		if !ok {
+		admin, err := config.AdminListen(*cfgPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "authgateway healthcheck: %v\n", err)
 			return exitFailure
 		}
-		if cfg.Server.AdminListen == "" {
+		if admin == "" {
 			fmt.Fprintln(stderr, "authgateway healthcheck: server.admin_listen is disabled; pass -url")
 			return exitFailure
 		}
-		host, port, err := net.SplitHostPort(cfg.Server.AdminListen)
+		host, port, err := net.SplitHostPort(admin)
 		if err != nil {
 			fmt.Fprintf(stderr, "authgateway healthcheck: %v\n", err)
 			return exitFailure

@@ -289,3 +289,37 @@ func expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bo
 		}
 	}
 }
+
+var adminListenRe = regexp.MustCompile(`(?m)^[ \t]+admin_listen:[ \t]*["']?([^"'\s#]*)`)
+
+// AdminListen reads only server.admin_listen from the file at path (with
+// ${VAR} expansion and its default), without validating anything else: the
+// container health check must keep passing while a running gateway ignores a
+// bad edit of the rest of the file.
+func AdminListen(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading config: %w", err)
+	}
+	data, refs := protectEnvRefs(data)
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
+		// A broken edit: find the line the way a person would.
+		if m := adminListenRe.FindSubmatch(data); m != nil {
+			n := &yaml.Node{Kind: yaml.ScalarNode, Value: string(m[1])}
+			expandEnv(n, refs, os.LookupEnv)
+			return n.Value, nil
+		}
+		return defaults().Server.AdminListen, nil
+	}
+	expandEnv(root.Content[0], refs, os.LookupEnv)
+	var partial struct {
+		Server struct {
+			AdminListen *string `yaml:"admin_listen"`
+		} `yaml:"server"`
+	}
+	if err := root.Content[0].Decode(&partial); err != nil || partial.Server.AdminListen == nil {
+		return defaults().Server.AdminListen, nil
+	}
+	return *partial.Server.AdminListen, nil
+}

@@ -306,13 +306,18 @@ func TestVerify(t *testing.T) {
 		{"untrusted caller", g, map[string]string{"X-Original-URI": "/api/x", "Authorization": "Token bob:reader"}, 403, ""},
 		{"nginx allowed", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 200, "bob"},
 		{"traefik allowed", trusted, map[string]string{"X-Forwarded-Uri": "/api/admin/y", "X-Forwarded-Method": "GET", "Authorization": "Token ann:admin"}, 200, "ann"},
-		{"no credentials", trusted, map[string]string{"X-Original-URI": "/api/x"}, 401, ""},
-		{"missing role", trusted, map[string]string{"X-Original-URI": "/api/admin", "Authorization": "Token bob:reader"}, 403, ""},
-		{"path trick resolved before matching", trusted, map[string]string{"X-Original-URI": "/api/x/../%61dmin", "Authorization": "Token bob:reader"}, 403, ""},
-		{"encoded slash refused", trusted, map[string]string{"X-Original-URI": "/api%2fadmin", "Authorization": "Token bob:reader"}, 400, ""},
+		{"no credentials", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "GET"}, 401, ""},
+		{"missing role", trusted, map[string]string{"X-Original-URI": "/api/admin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 403, ""},
+		{"path trick resolved before matching", trusted, map[string]string{"X-Original-URI": "/api/x/../%61dmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 403, ""},
+		{"encoded slash refused", trusted, map[string]string{"X-Original-URI": "/api%2fadmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 400, ""},
 		{"original method checked", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "DELETE", "Authorization": "Token bob:reader"}, 405, ""},
-		{"public route", trusted, map[string]string{"X-Original-URI": "/site", "X-Auth-Subject": "root"}, 200, ""},
+		{"public route", trusted, map[string]string{"X-Original-URI": "/site", "X-Original-Method": "GET", "X-Auth-Subject": "root"}, 200, ""},
 		{"missing uri", trusted, map[string]string{"Authorization": "Token bob:reader"}, 400, ""},
+		{"missing method", trusted, map[string]string{"X-Original-URI": "/site", "Authorization": "Token bob:reader"}, 400, ""},
+		{"client adds the other proxy's pair (bypass attempt)", trusted, map[string]string{
+			"X-Forwarded-Uri": "/api/admin", "X-Forwarded-Method": "GET", "X-Original-URI": "/site", "X-Original-Method": "GET"}, 400, ""},
+		{"both pairs agree", trusted, map[string]string{"X-Forwarded-Uri": "/site", "X-Forwarded-Method": "GET",
+			"X-Original-URI": "/site", "X-Original-Method": "GET"}, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,16 +22,11 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		g.deny(w, st, http.StatusForbidden, "forbidden", "untrusted_forward_auth_caller", "forward-auth caller is not a trusted proxy")
 		return
 	}
-	uri, method := r.Header.Get("X-Original-URI"), r.Header.Get("X-Original-Method")
-	if uri == "" {
-		uri, method = r.Header.Get("X-Forwarded-Uri"), r.Header.Get("X-Forwarded-Method")
-	}
-	if uri == "" {
-		g.deny(w, st, http.StatusBadRequest, "bad_request", "missing_original_uri", "missing X-Original-URI or X-Forwarded-Uri")
+	uri, method, ok := originalRequest(r.Header)
+	if !ok {
+		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_original_request",
+			"need one consistent X-Original-URI/X-Original-Method or X-Forwarded-Uri/X-Forwarded-Method pair")
 		return
-	}
-	if method == "" {
-		method = http.MethodGet
 	}
 	path, query, err := routing.Normalize(uri)
 	if err != nil {
@@ -69,4 +64,31 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	}
 	st.ev.Status = http.StatusOK
 	w.WriteHeader(http.StatusOK)
+}
+
+// originalRequest reads the described request. A proxy may pass the
+// client's own headers along (Traefik does unless told otherwise, nginx
+// always), so a client could add the other proxy's pair to describe a
+// different request than the one being forwarded: when both pairs are
+// present they must agree, each pair must be complete (no default method),
+// and a header must not be repeated.
+func originalRequest(h http.Header) (uri, method string, ok bool) {
+	type pair struct{ uri, method []string }
+	pairs := []pair{
+		{h.Values("X-Original-URI"), h.Values("X-Original-Method")},
+		{h.Values("X-Forwarded-Uri"), h.Values("X-Forwarded-Method")},
+	}
+	for _, p := range pairs {
+		if len(p.uri) == 0 && len(p.method) == 0 {
+			continue
+		}
+		if len(p.uri) != 1 || len(p.method) != 1 || p.uri[0] == "" || p.method[0] == "" {
+			return "", "", false
+		}
+		if uri != "" && (p.uri[0] != uri || p.method[0] != method) {
+			return "", "", false
+		}
+		uri, method = p.uri[0], p.method[0]
+	}
+	return uri, method, uri != ""
 }
