@@ -37,12 +37,11 @@ type Route struct {
 	// credentials ("" when no strategy of the route does browser login).
 	Login string
 
-	allow           string // Allow header for 405
-	credHeaders     []string
-	credCookies     []string
-	challenges      []string
-	upstreamPath    string // upstream's escaped path without trailing slash
-	upstreamRawPath bool
+	allow        string // Allow header for 405
+	credHeaders  []string
+	credCookies  []string
+	challenges   []string
+	upstreamPath string // upstream's escaped path without trailing slash
 }
 
 // Challenger is implemented by strategies that have a WWW-Authenticate challenge.

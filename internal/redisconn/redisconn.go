@@ -80,7 +80,7 @@ func New(rawURL string) (redis.UniversalClient, error) {
 
 	scheme, mode, _ := strings.Cut(u.Scheme, "+")
 	if scheme != "redis" && scheme != "rediss" {
-		return nil, fail(fmt.Errorf("scheme %q: want redis, rediss, redis+cluster, redis+sentinel or rediss+...", u.Scheme))
+		return nil, fail(fmt.Errorf("scheme %q: want redis, rediss, redis+cluster, redis+sentinel (or rediss+ forms)", u.Scheme))
 	}
 	if u.Host == "" {
 		return nil, fail(errors.New("no host"))
@@ -102,7 +102,7 @@ func New(rawURL string) (redis.UniversalClient, error) {
 	case "sentinel":
 		return newSentinel(u, scheme, fail)
 	default:
-		return nil, fail(fmt.Errorf("scheme %q: want redis, rediss, redis+cluster, redis+sentinel or rediss+...", u.Scheme))
+		return nil, fail(fmt.Errorf("scheme %q: want redis, rediss, redis+cluster, redis+sentinel (or rediss+ forms)", u.Scheme))
 	}
 }
 

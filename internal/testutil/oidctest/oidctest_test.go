@@ -224,7 +224,7 @@ func TestLoginCodeFlowPKCE(t *testing.T) {
 	web := Client{ID: GatewayClientID, Secret: GatewayClientSecret, Introspect: true, RedirectURIs: []string{redirect}}
 	p.AddClient(web)
 
-	code, _, verifier := p.Login(t, GatewayClientID, redirect, UserName, UserPassword, "openid", "email", "profile")
+	code, _, _ := p.Login(t, GatewayClientID, redirect, UserName, UserPassword, "openid", "email", "profile")
 	cfg := oauth2.Config{ClientID: web.ID, ClientSecret: web.Secret, RedirectURL: redirect,
 		Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -233,7 +233,7 @@ func TestLoginCodeFlowPKCE(t *testing.T) {
 	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption("wrong-verifier-wrong-verifier-wrong-verifier")); err == nil {
 		t.Fatal("exchange with a wrong PKCE verifier succeeded")
 	}
-	code, _, verifier = p.Login(t, GatewayClientID, redirect, UserName, UserPassword, "openid", "email", "profile")
+	code, _, verifier := p.Login(t, GatewayClientID, redirect, UserName, UserPassword, "openid", "email", "profile")
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
