@@ -219,6 +219,7 @@ const (
 	viaProxyTrusted = "https_only behind proxy, from trusted 127.0.0.2"
 	viaAuthLimit    = "auth_failures limit 3, /auth/* endpoints"
 	viaRotation     = "signing keys rotated by reload"
+	viaServe        = "authgateway serve on a config of its own"
 )
 
 // atkSuite is the running setup of the attack table: three gateways, their
@@ -867,4 +868,26 @@ func rotateSigningKeys(t *testing.T, s *atkSuite) (*Response, error) {
 	step("old key removed", map[string]int{"old": 401, "new": 200}, rotNewKey)
 	s.resetUpstreams()
 	return s.send(viaRotation, req("GET", "/api/x", bearer(oldTok)))
+}
+
+// refusedConfig starts `authgateway serve` on cfg (an HS256 key from
+// ${ACCESS_SECRET} is available) and wants it to refuse to start, naming
+// the offending key.
+func refusedConfig(cfg, want string) func(*testing.T, *atkSuite) (*Response, error) {
+	return func(t *testing.T, s *atkSuite) (*Response, error) {
+		full, err := withListeners(cfg, freePort(t), freePort(t))
+		if err != nil {
+			return nil, err
+		}
+		dir := t.TempDir()
+		p := filepath.Join(dir, "gateway.yaml")
+		if err := os.WriteFile(p, []byte(full), 0o600); err != nil {
+			return nil, err
+		}
+		res := runCLI(t, dir, map[string]string{"ACCESS_SECRET": string(s.hsSecret)}, "serve", "-config", p)
+		if out := res.Stdout + res.Stderr; res.Code != 1 || !strings.Contains(out, want) {
+			return nil, fmt.Errorf("serve exited %d, want 1 naming %q; output:\n%s", res.Code, want, out)
+		}
+		return nil, nil
+	}
 }

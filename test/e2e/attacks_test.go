@@ -54,6 +54,12 @@ type saw struct {
 
 var nothing = saw{}
 
+// Fragments of the configs the config rows refuse.
+const (
+	atkPublicRoute = "routes:\n  - path: /\n    upstream: http://127.0.0.1:1\n    public: true\n"
+	atkHSTokens    = "tokens:\n  signing_keys:\n    - kid: hs-1\n      algorithm: HS256\n      secret: ${ACCESS_SECRET}\n"
+)
+
 // ident is the identity headers of a user authenticated by userJwt.
 func ident(sub, roles string) map[string]string {
 	return map[string]string{"X-Auth-Subject": sub, "X-Auth-Roles": roles, "X-Auth-Strategy": "userJwt"}
@@ -310,6 +316,16 @@ func TestAttacks(t *testing.T) {
 		// Secrets rotate without a restart: a new signing key is added, made
 		// the signer, and the old one dropped; its tokens then stop working.
 		{name: "secrets: signing key rotated by reload, then the old key's token", via: viaRotation, action: rotateSigningKeys, status: 401, saw: nothing},
+
+		// Insecure configurations are refused at start, naming the key.
+		{name: "config: https_only without tls", via: viaServe, action: refusedConfig("server:\n  https_only: true\n"+atkPublicRoute, "server.https_only"), saw: nothing},
+		{name: "config: behind_tls_proxy without trusted_proxies", via: viaServe, action: refusedConfig("server:\n  https_only: true\n  behind_tls_proxy: true\n"+atkPublicRoute, "server.behind_tls_proxy"), saw: nothing},
+		{name: "config: TLS 1.1 as min_version", via: viaServe, action: refusedConfig("server:\n  tls: {cert_file: c.pem, key_file: k.pem, min_version: \"1.1\"}\n"+atkPublicRoute, "server.tls.min_version"), saw: nothing},
+		{name: "config: CORS \"*\" with credentials", via: viaServe, action: refusedConfig(atkPublicRoute+"    cors: {allowed_origins: [\"*\"], allow_credentials: true}\n", "routes[0].cors.allowed_origins[0]"), saw: nothing},
+		{name: "config: CORS origin pattern", via: viaServe, action: refusedConfig(atkPublicRoute+"    cors: {allowed_origins: [\"https://*.example.com\"]}\n", "routes[0].cors.allowed_origins[0]"), saw: nothing},
+		{name: "config: access_ttl over 15 min", via: viaServe, action: refusedConfig(atkHSTokens+"  access_ttl: 1h\n"+atkPublicRoute, "tokens.access_ttl"), saw: nothing},
+		{name: "config: identity_token with an HMAC signing key", via: viaServe, action: refusedConfig(atkHSTokens+atkPublicRoute+"    identity_token: true\n", "routes[0].identity_token"), saw: nothing},
+		{name: "config: short HMAC secret", via: viaServe, action: refusedConfig("tokens:\n  signing_keys:\n    - {kid: k, algorithm: HS256, secret: too-short}\n"+atkPublicRoute, "tokens.signing_keys[0].secret"), saw: nothing},
 
 		// Last: what the suite left in the audit log.
 		{name: "audit: JSON lines with events, never a credential", via: viaMain, action: checkAuditLog, saw: nothing},
