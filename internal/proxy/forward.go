@@ -80,6 +80,12 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetXForwarded()
+	// Other client-address headers upstreams may read are as forgeable as
+	// X-Forwarded-For: replace them with the address the gateway resolved.
+	for _, h := range clientIPHeaders {
+		delete(out.Header, h)
+	}
+	out.Header["X-Real-Ip"] = []string{st.ev.ClientIP.String()}
 	if st.peerTrusted {
 		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
 			out.Header.Set("X-Forwarded-Proto", p)
@@ -148,6 +154,9 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	st.ev.Status, st.ev.Reason = status, reason
 	WriteError(w, status, msg)
 }
+
+// clientIPHeaders are request headers that name the client's address.
+var clientIPHeaders = []string{"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip", "X-Originating-Ip"}
 
 // unescapePath decodes a canonical escaped path. Normalize only lets through
 // valid escapes that do not decode to '/', so this cannot fail or change the

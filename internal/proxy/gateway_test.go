@@ -159,6 +159,8 @@ func TestIdentityHeaders(t *testing.T) {
 		"X-AUTH-NEW":     "1",
 		"Connection":     "X-Auth-Subject, X-Auth-Roles",
 		"Cookie":         "session=secret; theme=dark; __Host-authgw_refresh=r; __Host-authgw_login=l",
+		"X-Real-IP":      "203.0.113.9",
+		"True-Client-IP": "203.0.113.9",
 	})
 	if w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
@@ -185,6 +187,9 @@ func TestIdentityHeaders(t *testing.T) {
 	}
 	if c := got.Get("Cookie"); c != "theme=dark" {
 		t.Errorf("Cookie = %q, want only theme=dark", c)
+	}
+	if got.Get("X-Real-IP") != "192.0.2.1" || got.Get("True-Client-IP") != "" {
+		t.Errorf("forged client address passed: X-Real-IP %q True-Client-IP %q", got.Get("X-Real-IP"), got.Get("True-Client-IP"))
 	}
 	if got.Get("X-Request-Id") == "" || got.Get("X-Forwarded-For") != "192.0.2.1" {
 		t.Errorf("request id %q, xff %q", got.Get("X-Request-Id"), got.Get("X-Forwarded-For"))
