@@ -65,7 +65,7 @@ type creds struct {
 func scenarios() []*scenario {
 	return []*scenario{
 		{name: "bare-proxy", target: targetBare, path: pathAPI, fixedRate: true,
-			desc: "httputil.ReverseProxy, Rewrite = SetURL + SetXForwarded, Transport = proxy.NewTransport: the baseline"},
+			desc: "stock httputil.ReverseProxy (no BufferPool), Rewrite = SetURL + SetXForwarded, Transport = proxy.NewTransport: the baseline"},
 		{name: "nginx", target: targetNginx, path: pathAPI,
 			desc: "nginx, 1 worker, proxy_pass with upstream keepalive, access_log to /dev/null: external reference"},
 		{name: "gw-public", target: targetGateway, path: pathPublic, fixedRate: true,
