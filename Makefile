@@ -32,12 +32,7 @@ FUZZTIME ?= 30s
 # Every parser's fuzz target; CI runs each for a short time, run longer by hand
 # (make fuzz FUZZTIME=10m).
 fuzz:
-	$(GO) test ./internal/routing -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/routing -run '^$$' -fuzz '^FuzzTableMatch$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzConfigParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/strategies -run '^$$' -fuzz '^FuzzJWTVerify$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/strategies -run '^$$' -fuzz '^FuzzJWTVerifySigned$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/apikey -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
