@@ -40,6 +40,9 @@ type loadResult struct {
 	// Filled by the harness from /proc around the run.
 	ProxyCPU    time.Duration `json:"-"`
 	UpstreamCPU time.Duration `json:"-"`
+	// Backend calls (introspection) during the warm-up and the measured run.
+	WarmupCalls int64 `json:"-"`
+	Calls       int64 `json:"-"`
 }
 
 func (r *loadResult) rps() float64 {

@@ -158,6 +158,18 @@ func (r *report) markdown() string {
 		if t.ncreds > 0 {
 			p(" (%d credentials)", t.ncreds)
 		}
+		if t.calls != nil && t.err == nil {
+			var warm, measured, reqs int64
+			for _, run := range t.runs {
+				warm, measured, reqs = warm+run.WarmupCalls, measured+run.Calls, reqs+run.Requests
+			}
+			p(". %s: %d at setup (each credential sent once), %d in warm-ups, **%d in the measured runs** (%d requests",
+				upperFirst(t.calls.what), t.setupCalls, warm, measured, reqs)
+			if reqs > 0 {
+				p(", %.2f per request", float64(measured)/float64(reqs))
+			}
+			p(")")
+		}
 		p("\n")
 	}
 	p("\nAll servers listen on 127.0.0.1. The upstream answers every request with a fixed %d-byte JSON body.\n", len(upstreamBody))
@@ -165,6 +177,13 @@ func (r *report) markdown() string {
 	p("which the harness sends to /dev/null: one write per request, no disk). The machine is shared, so\n")
 	p("compare rows of one run (the ratios), not numbers across runs.\n")
 	return b.String()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func signedUS(v float64) string {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
 )
 
@@ -61,6 +63,14 @@ type env struct {
 	missTokens   int
 	redisURL     string
 	nginxBin     string
+	// keySet holds the api keys both api_key scenarios serve.
+	keySet *keySet
+	// op is the oauth2 scenario's authorization server, started on demand.
+	op *authServer
+	// redisClient reads the redis-server's command count (nil: none yet);
+	// redisInfoReads is how many INFO commands that took.
+	redisClient    *redis.Client
+	redisInfoReads int64
 }
 
 // target is one scenario's running server and what was measured on it.
@@ -71,8 +81,12 @@ type target struct {
 	credsFile string // one value of credsHeader per line; "" = no credentials
 	credsHdr  string
 	ncreds    int
-	sent      int64 // requests sent so far: where the next run starts rotating
-	err       error
+	// calls counts the gateway's requests to a backing service (nil: none);
+	// setupCalls is how many it made from its start to the first warm-up.
+	calls      *counter
+	setupCalls int64
+	sent       int64 // requests sent so far: where the next run starts rotating
+	err        error
 
 	runs    []*loadResult
 	fixed   *fixedResult
@@ -146,6 +160,12 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		e.nginxBin = p
 	}
 	defer e.procs.stopAll()
+	defer func() { e.op.stop() }()
+	defer func() {
+		if e.redisClient != nil {
+			e.redisClient.Close()
+		}
+	}()
 
 	started := time.Now()
 	loadBefore := loadAvg()
@@ -194,7 +214,11 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 				continue
 			}
 			last := t.runs[len(t.runs)-1]
-			logf("round %d/%d %-28s %8.0f req/s  p50 %5dus  p99 %6dus  errors %d%s", r+1, o.rounds, t.sc.name, last.rps(), last.P50US, last.P99US, last.errors(), last.errorDetail())
+			calls := ""
+			if t.calls != nil {
+				calls = fmt.Sprintf("  %s: %d in warm-up, %d measured", t.calls.what, last.WarmupCalls, last.Calls)
+			}
+			logf("round %d/%d %-28s %8.0f req/s  p50 %5dus  p99 %6dus  errors %d%s%s", r+1, o.rounds, t.sc.name, last.rps(), last.P50US, last.P99US, last.errors(), last.errorDetail(), calls)
 		}
 	}
 	for _, t := range live {
@@ -259,8 +283,23 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		}
 		logf("wrote %s", o.out)
 	}
+	// A gateway scenario that did not answer 200 measured nothing worth
+	// reading: say so with the exit status too, not only in its row.
+	var failed []string
+	for _, t := range targets {
+		if t.err != nil && t.sc.target == targetGateway && !errors.Is(t.err, errNotInstalled) {
+			failed = append(failed, t.sc.name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d scenario(s) failed (see their rows): %s", len(failed), strings.Join(failed, ", "))
+	}
 	return nil
 }
+
+// errNotInstalled marks a scenario that could not run for want of a tool:
+// reported in its row, but not a failure of the run.
+var errNotInstalled = errors.New("not installed")
 
 func selected(o runOpts, sc *scenario) bool {
 	switch {
@@ -303,6 +342,7 @@ func rpsOf(runs []*loadResult) []float64 {
 func (e *env) measure(ctx context.Context, t *target, script string) error {
 	a := wrkArgs{url: t.url, path: t.sc.path, header: t.credsHdr, credsFile: t.credsFile,
 		conns: e.opts.conns, cpu: e.opts.loadCPU, script: script}
+	callsBefore := t.readCalls()
 	if e.opts.warmup > 0 {
 		a.duration, a.offset = e.opts.warmup, t.sent
 		w, err := runWrk(ctx, a)
@@ -310,10 +350,17 @@ func (e *env) measure(ctx context.Context, t *target, script string) error {
 			return err
 		}
 		t.sent += w.Requests
+		// Every credential was checked at setup; a refusal now means the
+		// gateway changed its mind under load, and the run would measure
+		// error responses.
+		if w.ErrStatus > 0 {
+			return fmt.Errorf("warm-up: %d of %d responses were not 2xx", w.ErrStatus, w.Requests)
+		}
 	}
 	if t.proc.exited() {
 		return fmt.Errorf("process exited: %s", t.proc.stderrTail())
 	}
+	callsWarm := t.readCalls()
 	upPID := e.upstreamProc.pid()
 	proxyBefore, _ := cpuTime(t.proc.pid())
 	upBefore, _ := cpuTime(upPID)
@@ -325,9 +372,18 @@ func (e *env) measure(ctx context.Context, t *target, script string) error {
 	proxyAfter, _ := cpuTime(t.proc.pid())
 	upAfter, _ := cpuTime(upPID)
 	r.ProxyCPU, r.UpstreamCPU = proxyAfter-proxyBefore, upAfter-upBefore
+	r.WarmupCalls, r.Calls = callsWarm-callsBefore, t.readCalls()-callsWarm
 	t.sent += r.Requests
 	t.runs = append(t.runs, r)
 	return nil
+}
+
+// readCalls reads t's backend-call counter (0 without one).
+func (t *target) readCalls() int64 {
+	if t.calls == nil {
+		return 0
+	}
+	return t.calls.read()
 }
 
 // fixedRate runs the open-loop generator, pinned like wrk, against ts in
@@ -407,6 +463,7 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	t.url = "http://" + listen
+	var values []string
 	switch t.sc.target {
 	case targetBare:
 		t.proc, err = e.procs.start(name, dir, e.self, "bareproxy", "-listen", listen, "-upstream", e.upstream)
@@ -430,7 +487,8 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 				return errors.New("scenario minted no credentials")
 			}
 			t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
-			t.ncreds = len(c.values)
+			t.ncreds, t.calls, values = len(c.values), c.calls, c.values
+			t.setupCalls = -t.readCalls()
 			if err := os.WriteFile(t.credsFile, []byte(strings.Join(c.values, "\n")+"\n"), 0o600); err != nil {
 				return err
 			}
@@ -446,11 +504,68 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 		return err
 	}
 	var first string
-	if t.credsFile != "" {
-		b, _ := os.ReadFile(t.credsFile)
-		first, _, _ = strings.Cut(string(b), "\n")
+	if len(values) > 0 {
+		first = values[0]
 	}
-	return waitReady(ctx, t.proc, t.url+t.sc.path, t.credsHdr, first)
+	if err := waitReady(ctx, t.proc, t.url+t.sc.path, t.credsHdr, first); err != nil {
+		return err
+	}
+	if len(values) > 0 {
+		if err := verifyCreds(ctx, t.url+t.sc.path, t.credsHdr, values); err != nil {
+			return err
+		}
+	}
+	t.setupCalls += t.readCalls()
+	return nil
+}
+
+// maxVerify bounds the credentials verifyCreds sends: all of a 1,000-key
+// scenario, an even sample of the 30,000-token ones (checking each of those
+// would take longer than measuring them).
+const maxVerify = 1000
+
+// verifyCreds sends each credential (up to maxVerify, evenly spread) once
+// and fails unless every one gets a 200: a scenario whose credentials the
+// gateway refuses would otherwise measure the speed of 401s.
+func verifyCreds(ctx context.Context, url, header string, values []string) error {
+	step := max(len(values)/maxVerify, 1)
+	idx := make(chan int)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	g, ctx := errgroup.WithContext(ctx)
+	for range 4 {
+		g.Go(func() error {
+			for i := range idx {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					return err
+				}
+				req.Header.Set(header, values[i])
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("credential %d of %d: %w", i+1, len(values), err)
+				}
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("credential %d of %d: status %d: %s", i+1, len(values), resp.StatusCode, strings.TrimSpace(string(body)))
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(idx)
+		for i := 0; i < len(values); i += step {
+			select {
+			case idx <- i:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // writeGatewayConfig generates sc's gateway config listening on listen and
@@ -539,7 +654,7 @@ func (e *env) redis(ctx context.Context) (string, error) {
 	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", errors.New("redis-server is not installed (apt-get install -y redis-server)")
+		return "", fmt.Errorf("redis-server is %w (apt-get install -y redis-server)", errNotInstalled)
 	}
 	port, err := freePort()
 	if err != nil {
@@ -568,7 +683,37 @@ func (e *env) redis(ctx context.Context) (string, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.redisURL = "redis://" + addr
+	e.redisClient = redis.NewClient(&redis.Options{Addr: addr})
 	return e.redisURL, nil
+}
+
+// redisCommands counts the commands the harness's redis-server has
+// processed, less the INFO that reads it, so the difference of two reads is
+// what the gateways sent in between (only the scenario being measured is
+// busy then). 0 without a redis-server.
+func (e *env) redisCommands() int64 {
+	if e.redisClient == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := e.redisClient.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			e.redisInfoReads++
+			return n - e.redisInfoReads + 1
+		}
+	}
+	return 0
+}
+
+// redisCounter is the counter of the Redis-backed scenarios.
+func (e *env) redisCounter() *counter {
+	return &counter{what: "redis commands", read: e.redisCommands}
 }
 
 // waitReady polls url (with one credential, if given) until it answers 200,

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -60,6 +61,16 @@ type scenario struct {
 type creds struct {
 	header string
 	values []string
+	// calls, when set, counts requests the gateway makes to a backing
+	// service for these credentials (introspection): the harness reports
+	// how many fell in warm-ups and in measured runs.
+	calls *counter
+}
+
+// counter reads a running total kept by a server the scenario started.
+type counter struct {
+	what string
+	read func() int64
 }
 
 func scenarios() []*scenario {
@@ -95,7 +106,55 @@ func scenarios() []*scenario {
 				c.Routes[len(c.Routes)-1]["rate_limit"] = map[string]any{"limit": 1_000_000_000, "period": "1m", "by": "subject"}
 				return nil
 			},
-			creds: mintCreds(1000)},
+			creds: countRedis(mintCreds(1000))},
+		apiKeyScenario("gw-apikey-memory", "file"),
+		apiKeyScenario("gw-apikey-redis", "redis"),
+		oauth2Scenario("gw-oauth2-introspection"),
+		{name: "gw-session-cookie", target: targetGateway, path: pathAPI,
+			desc: "gw-jwt-hs256 with each token in the session cookie __Host-authgw_access (the jwt strategy's default cookie with keys: tokens) instead of Authorization",
+			gateway: func(_ context.Context, e *env, c *gwConfig) error {
+				return protectWithJWT(e, c, "HS256")
+			},
+			creds: func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
+				c, err := mintCreds(1000)(ctx, e, cfgPath)
+				if err != nil {
+					return nil, err
+				}
+				for i, v := range c.values {
+					c.values[i] = sessionCookie + "=" + strings.TrimPrefix(v, "Bearer ")
+				}
+				c.header = "Cookie"
+				return c, nil
+			}},
+		{name: "gw-jwt-hs256-redis-authfail", target: targetGateway, path: pathAPI,
+			desc: "gw-jwt-hs256 with redis.url set and no route quota: the auth-failure limiter (and whatever else uses Redis) is Redis-backed, what every authenticated request costs with Redis configured",
+			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+				if err := protectWithJWT(e, c, "HS256"); err != nil {
+					return err
+				}
+				url, err := e.redis(ctx)
+				if err != nil {
+					return err
+				}
+				c.Redis = map[string]any{"url": url}
+				return nil
+			},
+			creds: countRedis(mintCreds(1000))},
+	}
+}
+
+// sessionCookie is the jwt strategy's default cookie with keys: tokens.
+const sessionCookie = "__Host-authgw_access"
+
+// countRedis adds the harness redis-server's command count to mint's
+// credentials: the report then gives Redis commands per request.
+func countRedis(mint func(context.Context, *env, string) (*creds, error)) func(context.Context, *env, string) (*creds, error) {
+	return func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
+		c, err := mint(ctx, e, cfgPath)
+		if err == nil {
+			c.calls = e.redisCounter()
+		}
+		return c, err
 	}
 }
 

@@ -16,6 +16,8 @@ func TestScenarioConfigsLoad(t *testing.T) {
 		// Preset so the redis scenario does not start a server.
 		redisURL: "redis://127.0.0.1:6379",
 	}
+	// The oauth2 scenario starts a real OP for its URLs.
+	t.Cleanup(func() { e.op.stop() })
 	for _, sc := range scenarios() {
 		if sc.target != targetGateway {
 			continue

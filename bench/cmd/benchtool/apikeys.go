@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/authgateway/authgateway/internal/apikey"
+	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/redisconn"
+)
+
+// Both api_key scenarios serve the same keys: one set is made per run.
+const (
+	benchKeyPrefix = "pk_live"
+	benchKeyCount  = 1000
+)
+
+// apiKeyScenario protects /api with an api_key strategy on store ("file" or
+// "redis") holding benchKeyCount keys, presented in X-API-Key.
+func apiKeyScenario(name, store string) *scenario {
+	return &scenario{
+		name: name, target: targetGateway, path: pathAPI,
+		desc: fmt.Sprintf("gateway, api_key strategy, store: %s, %d distinct keys in X-API-Key (after warm-up: the verifier's cache, refreshed from the store every 30 s)", store, benchKeyCount),
+		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+			s := map[string]any{"type": "api_key", "header": "X-API-Key", "prefixes": []string{benchKeyPrefix}, "store": store}
+			switch store {
+			case "file":
+				s["file"] = filepath.Join(e.dir, "apikeys", "api-keys.yaml")
+			case "redis":
+				url, err := e.redis(ctx)
+				if err != nil {
+					return err
+				}
+				c.Redis = map[string]any{"url": url}
+			}
+			c.Strategies["apiKey"] = s
+			c.Routes = append(c.Routes, map[string]any{
+				"name": "api", "path": "/api", "upstream": e.upstream,
+				"strategies": []string{"apiKey"}, "roles": []string{"service"},
+			})
+			return nil
+		},
+		creds: func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return nil, fmt.Errorf("loading %s: %w", cfgPath, err)
+			}
+			sc := cfg.Strategies["apiKey"]
+			keys, recs, err := e.apiKeys(ctx)
+			if err != nil {
+				return nil, err
+			}
+			switch sc.Store {
+			case "redis":
+				err = storeKeysRedis(ctx, cfg.Redis.URL, recs)
+			default:
+				err = writeKeyFile(ctx, sc.File, recs)
+			}
+			if err != nil {
+				return nil, err
+			}
+			c := &creds{header: sc.Header, values: keys}
+			if sc.Store == "redis" {
+				c.calls = e.redisCounter()
+			}
+			return c, nil
+		},
+	}
+}
+
+// apiKeys makes the run's keys once, with apikey.Manager as `authgateway
+// keys create -name k-N -prefix pk_live -roles ... -scopes ...` does, and
+// returns the plaintexts with their records.
+func (e *env) apiKeys(ctx context.Context) ([]string, []*apikey.Record, error) {
+	if e.keySet != nil {
+		return e.keySet.keys, e.keySet.recs, nil
+	}
+	sink := &recordSink{}
+	m := apikey.NewManager(sink, apikey.ManagerOptions{Prefixes: []string{benchKeyPrefix}})
+	keys := make([]string, 0, benchKeyCount)
+	for i := range benchKeyCount {
+		p := apikey.CreateParams{Name: "k-" + strconv.Itoa(i), Prefix: benchKeyPrefix,
+			Roles: []string{"service"}, Scopes: []string{"items:read"}}
+		if i%10 == 0 {
+			p.Roles = append(p.Roles, "admin")
+			p.Scopes = append(p.Scopes, "items:write", "billing:read")
+		}
+		if i%4 == 0 {
+			p.ExpiresIn = 90 * 24 * time.Hour
+		}
+		key, _, err := m.Create(ctx, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("creating api key: %w", err)
+		}
+		keys = append(keys, key)
+	}
+	e.keySet = &keySet{keys: keys, recs: sink.recs}
+	return keys, sink.recs, nil
+}
+
+type keySet struct {
+	keys []string
+	recs []*apikey.Record
+}
+
+// writeKeyFile writes recs as the file store's YAML document in one go
+// (FileStore.Create rewrites and fsyncs the whole file per key: minutes for
+// 1000), then reads it back through apikey.FileStore, so a format the
+// gateway would refuse fails here.
+func writeKeyFile(ctx context.Context, path string, recs []*apikey.Record) error {
+	var buf bytes.Buffer
+	buf.WriteString("# API keys of the load benchmark (hashes only).\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(struct {
+		Keys []*apikey.Record `yaml:"keys"`
+	}{recs}); err != nil {
+		return fmt.Errorf("encoding api key file: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encoding api key file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	fs, err := apikey.NewFileStore(path)
+	if err != nil {
+		return err
+	}
+	got, err := fs.List(ctx)
+	if err != nil {
+		return fmt.Errorf("reading back %s: %w", path, err)
+	}
+	if len(got) != len(recs) {
+		return fmt.Errorf("reading back %s: %d keys, want %d", path, len(got), len(recs))
+	}
+	return nil
+}
+
+// storeKeysRedis puts recs into the Redis store at url, as `authgateway keys
+// create` does with store: redis. Keys left by an earlier scenario of this
+// run (same records) are kept.
+func storeKeysRedis(ctx context.Context, url string, recs []*apikey.Record) error {
+	rc, err := redisconn.New(url)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	s := apikey.NewRedisStore(rc, slog.New(slog.DiscardHandler))
+	for _, r := range recs {
+		if err := s.Create(ctx, r); err != nil && !errors.Is(err, apikey.ErrExists) {
+			return fmt.Errorf("storing api key in redis: %w", err)
+		}
+	}
+	got, err := s.List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing redis api keys: %w", err)
+	}
+	if len(got) < len(recs) {
+		return fmt.Errorf("redis holds %d api keys, want %d", len(got), len(recs))
+	}
+	return nil
+}
+
+// recordSink is an apikey.Store that only collects what Manager.Create
+// makes, so the keys are generated exactly as the CLI generates them and
+// then written to the real stores in bulk.
+type recordSink struct{ recs []*apikey.Record }
+
+var _ apikey.Store = (*recordSink)(nil)
+
+func (s *recordSink) Create(_ context.Context, rec *apikey.Record) error {
+	s.recs = append(s.recs, rec.Clone())
+	return nil
+}
+
+func (s *recordSink) Get(context.Context, string) (*apikey.Record, error) {
+	return nil, apikey.ErrNotFound
+}
+
+func (s *recordSink) GetByHash(context.Context, string) (*apikey.Record, error) {
+	return nil, apikey.ErrNotFound
+}
+
+func (s *recordSink) List(context.Context) ([]*apikey.Record, error) { return s.recs, nil }
+
+func (s *recordSink) Revoke(context.Context, string, time.Time) error { return apikey.ErrNotFound }
+
+func (s *recordSink) SetExpiry(context.Context, string, time.Time) error { return apikey.ErrNotFound }
+
+func (s *recordSink) TouchLastUsed(context.Context, map[string]time.Time) error { return nil }
