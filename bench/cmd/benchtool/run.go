@@ -22,7 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Defaults keep `make bench` under five minutes on the 2-core machine.
+// Defaults keep `make bench` under six minutes on the 2-core machine.
 const (
 	defRounds     = 3
 	defDuration   = 5 * time.Second
