@@ -30,7 +30,7 @@ type Options struct {
 	// IPResolver decides the client IP (trusted proxies); nil trusts none.
 	IPResolver *ratelimit.IPResolver
 	// AuthFailures limits failed authentications per client IP; nil: none.
-	AuthFailures *ratelimit.Limiter
+	AuthFailures FailureLimiter
 	// Transport forwards to upstreams; nil: NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
 	// Endpoints are the gateway's own handlers by exact canonical path
@@ -46,6 +46,13 @@ type Options struct {
 	Observer func(*Event)
 	// Asserter signs X-Auth-Token for routes with IdentityToken; may be nil.
 	Asserter Asserter
+}
+
+// FailureLimiter counts failed authentications per client key
+// (ratelimit.Limiter, or ratelimit.FailureWatch with Redis).
+type FailureLimiter interface {
+	Peek(ctx context.Context, key string) ratelimit.Result
+	Add(ctx context.Context, key string) ratelimit.Result
 }
 
 // Asserter mints signed identity assertions for upstreams.

@@ -132,6 +132,7 @@ func ceilSeconds(d time.Duration) int64 {
 // use. Take, Peek and Add never fail: a store error is resolved by the
 // Options.OnStoreError policy and reported in Result.StoreError.
 type Limiter struct {
+	name    string
 	rate    limiter.Rate
 	policy  Policy
 	timeout time.Duration
@@ -180,6 +181,7 @@ func newLimiter(opts Options) (*Limiter, error) {
 		timeout = DefaultTimeout
 	}
 	return &Limiter{
+		name:    opts.Name,
 		rate:    limiter.Rate{Limit: opts.Limit, Period: opts.Period},
 		policy:  opts.OnStoreError,
 		timeout: timeout,

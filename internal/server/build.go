@@ -142,6 +142,16 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	if err != nil {
 		return nil, config.Errors{cfg.Problem("rate_limits.auth_failures", "%v", err)}
 	}
+	var failures proxy.FailureLimiter = a.failures
+	if a.Redis != nil {
+		// Clients without failures are checked without a Redis round trip.
+		w := ratelimit.NewFailureWatch(a.failures, a.Redis, logger.With("component", "ratelimit"))
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		a.closers = append(a.closers, func() { cancel(); <-done })
+		failures = w
+	}
 	gen, err := a.buildGeneration(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -150,7 +160,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	popts := proxy.Options{
 		Logger:       logger.With("component", "proxy"),
 		IPResolver:   a.ips,
-		AuthFailures: a.failures,
+		AuthFailures: failures,
 		Transport: proxy.NewTransport(proxy.TransportOptions{
 			MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
 			MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,

@@ -1,0 +1,148 @@
+package ratelimit
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/testutil/redistest"
+)
+
+// commandCounter counts the commands a client sends (pub/sub excluded).
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() != "publish" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+
+func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Duration) (*FailureWatch, *commandCounter) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	cc := &commandCounter{}
+	c.AddHook(cc)
+	l, err := NewRedis(c, Options{Name: "auth_failures", Limit: limit, Period: period, OnStoreError: DenyOnError, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewFailureWatch(l, c, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w, cc
+}
+
+func waitLive(t *testing.T, w *FailureWatch) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.RLock()
+		live := w.live
+		w.mu.RUnlock()
+		if live {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("watch never went live")
+}
+
+// endExactWindow ends the initial window of exact checks (tests use a long
+// period so that counters do not expire mid-test).
+func endExactWindow(w *FailureWatch) {
+	w.mu.Lock()
+	w.exactUntil = time.Time{}
+	w.mu.Unlock()
+}
+
+func TestFailureWatchSkipsRedisForCleanClients(t *testing.T) {
+	s := redistest.Start(t)
+	a, ca := newWatch(t, s, 3, time.Minute)
+	b, cb := newWatch(t, s, 3, time.Minute)
+	waitLive(t, a)
+	waitLive(t, b)
+	ctx := context.Background()
+
+	// Right after (re)connecting, checks are exact (a Redis call).
+	before := cb.n.Load()
+	if r := b.Peek(ctx, "198.51.100.1"); r.Reached {
+		t.Fatal("clean key reached")
+	}
+	if cb.n.Load() == before {
+		t.Fatal("no Redis call during the exact window after connecting")
+	}
+	endExactWindow(a)
+	endExactWindow(b)
+
+	// A clean client costs no Redis command.
+	before = cb.n.Load()
+	for range 100 {
+		if r := b.Peek(ctx, "198.51.100.1"); r.Reached || r.StoreError != nil {
+			t.Fatalf("clean key: %+v", r)
+		}
+	}
+	if got := cb.n.Load() - before; got != 0 {
+		t.Fatalf("clean client cost %d Redis commands, want 0", got)
+	}
+
+	// Failures counted on A make B check that key in Redis, and trip it.
+	for range 3 {
+		a.Add(ctx, "203.0.113.7")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !b.Peek(ctx, "203.0.113.7").Reached {
+		if time.Now().After(deadline) {
+			t.Fatal("B never saw A's failures")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = ca
+	// Other keys stay free on B.
+	before = cb.n.Load()
+	b.Peek(ctx, "198.51.100.1")
+	if cb.n.Load() != before {
+		t.Fatal("an unrelated clean key went to Redis")
+	}
+}
+
+func TestFailureWatchFailsClosedWhenRedisGoes(t *testing.T) {
+	s := redistest.Start(t)
+	w, _ := newWatch(t, s, 3, time.Minute)
+	waitLive(t, w)
+	endExactWindow(w)
+	ctx := context.Background()
+	s.Stop()
+	// Once the subscription is seen to be gone, every check goes to Redis,
+	// and the deny policy refuses.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := w.Peek(ctx, "198.51.100.9")
+		if r.Reached && r.StoreError != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still answering from the fast path with Redis gone")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Restart()
+	waitLive(t, w)
+	// Back, but in the exact window: no failures in the (empty) Redis.
+	if r := w.Peek(ctx, "198.51.100.9"); r.Reached || r.StoreError != nil {
+		t.Fatalf("after restart: %+v", r)
+	}
+}
