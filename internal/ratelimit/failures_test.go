@@ -27,7 +27,6 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	return next
 }
 
-
 func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Duration) (*FailureWatch, *commandCounter) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
