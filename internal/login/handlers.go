@@ -190,7 +190,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 	}
 	id := &session.Identity{Subject: idt.Subject}
 	id.Email, _ = claims[h.o.EmailClaim].(string)
-	id.Roles = stringList(lookupPath(claims, h.o.RolesClaim))
+	id.Roles = strategies.StringList(lookupPath(claims, h.o.RolesClaim))
 	if id.Email == "" || id.Roles == nil {
 		h.fromUserinfo(ctx, p, tok, id)
 	}
@@ -215,7 +215,7 @@ func (h *Handler) fromUserinfo(ctx context.Context, p *provider, tok *oauth2.Tok
 		id.Email, _ = claims[h.o.EmailClaim].(string)
 	}
 	if id.Roles == nil {
-		id.Roles = stringList(lookupPath(claims, h.o.RolesClaim))
+		id.Roles = strategies.StringList(lookupPath(claims, h.o.RolesClaim))
 	}
 }
 
@@ -428,22 +428,4 @@ func lookupPath(claims map[string]any, path string) any {
 		cur = m[part]
 	}
 	return cur
-}
-
-// stringList reads a claim that is a list of strings or one
-// space-separated string.
-func stringList(v any) []string {
-	switch x := v.(type) {
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok && s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	case string:
-		return strings.Fields(x)
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package oauth2strategy
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/authgateway/authgateway/internal/introspect"
@@ -25,9 +24,9 @@ func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error
 	if len(s.scopesPath) == 1 && s.scopesPath[0] == "scope" {
 		id.Scopes = res.Scopes()
 	} else {
-		id.Scopes = stringList(claim(res, s.scopesPath))
+		id.Scopes = strategies.StringList(claim(res, s.scopesPath))
 	}
-	id.Roles = stringList(claim(res, s.rolesPath))
+	id.Roles = strategies.StringList(claim(res, s.rolesPath))
 	id.Email, _ = claim(res, s.emailPath).(string)
 	id.TokenID, _ = res.Extra["jti"].(string)
 	return id, nil
@@ -65,24 +64,4 @@ func claim(res *introspect.Result, path []string) any {
 		cur = m[p]
 	}
 	return cur
-}
-
-// stringList reads a claim that is an array of strings, or one string of
-// space- or comma-separated values (as the jwt strategy does).
-func stringList(v any) []string {
-	switch x := v.(type) {
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok && s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	case []string:
-		return slices.Clone(x)
-	case string:
-		return strings.FieldsFunc(x, func(r rune) bool { return r == ' ' || r == ',' })
-	}
-	return nil
 }

@@ -167,7 +167,7 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 	}
 	id := &Identity{Subject: sub, Strategy: s.opts.Name}
 	id.Email, _ = claims[s.opts.EmailClaim].(string)
-	id.Roles = stringList(lookupPath(claims, s.rolesPath))
+	id.Roles = StringList(lookupPath(claims, s.rolesPath))
 	id.Scopes = scopesOf(claims, s.opts.ScopesClaim)
 	id.ClientID, _ = claims["client_id"].(string)
 	if id.ClientID == "" {
@@ -282,9 +282,9 @@ func lookupPath(claims map[string]any, path []string) any {
 	return cur
 }
 
-// stringList reads a claim that is an array of strings, or one string of
-// space- or comma-separated values.
-func stringList(v any) []string {
+// StringList reads a claim that is an array of strings, or one string of
+// space- or comma-separated values (roles and scopes claims).
+func StringList(v any) []string {
 	switch x := v.(type) {
 	case []any:
 		out := make([]string, 0, len(x))
@@ -304,12 +304,12 @@ func stringList(v any) []string {
 
 func scopesOf(claims map[string]any, claim string) []string {
 	if claim != "" {
-		return stringList(lookupPath(claims, strings.Split(claim, ".")))
+		return StringList(lookupPath(claims, strings.Split(claim, ".")))
 	}
 	if s, ok := claims["scope"].(string); ok {
 		return strings.Fields(s)
 	}
-	return stringList(claims["scp"])
+	return StringList(claims["scp"])
 }
 
 var _ Strategy = (*JWT)(nil)
