@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/pubsub"
 )
 
 // Redis layout. Every key carries the hash tag {apikey} so that the keys of
@@ -32,7 +34,7 @@ func redisHashKey(hash string) string { return redisKeyPrefix + "hash:" + hash }
 // Timings of the invalidation subscription.
 const (
 	subscribeTimeout   = 5 * time.Second
-	watchPingInterval  = 5 * time.Second
+	watchPingInterval  = 3 * time.Second
 	watchMaxBackoff    = 2 * time.Second
 	watchStartBackoff  = 50 * time.Millisecond
 	maxTxRetries       = 20
@@ -330,93 +332,30 @@ func (s *RedisStore) TouchLastUsed(ctx context.Context, used map[string]time.Tim
 
 // Watch implements Notifier with a subscription to EventsChannel. go-redis
 // re-subscribes silently after a dropped connection, and whatever was
-// published meanwhile is lost; so each subscription is confirmed, and every
-// confirmation — the first and any later one — flushes the caches. A ping
-// every 5s detects a connection that died without closing.
+// published meanwhile is lost; so every subscription confirmation — the
+// first and any later one — flushes the caches (internal/pubsub).
 func (s *RedisStore) Watch(ctx context.Context, evict func(hash string), flushAll func()) error {
-	backoff := watchStartBackoff
-	for ctx.Err() == nil {
-		confirmed, err := s.watchOnce(ctx, evict, flushAll)
-		if ctx.Err() != nil {
-			break
-		}
-		if confirmed {
-			s.log.Warn("api key invalidation subscription lost; reconnecting", "error", err)
-			backoff = watchStartBackoff
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, watchMaxBackoff)
-	}
-	return nil
-}
-
-func (s *RedisStore) watchOnce(ctx context.Context, evict func(string), flushAll func()) (confirmed bool, err error) {
-	ps := s.c.Subscribe(ctx, EventsChannel)
-	defer ps.Close()
-	// Receive does not watch ctx; closing the subscription unblocks it.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-
-	msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
-	if err != nil {
-		return false, err
-	}
-	if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
-		return false, fmt.Errorf("unexpected first pubsub message %T", msg)
-	}
-	// Anything cached before this moment may predate a revocation published
-	// while we were not listening.
-	flushAll()
-	s.subscribed.Add(1)
-	s.log.Info("api key invalidation subscription ready")
-
-	var lastSeen atomic.Int64
-	lastSeen.Store(time.Now().UnixNano())
-	pingDone := make(chan struct{})
-	defer close(pingDone)
-	go func() {
-		t := time.NewTicker(watchPingInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-pingDone:
-				return
-			case <-t.C:
-				if time.Since(time.Unix(0, lastSeen.Load())) > 2*watchPingInterval {
-					_ = ps.Close() // no pong to the last ping: the connection is dead
-					return
-				}
-				_ = ps.Ping(ctx)
-			}
-		}
-	}()
-
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			return true, err
-		}
-		lastSeen.Store(time.Now().UnixNano())
-		switch m := msg.(type) {
-		case *redis.Message:
-			if validHash(m.Payload) {
-				evict(m.Payload)
+	pubsub.Run(ctx, s.c, EventsChannel, pubsub.Handler{
+		Subscribed: func(context.Context) error {
+			// Anything cached before this moment may predate a revocation
+			// published while we were not listening.
+			flushAll()
+			s.subscribed.Add(1)
+			s.log.Info("api key invalidation subscription ready")
+			return nil
+		},
+		Message: func(payload string) {
+			if validHash(payload) {
+				evict(payload)
 			} else {
 				flushAll()
 			}
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				// go-redis reconnected and re-subscribed under us.
-				flushAll()
-				s.subscribed.Add(1)
-			}
-		}
-	}
+		},
+	}, pubsub.Options{
+		PingInterval: watchPingInterval, SubscribeWait: subscribeTimeout,
+		StartBackoff: watchStartBackoff, MaxBackoff: watchMaxBackoff, Logger: s.log,
+	})
+	return nil
 }
 
 var (

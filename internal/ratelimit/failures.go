@@ -4,10 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/pubsub"
 )
 
 // FailureWatch puts a Redis-backed auth-failure limiter in front of every
@@ -105,78 +106,26 @@ func (w *FailureWatch) prune(now time.Time) {
 }
 
 // Run listens for other replicas' failures until ctx ends, reconnecting
-// with backoff. It returns nil when ctx ends.
+// with backoff (internal/pubsub). It returns nil when ctx ends.
 func (w *FailureWatch) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		if err := w.listen(ctx); err != nil && ctx.Err() == nil {
-			w.logger.Warn("auth failure subscription lost; checking every request in Redis", "error", err)
-		}
-		w.setLive(false)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-	return nil
-}
-
-const watchPingInterval = time.Second
-
-// listen subscribes and handles messages until the connection fails. go-redis
-// blocks in Receive without watching ctx, so the subscription is closed when
-// ctx ends, and a ping every second closes it when no answer came back (a
-// dead connection) — either way Receive returns and Run falls back to exact
-// checks.
-func (w *FailureWatch) listen(ctx context.Context) error {
-	ps := w.client.Subscribe(ctx, w.channel)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-
-	var lastSeen atomic.Int64
-	lastSeen.Store(time.Now().UnixNano())
-	pingDone := make(chan struct{})
-	defer close(pingDone)
-	go func() {
-		t := time.NewTicker(watchPingInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-pingDone:
-				return
-			case <-t.C:
-				if time.Since(time.Unix(0, lastSeen.Load())) > 2*watchPingInterval {
-					w.setLive(false)
-					_ = ps.Close()
-					return
-				}
-				_ = ps.Ping(ctx)
-			}
-		}
-	}()
-
 	lastPrune := time.Now()
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		lastSeen.Store(now.UnixNano())
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			// Also sent again after go-redis reconnects on its own: what was
-			// published meanwhile is lost, so begin a window of exact checks.
+	pubsub.Run(ctx, w.client, w.channel, pubsub.Handler{
+		// Every (re)subscription may follow a gap in which failures were
+		// published unheard: start a window of exact checks.
+		Subscribed: func(context.Context) error {
 			w.setLive(false)
-			w.setLive(m.Kind == "subscribe")
-		case *redis.Message:
-			w.mark(m.Payload, now)
-		}
-		if now.Sub(lastPrune) > w.l.rate.Period {
-			w.prune(now)
-			lastPrune = now
-		}
-	}
+			w.setLive(true)
+			return nil
+		},
+		Message: func(payload string) {
+			now := time.Now()
+			w.mark(payload, now)
+			if now.Sub(lastPrune) > w.l.rate.Period {
+				w.prune(now)
+				lastPrune = now
+			}
+		},
+		Down: func() { w.setLive(false) },
+	}, pubsub.Options{Logger: w.logger})
+	return nil
 }

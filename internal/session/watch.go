@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/authgateway/authgateway/internal/pubsub"
 )
 
 const (
@@ -33,101 +33,27 @@ type watcher struct {
 }
 
 func (w *watcher) run(ctx context.Context) {
-	backoff := watchStartBackoff
-	for ctx.Err() == nil {
-		live, err := w.once(ctx)
-		w.deny.markDown(w.now())
-		if ctx.Err() != nil {
-			return
-		}
-		if live {
-			w.log.Warn("session revocation subscription lost; reconnecting", "error", err)
-			backoff = watchStartBackoff
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, watchMaxBackoff)
-	}
-}
-
-// once runs one subscription until it fails; live reports whether it got
-// as far as serving.
-func (w *watcher) once(ctx context.Context) (live bool, err error) {
-	ps := w.rb.c.Subscribe(ctx, DenyChannel)
-	defer ps.Close()
-	// Receive does not watch ctx; closing the subscription unblocks it.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-
-	msg, err := ps.ReceiveTimeout(ctx, watchSubscribeWait)
-	if err != nil {
-		return false, err
-	}
-	if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
-		return false, fmt.Errorf("unexpected first pubsub message %T", msg)
-	}
-	// Subscribed first, loaded second: nothing published in between is lost.
-	if err := w.load(ctx); err != nil {
-		return false, err
-	}
-
-	var lastSeen atomic.Int64
-	lastSeen.Store(time.Now().UnixNano())
-	pingDone := make(chan struct{})
-	defer close(pingDone)
-	go w.keepAlive(ctx, ps, &lastSeen, pingDone)
-
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			return true, err
-		}
-		lastSeen.Store(time.Now().UnixNano())
-		switch m := msg.(type) {
-		case *redis.Message:
-			if ref, ok := parseDenyMessage(m.Payload); ok {
+	pubsub.Run(ctx, w.rb.c, DenyChannel, pubsub.Handler{
+		// Loaded after every (re)subscription: revocations published while
+		// not listening are in the set.
+		Subscribed: w.load,
+		Message: func(payload string) {
+			if ref, ok := parseDenyMessage(payload); ok {
 				w.deny.add([]AccessRef{ref})
 			}
-		case *redis.Subscription:
-			if m.Kind == "subscribe" { // go-redis re-subscribed under us
-				if err := w.load(ctx); err != nil {
-					return true, err
-				}
-			}
-		}
-	}
-}
-
-// keepAlive pings the subscription connection, closes it when pongs stop
-// coming (a dead connection would otherwise look like a quiet channel), and
-// resyncs the set periodically.
-func (w *watcher) keepAlive(ctx context.Context, ps *redis.PubSub, lastSeen *atomic.Int64, done <-chan struct{}) {
-	ping := time.NewTicker(watchPingInterval)
-	defer ping.Stop()
-	resync := time.NewTicker(w.resync)
-	defer resync.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-ping.C:
-			if time.Since(time.Unix(0, lastSeen.Load())) > 3*watchPingInterval {
-				_ = ps.Close()
-				return
-			}
-			_ = ps.Ping(ctx)
+		},
+		Down: func() { w.deny.markDown(w.now()) },
+		Tick: func(ctx context.Context) {
 			w.deny.prune()
-		case <-resync.C:
 			if err := w.load(ctx); err != nil {
 				w.log.Warn("session revocation resync failed", "error", err)
 			}
-		}
-	}
+		},
+		TickInterval: w.resync,
+	}, pubsub.Options{
+		PingInterval: watchPingInterval, SubscribeWait: watchSubscribeWait,
+		StartBackoff: watchStartBackoff, MaxBackoff: watchMaxBackoff, Logger: w.log,
+	})
 }
 
 // load merges the whole deny set into the local map and marks it current.

@@ -1,0 +1,165 @@
+// Package pubsub keeps a Redis subscription alive for the gateway's
+// cross-replica invalidations (API key evictions, session revocations,
+// auth-failure notices) and tells its user when what it heard may be
+// incomplete.
+//
+// go-redis reconnects a subscription silently and drops what was published
+// in between, and its Receive neither watches the context nor notices a dead
+// connection on a quiet channel. Run therefore closes the subscription when
+// the context ends, pings it and closes it when pongs stop, treats every
+// (re)subscription confirmation as "you may have missed messages", and
+// reconnects with backoff.
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Handler receives a subscription's events. Every field is optional.
+type Handler struct {
+	// Subscribed runs after each (re)subscription: messages published while
+	// not subscribed are lost, so resync or flush here. An error ends the
+	// connection (it is retried).
+	Subscribed func(ctx context.Context) error
+	// Message runs for each message's payload.
+	Message func(payload string)
+	// Down runs when a connection that was subscribed is lost, and when a
+	// subscription attempt fails.
+	Down func()
+	// Tick runs every TickInterval while subscribed (periodic resync).
+	Tick         func(ctx context.Context)
+	TickInterval time.Duration
+}
+
+// Options tunes Run; zero values take the defaults.
+type Options struct {
+	PingInterval  time.Duration // default 1s; the connection is closed after 3 missed
+	SubscribeWait time.Duration // default 5s
+	StartBackoff  time.Duration // default 100ms
+	MaxBackoff    time.Duration // default 5s
+	Logger        *slog.Logger
+}
+
+// Run subscribes to channel and dispatches to h until ctx ends, reconnecting
+// with backoff. It returns when ctx is done.
+func Run(ctx context.Context, client redis.UniversalClient, channel string, h Handler, o Options) {
+	if o.PingInterval <= 0 {
+		o.PingInterval = time.Second
+	}
+	if o.SubscribeWait <= 0 {
+		o.SubscribeWait = 5 * time.Second
+	}
+	if o.StartBackoff <= 0 {
+		o.StartBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	backoff := o.StartBackoff
+	for ctx.Err() == nil {
+		live, err := once(ctx, client, channel, h, o)
+		if h.Down != nil {
+			h.Down()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if live {
+			o.Logger.Warn("subscription lost; reconnecting", "channel", channel, "error", err)
+			backoff = o.StartBackoff
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, o.MaxBackoff)
+	}
+}
+
+// once runs one subscription until it fails; live reports whether it got as
+// far as the first confirmation.
+func once(ctx context.Context, client redis.UniversalClient, channel string, h Handler, o Options) (live bool, err error) {
+	ps := client.Subscribe(ctx, channel)
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+
+	msg, err := ps.ReceiveTimeout(ctx, o.SubscribeWait)
+	if err != nil {
+		return false, err
+	}
+	if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
+		return false, fmt.Errorf("unexpected first pubsub message %T", msg)
+	}
+	// Subscribed first, resynced second: nothing published in between is lost.
+	if h.Subscribed != nil {
+		if err := h.Subscribed(ctx); err != nil {
+			return false, err
+		}
+	}
+
+	var lastSeen atomic.Int64
+	lastSeen.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	defer close(done)
+	go keepAlive(ctx, ps, &lastSeen, done, h, o)
+
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			return true, err
+		}
+		lastSeen.Store(time.Now().UnixNano())
+		switch m := msg.(type) {
+		case *redis.Message:
+			if h.Message != nil {
+				h.Message(m.Payload)
+			}
+		case *redis.Subscription:
+			if m.Kind == "subscribe" && h.Subscribed != nil { // go-redis re-subscribed under us
+				if err := h.Subscribed(ctx); err != nil {
+					return true, err
+				}
+			}
+		}
+	}
+}
+
+// keepAlive pings the connection and closes it when pongs stop coming (a
+// dead connection would otherwise look like a quiet channel), and runs Tick.
+func keepAlive(ctx context.Context, ps *redis.PubSub, lastSeen *atomic.Int64, done <-chan struct{}, h Handler, o Options) {
+	ping := time.NewTicker(o.PingInterval)
+	defer ping.Stop()
+	var tick <-chan time.Time
+	if h.Tick != nil && h.TickInterval > 0 {
+		t := time.NewTicker(h.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-ping.C:
+			if time.Since(time.Unix(0, lastSeen.Load())) > 3*o.PingInterval {
+				_ = ps.Close()
+				return
+			}
+			_ = ps.Ping(ctx)
+		case <-tick:
+			h.Tick(ctx)
+		}
+	}
+}
