@@ -191,7 +191,7 @@ func unhex(c byte) byte {
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}}
 }
 
 func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
