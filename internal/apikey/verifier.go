@@ -26,6 +26,9 @@ const (
 
 // VerifierOptions configure a Verifier. Zero values take the defaults.
 type VerifierOptions struct {
+	// OnCache, when set, is told whether a well-formed key was answered
+	// from the local caches (hit) or needed a store lookup (miss).
+	OnCache func(hit bool)
 	// Prefixes are the configured key prefixes; a key with any other prefix
 	// is malformed and never looked up. Required.
 	Prefixes []string
@@ -141,6 +144,12 @@ func NewVerifier(store Store, opts VerifierOptions) (*Verifier, error) {
 // keep). A bad key gives ErrMalformed (no lookup at all), ErrUnknown,
 // ErrExpired or ErrRevoked; any other error is technical (store unreachable)
 // and the caller must fail closed. The returned errors never contain the key.
+func (v *Verifier) observe(hit bool) {
+	if v.opts.OnCache != nil {
+		v.opts.OnCache(hit)
+	}
+}
+
 func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error) {
 	if _, err := Parse(presented, v.prefixes); err != nil {
 		return nil, ErrMalformed
@@ -156,6 +165,7 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error
 	v.mu.Lock()
 	if rec, ok := v.pos.get(sum, now); ok {
 		v.hits.Add(1)
+		v.observe(true)
 		err := v.checkLocked(rec, now)
 		v.mu.Unlock()
 		if err != nil {
@@ -166,9 +176,11 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error
 	if _, ok := v.neg.get(sum, now); ok {
 		v.mu.Unlock()
 		v.negHits.Add(1)
+		v.observe(true)
 		return nil, ErrUnknown
 	}
 	v.mu.Unlock()
+	v.observe(false)
 
 	rec, err := v.lookup(ctx, sum)
 	if err != nil {

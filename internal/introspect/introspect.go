@@ -69,6 +69,8 @@ const (
 
 // Options configure a Client.
 type Options struct {
+	// OnCache, when set, is told of each cache lookup's result (metrics).
+	OnCache func(hit bool)
 	// URL is the introspection endpoint; required, http or https.
 	URL string
 	// ClientID and ClientSecret authenticate us (client_secret_basic);
@@ -197,7 +199,11 @@ func (c *Client) Introspect(ctx context.Context, token string) (*Result, error) 
 	}
 	key := sha256.Sum256([]byte(token))
 	if c.cached() {
-		if e := c.lookup(ctx, key); e != nil {
+		e := c.lookup(ctx, key)
+		if c.opts.OnCache != nil {
+			c.opts.OnCache(e != nil)
+		}
+		if e != nil {
 			return e.answer()
 		}
 	}

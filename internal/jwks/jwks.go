@@ -48,6 +48,9 @@ var (
 
 // Options tune a Set. Zero values take the defaults.
 type Options struct {
+	// OnCache, when set, is told whether a key was served from the cached
+	// set (hit) or needed a fetch (miss), for metrics.
+	OnCache func(hit bool)
 	// MinRefreshInterval is the least time between two fetches, whatever
 	// asks for them (unknown kids, expiry, failures); default 30s. It keeps a
 	// flood of tokens with random kids from hammering the provider.
@@ -126,16 +129,20 @@ func (s *Set) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, error
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlg, alg)
 	}
 	ks := s.fresh()
+	hit := ks != nil
 	if ks == nil {
 		var err error
 		if ks, err = s.refresh(ctx); ks == nil {
+			s.observe(false)
 			return nil, err
 		}
 	}
 	key, err := ks.lookup(kid, alg)
 	if !errors.Is(err, ErrKeyNotFound) {
+		s.observe(hit)
 		return key, err
 	}
+	s.observe(false)
 	// Unknown kid: the provider may have rotated. refresh is rate limited.
 	ks, fetchErr := s.refresh(ctx)
 	if ks != nil {
@@ -147,6 +154,12 @@ func (s *Set) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, error
 		return nil, fetchErr
 	}
 	return nil, err
+}
+
+func (s *Set) observe(hit bool) {
+	if s.opts.OnCache != nil {
+		s.opts.OnCache(hit)
+	}
 }
 
 // fresh answers the set if it is younger than TTL.

@@ -33,10 +33,11 @@ type Metrics struct {
 
 	// children caches the per-label counters of the request path, so a
 	// request costs a map read instead of label hashing.
-	children sync.Map // reqKey -> prometheus.Counter
-	upChild  sync.Map // route -> prometheus.Observer
-	mu       sync.Mutex
-	lastHash string
+	children   sync.Map // reqKey -> prometheus.Counter
+	upChild    sync.Map // route -> prometheus.Observer
+	cacheChild sync.Map // cacheKey -> prometheus.Counter
+	mu         sync.Mutex
+	lastHash   string
 }
 
 type reqKey struct {
@@ -121,11 +122,21 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 
 // CacheResult counts a cache lookup; hit is false for a miss.
 func (m *Metrics) CacheResult(cache string, hit bool) {
-	result := "miss"
-	if hit {
-		result = "hit"
+	k := cacheKey{cache, hit}
+	c, ok := m.cacheChild.Load(k)
+	if !ok {
+		result := "miss"
+		if hit {
+			result = "hit"
+		}
+		c, _ = m.cacheChild.LoadOrStore(k, m.cache.WithLabelValues(cache, result))
 	}
-	m.cache.WithLabelValues(cache, result).Inc()
+	c.(prometheus.Counter).Inc()
+}
+
+type cacheKey struct {
+	cache string
+	hit   bool
 }
 
 // RedisError counts a Redis failure in a component.

@@ -56,11 +56,11 @@ func NewJWKSJWT(name string, sc *config.Strategy, deps Deps) (strategies.Strateg
 			return nil, fmt.Errorf("algorithm %q cannot be verified with a JWKS of public keys", a)
 		}
 	}
-	set := jwks.New(sc.JWKSURL, deps.HTTPClient, jwks.Options{})
+	set := jwks.New(sc.JWKSURL, deps.HTTPClient, jwks.Options{OnCache: hook(deps.OnCache, "jwks")})
 	return strategies.NewJWT(strategies.JWTOptions{
 		Name: name, Keys: keySource{set}, Algorithms: sc.Algorithms,
 		Issuer: sc.Issuer, Audience: sc.Audience, Leeway: sc.Leeway.D(),
 		RolesClaim: sc.RolesClaim, ScopesClaim: sc.ScopesClaim, EmailClaim: sc.EmailClaim,
-		Cookie: sc.Cookie,
+		Cookie: sc.Cookie, OnCache: hook(deps.OnCache, "jwt_tokens"),
 	})
 }

@@ -76,6 +76,8 @@ type Deps struct {
 	// bounded by its own (10s discovery and JWKS, 5s introspection). nil: a
 	// plain client.
 	HTTPClient *http.Client
+	// OnCache, when set, is told of cache lookups by cache name (metrics).
+	OnCache func(cache string, hit bool)
 	// Redis, when set, holds the introspection cache, shared by replicas.
 	// nil: an in-memory cache.
 	Redis redis.UniversalClient
@@ -92,6 +94,7 @@ type Strategy struct {
 	client     *http.Client
 	redis      redis.UniversalClient
 	log        *slog.Logger
+	onCache    func(cache string, hit bool)
 
 	rolesPath, scopesPath, emailPath []string
 
@@ -126,7 +129,7 @@ func New(ctx context.Context, name string, sc *config.Strategy, deps Deps) (*Str
 		return nil, errors.New("needs issuer_url (OIDC discovery) or introspection_url / jwks_url")
 	}
 	s := &Strategy{
-		name: name, sc: *sc, client: httpClient(deps.HTTPClient), redis: deps.Redis, log: deps.Logger,
+		name: name, sc: *sc, client: httpClient(deps.HTTPClient), redis: deps.Redis, log: deps.Logger, onCache: deps.OnCache,
 		now: time.Now, retryEvery: discoveryRetry,
 	}
 	if s.log == nil {
@@ -218,9 +221,10 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 			aud = s.sc.ClientID
 		}
 		j, err := strategies.NewJWT(strategies.JWTOptions{
-			Name: s.name, Keys: keySource{jwks.New(jwksURL, s.client, jwks.Options{})},
+			Name: s.name, Keys: keySource{jwks.New(jwksURL, s.client, jwks.Options{OnCache: hook(s.onCache, "jwks")})},
 			Algorithms: s.algorithms, Issuer: s.issuer, Audience: aud, Leeway: s.sc.Leeway.D(),
 			RolesClaim: s.sc.RolesClaim, ScopesClaim: s.sc.ScopesClaim, EmailClaim: s.sc.EmailClaim,
+			OnCache: hook(s.onCache, "jwt_tokens"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("jwt verification: %w", err)
@@ -232,7 +236,7 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 		c, err := introspect.New(introspect.Options{
 			URL: introURL, ClientID: s.sc.ClientID, ClientSecret: s.sc.ClientSecret,
 			CacheTTL: s.sc.CacheTTL.D(), Issuer: s.issuer, Audience: s.sc.Audience,
-			HTTPClient: s.client, Redis: s.redis,
+			HTTPClient: s.client, Redis: s.redis, OnCache: hook(s.onCache, "introspection"),
 		})
 		if err != nil {
 			return nil, err
@@ -430,3 +434,11 @@ var (
 		CredentialCookie() string
 	} = (*Strategy)(nil)
 )
+
+// hook binds a cache name to an OnCache callback (nil stays nil).
+func hook(f func(string, bool), name string) func(bool) {
+	if f == nil {
+		return nil
+	}
+	return func(hit bool) { f(name, hit) }
+}

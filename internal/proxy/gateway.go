@@ -182,7 +182,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				st.ev.Outcome, st.ev.Status = "cors_preflight", http.StatusNoContent
 				return
 			}
-			g.deny(w, st, http.StatusForbidden, "forbidden", "cors_preflight_refused", "CORS preflight refused")
+			// Not an authentication failure: counted and audited as refused.
+			g.deny(w, st, http.StatusForbidden, "cors_refused", "cors_preflight_refused", "CORS preflight refused")
 			return
 		}
 		rt.CORS.decorate(w.Header(), r.Header.Get("Origin"))

@@ -206,7 +206,7 @@ func (a *App) endpoints() map[string]http.Handler {
 // buildGeneration builds the strategies and route table of cfg.
 func (a *App) buildGeneration(ctx context.Context, cfg *config.Config) (*generation, error) {
 	gen := &generation{}
-	deps := strategies.Deps{Logger: a.Logger, HTTPClient: providerClient(), Extra: a.extraStrategies(ctx, gen)}
+	deps := strategies.Deps{Logger: a.Logger, HTTPClient: providerClient(), Extra: a.extraStrategies(ctx, gen), OnCache: a.Metrics.CacheResult}
 	if a.Issuer != nil {
 		deps.TokenKeys = a.Issuer.Keys
 	}
@@ -336,7 +336,7 @@ func (a *App) observe(ev *proxy.Event) {
 		name = audit.AuthFailure
 	case "rate_limited":
 		name = audit.AuthRateLimited
-	case "bad_request":
+	case "bad_request", "cors_refused":
 		name = audit.RequestRefused
 	default:
 		return

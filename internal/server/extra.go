@@ -18,7 +18,7 @@ import (
 // strategies (api_key, oauth2, jwt with jwks_url). Resources they hold are
 // released with the generation.
 func (a *App) extraStrategies(ctx context.Context, gen *generation) map[string]func(string, *config.Strategy) (strategies.Strategy, error) {
-	deps := oauth2strategy.Deps{HTTPClient: providerClient(), Redis: a.Redis, Logger: a.Logger}
+	deps := oauth2strategy.Deps{HTTPClient: providerClient(), Redis: a.Redis, Logger: a.Logger, OnCache: a.Metrics.CacheResult}
 	return map[string]func(string, *config.Strategy) (strategies.Strategy, error){
 		"api_key": func(name string, sc *config.Strategy) (strategies.Strategy, error) {
 			return a.buildAPIKey(ctx, gen, name, sc)
@@ -65,6 +65,7 @@ func (a *App) buildAPIKey(ctx context.Context, gen *generation, name string, sc 
 	}
 	v, err := apikey.NewVerifier(store, apikey.VerifierOptions{
 		Prefixes: sc.Prefixes, Logger: a.Logger.With("component", "apikey", "strategy", name),
+		OnCache: func(hit bool) { a.Metrics.CacheResult("api_keys", hit) },
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Revocations is the access-token denylist (logout), may be nil.
 	Revocations Revocations
+	// OnCache, when set, is told of cache lookups by cache name (metrics).
+	OnCache func(cache string, hit bool)
 	// Extra builds strategy types this package does not know (api_key,
 	// oauth2 live in their own packages to keep dependencies apart).
 	Extra map[string]func(name string, s *config.Strategy) (Strategy, error)
@@ -76,6 +78,7 @@ func build(cfg *config.Config, name string, sc *config.Strategy, deps Deps) (Str
 			Issuer: sc.Issuer, Audience: sc.Audience, Leeway: sc.Leeway.D(),
 			MaxLifetime: maxLifetime, RolesClaim: sc.RolesClaim, ScopesClaim: sc.ScopesClaim,
 			EmailClaim: sc.EmailClaim, Cookie: sc.Cookie, Revocations: deps.Revocations,
+			OnCache: cacheHook(deps.OnCache, "jwt_tokens"),
 		})
 	}
 	f := deps.Extra[sc.Type]
@@ -83,4 +86,12 @@ func build(cfg *config.Config, name string, sc *config.Strategy, deps Deps) (Str
 		return nil, fmt.Errorf("strategy type %q is not available in this build", sc.Type)
 	}
 	return f(name, sc)
+}
+
+// cacheHook binds a cache name to an OnCache callback (nil stays nil).
+func cacheHook(f func(string, bool), name string) func(bool) {
+	if f == nil {
+		return nil
+	}
+	return func(hit bool) { f(name, hit) }
 }

@@ -47,6 +47,8 @@ type JWTOptions struct {
 	// CacheSize bounds the verified-token cache (entries); 0 = 10,000,
 	// negative = no cache.
 	CacheSize int
+	// OnCache, when set, is told of each verified-token cache lookup.
+	OnCache func(hit bool)
 }
 
 // JWT authenticates bearer JWTs.
@@ -119,7 +121,11 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 		return nil, Invalid("oversize_token", nil)
 	}
 	if s.cache != nil {
-		if id, ok := s.cache.get(raw, s.opts.Now()); ok {
+		id, ok := s.cache.get(raw, s.opts.Now())
+		if s.opts.OnCache != nil {
+			s.opts.OnCache(ok)
+		}
+		if ok {
 			return s.notRevoked(ctx, id)
 		}
 	}
