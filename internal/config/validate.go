@@ -287,7 +287,9 @@ func validPrefix(p string) bool {
 	return true
 }
 
-func (v *validator) jwt(path string, s *Strategy) {
+// claimDefaults fills the claim names and clock leeway that token-checking
+// strategies (jwt, oauth2) share.
+func claimDefaults(s *Strategy) {
 	if s.RolesClaim == "" {
 		s.RolesClaim = "roles"
 	}
@@ -297,6 +299,10 @@ func (v *validator) jwt(path string, s *Strategy) {
 	if s.Leeway == 0 {
 		s.Leeway = Duration(30 * time.Second)
 	}
+}
+
+func (v *validator) jwt(path string, s *Strategy) {
+	claimDefaults(s)
 	if s.Issuer == "" {
 		v.errorf(path+".issuer", "required: every token's iss is checked against it")
 	}
@@ -341,15 +347,7 @@ func (v *validator) jwt(path string, s *Strategy) {
 }
 
 func (v *validator) oauth2(path string, s *Strategy) {
-	if s.RolesClaim == "" {
-		s.RolesClaim = "roles"
-	}
-	if s.EmailClaim == "" {
-		s.EmailClaim = "email"
-	}
-	if s.Leeway == 0 {
-		s.Leeway = Duration(30 * time.Second)
-	}
+	claimDefaults(s)
 	if s.ClientSecretFile != "" {
 		if s.ClientSecret != "" {
 			v.errorf(path+".client_secret_file", "set client_secret or client_secret_file, not both")

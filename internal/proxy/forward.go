@@ -92,9 +92,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 
-	// Hop-by-hop removal already ran on Out, so a "Connection: X-Auth-..."
-	// header cannot remove what is injected below.
-	stripOwnedHeaders(out.Header)
+	// Owned headers were deleted from In before anything else ran (Out is
+	// its copy); trailers are only known here. Hop-by-hop removal already
+	// ran on Out, so a "Connection: X-Auth-..." header cannot remove what is
+	// injected below.
 	stripOwnedHeaders(out.Trailer)
 	if !rt.PassCredentials {
 		for _, h := range rt.credHeaders {

@@ -1,16 +1,11 @@
 package server
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -25,29 +20,9 @@ func BenchmarkGatewayJWT(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 			defer up.Close()
-			dir := b.TempDir()
-			secret := filepath.Join(dir, "s")
-			_ = os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600)
-			y := `server: {listen: "127.0.0.1:0", admin_listen: ""}
-tokens:
-  issuer: i
-  audience: a
-  signing_keys: [{kid: k, algorithm: HS256, secret_file: ` + secret + `}]
-strategies:
-  jwt: {type: jwt, issuer: i, audience: a, algorithms: [HS256], keys: tokens}
-routes:
-  - {name: api, path: /api, upstream: "` + up.URL + `", strategies: [jwt]}
-  - {name: pub, path: /, upstream: "` + up.URL + `", public: true}
-`
-			cfg, err := config.Parse(filepath.Join(dir, "c.yaml"), []byte(y), os.LookupEnv)
-			if err != nil {
-				b.Fatal(err)
-			}
-			app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer app.Close()
+			app := jwtApp(b, `  - {name: api, path: /api, upstream: "`+up.URL+`", strategies: [jwt]}
+  - {name: pub, path: /, upstream: "`+up.URL+`", public: true}
+`)
 			tok, _, _, _ := app.Issuer.Access(tokens.AccessClaims{Subject: "alice", Roles: []string{"admin"}})
 			target := "/pub/x"
 			if tc.name == "jwt" {

@@ -1,16 +1,11 @@
 package server
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -19,28 +14,8 @@ import (
 func TestCacheMetrics(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer up.Close()
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "s")
-	_ = os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600)
-	y := `server: {listen: "127.0.0.1:0", admin_listen: ""}
-tokens:
-  issuer: i
-  audience: a
-  signing_keys: [{kid: k, algorithm: HS256, secret_file: ` + secret + `}]
-strategies:
-  jwt: {type: jwt, issuer: i, audience: a, algorithms: [HS256], keys: tokens}
-routes:
-  - {name: api, path: /, upstream: "` + up.URL + `", strategies: [jwt]}
-`
-	cfg, err := config.Parse(filepath.Join(dir, "c.yaml"), []byte(y), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := jwtApp(t, `  - {name: api, path: /, upstream: "`+up.URL+`", strategies: [jwt]}
+`)
 	tok, _, _, _ := app.Issuer.Access(tokens.AccessClaims{Subject: "alice"})
 	for range 3 {
 		r := httptest.NewRequest("GET", "/x", nil)

@@ -62,15 +62,7 @@ func (a *Asserter) Assert(id *strategies.Identity, route string) (string, error)
 		"iss": a.issuer, "aud": route, "sub": id.Subject, "type": TypeAssertion,
 		"iat": now.Unix(), "exp": now.Add(a.ttl).Unix(), "strategy": id.Strategy,
 	}
-	if id.Email != "" {
-		claims["email"] = id.Email
-	}
-	if len(id.Roles) > 0 {
-		claims["roles"] = id.Roles
-	}
-	if len(id.Scopes) > 0 {
-		claims["scope"] = joinScopes(id.Scopes)
-	}
+	addIdentityClaims(claims, id.Email, id.Roles, id.Scopes)
 	if id.ClientID != "" {
 		claims["client_id"] = id.ClientID
 	}

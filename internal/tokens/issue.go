@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -67,15 +68,7 @@ func (i *Issuer) Access(c AccessClaims) (token, jti string, exp time.Time, err e
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(),
 		"jti": jti, "type": TypeAccess,
 	}
-	if c.Email != "" {
-		claims["email"] = c.Email
-	}
-	if len(c.Roles) > 0 {
-		claims["roles"] = c.Roles
-	}
-	if len(c.Scopes) > 0 {
-		claims["scope"] = joinScopes(c.Scopes)
-	}
+	addIdentityClaims(claims, c.Email, c.Roles, c.Scopes)
 	if c.SessionID != "" {
 		claims["sid"] = c.SessionID
 	}
@@ -83,15 +76,18 @@ func (i *Issuer) Access(c AccessClaims) (token, jti string, exp time.Time, err e
 	return token, jti, exp, err
 }
 
-func joinScopes(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += v
+// addIdentityClaims sets email, roles and scope (space-separated, RFC 8693
+// style) when they are known.
+func addIdentityClaims(claims jwt.MapClaims, email string, roles, scopes []string) {
+	if email != "" {
+		claims["email"] = email
 	}
-	return out
+	if len(roles) > 0 {
+		claims["roles"] = roles
+	}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
 }
 
 // NewID returns 128 random bits, base64url: token ids, family ids.

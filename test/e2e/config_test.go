@@ -19,13 +19,9 @@ const (
 	testKid      = "hs-1"
 )
 
-// standardConfig is the config most tests run on: an admin route under an
-// authenticated API, a public route, one HS256 jwt strategy with a
-// distinctive name, and an auth-failure limit high enough never to trip
-// (the rate-limit test has its own config). The HMAC secret comes from
-// ${ACCESS_SECRET}.
-const standardConfig = `
-tokens:
+// userJWTConfig is the token issuer and the HS256 jwt strategy "userJwt"
+// that most test configs share; the HMAC secret comes from ${ACCESS_SECRET}.
+const userJWTConfig = `tokens:
   issuer: e2e.issuer
   audience: e2e.audience
   access_ttl: 15m
@@ -40,7 +36,14 @@ strategies:
     audience: e2e.audience
     algorithms: [HS256]
     keys: tokens
-routes:
+`
+
+// standardConfig is the config most tests run on: an admin route under an
+// authenticated API, a public route, one HS256 jwt strategy with a
+// distinctive name, and an auth-failure limit high enough never to trip
+// (the rate-limit test has its own config). The HMAC secret comes from
+// ${ACCESS_SECRET}.
+const standardConfig = "\n" + userJWTConfig + `routes:
   - name: admin
     path: /api/admin
     upstream: UPSTREAM

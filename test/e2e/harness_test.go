@@ -215,8 +215,7 @@ func startGateway(t *testing.T, cfg string, env map[string]string) *Gateway {
 
 func tryStart(t *testing.T, cfg string, env map[string]string) (*Gateway, error) {
 	dir := t.TempDir()
-	g := &Gateway{Addr: freePort(t), AdminAddr: freePort(t), Dir: dir, env: processEnv(env),
-		stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	g := &Gateway{Addr: freePort(t), AdminAddr: freePort(t), Dir: dir, env: processEnv(env)}
 	full, err := withListeners(cfg, g.Addr, g.AdminAddr)
 	if err != nil {
 		return nil, err
@@ -225,11 +224,22 @@ func tryStart(t *testing.T, cfg string, env map[string]string) (*Gateway, error)
 	if err := os.WriteFile(g.ConfigPath, []byte(full), 0o600); err != nil {
 		return nil, err
 	}
+	if err := g.launch(t); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// launch starts `authgateway serve` on g.ConfigPath as it is on disk, kills
+// it when the test ends (printing its logs if the test failed) and waits
+// for /healthz.
+func (g *Gateway) launch(t *testing.T) error {
+	g.stdout, g.stderr, g.done = &syncBuffer{}, &syncBuffer{}, make(chan struct{})
 	g.cmd = exec.Command(binPath, "serve", "-config", g.ConfigPath)
-	g.cmd.Dir, g.cmd.Env = dir, g.env
+	g.cmd.Dir, g.cmd.Env = g.Dir, g.env
 	g.cmd.Stdout, g.cmd.Stderr = g.stdout, g.stderr
 	if err := g.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	go func() {
 		g.err = g.cmd.Wait()
@@ -255,19 +265,19 @@ func tryStart(t *testing.T, cfg string, env map[string]string) (*Gateway, error)
 	for time.Now().Before(deadline) {
 		select {
 		case <-g.done:
-			return nil, fmt.Errorf("gateway exited during startup (%v)\nstdout:\n%s\nstderr:\n%s", g.err, g.Stdout(), g.Stderr())
+			return fmt.Errorf("gateway exited during startup (%v)\nstdout:\n%s\nstderr:\n%s", g.err, g.Stdout(), g.Stderr())
 		default:
 		}
 		resp, err := client.Get("http://" + g.AdminAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return g, nil
+				return nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("gateway not healthy within 15s\nstdout:\n%s\nstderr:\n%s", g.Stdout(), g.Stderr())
+	return fmt.Errorf("gateway not healthy within 15s\nstdout:\n%s\nstderr:\n%s", g.Stdout(), g.Stderr())
 }
 
 // cliResult is the outcome of one CLI invocation.

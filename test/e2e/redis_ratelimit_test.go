@@ -36,22 +36,7 @@ func (c limitConfig) yaml(upstream string) string {
 		fmt.Fprintf(&b, "redis:\n  url: %q\n", c.redisURL)
 		strats = "[userJwt, apiKey]"
 	}
-	b.WriteString(`tokens:
-  issuer: e2e.issuer
-  audience: e2e.audience
-  access_ttl: 15m
-  signing_keys:
-    - kid: hs-1
-      algorithm: HS256
-      secret: ${ACCESS_SECRET}
-strategies:
-  userJwt:
-    type: jwt
-    issuer: e2e.issuer
-    audience: e2e.audience
-    algorithms: [HS256]
-    keys: tokens
-`)
+	b.WriteString(userJWTConfig)
 	if c.redisURL != "" {
 		b.WriteString("  apiKey:\n    type: api_key\n    header: X-API-Key\n    prefixes: [pk_live]\n    store: redis\n")
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,22 +24,7 @@ import (
 const reloadHead = `server:
   listen: "LISTEN"
   admin_listen: "ADMIN"
-tokens:
-  issuer: e2e.issuer
-  audience: e2e.audience
-  access_ttl: 15m
-  signing_keys:
-    - kid: hs-1
-      algorithm: HS256
-      secret: ${ACCESS_SECRET}
-strategies:
-  userJwt:
-    type: jwt
-    issuer: e2e.issuer
-    audience: e2e.audience
-    algorithms: [HS256]
-    keys: tokens
-rate_limits:
+` + userJWTConfig + `rate_limits:
   auth_failures:
     limit: 100000
     period: 1m
@@ -517,46 +501,7 @@ func TestLiveReloadKubernetesSymlinks(t *testing.T) {
 // layout the test made) and waits for /healthz.
 func launchGateway(t *testing.T, g *Gateway) {
 	t.Helper()
-	g.stdout, g.stderr, g.done = &syncBuffer{}, &syncBuffer{}, make(chan struct{})
-	g.cmd = exec.Command(binPath, "serve", "-config", g.ConfigPath)
-	g.cmd.Dir, g.cmd.Env = g.Dir, g.env
-	g.cmd.Stdout, g.cmd.Stderr = g.stdout, g.stderr
-	if err := g.cmd.Start(); err != nil {
+	if err := g.launch(t); err != nil {
 		t.Fatalf("starting gateway: %v", err)
 	}
-	go func() {
-		g.err = g.cmd.Wait()
-		close(g.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-g.done:
-		default:
-			_ = g.cmd.Process.Kill()
-			<-g.done
-		}
-		if strings.Contains(g.Stderr(), "WARNING: DATA RACE") {
-			t.Errorf("the gateway reported a data race")
-		}
-		if t.Failed() {
-			t.Logf("gateway stdout:\n%s\ngateway stderr:\n%s", g.Stdout(), g.Stderr())
-		}
-	})
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-g.done:
-			t.Fatalf("gateway exited during startup (%v)\nstdout:\n%s\nstderr:\n%s", g.err, g.Stdout(), g.Stderr())
-		default:
-		}
-		if resp, err := client.Get("http://" + g.AdminAddr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gateway not healthy within 15s\nstdout:\n%s\nstderr:\n%s", g.Stdout(), g.Stderr())
 }
