@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -380,5 +381,106 @@ func TestLoginRedirectForNavigations(t *testing.T) {
 	}
 	if up.count() != 0 {
 		t.Fatal("upstream reached")
+	}
+}
+
+// TestStreamsWithoutDelay: a streamed response (server-sent events, or a
+// chunked long poll) reaches the client event by event. The upstream holds
+// the response open until the client has read the first event, so a gateway
+// that buffered it would never deliver it and the test would time out.
+func TestStreamsWithoutDelay(t *testing.T) {
+	for _, contentType := range []string{"text/event-stream", "text/plain"} {
+		t.Run(contentType, func(t *testing.T) {
+			release := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				_, _ = io.WriteString(w, "data: first\n\n")
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				_, _ = io.WriteString(w, "data: last\n\n")
+			}))
+			defer up.Close()
+			defer close(release)
+			u, _ := url.Parse(up.URL)
+			table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := httptest.NewServer(New(table, Options{}))
+			defer gw.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/events", nil)
+			res, err := gw.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			first := make([]byte, len("data: first\n\n"))
+			if _, err := io.ReadFull(res.Body, first); err != nil {
+				t.Fatalf("first event not delivered while the upstream held the response open: %v", err)
+			}
+			if string(first) != "data: first\n\n" || res.ContentLength != -1 {
+				t.Fatalf("got %q, Content-Length %d", first, res.ContentLength)
+			}
+		})
+	}
+}
+
+// TestLargeHeadersCrossSmallBuffers: header blocks far larger than the
+// upstream transport's 2 KiB buffers pass through intact both ways.
+func TestLargeHeadersCrossSmallBuffers(t *testing.T) {
+	big := strings.Repeat("abcdefghij", 1200) // 12 KB, one line
+	var gotReq string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotReq = r.Header.Get("X-Big")
+		w.Header().Set("X-Big-Response", big)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(New(table, Options{}))
+	defer gw.Close()
+	req, _ := http.NewRequest("GET", gw.URL+"/x", nil)
+	req.Header.Set("X-Big", big)
+	res, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+	if gotReq != big || res.Header.Get("X-Big-Response") != big {
+		t.Fatalf("large header changed in transit: request %d bytes, response %d bytes", len(gotReq), len(res.Header.Get("X-Big-Response")))
+	}
+}
+
+// TestIdentityHeaderValuesAreSeparate: the identity headers share one
+// backing array; appending to one must not overwrite another.
+func TestIdentityHeaderValuesAreSeparate(t *testing.T) {
+	h := http.Header{}
+	setIdentityHeaders(h, &strategies.Identity{Subject: "alice", Strategy: "jwt", Email: "a@example.com",
+		Roles: []string{"reader", "admin"}, Scopes: []string{"read"}, ClientID: "cli"})
+	for _, name := range []string{HeaderSubject, HeaderStrategy, HeaderEmail, HeaderRoles, HeaderScopes} {
+		h.Add(name, "forged")
+	}
+	want := map[string][]string{
+		HeaderSubject: {"alice", "forged"}, HeaderStrategy: {"jwt", "forged"}, HeaderEmail: {"a@example.com", "forged"},
+		HeaderRoles: {"reader,admin", "forged"}, HeaderScopes: {"read", "forged"}, HeaderClientID: {"cli"},
+	}
+	for name, w := range want {
+		if got := h[name]; strings.Join(got, "|") != strings.Join(w, "|") {
+			t.Errorf("%s = %q, want %q", name, got, w)
+		}
 	}
 }

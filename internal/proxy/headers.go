@@ -52,19 +52,28 @@ func stripOwnedHeaders(h http.Header) {
 
 // setIdentityHeaders writes the identity headers; unknown values are omitted.
 func setIdentityHeaders(h http.Header, id *strategies.Identity) {
-	h[HeaderSubject] = []string{id.Subject}
-	h[HeaderStrategy] = []string{id.Strategy}
+	// One backing array for every value slice: one allocation per request
+	// instead of six. Each slice's capacity is its length, so an append by
+	// anyone else copies rather than writing into a neighbour.
+	vals := make([]string, 0, 6)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		h[name] = vals[n-1 : n : n]
+	}
+	set(HeaderSubject, id.Subject)
+	set(HeaderStrategy, id.Strategy)
 	if id.Email != "" {
-		h[HeaderEmail] = []string{id.Email}
+		set(HeaderEmail, id.Email)
 	}
 	if len(id.Roles) > 0 {
-		h[HeaderRoles] = []string{strings.Join(id.Roles, ",")}
+		set(HeaderRoles, strings.Join(id.Roles, ","))
 	}
 	if len(id.Scopes) > 0 {
-		h[HeaderScopes] = []string{strings.Join(id.Scopes, " ")}
+		set(HeaderScopes, strings.Join(id.Scopes, " "))
 	}
 	if id.ClientID != "" {
-		h[HeaderClientID] = []string{id.ClientID}
+		set(HeaderClientID, id.ClientID)
 	}
 }
 

@@ -128,6 +128,9 @@ type fixedResult struct {
 	SliceP99MinUS    float64 `json:"slice_p99_min_us"`
 	SliceP99MaxUS    float64 `json:"slice_p99_max_us"`
 	Slices           int     `json:"slices"`
+	// SliceP99US lists the slices' p99s in the order they ran: slice i of
+	// every target fell in the same round, so the harness can pair them.
+	SliceP99US []float64 `json:"slice_p99_us"`
 	// LagP99US is how late the generator itself issued requests (median over
 	// slices of the p99): its own scheduling delay, part of every latency.
 	LagP99US float64 `json:"lag_p99_us"`
@@ -202,7 +205,7 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 			P50US: percentile(t.lat, 50), P90US: percentile(t.lat, 90), P99US: percentile(t.lat, 99),
 			P999US: percentile(t.lat, 99.9), MaxUS: percentile(t.lat, 100),
 			SliceP99MedianUS: median(t.sliceP99), SliceP99MinUS: slices.Min(t.sliceP99),
-			SliceP99MaxUS: slices.Max(t.sliceP99), LagP99US: median(t.sliceLag)}
+			SliceP99MaxUS: slices.Max(t.sliceP99), SliceP99US: t.sliceP99, LagP99US: median(t.sliceLag)}
 		if t.elapsed > 0 {
 			res.Achieved = float64(res.Sent-res.Errors) / t.elapsed.Seconds()
 		}

@@ -110,30 +110,34 @@ func (r *report) markdown() string {
 	if r.fixedRate == 0 {
 		p("Not measured: the bare proxy did not run.\n\n")
 	} else {
-		var bareSlice, bareP99 float64
-		if bare != nil && bare.fixed != nil {
-			bareSlice, bareP99 = bare.fixed.SliceP99MedianUS, bare.fixed.P99US
-		}
 		p("`benchtool fixedrate` (Go, %d connections, pinned like wrk) sends %.0f req/s — half the bare proxy's\n", o.conns, r.fixedRate)
 		p("median peak — to each scenario below for %s in all, in 1 s slices that alternate between the\n", time.Duration(o.rounds)*o.duration)
 		p("scenarios (after a %s warm-up each), so a disturbance on the shared machine hits them alike.\n", o.warmup)
 		p("Latency counts from when each request was due, so queueing behind a stall is charged (no\n")
 		p("coordinated omission). p50–p99.9 are over all samples; \"slice p99\" is the median (and min–max)\n")
-		p("of the 1 s slices' p99s, robust to one disturbed slice; \"added\" compares it with the bare\n")
-		p("proxy's. Generator lag is how late the generator itself issued requests: when it is large, CPU %s\n", o.loadCPU)
-		p("was busy with something else, and that much of every latency is the machine, not the proxy.\n\n")
-		p("| scenario | achieved req/s | p50 | p90 | p99 | p99.9 | slice p99 (median) | slice p99 min–max | p99 added vs bare (slice median / all) | errors | generator lag p99 |\n")
-		p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		p("of the 1 s slices' p99s, robust to one disturbed slice. \"Added\" compares each scenario with the\n")
+		p("bare proxy sent the same requests (its baseline column): slice by slice, each slice with the\n")
+		p("baseline's slice of the same round (a few seconds apart), and the median of those differences —\n")
+		p("then, for contrast, the p99s over all samples. Generator lag is how late the generator itself\n")
+		p("issued requests: when it is large, CPU %s was busy with something else, and that much of every\n", o.loadCPU)
+		p("latency is the machine, not the proxy.\n\n")
+		p("| scenario | baseline | achieved req/s | p50 | p90 | p99 | p99.9 | slice p99 (median) | slice p99 min–max | p99 added (paired slices / all) | errors | generator lag p99 |\n")
+		p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, t := range r.targets {
 			f := t.fixed
 			if f == nil {
 				continue
 			}
-			added := "—"
-			if t != bare && bareSlice > 0 {
-				added = signedUS(f.SliceP99MedianUS-bareSlice) + " / " + signedUS(f.P99US-bareP99)
+			baseName, added := "—", "—"
+			if t.sc.target != targetBare {
+				baseName = t.sc.baselineName()
+				if base := find(r.targets, baseName); base != nil && base.fixed != nil {
+					added = signedUS(pairedDiff(f.SliceP99US, base.fixed.SliceP99US)) + " / " + signedUS(f.P99US-base.fixed.P99US)
+				} else {
+					added = "baseline did not run"
+				}
 			}
-			p("| %s | %.0f | %s | %s | %s | %s | %s | %s–%s | %s | %d | %s |\n", t.sc.name, f.Achieved,
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s–%s | %s | %d | %s |\n", t.sc.name, baseName, f.Achieved,
 				us(f.P50US), us(f.P90US), us(f.P99US), us(f.P999US), us(f.SliceP99MedianUS),
 				us(f.SliceP99MinUS), us(f.SliceP99MaxUS), added, f.Errors, us(f.LagP99US))
 		}
@@ -300,4 +304,16 @@ func jsonUnmarshal(out []byte, v any) error {
 		return fmt.Errorf("parsing %q: %w", oneLine(string(out)), err)
 	}
 	return nil
+}
+
+// pairedDiff is the median of a[i]-b[i] over the slices both ran: each
+// difference compares two slices of the same round, so a disturbance of the
+// machine that spans the round cancels out.
+func pairedDiff(a, b []float64) float64 {
+	n := min(len(a), len(b))
+	d := make([]float64, n)
+	for i := range n {
+		d[i] = a[i] - b[i]
+	}
+	return median(d)
 }

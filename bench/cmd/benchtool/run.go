@@ -153,7 +153,12 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 	}
 	// nginx workers run as an unprivileged user and must reach their config.
 	_ = os.Chmod(dir, 0o755)
-	defer os.RemoveAll(dir)
+	if os.Getenv("BENCH_KEEP") != "" {
+		// For digging: every process's stderr (e.g. GODEBUG=gctrace=1) stays.
+		logf("keeping %s (BENCH_KEEP)", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	e := &env{opts: o, dir: dir, self: self, procs: &procs{cpu: o.serverCPU},
 		keys: map[string]map[string]any{}, missTokens: o.missTokens}
 	if p, err := exec.LookPath("nginx"); err == nil {
@@ -463,40 +468,43 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	t.url = "http://" + listen
-	var values []string
+	var (
+		values  []string
+		cfgPath string
+	)
+	if t.sc.target == targetGateway || t.sc.creds != nil {
+		// A bare target with credentials gets a config too: the tokens are
+		// minted from its tokens section, exactly as for the gateway.
+		if cfgPath, err = e.writeGatewayConfig(ctx, t.sc, listen, dir); err != nil {
+			return err
+		}
+	}
+	if t.sc.creds != nil {
+		start := time.Now()
+		c, err := t.sc.creds(ctx, e, cfgPath)
+		if err != nil {
+			return err
+		}
+		if d := time.Since(start); d > time.Second {
+			fmt.Fprintf(os.Stderr, "bench: %s: %d credentials in %s\n", name, len(c.values), d.Round(100*time.Millisecond))
+		}
+		if len(c.values) == 0 || c.header == "" {
+			return errors.New("scenario minted no credentials")
+		}
+		t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
+		t.ncreds, t.calls, values = len(c.values), c.calls, c.values
+		t.setupCalls = -t.readCalls()
+		if err := os.WriteFile(t.credsFile, []byte(strings.Join(c.values, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
 	switch t.sc.target {
 	case targetBare:
 		t.proc, err = e.procs.start(name, dir, e.self, "bareproxy", "-listen", listen, "-upstream", e.upstream)
 	case targetNginx:
 		t.proc, err = e.startNginx(name, dir, listen)
 	case targetGateway:
-		cfgPath, err := e.writeGatewayConfig(ctx, t.sc, listen, dir)
-		if err != nil {
-			return err
-		}
-		if t.sc.creds != nil {
-			start := time.Now()
-			c, err := t.sc.creds(ctx, e, cfgPath)
-			if err != nil {
-				return err
-			}
-			if d := time.Since(start); d > time.Second {
-				fmt.Fprintf(os.Stderr, "bench: %s: %d credentials in %s\n", name, len(c.values), d.Round(100*time.Millisecond))
-			}
-			if len(c.values) == 0 || c.header == "" {
-				return errors.New("scenario minted no credentials")
-			}
-			t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
-			t.ncreds, t.calls, values = len(c.values), c.calls, c.values
-			t.setupCalls = -t.readCalls()
-			if err := os.WriteFile(t.credsFile, []byte(strings.Join(c.values, "\n")+"\n"), 0o600); err != nil {
-				return err
-			}
-		}
 		t.proc, err = e.procs.start(name, dir, e.opts.gatewayBin, "serve", "-config", cfgPath)
-		if err != nil {
-			return err
-		}
 	default:
 		return fmt.Errorf("unknown target %q", t.sc.target)
 	}

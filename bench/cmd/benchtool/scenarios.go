@@ -53,8 +53,19 @@ type scenario struct {
 	creds func(ctx context.Context, e *env, cfgPath string) (*creds, error)
 	// fixedRate includes the scenario in the half-load latency measurement.
 	fixedRate bool
+	// baseline names the bare-proxy row this scenario's added latency is
+	// measured against: the one sent the same requests ("" = bare-proxy).
+	baseline string
 	// optional scenarios run only when named in SCENARIOS (or SCENARIOS=all).
 	optional bool
+}
+
+// baselineName is the bare row this scenario's latency is compared with.
+func (sc *scenario) baselineName() string {
+	if sc.baseline != "" {
+		return sc.baseline
+	}
+	return "bare-proxy"
 }
 
 // creds are the values of one request header, rotated through in order.
@@ -77,6 +88,11 @@ func scenarios() []*scenario {
 	return []*scenario{
 		{name: "bare-proxy", target: targetBare, path: pathAPI, fixedRate: true,
 			desc: "stock httputil.ReverseProxy (no BufferPool), Rewrite = SetURL + SetXForwarded, Transport = proxy.NewTransport: the baseline"},
+		{name: "bare-proxy-bearer", target: targetBare, path: pathAPI, fixedRate: true,
+			desc: "bare-proxy sent the requests of gw-jwt-hs256 (1000 HS256 tokens in Authorization, forwarded as is): the baseline for scenarios whose requests carry a credential",
+			// The config is only written to mint the tokens from.
+			gateway: func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, "HS256") },
+			creds:   mintCreds(1000)},
 		{name: "nginx", target: targetNginx, path: pathAPI,
 			desc: "nginx, 1 worker, proxy_pass with upstream keepalive, access_log to /dev/null: external reference"},
 		{name: "gw-public", target: targetGateway, path: pathPublic, fixedRate: true,
@@ -171,6 +187,7 @@ func jwtScenario(name, alg string, n int, fixedRate bool) *scenario {
 	}
 	return &scenario{
 		name: name, target: targetGateway, path: pathAPI, fixedRate: fixedRate, desc: desc,
+		baseline: "bare-proxy-bearer",
 		gateway: func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) },
 		creds:   mintCreds(n),
 	}

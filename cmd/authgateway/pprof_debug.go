@@ -1,0 +1,34 @@
+//go:build pprofdebug
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // profiling endpoints, in a debug build only
+	"net/netip"
+	"os"
+)
+
+// A debug build (go build -tags pprofdebug) serves net/http/pprof on
+// $AUTHGATEWAY_PPROF for profiling under load (bench/README.md). Release
+// builds contain none of this. Only a loopback address is accepted: the
+// profiles show request data.
+func init() {
+	addr := os.Getenv("AUTHGATEWAY_PPROF")
+	if addr == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	ip, perr := netip.ParseAddr(host)
+	if err != nil || perr != nil || !ip.IsLoopback() {
+		fmt.Fprintf(os.Stderr, "authgateway: AUTHGATEWAY_PPROF=%q: want a loopback host:port; profiling off\n", addr)
+		return
+	}
+	go func() {
+		if err := http.ListenAndServe(addr, nil); err != nil {
+			fmt.Fprintf(os.Stderr, "authgateway: pprof listener: %v\n", err)
+		}
+	}()
+}
