@@ -188,8 +188,8 @@ func jwtScenario(name, alg string, n int, fixedRate bool) *scenario {
 	return &scenario{
 		name: name, target: targetGateway, path: pathAPI, fixedRate: fixedRate, desc: desc,
 		baseline: "bare-proxy-bearer",
-		gateway: func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) },
-		creds:   mintCreds(n),
+		gateway:  func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) },
+		creds:    mintCreds(n),
 	}
 }
 
