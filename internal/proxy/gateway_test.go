@@ -432,7 +432,7 @@ func TestStreamsWithoutDelay(t *testing.T) {
 }
 
 // TestLargeHeadersCrossSmallBuffers: header blocks far larger than the
-// upstream transport's 2 KiB buffers pass through intact both ways.
+// upstream transport's 1 KiB buffers pass through intact both ways.
 func TestLargeHeadersCrossSmallBuffers(t *testing.T) {
 	big := strings.Repeat("abcdefghij", 1200) // 12 KB, one line
 	var gotReq string
