@@ -431,6 +431,50 @@ func TestStreamsWithoutDelay(t *testing.T) {
 	}
 }
 
+// TestSlowSizedResponseHeadersArrive: an upstream that sends the headers of
+// a sized response at once and the body only later: the client gets the
+// headers and the first part of the body while the upstream still holds the
+// rest (a gateway that kept them buffered until the end would time out).
+func TestSlowSizedResponseHeadersArrive(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		w.Header().Set("X-Report", "started")
+		_, _ = io.WriteString(w, "12345")
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "67890")
+	}))
+	defer up.Close()
+	defer close(release)
+	u, _ := url.Parse(up.URL)
+	table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(New(table, Options{}))
+	defer gw.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/report", nil)
+	res, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatalf("headers not delivered while the upstream held the body: %v", err)
+	}
+	defer res.Body.Close()
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(res.Body, first); err != nil {
+		t.Fatalf("first part of the body not delivered: %v", err)
+	}
+	if res.Header.Get("X-Report") != "started" || res.ContentLength != 10 || string(first) != "12345" {
+		t.Fatalf("got %q, X-Report %q, Content-Length %d", first, res.Header.Get("X-Report"), res.ContentLength)
+	}
+}
+
 // TestLargeHeadersCrossSmallBuffers: header blocks far larger than the
 // upstream transport's 1 KiB buffers pass through intact both ways.
 func TestLargeHeadersCrossSmallBuffers(t *testing.T) {
