@@ -384,42 +384,50 @@ func TestLoginRedirectForNavigations(t *testing.T) {
 	}
 }
 
+// heldResponse starts an upstream that sends headers (plus extra) and first,
+// flushes, and holds the rest of the response until the test ends, with a
+// public gateway in front of it; it returns the gateway's response to a GET
+// of path. The client gives up after 10 s, so a gateway that buffered what
+// was flushed fails the caller's read instead of hanging.
+func heldResponse(t *testing.T, path string, extra http.Header, first, rest string) *http.Response {
+	t.Helper()
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range extra {
+			w.Header()[k] = v
+		}
+		_, _ = io.WriteString(w, first)
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, rest)
+	}))
+	u, _ := url.Parse(up.URL)
+	table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(New(table, Options{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(func() { cancel(); close(release); gw.Close(); up.Close() })
+	req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+path, nil)
+	res, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatalf("headers not delivered while the upstream held the response: %v", err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
 // TestStreamsWithoutDelay: a streamed response (server-sent events, or a
-// chunked long poll) reaches the client event by event. The upstream holds
-// the response open until the client has read the first event, so a gateway
-// that buffered it would never deliver it and the test would time out.
+// chunked long poll) reaches the client event by event, while the upstream
+// still holds the response open.
 func TestStreamsWithoutDelay(t *testing.T) {
 	for _, contentType := range []string{"text/event-stream", "text/plain"} {
 		t.Run(contentType, func(t *testing.T) {
-			release := make(chan struct{})
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", contentType)
-				_, _ = io.WriteString(w, "data: first\n\n")
-				_ = http.NewResponseController(w).Flush()
-				select {
-				case <-release:
-				case <-r.Context().Done():
-				}
-				_, _ = io.WriteString(w, "data: last\n\n")
-			}))
-			defer up.Close()
-			defer close(release)
-			u, _ := url.Parse(up.URL)
-			table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			gw := httptest.NewServer(New(table, Options{}))
-			defer gw.Close()
-
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/events", nil)
-			res, err := gw.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
+			res := heldResponse(t, "/events", http.Header{"Content-Type": {contentType}}, "data: first\n\n", "data: last\n\n")
 			first := make([]byte, len("data: first\n\n"))
 			if _, err := io.ReadFull(res.Body, first); err != nil {
 				t.Fatalf("first event not delivered while the upstream held the response open: %v", err)
@@ -436,36 +444,7 @@ func TestStreamsWithoutDelay(t *testing.T) {
 // headers and the first part of the body while the upstream still holds the
 // rest (a gateway that kept them buffered until the end would time out).
 func TestSlowSizedResponseHeadersArrive(t *testing.T) {
-	release := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "10")
-		w.Header().Set("X-Report", "started")
-		_, _ = io.WriteString(w, "12345")
-		_ = http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		_, _ = io.WriteString(w, "67890")
-	}))
-	defer up.Close()
-	defer close(release)
-	u, _ := url.Parse(up.URL)
-	table, err := NewTable([]*Route{{Name: "site", Prefix: "/", Upstream: u, Public: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := httptest.NewServer(New(table, Options{}))
-	defer gw.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/report", nil)
-	res, err := gw.Client().Do(req)
-	if err != nil {
-		t.Fatalf("headers not delivered while the upstream held the body: %v", err)
-	}
-	defer res.Body.Close()
+	res := heldResponse(t, "/report", http.Header{"Content-Length": {"10"}, "X-Report": {"started"}}, "12345", "67890")
 	first := make([]byte, 5)
 	if _, err := io.ReadFull(res.Body, first); err != nil {
 		t.Fatalf("first part of the body not delivered: %v", err)
