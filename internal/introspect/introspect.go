@@ -7,8 +7,9 @@
 // sender-constrained (cnf), and iss/aud match when configured.
 //
 // The cache is keyed by the SHA-256 of the token, never the token itself.
-// Answers live for min(CacheTTL, exp-now); refusals for NegativeTTL; technical
-// failures are never cached. With Redis the cache is shared by replicas.
+// Answers live for min(CacheTTL, exp-now), less up to a random fifth of
+// CacheTTL so that tokens first seen together expire apart; refusals for
+// NegativeTTL; technical failures are never cached. With Redis the cache is shared by replicas.
 package introspect
 
 import (
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -315,7 +317,9 @@ func (c *Client) store(ctx context.Context, key [32]byte, e *entry) {
 	now := c.now()
 	ttl := c.opts.NegativeTTL
 	if e.Result != nil {
-		ttl = min(c.opts.CacheTTL, e.Result.ExpiresAt.Sub(now))
+		// Up to a fifth less than CacheTTL, at random: tokens first seen
+		// together (a restart) are not all introspected again at once.
+		ttl = min(c.opts.CacheTTL-rand.N(c.opts.CacheTTL/5+1), e.Result.ExpiresAt.Sub(now))
 	}
 	if ttl <= 0 {
 		return

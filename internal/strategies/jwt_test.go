@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -401,5 +402,34 @@ func TestTokenCacheBounded(t *testing.T) {
 	c.put("expired", &Identity{}, now.Add(-time.Second), now)
 	if _, ok := c.get("expired", now); ok {
 		t.Fatal("an already-expired token was cached")
+	}
+}
+
+// TestTokenCacheSpreadsExpiry: tokens cached at the same moment do not all
+// fall due for re-verification at once, and none outlives maxAge.
+func TestTokenCacheSpreadsExpiry(t *testing.T) {
+	const maxAge = 5 * time.Minute
+	c := newTokenCache(10_000, maxAge)
+	for i := range 1000 {
+		c.put(fmt.Sprintf("tok-%d", i), &Identity{Subject: "s"}, now.Add(time.Hour), now)
+	}
+	earliest, latest := now.Add(time.Hour), now
+	for i := range c.shards {
+		for _, e := range c.shards[i].m {
+			if e.until.Before(earliest) {
+				earliest = e.until
+			}
+			if e.until.After(latest) {
+				latest = e.until
+			}
+		}
+	}
+	switch {
+	case latest.After(now.Add(maxAge)):
+		t.Fatalf("an entry lives until %v, past maxAge", latest.Sub(now))
+	case earliest.Before(now.Add(maxAge * 4 / 5)):
+		t.Fatalf("an entry lives only %v, less than 4/5 of maxAge", earliest.Sub(now))
+	case latest.Sub(earliest) < maxAge/10:
+		t.Fatalf("expiries spread over %v only", latest.Sub(earliest))
 	}
 }
