@@ -4,10 +4,8 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	_ "net/http/pprof" // profiling endpoints, in a debug build only
-	"net/netip"
 	"os"
 )
 
@@ -20,9 +18,7 @@ func init() {
 	if addr == "" {
 		return
 	}
-	host, _, err := net.SplitHostPort(addr)
-	ip, perr := netip.ParseAddr(host)
-	if err != nil || perr != nil || !ip.IsLoopback() {
+	if !loopbackAddr(addr) {
 		fmt.Fprintf(os.Stderr, "authgateway: AUTHGATEWAY_PPROF=%q: want a loopback host:port; profiling off\n", addr)
 		return
 	}

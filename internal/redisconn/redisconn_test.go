@@ -1,7 +1,6 @@
 package redisconn
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -308,19 +307,7 @@ func startProcess(t *testing.T, dir, bin string, args ...string) {
 
 func waitPing(t *testing.T, addr string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-		if _, err := fmt.Fprint(c, "PING\r\n"); err != nil {
-			return false
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		return err == nil && line == "+PONG\r\n"
-	})
+	waitFor(t, 10*time.Second, func() bool { return redistest.Ping(addr) })
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {

@@ -14,7 +14,6 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,6 +34,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+
+	"github.com/authgateway/authgateway/internal/testutil/gwbin"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -51,39 +52,18 @@ func runMain(m *testing.M) int {
 		binPath = bin
 		return m.Run()
 	}
-	dir, err := os.MkdirTemp("", "authgateway-browser-")
+	bin, cleanup, err := gwbin.Build(false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "browser:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "authgateway")
-	cmd := exec.Command("go", "build", "-o", binPath, "./cmd/authgateway")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "browser: building authgateway: %v\n%s", err, out)
-		return 1
-	}
+	defer cleanup()
+	binPath = bin
 	return m.Run()
 }
 
 // syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = gwbin.SyncBuffer
 
 // recorder is the upstream: it records the identity headers of each request.
 type recorder struct {

@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/authgateway/authgateway/internal/testutil/gwbin"
 )
 
 // binPath is the authgateway binary built by TestMain.
@@ -36,46 +37,20 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "authgateway-e2e-")
+	// E2E_RACE=1 builds the gateway with the race detector, so that races
+	// in the serving path show up under real traffic.
+	bin, cleanup, err := gwbin.Build(os.Getenv("E2E_RACE") == "1")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "authgateway")
-	args := []string{"build", "-o", binPath}
-	// E2E_RACE=1 builds the gateway with the race detector, so that races
-	// in the serving path show up under real traffic.
-	if os.Getenv("E2E_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "./cmd/authgateway")...)
-	cmd.Dir = filepath.Join("..", "..") // the module root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building authgateway: %v\n%s", err, out)
-		return 1
-	}
+	defer cleanup()
+	binPath = bin
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer goroutine and
-// the test reading it at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer = gwbin.SyncBuffer
 
 // Gateway is one running authgateway process.
 type Gateway struct {
@@ -458,21 +433,7 @@ func doRaw(addr, raw string) (*Response, error) {
 		return nil, fmt.Errorf("dialing %s: %w", addr, err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, raw); err != nil {
-		return nil, fmt.Errorf("writing request: %w", err)
-	}
-	method, _, _ := strings.Cut(raw, " ")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		return nil, fmt.Errorf("reading response: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("reading response body: %w", err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	return exchange(conn, raw)
 }
 
 func firstLine(raw string) string {

@@ -65,7 +65,7 @@ func (s *Server) start() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ping(s.Addr()) {
+		if Ping(s.Addr()) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -91,7 +91,8 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-func ping(addr string) bool {
+// Ping reports whether a redis-server at addr answers PING.
+func Ping(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
