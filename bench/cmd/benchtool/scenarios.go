@@ -91,7 +91,7 @@ func scenarios() []*scenario {
 		{name: "bare-proxy-bearer", target: targetBare, path: pathAPI, fixedRate: true,
 			desc: "bare-proxy sent the requests of gw-jwt-hs256 (1000 HS256 tokens in Authorization, forwarded as is): the baseline for scenarios whose requests carry a credential",
 			// The config is only written to mint the tokens from.
-			gateway: func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, "HS256") },
+			gateway: jwtGateway("HS256"),
 			creds:   mintCreds(1000)},
 		{name: "nginx", target: targetNginx, path: pathAPI,
 			desc: "nginx, 1 worker, proxy_pass with upstream keepalive, access_log to /dev/null: external reference"},
@@ -111,14 +111,9 @@ func scenarios() []*scenario {
 		{name: "gw-jwt-hs256-ratelimit-redis", target: targetGateway, path: pathAPI,
 			desc: "gw-jwt-hs256 plus a per-subject rate_limit (never reached) on a local redis-server",
 			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
-				if err := protectWithJWT(e, c, "HS256"); err != nil {
+				if err := jwtWithRedis(ctx, e, c); err != nil {
 					return err
 				}
-				url, err := e.redis(ctx)
-				if err != nil {
-					return err
-				}
-				c.Redis = map[string]any{"url": url}
 				c.Routes[len(c.Routes)-1]["rate_limit"] = map[string]any{"limit": 1_000_000_000, "period": "1m", "by": "subject"}
 				return nil
 			},
@@ -127,10 +122,8 @@ func scenarios() []*scenario {
 		apiKeyScenario("gw-apikey-redis", "redis"),
 		oauth2Scenario("gw-oauth2-introspection"),
 		{name: "gw-session-cookie", target: targetGateway, path: pathAPI,
-			desc: "gw-jwt-hs256 with each token in the session cookie __Host-authgw_access (the jwt strategy's default cookie with keys: tokens) instead of Authorization",
-			gateway: func(_ context.Context, e *env, c *gwConfig) error {
-				return protectWithJWT(e, c, "HS256")
-			},
+			desc:    "gw-jwt-hs256 with each token in the session cookie __Host-authgw_access (the jwt strategy's default cookie with keys: tokens) instead of Authorization",
+			gateway: jwtGateway("HS256"),
 			creds: func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
 				c, err := mintCreds(1000)(ctx, e, cfgPath)
 				if err != nil {
@@ -143,19 +136,9 @@ func scenarios() []*scenario {
 				return c, nil
 			}},
 		{name: "gw-jwt-hs256-redis-authfail", target: targetGateway, path: pathAPI,
-			desc: "gw-jwt-hs256 with redis.url set and no route quota: the auth-failure limiter (and whatever else uses Redis) is Redis-backed, what every authenticated request costs with Redis configured",
-			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
-				if err := protectWithJWT(e, c, "HS256"); err != nil {
-					return err
-				}
-				url, err := e.redis(ctx)
-				if err != nil {
-					return err
-				}
-				c.Redis = map[string]any{"url": url}
-				return nil
-			},
-			creds: countRedis(mintCreds(1000))},
+			desc:    "gw-jwt-hs256 with redis.url set and no route quota: the auth-failure limiter (and whatever else uses Redis) is Redis-backed, what every authenticated request costs with Redis configured",
+			gateway: jwtWithRedis,
+			creds:   countRedis(mintCreds(1000))},
 	}
 }
 
@@ -188,9 +171,28 @@ func jwtScenario(name, alg string, n int, fixedRate bool) *scenario {
 	return &scenario{
 		name: name, target: targetGateway, path: pathAPI, fixedRate: fixedRate, desc: desc,
 		baseline: "bare-proxy-bearer",
-		gateway:  func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) },
+		gateway:  jwtGateway(alg),
 		creds:    mintCreds(n),
 	}
+}
+
+// jwtGateway is a scenario's gateway edit: protectWithJWT with alg.
+func jwtGateway(alg string) func(context.Context, *env, *gwConfig) error {
+	return func(_ context.Context, e *env, c *gwConfig) error { return protectWithJWT(e, c, alg) }
+}
+
+// jwtWithRedis is gw-jwt-hs256's config with redis.url set to the
+// harness's redis-server.
+func jwtWithRedis(ctx context.Context, e *env, c *gwConfig) error {
+	if err := protectWithJWT(e, c, "HS256"); err != nil {
+		return err
+	}
+	url, err := e.redis(ctx)
+	if err != nil {
+		return err
+	}
+	c.Redis = map[string]any{"url": url}
+	return nil
 }
 
 // protectWithJWT adds a signing key for alg and a route /api guarded by a
