@@ -164,6 +164,8 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	slice := fs.Duration("slice", time.Second, "targets alternate every slice")
 	warm := fs.Duration("warmup", time.Second, "unmeasured warm-up per target at the same rate")
 	conns := fs.Int("conns", 64, "connections (and concurrent requests) per target")
+	together := fs.Bool("together", false, "send to all targets at once, request by request in turn, at -rate in all: "+
+		"each slice then pairs targets at the same instants (for a same-process comparison, e.g. two routes of one gateway)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -178,21 +180,38 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		targets = append(targets, t)
 	}
-	if *warm > 0 {
-		for _, t := range targets {
-			t.g.run(ctx, *rate, *warm, *conns)
-		}
+	record := func(t *fixedTarget, r sliceResult) {
+		t.lat = append(t.lat, r.lat...)
+		t.sliceP99 = append(t.sliceP99, percentile(r.lat, 99))
+		t.sliceLag = append(t.sliceLag, percentile(r.lag, 99))
+		t.errors += r.errors
+		t.elapsed += r.elapsed
+	}
+	gens := make([]*generator, len(targets))
+	for i, t := range targets {
+		gens[i] = t.g
 	}
 	nslices := max(int((*dur+*slice-1) / *slice), 1)
-	for i := range nslices {
-		for j := range targets {
-			t := targets[(i+j)%len(targets)]
-			r := t.g.run(ctx, *rate, *slice, *conns)
-			t.lat = append(t.lat, r.lat...)
-			t.sliceP99 = append(t.sliceP99, percentile(r.lat, 99))
-			t.sliceLag = append(t.sliceLag, percentile(r.lag, 99))
-			t.errors += r.errors
-			t.elapsed += r.elapsed
+	if *together {
+		if *warm > 0 {
+			runTogether(ctx, gens, *rate, *warm, *conns)
+		}
+		for range nslices {
+			for j, r := range runTogether(ctx, gens, *rate, *slice, *conns) {
+				record(targets[j], r)
+			}
+		}
+	} else {
+		if *warm > 0 {
+			for _, t := range targets {
+				t.g.run(ctx, *rate, *warm, *conns)
+			}
+		}
+		for i := range nslices {
+			for j := range targets {
+				t := targets[(i+j)%len(targets)]
+				record(t, t.g.run(ctx, *rate, *slice, *conns))
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -271,46 +290,68 @@ type sliceResult struct {
 
 // run sends rate requests per second for d and waits for the last answer.
 func (g *generator) run(ctx context.Context, rate float64, d time.Duration, conns int) sliceResult {
+	return runTogether(ctx, []*generator{g}, rate, d, conns)[0]
+}
+
+// runTogether sends rate requests per second in all for d, request i to
+// gens[i%len(gens)] (each with its own conns workers), and waits for the
+// last answer. Each generator's lag is that of the requests it was sent.
+func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Duration, conns int) []sliceResult {
 	n := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
-	due := make(chan time.Time, n)
-	per := make([][]time.Duration, conns)
-	errs := make([]int64, conns)
-	var wg sync.WaitGroup
-	for w := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range due {
-				if !g.do(ctx) {
-					errs[w]++
-				}
-				per[w] = append(per[w], time.Since(t))
-			}
-		}()
+	type worker struct {
+		due  chan time.Time
+		per  [][]time.Duration
+		errs []int64
+		lag  []float64
 	}
-	lag := make([]float64, 0, n)
+	ws := make([]*worker, len(gens))
+	var wg sync.WaitGroup
+	for i, g := range gens {
+		w := &worker{due: make(chan time.Time, n/len(gens)+1), per: make([][]time.Duration, conns), errs: make([]int64, conns)}
+		ws[i] = w
+		for c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := range w.due {
+					if !g.do(ctx) {
+						w.errs[c]++
+					}
+					w.per[c] = append(w.per[c], time.Since(t))
+				}
+			}()
+		}
+	}
 	start := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		t := start.Add(time.Duration(i) * interval)
 		if wait := time.Until(t); wait > 0 {
 			time.Sleep(wait)
 		}
-		lag = append(lag, float64(time.Since(t).Microseconds()))
-		due <- t
+		w := ws[i%len(ws)]
+		w.lag = append(w.lag, float64(time.Since(t).Microseconds()))
+		w.due <- t
 	}
-	close(due)
+	for _, w := range ws {
+		close(w.due)
+	}
 	wg.Wait()
-	r := sliceResult{lag: lag, elapsed: time.Since(start)}
-	for w := range conns {
-		for _, d := range per[w] {
-			r.lat = append(r.lat, float64(d.Microseconds()))
+	elapsed := time.Since(start)
+	out := make([]sliceResult, len(ws))
+	for i, w := range ws {
+		r := sliceResult{lag: w.lag, elapsed: elapsed}
+		for c := range conns {
+			for _, d := range w.per[c] {
+				r.lat = append(r.lat, float64(d.Microseconds()))
+			}
+			r.errors += w.errs[c]
 		}
-		r.errors += errs[w]
+		slices.Sort(r.lat)
+		slices.Sort(r.lag)
+		out[i] = r
 	}
-	slices.Sort(r.lat)
-	slices.Sort(r.lag)
-	return r
+	return out
 }
 
 // do sends one request and reports whether it got a 2xx.

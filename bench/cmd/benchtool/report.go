@@ -16,6 +16,7 @@ type report struct {
 	opts       runOpts
 	targets    []*target
 	fixedRate  float64
+	same       *sameProcess // nil: not measured
 	mem        []memResult
 	notes      []string
 	started    time.Time
@@ -142,6 +143,27 @@ func (r *report) markdown() string {
 				us(f.SliceP99MinUS), us(f.SliceP99MaxUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
+	}
+
+	if s := r.same; s != nil {
+		p("### The JWT check's own share: two routes of one gateway at the same instants\n\n")
+		p("Slices of different scenarios run seconds apart, and on a shared machine the tail moves that\n")
+		p("much between seconds. Here one process, %s, gets %.0f req/s in all, alternating request by\n", s.scenario, s.rate)
+		p("request between its public route and its JWT route (the same 1,000 tokens), for %s; each 1 s\n", time.Duration(o.rounds)*o.duration)
+		p("slice of one route is paired with the same second of the other. The difference is what the JWT\n")
+		p("check adds to the p99 on top of what every request through the gateway costs (the public\n")
+		p("route's \"added\" above).\n\n")
+		p("| route | achieved req/s | p50 | p90 | p99 | p99.9 | slice p99 (median) | errors |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, row := range []struct {
+			name string
+			f    *fixedResult
+		}{{"public", s.public}, {"jwt (HS256)", s.jwt}} {
+			p("| %s | %.0f | %s | %s | %s | %s | %s | %d |\n", row.name, row.f.Achieved, us(row.f.P50US), us(row.f.P90US),
+				us(row.f.P99US), us(row.f.P999US), us(row.f.SliceP99MedianUS), row.f.Errors)
+		}
+		p("\nJWT route − public route, p99: **%s** (median over %d paired slices; min %s, max %s); over all\n",
+			signedUS(s.diffMedian()), len(s.diffs()), signedUS(s.diffMin()), signedUS(s.diffMax()))
+		p("samples %s.\n\n", signedUS(s.jwt.P99US-s.public.P99US))
 	}
 
 	p("## Peak memory with %d concurrent keep-alive connections\n\n", o.rssConns)

@@ -258,6 +258,23 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		}
 	}
 
+	// The JWT check's own share of the tail: gw-jwt-hs256's public and JWT
+	// routes together, request by request, so every slice pairs them at the
+	// same instants in the same process.
+	var same *sameProcess
+	if jwt := find(live, sameProcessScenario); jwt != nil && jwt.err == nil && fixedRate > 0 {
+		var err error
+		if same, err = e.sameProcess(ctx, jwt, fixedRate); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("same process: %v", err)
+		} else {
+			logf("same process %.0f req/s in all: %s JWT route − public route slice p99 %+.0fus (min %+.0f, max %+.0f)",
+				fixedRate, jwt.sc.name, same.diffMedian(), same.diffMin(), same.diffMax())
+		}
+	}
+
 	// Peak RSS with many keep-alive connections, each on a fresh process.
 	var mem []memResult
 	for _, name := range []string{"bare-proxy", "gw-public", "gw-jwt-hs256"} {
@@ -277,7 +294,7 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		logf("rss %-28s idle %d kB  peak %d kB with %d connections (%.0f req/s)", name, m.idleKB, m.peakKB, o.rssConns, m.rps)
 	}
 
-	rep := &report{opts: o, targets: targets, fixedRate: fixedRate, mem: mem, notes: notes,
+	rep := &report{opts: o, targets: targets, fixedRate: fixedRate, same: same, mem: mem, notes: notes,
 		started: started, elapsed: time.Since(started), loadBefore: loadBefore, loadAfter: loadAvg(),
 		gatewayGo: binaryGoVersion(o.gatewayBin), nginx: toolVersion("nginx", "-v"), wrk: toolVersion("wrk", "-v")}
 	md := rep.markdown()
@@ -425,6 +442,68 @@ func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64) error {
 		}
 	}
 	return nil
+}
+
+// sameProcessScenario is the gateway whose public and JWT routes are
+// measured together.
+const sameProcessScenario = "gw-jwt-hs256"
+
+// sameProcess is one gateway's public and JWT routes measured together.
+type sameProcess struct {
+	scenario    string
+	rate        float64 // in all, half to each route
+	public, jwt *fixedResult
+}
+
+// diffs are the JWT route's slice p99s less the public route's, slice by
+// slice: each pair was measured over the same second.
+func (s *sameProcess) diffs() []float64 {
+	n := min(len(s.jwt.SliceP99US), len(s.public.SliceP99US))
+	d := make([]float64, n)
+	for i := range n {
+		d[i] = s.jwt.SliceP99US[i] - s.public.SliceP99US[i]
+	}
+	return d
+}
+
+func (s *sameProcess) diffMedian() float64 { return median(s.diffs()) }
+func (s *sameProcess) diffMin() float64    { return extreme(s.diffs(), slices.Min) }
+func (s *sameProcess) diffMax() float64    { return extreme(s.diffs(), slices.Max) }
+
+func extreme(v []float64, f func([]float64) float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return f(v)
+}
+
+// sameProcess sends rate req/s in all to t's public route and its JWT route
+// (t's credentials), alternating request by request, for ROUNDS × DURATION.
+func (e *env) sameProcess(ctx context.Context, t *target, rate float64) (*sameProcess, error) {
+	argv := []string{e.self, "fixedrate", "-together",
+		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
+		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
+		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns),
+		"-target", "public," + t.url + pathPublic,
+		"-target", "jwt," + t.url + t.sc.path + "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)}
+	if e.opts.loadCPU != "" {
+		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("fixedrate -together: %w", err)
+	}
+	res := map[string]*fixedResult{}
+	if err := jsonUnmarshal(out, &res); err != nil {
+		return nil, err
+	}
+	if res["public"] == nil || res["jwt"] == nil || len(res["jwt"].SliceP99US) == 0 {
+		return nil, fmt.Errorf("fixedrate -together: incomplete result %q", oneLine(string(out)))
+	}
+	t.sent += res["jwt"].Sent + int64(rate/2*e.opts.warmup.Seconds())
+	return &sameProcess{scenario: t.sc.name, rate: rate, public: res["public"], jwt: res["jwt"]}, nil
 }
 
 type memResult struct {
