@@ -1,0 +1,145 @@
+// Package gcfloor keeps the garbage collector's heap goal from falling below
+// a floor.
+//
+// With Go's default (GOGC=100) the next collection starts when the heap is
+// twice what the last one left live, and never below 4 MiB. A gateway keeps
+// little live (2–4 MiB at rest: config, caches, pools) while it allocates
+// about 10 KB per request, so under load it would collect several times a
+// second. Each mark phase slows the requests that run during it, and on one
+// or two cores that is what sets the p99. Holding the goal at the floor while
+// the live heap is small makes collections rarer under load; once the live
+// heap is large (many connections), twice it is above the floor and GOGC=100
+// applies unchanged, so the peak heap does not grow.
+package gcfloor
+
+import (
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// DefaultFloor is the gateway's heap goal floor: 32 MiB.
+const DefaultFloor = 32 << 20
+
+// maxPercent bounds GOGC when the live heap is tiny (a floor of 32 MiB over
+// a few hundred KiB of live heap), where the floor is reached anyway.
+const maxPercent = 10000
+
+// basePercent is GOGC above the floor: Go's default.
+const basePercent = 100
+
+// The runtime's heap goal is live + (live + stacks + globals) × GOGC/100,
+// with these three from the last collection, but at least
+// runtimeHeapMinimum × GOGC/100 (runtime/mgcpacer.go).
+// goalMetrics are the collection counter and those three.
+var goalMetrics = [...]string{"/gc/cycles/total:gc-cycles", "/gc/heap/live:bytes", "/gc/scan/stack:bytes", "/gc/scan/globals:bytes"}
+
+const runtimeHeapMinimum = 4 << 20
+
+// pollInterval is how often the tuner looks for a finished collection.
+// Between a collection and the next poll the runtime's goal may be the
+// floor's GOGC applied to a live heap that just grew (connections arriving);
+// a short interval bounds what can be allocated meanwhile.
+const pollInterval = 50 * time.Millisecond
+
+// Tuner adjusts GOGC after every collection so that the next heap goal is
+// max(floor, what GOGC=100 gives).
+//
+// It polls the runtime's collection counter rather than hooking a cleanup
+// on a sentinel object: under load a delayed cleanup can run during the
+// next mark phase, allocate its successor already marked, and so miss a
+// cycle while a raised GOGC lets the heap grow.
+type Tuner struct {
+	floor   uint64
+	sample  []metrics.Sample
+	percent int
+	cycles  uint64
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// Start begins tuning with the given floor in bytes, unless the GOGC
+// environment variable is set (the operator's setting wins). It returns nil
+// when it does not tune. GOMEMLIMIT keeps working: the runtime collects
+// earlier as the heap nears the limit, whatever GOGC says.
+func Start(floor uint64) *Tuner {
+	if _, set := os.LookupEnv("GOGC"); set || floor == 0 {
+		return nil
+	}
+	t := &Tuner{floor: floor, percent: basePercent, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, name := range goalMetrics {
+		t.sample = append(t.sample, metrics.Sample{Name: name})
+	}
+	if !t.adjust() {
+		return nil
+	}
+	go t.run()
+	return t
+}
+
+// Stop ends tuning and restores GOGC=100. Safe on a nil Tuner and more
+// than once.
+func (t *Tuner) Stop() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() { close(t.stop) })
+	<-t.done
+}
+
+func (t *Tuner) run() {
+	defer close(t.done)
+	defer debug.SetGCPercent(basePercent)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			t.adjust()
+		}
+	}
+}
+
+// adjust sets GOGC for what the last collection left, if one finished since
+// the last call, and reports whether the runtime has the metrics it needs.
+func (t *Tuner) adjust() bool {
+	metrics.Read(t.sample)
+	var v [len(goalMetrics)]uint64
+	for i, smp := range t.sample {
+		if smp.Value.Kind() != metrics.KindUint64 {
+			return false // not in this runtime: leave GOGC alone
+		}
+		v[i] = smp.Value.Uint64()
+	}
+	if v[0] == t.cycles && t.cycles != 0 {
+		return true
+	}
+	t.cycles = v[0]
+	p := percentFor(t.floor, v[1], v[2]+v[3])
+	if p != t.percent {
+		debug.SetGCPercent(p)
+		t.percent = p
+	}
+	return true
+}
+
+// percentFor is the GOGC that puts the next goal at the floor, but never
+// under basePercent or over maxPercent. Both parts of the goal grow with
+// GOGC, so the smaller of the two GOGCs that bring one of them to the floor
+// brings the goal there. Before the first collection live is 0: nothing is
+// known yet, and a large GOGC there would let the heap grow unchecked.
+func percentFor(floor, live, roots uint64) int {
+	scan := live + roots
+	if live == 0 || live >= floor || scan == 0 {
+		return basePercent
+	}
+	byFormula := ((floor-live)*100 + scan - 1) / scan // rounded up: ≥ floor
+	byMinimum := floor * 100 / runtimeHeapMinimum
+	return int(min(max(min(byFormula, byMinimum), basePercent), maxPercent))
+}

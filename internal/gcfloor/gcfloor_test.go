@@ -1,0 +1,148 @@
+package gcfloor
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		floor, live, roots uint64
+		want               int
+	}{
+		{32 * mib, 2 * mib, 1 * mib, 800},     // the runtime's minimum (4 MiB × 8) is the floor
+		{32 * mib, 3 * mib, 2 * mib, 580},     // live + 5 × 5.8 ≥ 32 MiB (rounded up)
+		{32 * mib, 10 * mib, 1 * mib, 200},    // 10 + 11 × 2 = 32 MiB
+		{32 * mib, 16 * mib, 0, 100},          // twice the live heap is the floor
+		{32 * mib, 20 * mib, 0, 100},          // above it: Go's default
+		{32 * mib, 64 * mib, 1 * mib, 100},    // never below the default
+		{1 << 40, 1 * mib, 0, maxPercent},     // an absurd floor: bounded
+		{32 * mib, 0, 0, basePercent},         // before the first collection: unknown
+		{32 * mib, 0, 300 << 10, basePercent}, // (roots alone say nothing)
+	} {
+		got := percentFor(tt.floor, tt.live, tt.roots)
+		if got != tt.want {
+			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tt.floor, tt.live, tt.roots, got, tt.want)
+		}
+		goal := max(tt.live+(tt.live+tt.roots)*uint64(got)/100, runtimeHeapMinimum*uint64(got)/100)
+		if tt.live > 0 && got != maxPercent && (goal < tt.floor-tt.floor/100 || (got > basePercent && goal > tt.floor+tt.floor/100)) {
+			t.Errorf("percentFor(%d, %d, %d) = %d puts the goal (%d) away from the floor", tt.floor, tt.live, tt.roots, got, goal)
+		}
+	}
+}
+
+func readMetrics(names ...string) []uint64 {
+	s := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	out := make([]uint64, len(s))
+	for i := range s {
+		out[i] = s[i].Value.Uint64()
+	}
+	return out
+}
+
+// waitFor waits until cond holds, running a collection before each check
+// when collect is set.
+func waitFor(t *testing.T, what string, collect bool, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		if collect {
+			runtime.GC()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The tests change process-wide GC settings, so none runs in parallel.
+
+func TestFloorRaisesGoalForSmallHeap(t *testing.T) {
+	t.Setenv("GOGC", "") // set-but-empty would count as the operator's: unset it
+	unsetenv(t, "GOGC")
+	const floor = 64 << 20
+	// Start from a collected heap (an earlier run may have left a large one).
+	runtime.GC()
+	runtime.GC()
+	if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal >= floor {
+		t.Fatalf("heap goal %d MiB before tuning: the test needs a small heap", goal>>20)
+	}
+	tu := Start(floor)
+	if tu == nil {
+		t.Fatal("Start returned nil without GOGC in the environment")
+	}
+	defer tu.Stop()
+	// A test binary's live heap is a few MiB: the goal must reach the floor.
+	waitFor(t, "the heap goal to reach the floor", true, func() bool {
+		return readMetrics("/gc/heap/goal:bytes")[0] >= floor-floor/100
+	})
+	// ... and not much more: the floor is a floor, not a new multiplier.
+	if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal > floor+floor/8 {
+		t.Errorf("heap goal %d MiB, want about the floor (%d MiB)", goal>>20, floor>>20)
+	}
+	if p := readMetrics("/gc/gogc:percent")[0]; p <= basePercent {
+		t.Errorf("GOGC = %d with a small live heap, want more than %d", p, basePercent)
+	}
+
+	// A live heap above the floor gets Go's default back, so a busy gateway
+	// (many connections) peaks no higher than without the floor. One
+	// collection must be enough: a raised GOGC left in place after the live
+	// heap grew would let the heap run to many times its size before the
+	// next one.
+	big := make([][]byte, 96)
+	for i := range big {
+		big[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	start := time.Now()
+	waitFor(t, "GOGC back to 100 after one collection with a large live heap", false, func() bool {
+		return readMetrics("/gc/gogc:percent")[0] == basePercent
+	})
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("GOGC went back to 100 only after %v", d)
+	}
+	live, goal := readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
+	if goal > 2*live+(8<<20) {
+		t.Errorf("goal %d MiB with %d MiB live: more than Go's default", goal>>20, live>>20)
+	}
+	runtime.KeepAlive(big)
+
+	tu.Stop()
+	if p := debug.SetGCPercent(basePercent); p != basePercent {
+		t.Errorf("after Stop GOGC = %d, want %d", p, basePercent)
+	}
+}
+
+func TestOperatorGOGCWins(t *testing.T) {
+	t.Setenv("GOGC", "50")
+	if tu := Start(64 << 20); tu != nil {
+		tu.Stop()
+		t.Fatal("Start tuned although GOGC is set")
+	}
+	if p := readMetrics("/gc/gogc:percent")[0]; p != basePercent {
+		t.Errorf("GOGC = %d, want it untouched (%d)", p, basePercent)
+	}
+}
+
+func TestStopNil(t *testing.T) {
+	var tu *Tuner
+	tu.Stop() // must not panic
+}
+
+// unsetenv removes name for the rest of the test (t.Setenv restores it).
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Unsetenv(name); err != nil {
+		t.Fatal(err)
+	}
+}
