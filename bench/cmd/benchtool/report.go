@@ -145,6 +145,38 @@ func (r *report) markdown() string {
 		p("\n")
 	}
 
+	var together []*target
+	for _, t := range r.targets {
+		if t.together != nil {
+			together = append(together, t)
+		}
+	}
+	if len(together) > 0 {
+		p("### The same scenarios at the same instants\n\n")
+		p("The slices above are seconds apart, and on a shared machine the tail moves that much between\n")
+		p("seconds. Here the same %d scenarios run at once for %s, request by request in turn, %.0f req/s\n", len(together), time.Duration(o.rounds)*o.duration, r.fixedRate)
+		p("in all (%.0f each): CPU 1 carries about the same load as above, shared by the processes. Each\n", r.fixedRate/float64(len(together)))
+		p("1 s slice of a scenario is paired with its baseline's slice over the same second.\n\n")
+		p("| scenario | baseline | achieved req/s | p50 | p90 | p99 | slice p99 (median) | p99 added (paired slices: median; min–max) | errors |\n")
+		p("|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, t := range together {
+			f := t.together
+			baseName, added := "—", "—"
+			if t.sc.target != targetBare {
+				baseName = t.sc.baselineName()
+				if base := find(r.targets, baseName); base != nil && base.together != nil {
+					d := pairedDiffs(f.SliceP99US, base.together.SliceP99US)
+					added = fmt.Sprintf("**%s**; %s to %s", signedUS(median(d)), signedUS(extreme(d, slices.Min)), signedUS(extreme(d, slices.Max)))
+				} else {
+					added = "baseline did not run"
+				}
+			}
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d |\n", t.sc.name, baseName, f.Achieved,
+				us(f.P50US), us(f.P90US), us(f.P99US), us(f.SliceP99MedianUS), added, f.Errors)
+		}
+		p("\n")
+	}
+
 	if s := r.same; s != nil {
 		p("### The JWT check's own share: two routes of one gateway at the same instants\n\n")
 		p("Slices of different scenarios run seconds apart, and on a shared machine the tail moves that\n")
@@ -331,11 +363,14 @@ func jsonUnmarshal(out []byte, v any) error {
 // pairedDiff is the median of a[i]-b[i] over the slices both ran: each
 // difference compares two slices of the same round, so a disturbance of the
 // machine that spans the round cancels out.
-func pairedDiff(a, b []float64) float64 {
+func pairedDiff(a, b []float64) float64 { return median(pairedDiffs(a, b)) }
+
+// pairedDiffs are a[i]-b[i] over the slices both ran.
+func pairedDiffs(a, b []float64) []float64 {
 	n := min(len(a), len(b))
 	d := make([]float64, n)
 	for i := range n {
 		d[i] = a[i] - b[i]
 	}
-	return median(d)
+	return d
 }

@@ -88,9 +88,12 @@ type target struct {
 	sent       int64 // requests sent so far: where the next run starts rotating
 	err        error
 
-	runs    []*loadResult
-	fixed   *fixedResult
-	peakRSS int64 // kB, after the rounds
+	runs  []*loadResult
+	fixed *fixedResult
+	// together: the same open loop with every fixed-rate scenario at once,
+	// request by request in turn, at the same rate in all.
+	together *fixedResult
+	peakRSS  int64 // kB, after the rounds
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -244,7 +247,7 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		}
 	}
 	if len(fixedTargets) > 0 {
-		if err := e.fixedRate(ctx, fixedTargets, fixedRate); err != nil {
+		if err := e.fixedRate(ctx, fixedTargets, fixedRate, false); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -254,6 +257,23 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 			if f := t.fixed; f != nil {
 				logf("fixed %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
 					fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
+			}
+		}
+	}
+
+	// The same scenarios at the same instants: each slice of a scenario is
+	// then paired with its baseline's slice over the same second.
+	if len(fixedTargets) > 1 {
+		if err := e.fixedRate(ctx, fixedTargets, fixedRate, true); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("fixed rate, together: %v", err)
+		}
+		for _, t := range fixedTargets {
+			if f := t.together; f != nil {
+				logf("together %.0f req/s in all %-28s p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)",
+					fixedRate, t.sc.name, f.P50US, f.P99US, f.SliceP99MedianUS)
 			}
 		}
 	}
@@ -408,13 +428,17 @@ func (t *target) readCalls() int64 {
 	return t.calls.read()
 }
 
-// fixedRate runs the open-loop generator, pinned like wrk, against ts in
-// alternating one-second slices, ROUNDS × DURATION of measurement each.
-func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64) error {
+// fixedRate runs the open-loop generator, pinned like wrk, against ts for
+// ROUNDS × DURATION each: in alternating one-second slices at rate each, or
+// (together) all at once, request by request in turn, at rate in all.
+func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, together bool) error {
 	argv := []string{e.self, "fixedrate",
 		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
 		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
 		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns)}
+	if together {
+		argv = append(argv, "-together")
+	}
 	for _, t := range ts {
 		spec := t.sc.name + "," + t.url + t.sc.path
 		if t.credsFile != "" {
@@ -435,10 +459,18 @@ func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64) error {
 	if err := jsonUnmarshal(out, &res); err != nil {
 		return err
 	}
+	perTarget := rate
+	if together {
+		perTarget = rate / float64(len(ts))
+	}
 	for _, t := range ts {
 		if f := res[t.sc.name]; f != nil {
-			t.fixed = f
-			t.sent += f.Sent + int64(rate*e.opts.warmup.Seconds())
+			if together {
+				t.together = f
+			} else {
+				t.fixed = f
+			}
+			t.sent += f.Sent + int64(perTarget*e.opts.warmup.Seconds())
 		}
 	}
 	return nil
@@ -457,14 +489,7 @@ type sameProcess struct {
 
 // diffs are the JWT route's slice p99s less the public route's, slice by
 // slice: each pair was measured over the same second.
-func (s *sameProcess) diffs() []float64 {
-	n := min(len(s.jwt.SliceP99US), len(s.public.SliceP99US))
-	d := make([]float64, n)
-	for i := range n {
-		d[i] = s.jwt.SliceP99US[i] - s.public.SliceP99US[i]
-	}
-	return d
-}
+func (s *sameProcess) diffs() []float64 { return pairedDiffs(s.jwt.SliceP99US, s.public.SliceP99US) }
 
 func (s *sameProcess) diffMedian() float64 { return median(s.diffs()) }
 func (s *sameProcess) diffMin() float64    { return extreme(s.diffs(), slices.Min) }
