@@ -246,34 +246,30 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 			fixedTargets = append(fixedTargets, t)
 		}
 	}
-	if len(fixedTargets) > 0 {
-		if err := e.fixedRate(ctx, fixedTargets, fixedRate, false); err != nil {
+	// Then the same scenarios at the same instants: each slice of a scenario
+	// is paired with its baseline's slice over the same second.
+	for _, together := range []bool{false, true} {
+		if len(fixedTargets) == 0 || (together && len(fixedTargets) < 2) {
+			continue
+		}
+		mode := "fixed"
+		if together {
+			mode = "together"
+		}
+		if err := e.fixedRate(ctx, fixedTargets, fixedRate, together); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			logf("fixed rate: %v", err)
+			logf("%s rate: %v", mode, err)
 		}
 		for _, t := range fixedTargets {
-			if f := t.fixed; f != nil {
-				logf("fixed %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
-					fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
+			f := t.fixed
+			if together {
+				f = t.together
 			}
-		}
-	}
-
-	// The same scenarios at the same instants: each slice of a scenario is
-	// then paired with its baseline's slice over the same second.
-	if len(fixedTargets) > 1 {
-		if err := e.fixedRate(ctx, fixedTargets, fixedRate, true); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			logf("fixed rate, together: %v", err)
-		}
-		for _, t := range fixedTargets {
-			if f := t.together; f != nil {
-				logf("together %.0f req/s in all %-28s p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)",
-					fixedRate, t.sc.name, f.P50US, f.P99US, f.SliceP99MedianUS)
+			if f != nil {
+				logf("%s %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
+					mode, fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
 			}
 		}
 	}
