@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,5 +77,37 @@ func TestSameProcessDiffs(t *testing.T) {
 	}
 	if s.diffMedian() != 30 || s.diffMin() != -50 || s.diffMax() != 500 {
 		t.Errorf("median %v min %v max %v, want 30, -50, 500", s.diffMedian(), s.diffMin(), s.diffMax())
+	}
+}
+
+// TestReportFlagsDisturbedPhases: a run whose servers were starved of CPU 1,
+// or whose generator ran late, says so in the report; a quiet one does not.
+func TestReportFlagsDisturbedPhases(t *testing.T) {
+	build := func(busyUS int64, lagUS float64) string {
+		run := func() *loadResult {
+			return &loadResult{Requests: 10000, DurationUS: 1_000_000, P50US: 500, P99US: 900,
+				ProxyCPU: time.Duration(busyUS) * time.Microsecond * 8 / 10, UpstreamCPU: time.Duration(busyUS) * time.Microsecond * 2 / 10}
+		}
+		fixed := func() *fixedResult {
+			return &fixedResult{Achieved: 1000, P50US: 400, P99US: 900, SliceP99US: []float64{900, 950}, LagP99US: lagUS}
+		}
+		var ts []*target
+		for _, sc := range []*scenario{findScenario("bare-proxy"), findScenario("gw-public")} {
+			ts = append(ts, &target{sc: sc, runs: []*loadResult{run(), run(), run()}, fixed: fixed(), together: fixed()})
+		}
+		r := &report{opts: runOpts{rounds: 3, duration: time.Second, serverCPU: "1", loadCPU: "0"}, targets: ts, fixedRate: 1000}
+		return r.markdown()
+	}
+	quiet := build(990_000, 1050)
+	if strings.Contains(quiet, "Disturbed") {
+		t.Errorf("a quiet run is flagged as disturbed:\n%s", quiet)
+	}
+	starved := build(700_000, 1050)
+	if n := strings.Count(starved, "**Disturbed:** CPU 1 busy was under 95% for bare-proxy, gw-public"); n != 1 {
+		t.Errorf("a starved run is flagged %d times, want once:\n%s", n, starved)
+	}
+	late := build(990_000, 4200)
+	if n := strings.Count(late, "**Disturbed:** the generator itself ran up to 4.20 ms late"); n != 2 {
+		t.Errorf("a late generator is flagged %d times, want twice (both open-loop phases):\n%s", n, late)
 	}
 }

@@ -71,6 +71,7 @@ func (r *report) markdown() string {
 	p("that CPU during the run. Peak RSS is VmHWM after the rounds. errors = socket errors + non-2xx.\n\n")
 	p("| scenario | req/s (median) | min–max | req/s vs bare | p50 | p99 | proxy CPU µs/req | CPU vs bare | upstream CPU µs/req | %s busy | peak RSS | errors |\n", cpuLabel)
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	var starved []string
 	for _, t := range r.targets {
 		if t.err != nil || len(t.runs) == 0 {
 			reason := "not run"
@@ -104,8 +105,15 @@ func (r *report) markdown() string {
 		p("| %s | %.0f | %.0f–%.0f | %s | %s | %s | %.1f | %s | %.1f | %.0f%% | %s | %d |\n", t.sc.name, median(rps),
 			slices.Min(rps), slices.Max(rps), ratio, us(median(p50)), us(median(p99)), median(cpu), cpuRatio,
 			median(upcpu), median(busy), kb(t.peakRSS), errs)
+		if len(busy) > 0 && median(busy) < minBusyPercent {
+			starved = append(starved, t.sc.name)
+		}
 	}
 	p("\n")
+	if len(starved) > 0 {
+		p("**Disturbed:** %s busy was under %.0f%% for %s: other load took that CPU, so those rows' req/s and\n", cpuLabel, minBusyPercent, strings.Join(starved, ", "))
+		p("latency (and every ratio to them) are the machine's as much as the proxy's. The CPU µs/req column still holds.\n\n")
+	}
 
 	p("## p99 added by the gateway at half the bare proxy's peak load (open loop)\n\n")
 	if r.fixedRate == 0 {
@@ -143,6 +151,7 @@ func (r *report) markdown() string {
 				us(f.SliceP99MinUS), us(f.SliceP99MaxUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
+		warnLag(p, r.targets, func(t *target) *fixedResult { return t.fixed })
 	}
 
 	var together []*target
@@ -157,8 +166,8 @@ func (r *report) markdown() string {
 		p("seconds. Here the same %d scenarios run at once for %s, request by request in turn, %.0f req/s\n", len(together), time.Duration(o.rounds)*o.duration, r.fixedRate)
 		p("in all (%.0f each): CPU 1 carries about the same load as above, shared by the processes. Each\n", r.fixedRate/float64(len(together)))
 		p("1 s slice of a scenario is paired with its baseline's slice over the same second.\n\n")
-		p("| scenario | baseline | achieved req/s | p50 | p90 | p99 | slice p99 (median) | p99 added (paired slices: median; min–max) | errors |\n")
-		p("|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		p("| scenario | baseline | achieved req/s | p50 | p90 | p99 | slice p99 (median) | p99 added (paired slices: median; min–max) | errors | generator lag p99 |\n")
+		p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, t := range together {
 			f := t.together
 			baseName, added := "—", "—"
@@ -171,10 +180,11 @@ func (r *report) markdown() string {
 					added = "baseline did not run"
 				}
 			}
-			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d |\n", t.sc.name, baseName, f.Achieved,
-				us(f.P50US), us(f.P90US), us(f.P99US), us(f.SliceP99MedianUS), added, f.Errors)
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %s |\n", t.sc.name, baseName, f.Achieved,
+				us(f.P50US), us(f.P90US), us(f.P99US), us(f.SliceP99MedianUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
+		warnLag(p, together, func(t *target) *fixedResult { return t.together })
 	}
 
 	if s := r.same; s != nil {
@@ -358,6 +368,29 @@ func jsonUnmarshal(out []byte, v any) error {
 		return fmt.Errorf("parsing %q: %w", oneLine(string(out)), err)
 	}
 	return nil
+}
+
+// minBusyPercent: a proxy and its upstream that had CPU 1 less than this
+// share of a closed-loop run were starved by other load on the machine.
+const minBusyPercent = 95.0
+
+// maxQuietLagUS is the generator's own lateness (p99) on an otherwise idle
+// CPU 0: about 1 ms of timer and scheduling slack. More means other load.
+const maxQuietLagUS = 1500
+
+// warnLag flags an open-loop phase whose generator ran late: its latencies
+// are then mostly the machine's.
+func warnLag(p func(string, ...any), ts []*target, res func(*target) *fixedResult) {
+	var worst float64
+	for _, t := range ts {
+		if f := res(t); f != nil {
+			worst = max(worst, f.LagP99US)
+		}
+	}
+	if worst > maxQuietLagUS {
+		p("**Disturbed:** the generator itself ran up to %s late (p99; about 1 ms when the machine is quiet):\n", us(worst))
+		p("other load had its CPU, and this phase's latencies are mostly the machine's, not the proxies'.\n\n")
+	}
 }
 
 // pairedDiff is the median of a[i]-b[i] over the slices both ran: each
