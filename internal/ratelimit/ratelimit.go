@@ -262,10 +262,22 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
-	// go-redis honours context deadlines only when the client was built
-	// with ContextTimeoutEnabled, and ulule loads its scripts with
-	// context.Background(); so the timeout is enforced here, whatever the
-	// client's settings. The abandoned call finishes in the background
+	// A client that honours context deadlines (ContextTimeoutEnabled, as
+	// redisconn builds them) bounds the call itself once the store is
+	// built: the call runs on this goroutine, which saves a goroutine, its
+	// stack growth through go-redis and a channel per request.
+	if l.redis.deadlines {
+		if st := l.redis.built(); st != nil {
+			c, err := op(ctx, st, key, l.rate, peek)
+			if err != nil {
+				return limiter.Context{}, fmt.Errorf("rate limit store: %w", err)
+			}
+			return c, nil
+		}
+	}
+	// Otherwise the timeout is enforced here: go-redis ignores deadlines
+	// without ContextTimeoutEnabled, and ulule loads its scripts with
+	// context.Background(). The abandoned call finishes in the background
 	// within the client's own timeouts; its hit may still be counted.
 	done := make(chan outcome, 1)
 	go func() {

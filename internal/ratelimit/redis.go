@@ -28,9 +28,10 @@ func NewRedis(client redis.UniversalClient, opts Options) (*Limiter, error) {
 		return nil, err
 	}
 	l.redis = &redisStore{
-		client: client,
-		prefix: keyPrefix(opts.Name),
-		sem:    make(chan struct{}, 1),
+		client:    client,
+		prefix:    keyPrefix(opts.Name),
+		sem:       make(chan struct{}, 1),
+		deadlines: honoursDeadlines(client),
 	}
 	return l, nil
 }
@@ -39,6 +40,8 @@ func NewRedis(client redis.UniversalClient, opts Options) (*Limiter, error) {
 type redisStore struct {
 	client redis.UniversalClient
 	prefix string
+	// deadlines: the client bounds every call by its context's deadline.
+	deadlines bool
 	// sem admits one builder at a time. Others wait for it no longer than
 	// their context allows, so a hung Redis cannot make requests queue.
 	sem   chan struct{}
@@ -48,6 +51,29 @@ type redisStore struct {
 type builtStore struct{ limiter.Store }
 
 var errNoStore = errors.New("redis store not built yet")
+
+// built is the store if it has been built, else nil. No I/O.
+func (s *redisStore) built() limiter.Store {
+	if b := s.store.Load(); b != nil {
+		return b.Store
+	}
+	return nil
+}
+
+// honoursDeadlines reports whether client bounds its calls by context
+// deadlines: pool waits, dials, reads and writes, and retry back-offs.
+// Unknown client types are assumed not to.
+func honoursDeadlines(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
 
 func (s *redisStore) load(ctx context.Context) (limiter.Store, error) {
 	if b := s.store.Load(); b != nil {

@@ -186,6 +186,78 @@ func TestRedisHangs(t *testing.T) {
 	}
 }
 
+// TestRedisStallsAfterBuild: once the store is built, a Redis that stops
+// answering (paused here for far longer than the test waits) must still
+// not hold a request beyond Options.Timeout, and the store error policy
+// decides. (CLIENT PAUSE WRITE holds every EVALSHA, while the admin client
+// can still unpause.) It runs with a client that honours context deadlines (the
+// gateway's, which calls Redis on the request's goroutine) and with one
+// that does not (bounded by the limiter's own goroutine).
+func TestRedisStallsAfterBuild(t *testing.T) {
+	s := redistest.Start(t)
+	admin := newClient(t, s.Addr())
+	for _, tt := range []struct {
+		name      string
+		deadlines bool
+		policy    Policy
+	}{
+		{"deadlines/allow", true, AllowOnError},
+		{"deadlines/deny", true, DenyOnError},
+		{"no deadlines/deny", false, DenyOnError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// No read or write timeouts: only the limiter's deadline may end the wait.
+			c := redis.NewClient(&redis.Options{Addr: s.Addr(), ReadTimeout: -1, WriteTimeout: -1, ContextTimeoutEnabled: tt.deadlines})
+			t.Cleanup(func() { _ = c.Close() })
+			l := newRedisLimiter(t, c, Options{Name: "x", Limit: 1, Period: time.Minute,
+				OnStoreError: tt.policy, Timeout: 100 * time.Millisecond})
+			if l.redis.deadlines != tt.deadlines {
+				t.Fatalf("deadlines = %v, want %v", l.redis.deadlines, tt.deadlines)
+			}
+			ctx := context.Background()
+			if r := l.Take(ctx, "build"); r.StoreError != nil {
+				t.Fatalf("first Take: %v", r.StoreError)
+			}
+			if err := admin.Do(ctx, "CLIENT", "PAUSE", "60000", "WRITE").Err(); err != nil {
+				t.Fatalf("pausing redis: %v", err)
+			}
+			t.Cleanup(func() { _ = admin.Do(context.Background(), "CLIENT", "UNPAUSE").Err() })
+			done := make(chan Result, 1)
+			go func() { done <- l.Take(ctx, "k") }()
+			select {
+			case r := <-done:
+				if r.StoreError == nil || r.Reached != (tt.policy == DenyOnError) {
+					t.Errorf("Take during the stall = %+v; want a store error and Reached %v", r, tt.policy == DenyOnError)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Take waited for the stalled Redis (10 s) instead of giving up after its 100 ms timeout")
+			}
+			if err := admin.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+				t.Fatalf("unpausing redis: %v", err)
+			}
+		})
+	}
+}
+
+func TestHonoursDeadlines(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		client redis.UniversalClient
+		want   bool
+	}{
+		{"client", redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}), true},
+		{"client without", redis.NewClient(&redis.Options{}), false},
+		{"cluster", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true}), true},
+		{"ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true}), true},
+		{"ring without", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}), false},
+	} {
+		if got := honoursDeadlines(tt.client); got != tt.want {
+			t.Errorf("%s: honoursDeadlines = %v, want %v", tt.name, got, tt.want)
+		}
+		_ = tt.client.Close()
+	}
+}
+
 // silentServer accepts TCP connections and never writes to them.
 func silentServer(t *testing.T) string {
 	t.Helper()
@@ -217,30 +289,42 @@ func silentServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// BenchmarkTakeRedis: one quota check against a local redis-server, with
+// the gateway's kind of client (context deadlines honoured: the call runs on
+// the caller's goroutine) and with one that ignores them (the limiter runs
+// it on a goroutine of its own to bound it).
 func BenchmarkTakeRedis(b *testing.B) {
 	s := redistest.Start(b)
-	l := newRedisLimiter(b, newClient(b, s.Addr()), Options{Name: "bench", Limit: 1 << 40, Period: time.Hour})
 	ctx := context.Background()
-	if r := l.Take(ctx, "warm"); r.StoreError != nil {
-		b.Fatal(r.StoreError)
-	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if r := l.Take(ctx, "198.51.100.9"); r.StoreError != nil {
-				b.Fatal(r.StoreError)
-			}
+	for _, deadlines := range []bool{true, false} {
+		name := "deadlines"
+		if !deadlines {
+			name = "no-deadlines"
 		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: deadlines})
+		b.Cleanup(func() { _ = c.Close() })
+		l := newRedisLimiter(b, c, Options{Name: "bench", Limit: 1 << 40, Period: time.Hour})
+		if r := l.Take(ctx, "warm"); r.StoreError != nil {
+			b.Fatal(r.StoreError)
+		}
+		b.Run(name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
 				if r := l.Take(ctx, "198.51.100.9"); r.StoreError != nil {
-					b.Error(r.StoreError)
-					return
+					b.Fatal(r.StoreError)
 				}
 			}
 		})
-	})
+		b.Run(name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if r := l.Take(ctx, "198.51.100.9"); r.StoreError != nil {
+						b.Error(r.StoreError)
+						return
+					}
+				}
+			})
+		})
+	}
 }
