@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +20,13 @@ import (
 // limit, so skipping the check for it changes no decision.
 //
 // Whenever the subscription is not known to be live (starting, Redis down,
-// reconnecting) and for one whole window after it (re)connects — failures
-// may have been counted while this replica was not listening — every check
-// goes to Redis, with the limiter's store error policy.
+// reconnecting) every check goes to Redis, with the limiter's store error
+// policy. Failures may have been counted while this replica was not
+// listening, so after each (re)subscription it scans Redis for the live
+// counters and marks their clients; only once that is done does it skip
+// Redis for the others. Where it cannot scan (a cluster or ring client, a
+// scan error, more counters than it remembers) it checks every request in
+// Redis for one whole window instead.
 type FailureWatch struct {
 	l       *Limiter
 	client  redis.UniversalClient
@@ -86,13 +91,66 @@ func (w *FailureWatch) mark(key string, now time.Time) {
 	w.marked[key] = now.Add(w.l.rate.Period)
 }
 
-func (w *FailureWatch) setLive(live bool) {
+// setDown makes every check exact until the next resume.
+func (w *FailureWatch) setDown() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if live && !w.live {
-		w.exactUntil = time.Now().Add(w.l.rate.Period)
+	w.live = false
+}
+
+// resume goes live after a (re)subscription. With the counted keys found by
+// a scan (seeded), those clients are marked and the others skip Redis at
+// once; without them, every check stays exact for one window.
+func (w *FailureWatch) resume(keys []string, seeded bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if seeded && len(w.marked)+len(keys) <= maxMarked {
+		for _, k := range keys {
+			// A whole window from now: at least the counter's own lifetime.
+			w.marked[k] = now.Add(w.l.rate.Period)
+		}
+	} else {
+		if until := now.Add(w.l.rate.Period); until.After(w.exactUntil) {
+			w.exactUntil = until
+		}
 	}
-	w.live = live
+	w.live = true
+}
+
+// scanTimeout bounds the scan after a (re)subscription; past it the watch
+// falls back to a window of exact checks.
+const scanTimeout = 5 * time.Second
+
+// countedKeys lists the client keys that have a failure counter in Redis
+// now. It reports false when it could not list them all: only a plain
+// (single-node or failover) client is scanned.
+func (w *FailureWatch) countedKeys(ctx context.Context) ([]string, bool) {
+	c, ok := w.client.(*redis.Client)
+	if !ok {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	prefix := keyPrefix(w.l.name) + ":"
+	var keys []string
+	it := c.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
+	for it.Next(ctx) {
+		keys = append(keys, strings.TrimPrefix(it.Val(), prefix))
+		if len(keys) > maxMarked {
+			return nil, false
+		}
+	}
+	if err := it.Err(); err != nil {
+		w.logger.Warn("listing auth failure counters; checking every request in Redis for one window", "error", err)
+		return nil, false
+	}
+	return keys, true
+}
+
+// globEscape quotes the characters special to Redis MATCH patterns.
+func globEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`).Replace(s)
 }
 
 func (w *FailureWatch) prune(now time.Time) {
@@ -111,10 +169,12 @@ func (w *FailureWatch) Run(ctx context.Context) error {
 	lastPrune := time.Now()
 	pubsub.Run(ctx, w.client, w.channel, pubsub.Handler{
 		// Every (re)subscription may follow a gap in which failures were
-		// published unheard: start a window of exact checks.
-		Subscribed: func(context.Context) error {
-			w.setLive(false)
-			w.setLive(true)
+		// published unheard: catch up from Redis (subscribed first, so a
+		// failure counted after the scan started is heard).
+		Subscribed: func(ctx context.Context) error {
+			w.setDown() // exact while catching up
+			keys, seeded := w.countedKeys(ctx)
+			w.resume(keys, seeded)
 			return nil
 		},
 		Message: func(payload string) {
@@ -125,7 +185,7 @@ func (w *FailureWatch) Run(ctx context.Context) error {
 				lastPrune = now
 			}
 		},
-		Down: func() { w.setLive(false) },
+		Down: w.setDown,
 	}, pubsub.Options{Logger: w.logger})
 	return nil
 }

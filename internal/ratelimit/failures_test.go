@@ -76,19 +76,9 @@ func TestFailureWatchSkipsRedisForCleanClients(t *testing.T) {
 	waitLive(t, b)
 	ctx := context.Background()
 
-	// Right after (re)connecting, checks are exact (a Redis call).
+	// Right after connecting (the scan of counters done), a clean client
+	// costs no Redis command: there is no window of exact checks.
 	before := cb.n.Load()
-	if r := b.Peek(ctx, "198.51.100.1"); r.Reached {
-		t.Fatal("clean key reached")
-	}
-	if cb.n.Load() == before {
-		t.Fatal("no Redis call during the exact window after connecting")
-	}
-	endExactWindow(a)
-	endExactWindow(b)
-
-	// A clean client costs no Redis command.
-	before = cb.n.Load()
 	for range 100 {
 		if r := b.Peek(ctx, "198.51.100.1"); r.Reached || r.StoreError != nil {
 			t.Fatalf("clean key: %+v", r)
@@ -143,5 +133,69 @@ func TestFailureWatchFailsClosedWhenRedisGoes(t *testing.T) {
 	// Back, but in the exact window: no failures in the (empty) Redis.
 	if r := w.Peek(ctx, "198.51.100.9"); r.Reached || r.StoreError != nil {
 		t.Fatalf("after restart: %+v", r)
+	}
+}
+
+// TestFailureWatchSeesFailuresCountedBeforeItListened: failures counted by
+// another replica before this one subscribed (a restart, a deploy, a
+// reconnect) were published unheard; the scan after subscribing must find
+// them, so the client is refused at once, while clean clients still cost no
+// Redis command.
+func TestFailureWatchSeesFailuresCountedBeforeItListened(t *testing.T) {
+	s := redistest.Start(t)
+	a, _ := newWatch(t, s, 3, time.Minute)
+	waitLive(t, a)
+	ctx := context.Background()
+	for range 3 {
+		a.Add(ctx, "203.0.113.7")
+	}
+	a.Add(ctx, "2001:db8:1::/64")
+
+	b, cb := newWatch(t, s, 3, time.Minute)
+	waitLive(t, b)
+	if r := b.Peek(ctx, "203.0.113.7"); !r.Reached || r.StoreError != nil {
+		t.Errorf("a client over the limit before B listened: %+v; want Reached", r)
+	}
+	if r := b.Peek(ctx, "2001:db8:1::/64"); r.Reached || r.Remaining != 2 {
+		t.Errorf("a client with one earlier failure: %+v; want 2 remaining (checked in Redis)", r)
+	}
+	before := cb.n.Load()
+	for range 50 {
+		if r := b.Peek(ctx, "198.51.100.1"); r.Reached || r.StoreError != nil {
+			t.Fatalf("clean key: %+v", r)
+		}
+	}
+	if got := cb.n.Load() - before; got != 0 {
+		t.Errorf("clean client cost %d Redis commands right after B went live, want 0", got)
+	}
+}
+
+// TestFailureWatchWithoutScanChecksAWindow: a client it cannot scan with
+// (cluster, ring) falls back to exact checks for one window.
+func TestFailureWatchWithoutScanChecksAWindow(t *testing.T) {
+	s := redistest.Start(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": s.Addr()}})
+	t.Cleanup(func() { _ = ring.Close() })
+	l, err := NewRedis(ring, Options{Name: "auth_failures", Limit: 3, Period: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewFailureWatch(l, ring, nil)
+	if _, seeded := w.countedKeys(context.Background()); seeded {
+		t.Fatal("a ring client was scanned")
+	}
+	before := time.Now()
+	w.resume(nil, false)
+	w.mu.RLock()
+	until, live := w.exactUntil, w.live
+	w.mu.RUnlock()
+	if !live || until.Before(before.Add(time.Minute)) {
+		t.Errorf("live %v, exact until %v; want live with exact checks for a whole window", live, until)
+	}
+}
+
+func TestGlobEscape(t *testing.T) {
+	if got, want := globEscape(`a*b?c[d]e\f:`), `a\*b\?c\[d\]e\\f:`; got != want {
+		t.Errorf("globEscape = %q, want %q", got, want)
 	}
 }
