@@ -137,21 +137,16 @@ func (r *report) markdown() string {
 			if f == nil {
 				continue
 			}
-			baseName, added := "—", "—"
-			if t.sc.target != targetBare {
-				baseName = t.sc.baselineName()
-				if base := find(r.targets, baseName); base != nil && base.fixed != nil {
-					added = signedUS(pairedDiff(f.SliceP99US, base.fixed.SliceP99US)) + " / " + signedUS(f.P99US-base.fixed.P99US)
-				} else {
-					added = "baseline did not run"
-				}
+			baseName, base, added := baselineOf(r.targets, t, fixedOf)
+			if base != nil {
+				added = signedUS(pairedDiff(f.SliceP99US, base.SliceP99US)) + " / " + signedUS(f.P99US-base.P99US)
 			}
 			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s–%s | %s | %d | %s |\n", t.sc.name, baseName, f.Achieved,
 				us(f.P50US), us(f.P90US), us(f.P99US), us(f.P999US), us(f.SliceP99MedianUS),
 				us(f.SliceP99MinUS), us(f.SliceP99MaxUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
-		warnLag(p, r.targets, func(t *target) *fixedResult { return t.fixed })
+		warnLag(p, r.targets, fixedOf)
 	}
 
 	var together []*target
@@ -170,21 +165,16 @@ func (r *report) markdown() string {
 		p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, t := range together {
 			f := t.together
-			baseName, added := "—", "—"
-			if t.sc.target != targetBare {
-				baseName = t.sc.baselineName()
-				if base := find(r.targets, baseName); base != nil && base.together != nil {
-					d := pairedDiffs(f.SliceP99US, base.together.SliceP99US)
-					added = fmt.Sprintf("**%s**; %s to %s", signedUS(median(d)), signedUS(extreme(d, slices.Min)), signedUS(extreme(d, slices.Max)))
-				} else {
-					added = "baseline did not run"
-				}
+			baseName, base, added := baselineOf(r.targets, t, togetherOf)
+			if base != nil {
+				d := pairedDiffs(f.SliceP99US, base.SliceP99US)
+				added = fmt.Sprintf("**%s**; %s to %s", signedUS(median(d)), signedUS(extreme(d, slices.Min)), signedUS(extreme(d, slices.Max)))
 			}
 			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %s |\n", t.sc.name, baseName, f.Achieved,
 				us(f.P50US), us(f.P90US), us(f.P99US), us(f.SliceP99MedianUS), added, f.Errors, us(f.LagP99US))
 		}
 		p("\n")
-		warnLag(p, together, func(t *target) *fixedResult { return t.together })
+		warnLag(p, together, togetherOf)
 	}
 
 	if s := r.same; s != nil {
@@ -377,6 +367,27 @@ const minBusyPercent = 95.0
 // maxQuietLagUS is the generator's own lateness (p99) on an otherwise idle
 // CPU 0: about 1 ms of timer and scheduling slack. More means other load.
 const maxQuietLagUS = 1500
+
+// fixedOf and togetherOf read one open-loop phase's result of a target.
+func fixedOf(t *target) *fixedResult    { return t.fixed }
+func togetherOf(t *target) *fixedResult { return t.together }
+
+// baselineOf names t's baseline ("—" for a bare proxy) and returns its
+// result in the phase res reads. Without one, added says why ("—", or
+// "baseline did not run") and base is nil.
+func baselineOf(ts []*target, t *target, res func(*target) *fixedResult) (name string, base *fixedResult, added string) {
+	if t.sc.target == targetBare {
+		return "—", nil, "—"
+	}
+	name = t.sc.baselineName()
+	if b := find(ts, name); b != nil {
+		base = res(b)
+	}
+	if base == nil {
+		return name, nil, "baseline did not run"
+	}
+	return name, base, ""
+}
 
 // warnLag flags an open-loop phase whose generator ran late: its latencies
 // are then mostly the machine's.

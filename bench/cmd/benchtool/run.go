@@ -424,35 +424,16 @@ func (t *target) readCalls() int64 {
 	return t.calls.read()
 }
 
-// fixedRate runs the open-loop generator, pinned like wrk, against ts for
-// ROUNDS × DURATION each: in alternating one-second slices at rate each, or
-// (together) all at once, request by request in turn, at rate in all.
+// fixedRate runs the open-loop generator against ts for ROUNDS × DURATION
+// each: in alternating one-second slices at rate each, or (together) all at
+// once, request by request in turn, at rate in all.
 func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, together bool) error {
-	argv := []string{e.self, "fixedrate",
-		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
-		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
-		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns)}
-	if together {
-		argv = append(argv, "-together")
-	}
+	var specs []string
 	for _, t := range ts {
-		spec := t.sc.name + "," + t.url + t.sc.path
-		if t.credsFile != "" {
-			spec += "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)
-		}
-		argv = append(argv, "-target", spec)
+		specs = append(specs, t.targetSpec(t.sc.name, t.sc.path))
 	}
-	if e.opts.loadCPU != "" {
-		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	res, err := e.runFixedRate(ctx, rate, together, specs)
 	if err != nil {
-		return fmt.Errorf("fixedrate: %w", err)
-	}
-	res := map[string]*fixedResult{}
-	if err := jsonUnmarshal(out, &res); err != nil {
 		return err
 	}
 	perTarget := rate
@@ -470,6 +451,45 @@ func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, togethe
 		}
 	}
 	return nil
+}
+
+// targetSpec is a fixedrate -target for t's process at path, named name,
+// with t's credentials (if any) continuing where its last run stopped.
+func (t *target) targetSpec(name, path string) string {
+	spec := name + "," + t.url + path
+	if t.credsFile != "" {
+		spec += "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)
+	}
+	return spec
+}
+
+// runFixedRate runs `benchtool fixedrate` pinned like wrk, ROUNDS × DURATION
+// per target after WARMUP, and returns its results by target name.
+func (e *env) runFixedRate(ctx context.Context, rate float64, together bool, specs []string) (map[string]*fixedResult, error) {
+	argv := []string{e.self, "fixedrate",
+		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
+		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
+		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns)}
+	if together {
+		argv = append(argv, "-together")
+	}
+	for _, spec := range specs {
+		argv = append(argv, "-target", spec)
+	}
+	if e.opts.loadCPU != "" {
+		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("fixedrate: %w", err)
+	}
+	res := map[string]*fixedResult{}
+	if err := jsonUnmarshal(out, &res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // sameProcessScenario is the gateway whose public and JWT routes are
@@ -501,27 +521,15 @@ func extreme(v []float64, f func([]float64) float64) float64 {
 // sameProcess sends rate req/s in all to t's public route and its JWT route
 // (t's credentials), alternating request by request, for ROUNDS × DURATION.
 func (e *env) sameProcess(ctx context.Context, t *target, rate float64) (*sameProcess, error) {
-	argv := []string{e.self, "fixedrate", "-together",
-		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
-		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
-		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns),
-		"-target", "public," + t.url + pathPublic,
-		"-target", "jwt," + t.url + t.sc.path + "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)}
-	if e.opts.loadCPU != "" {
-		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	res, err := e.runFixedRate(ctx, rate, true, []string{
+		"public," + t.url + pathPublic, // without credentials, as gw-public
+		t.targetSpec("jwt", t.sc.path),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("fixedrate -together: %w", err)
-	}
-	res := map[string]*fixedResult{}
-	if err := jsonUnmarshal(out, &res); err != nil {
 		return nil, err
 	}
 	if res["public"] == nil || res["jwt"] == nil || len(res["jwt"].SliceP99US) == 0 {
-		return nil, fmt.Errorf("fixedrate -together: incomplete result %q", oneLine(string(out)))
+		return nil, errors.New("fixedrate -together: no result for the public or the JWT route")
 	}
 	t.sent += res["jwt"].Sent + int64(rate/2*e.opts.warmup.Seconds())
 	return &sameProcess{scenario: t.sc.name, rate: rate, public: res["public"], jwt: res["jwt"]}, nil
