@@ -86,7 +86,7 @@ func (w *FailureWatch) mark(key string, now time.Time) {
 	defer w.mu.Unlock()
 	if len(w.marked) >= maxMarked {
 		clear(w.marked)
-		w.exactUntil = now.Add(w.l.rate.Period)
+		w.exactWindowLocked(now)
 	}
 	w.marked[key] = now.Add(w.l.rate.Period)
 }
@@ -111,11 +111,17 @@ func (w *FailureWatch) resume(keys []string, seeded bool) {
 			w.marked[k] = now.Add(w.l.rate.Period)
 		}
 	} else {
-		if until := now.Add(w.l.rate.Period); until.After(w.exactUntil) {
-			w.exactUntil = until
-		}
+		w.exactWindowLocked(now)
 	}
 	w.live = true
+}
+
+// exactWindowLocked sends every check to Redis for one window from now (or
+// longer, if one is already running). w.mu must be held.
+func (w *FailureWatch) exactWindowLocked(now time.Time) {
+	if until := now.Add(w.l.rate.Period); until.After(w.exactUntil) {
+		w.exactUntil = until
+	}
 }
 
 // scanTimeout bounds the scan after a (re)subscription; past it the watch

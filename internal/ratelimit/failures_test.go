@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +193,50 @@ func TestFailureWatchWithoutScanChecksAWindow(t *testing.T) {
 func TestGlobEscape(t *testing.T) {
 	if got, want := globEscape(`a*b?c[d]e\f:`), `a\*b\?c\[d\]e\\f:`; got != want {
 		t.Errorf("globEscape = %q, want %q", got, want)
+	}
+}
+
+// TestFailureWatchTooManyKeysChecksAWindow: a flood of failing addresses
+// must not grow memory past maxMarked, and must not open the fast path for
+// anyone: past the bound, and when a scan finds more counters than fit, the
+// watch forgets the marks and checks every request in Redis for a window.
+func TestFailureWatchTooManyKeysChecksAWindow(t *testing.T) {
+	l, err := NewMemory(Options{Name: "auth_failures", Limit: 3, Period: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exactFor := func(w *FailureWatch) time.Duration {
+		w.mu.RLock()
+		defer w.mu.RUnlock()
+		return time.Until(w.exactUntil)
+	}
+
+	w := NewFailureWatch(l, nil, nil)
+	w.resume(nil, true)
+	if d := exactFor(w); d > 0 {
+		t.Fatalf("an empty seeded resume left %v of exact checks, want none", d)
+	}
+	now := time.Now()
+	for i := range maxMarked {
+		w.mark(fmt.Sprintf("k%d", i), now)
+	}
+	if d := exactFor(w); d > 0 {
+		t.Fatalf("%v of exact checks at the bound, want none yet", d)
+	}
+	w.mark("one-more", now)
+	if n, d := len(w.marked), exactFor(w); n > 1 || d < 59*time.Second {
+		t.Errorf("past the bound: %d marks and %v of exact checks; want the marks dropped and a whole window", n, d)
+	}
+
+	w = NewFailureWatch(l, nil, nil)
+	for i := range maxMarked {
+		w.marked[fmt.Sprintf("k%d", i)] = now.Add(time.Minute)
+	}
+	w.resume([]string{"scanned"}, true)
+	if d := exactFor(w); d < 59*time.Second {
+		t.Errorf("a scan that does not fit left %v of exact checks, want a whole window", d)
+	}
+	if _, ok := w.marked["scanned"]; ok {
+		t.Error("a scanned key was marked past the bound")
 	}
 }

@@ -262,23 +262,27 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
-	// A client that honours context deadlines (ContextTimeoutEnabled, as
-	// redisconn builds them) bounds the call itself once the store is
-	// built: the call runs on this goroutine, which saves a goroutine, its
-	// stack growth through go-redis and a channel per request.
-	if l.redis.deadlines {
-		if st := l.redis.built(); st != nil {
-			c, err := op(ctx, st, key, l.rate, peek)
-			if err != nil {
-				return limiter.Context{}, fmt.Errorf("rate limit store: %w", err)
-			}
-			return c, nil
-		}
+	var o outcome
+	if st := l.redis.built(); st != nil && l.redis.deadlines {
+		// The client bounds the call by ctx's deadline itself (as redisconn
+		// builds them): run it on this goroutine, which saves a goroutine,
+		// its stack growth through go-redis and a channel per request.
+		o.c, o.err = op(ctx, st, key, l.rate, peek)
+	} else {
+		o = l.bounded(ctx, key, peek)
 	}
-	// Otherwise the timeout is enforced here: go-redis ignores deadlines
-	// without ContextTimeoutEnabled, and ulule loads its scripts with
-	// context.Background(). The abandoned call finishes in the background
-	// within the client's own timeouts; its hit may still be counted.
+	if o.err != nil {
+		return limiter.Context{}, fmt.Errorf("rate limit store: %w", o.err)
+	}
+	return o.c, nil
+}
+
+// bounded runs the store call (building the store first if needed) on a
+// goroutine of its own and gives up when ctx is done: go-redis ignores
+// deadlines without ContextTimeoutEnabled, and ulule loads its scripts with
+// context.Background(). The abandoned call finishes in the background
+// within the client's own timeouts; its hit may still be counted.
+func (l *Limiter) bounded(ctx context.Context, key string, peek bool) outcome {
 	done := make(chan outcome, 1)
 	go func() {
 		var o outcome
@@ -292,12 +296,9 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 	}()
 	select {
 	case o := <-done:
-		if o.err != nil {
-			return limiter.Context{}, fmt.Errorf("rate limit store: %w", o.err)
-		}
-		return o.c, nil
+		return o
 	case <-ctx.Done():
-		return limiter.Context{}, fmt.Errorf("rate limit store: %w", ctx.Err())
+		return outcome{err: ctx.Err()}
 	}
 }
 

@@ -76,8 +76,8 @@ func honoursDeadlines(client redis.UniversalClient) bool {
 }
 
 func (s *redisStore) load(ctx context.Context) (limiter.Store, error) {
-	if b := s.store.Load(); b != nil {
-		return b.Store, nil
+	if st := s.built(); st != nil {
+		return st, nil
 	}
 	select {
 	case s.sem <- struct{}{}:
@@ -85,8 +85,8 @@ func (s *redisStore) load(ctx context.Context) (limiter.Store, error) {
 		return nil, fmt.Errorf("%w: %w", errNoStore, ctx.Err())
 	}
 	defer func() { <-s.sem }()
-	if b := s.store.Load(); b != nil {
-		return b.Store, nil
+	if st := s.built(); st != nil {
+		return st, nil
 	}
 	// ulule uses context.Background() here; the caller bounds the wait.
 	st, err := ulredis.NewStoreWithOptions(s.client, limiter.StoreOptions{Prefix: s.prefix})
