@@ -30,10 +30,10 @@ const maxPercent = 10000
 // basePercent is GOGC above the floor: Go's default.
 const basePercent = 100
 
-// The runtime's heap goal is live + (live + stacks + globals) × GOGC/100,
-// with these three from the last collection, but at least
-// runtimeHeapMinimum × GOGC/100 (runtime/mgcpacer.go).
-// goalMetrics are the collection counter and those three.
+// goalMetrics are the collection counter and the three inputs of the
+// runtime's heap goal: live + (live + stacks + globals) × GOGC/100, all from
+// the last collection, but at least runtimeHeapMinimum × GOGC/100
+// (runtime/mgcpacer.go).
 var goalMetrics = [...]string{"/gc/cycles/total:gc-cycles", "/gc/heap/live:bytes", "/gc/scan/stack:bytes", "/gc/scan/globals:bytes"}
 
 const runtimeHeapMinimum = 4 << 20
