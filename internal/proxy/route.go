@@ -114,11 +114,11 @@ func NewTable(routes []*Route) (*Table, error) { return TableOptions{}.NewTable(
 
 // NewTable compiles routes into a table.
 func (o TableOptions) NewTable(routes []*Route) (*Table, error) {
-	rt := routing.NewFoldTable[*Route]()
+	trie := routing.NewFoldTable[*Route]()
 	if o.CaseSensitiveUpstreams {
-		rt = routing.NewTable[*Route]()
+		trie = routing.NewTable[*Route]()
 	}
-	t := &Table{routes: rt, list: routes}
+	t := &Table{routes: trie, list: routes}
 	for _, rt := range routes {
 		rt.compile()
 		if err := t.routes.Add(rt.Prefix, rt); err != nil {
@@ -131,8 +131,8 @@ func (o TableOptions) NewTable(routes []*Route) (*Table, error) {
 // Match returns the route for a canonical path, with routing.Matched; or
 // routing.NoRoute; or, unless upstreams are case-sensitive,
 // routing.CaseMismatch and the route the path matches case-insensitively,
-// which must not serve it (an upstream that ignores case would serve it as
-// that route, under the rules of its exact match).
+// which must not serve it: the path is spelt as another route (or none), and
+// an upstream that ignores case would serve it as this one.
 //
 // The check compares route identity, which is one path prefix today. When
 // routes gain hosts and methods (DESIGN.md, "Routes that fit real

@@ -41,10 +41,10 @@ const (
 	// Matched: the returned route serves the path.
 	Matched
 	// CaseMismatch (fold tables only): the longest prefix the path matches
-	// case-insensitively is not the one it matches exactly — another
-	// route, or a route where the exact spelling matches none. An upstream
-	// that ignores case would serve the path as the returned
-	// (case-insensitive) route, under the rules of another: the caller must
+	// case-insensitively is not the one it matches exactly, or the path
+	// matches no prefix exactly. An upstream that ignores case would serve
+	// the path as the returned (case-insensitive) route, which the gateway
+	// would have applied another route's rules to, or none: the caller must
 	// refuse it.
 	CaseMismatch
 )
