@@ -8,6 +8,7 @@ FUZZTIME=${FUZZTIME:-30s}
 targets=(
   "./internal/routing FuzzNormalize"
   "./internal/routing FuzzTableMatch"
+  "./internal/routing FuzzCaseFoldRoute"
   "./internal/config FuzzConfigParse"
   "./internal/strategies FuzzJWTVerify"
   "./internal/strategies FuzzJWTVerifySigned"

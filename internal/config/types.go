@@ -66,6 +66,12 @@ type Server struct {
 	MaxConnsPerUpstream int `yaml:"max_conns_per_upstream"`
 	// ShutdownTimeout is how long in-flight requests may take to drain on SIGTERM. Default 20s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// CaseSensitiveUpstreams says every upstream matches paths
+	// case-sensitively. Default false: a request whose path, compared
+	// case-insensitively, matches another route than its exact spelling is
+	// refused with 400, and route paths that differ only in case are a
+	// config error. True turns both off.
+	CaseSensitiveUpstreams bool `yaml:"case_sensitive_upstreams"`
 
 	trustedPrefixes []netip.Prefix
 }

@@ -399,6 +399,7 @@ func (v *validator) routes() {
 		v.errorf("routes", "at least one route is required")
 	}
 	byPath := map[string]int{}
+	byFold := map[string]int{} // FoldPrefix of each path, unless upstreams are case-sensitive
 	names := map[string]int{}
 	for i, r := range v.cfg.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
@@ -416,10 +417,15 @@ func (v *validator) routes() {
 			v.errorf(path+".path", "%v", err)
 		} else {
 			r.CanonicalPath = cp
+			fold := routing.FoldPrefix(cp)
 			if j, dup := byPath[cp]; dup {
 				v.errorf(path+".path", "duplicate path %q (also routes[%d])", r.Path, j)
+			} else if j, dup := byFold[fold]; dup && !v.cfg.Server.CaseSensitiveUpstreams {
+				v.errorf(path+".path", "path %q differs only in case from routes[%d].path %q: an upstream that ignores case cannot tell them apart (set server.case_sensitive_upstreams: true if no upstream does)",
+					r.Path, j, v.cfg.Routes[j].Path)
 			}
 			byPath[cp] = i
+			byFold[fold] = i
 		}
 		for j, m := range r.Methods {
 			up := strings.ToUpper(m)

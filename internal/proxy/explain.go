@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -77,19 +78,28 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		return ex.decide(0, "answered by the gateway itself", "")
 	}
 	table := g.table.Load()
-	rt, ok := table.Match(path)
+	rt, res := table.Match(path)
+	ok := res == routing.Matched
 	for _, other := range table.Routes() {
 		if ok && other == rt {
 			continue
 		}
 		why := "path is not under this prefix"
-		if ok && prefixOf(other.Prefix, path) {
+		switch {
+		case res == routing.CaseMismatch && other == rt:
+			why = "matches only when case is ignored"
+		case res == routing.CaseMismatch && prefixOf(other.Prefix, path):
+			why = "path is under this prefix, but a longer one matches when case is ignored"
+		case prefixOf(other.Prefix, path):
 			why = "a longer prefix matched"
 		}
 		ex.OtherRoutes = append(ex.OtherRoutes, RouteMiss{Route: other.Name, Prefix: other.Prefix, Why: why})
 	}
-	if !ok {
+	switch res {
+	case routing.NoRoute:
 		return ex.decide(http.StatusNotFound, "no route matches", "no_route")
+	case routing.CaseMismatch:
+		return ex.decide(http.StatusBadRequest, fmt.Sprintf("refused: compared case-insensitively the path is route %q's (prefix %s), spelt exactly it is not, and an upstream that ignores case would serve it there (server.case_sensitive_upstreams)", rt.Name, rt.Prefix), "path_case_mismatch")
 	}
 	ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
 	if !rt.allowsMethod(r.Method) {

@@ -180,12 +180,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt, ok := g.table.Load().Match(path)
+	rt, ok := g.route(w, st)
 	if !ok {
-		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
 		return
 	}
-	st.route, st.ev.Route = rt, rt.Name
 	if rt.CORS != nil {
 		if isPreflight(r) {
 			if rt.CORS.preflight(w, r) {
@@ -234,6 +232,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.ev.forwardStart = time.Now()
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// route matches st.path to its route, or answers the request itself: 404
+// for no route, 400 for a path that an upstream ignoring case would serve
+// as another route than its own spelling is (Table.Match).
+func (g *Gateway) route(w http.ResponseWriter, st *reqState) (*Route, bool) {
+	rt, res := g.table.Load().Match(st.path)
+	switch res {
+	case routing.NoRoute:
+		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
+		return nil, false
+	case routing.CaseMismatch:
+		g.deny(w, st, http.StatusBadRequest, "bad_request", "path_case_mismatch", "path matches another route when case is ignored")
+		return nil, false
+	}
+	st.route, st.ev.Route = rt, rt.Name
+	return rt, true
 }
 
 // authenticate runs the failure limit, the strategy chain and the role and

@@ -99,9 +99,26 @@ type Table struct {
 	list   []*Route
 }
 
+// TableOptions configures a Table. The zero value is the safe default.
+type TableOptions struct {
+	// CaseSensitiveUpstreams says every upstream matches paths
+	// case-sensitively (server.case_sensitive_upstreams), so a path spelt in
+	// another case than a route is just another path. Default false: Match
+	// refuses such a path when its case-insensitive match is another route,
+	// and NewTable refuses route paths that differ only in case.
+	CaseSensitiveUpstreams bool
+}
+
+// NewTable compiles routes into a table with the default options.
+func NewTable(routes []*Route) (*Table, error) { return TableOptions{}.NewTable(routes) }
+
 // NewTable compiles routes into a table.
-func NewTable(routes []*Route) (*Table, error) {
-	t := &Table{routes: routing.NewTable[*Route](), list: routes}
+func (o TableOptions) NewTable(routes []*Route) (*Table, error) {
+	trie := routing.NewFoldTable[*Route]()
+	if o.CaseSensitiveUpstreams {
+		trie = routing.NewTable[*Route]()
+	}
+	t := &Table{routes: trie, list: routes}
 	for _, rt := range routes {
 		rt.compile()
 		if err := t.routes.Add(rt.Prefix, rt); err != nil {
@@ -111,10 +128,24 @@ func NewTable(routes []*Route) (*Table, error) {
 	return t, nil
 }
 
-// Match returns the route for a canonical path.
-func (t *Table) Match(path string) (*Route, bool) {
-	rt, _, ok := t.routes.Match(path)
-	return rt, ok
+// Match returns the route for a canonical path, with routing.Matched; or
+// routing.NoRoute; or, unless upstreams are case-sensitive,
+// routing.CaseMismatch and the route the path matches case-insensitively,
+// which must not serve it: the path is spelt as another route (or none), and
+// an upstream that ignores case would serve it as this one.
+//
+// The check compares route identity, which is one path prefix today. When
+// routes gain hosts and methods (DESIGN.md, "Routes that fit real
+// deployments"), both matches must run over the same candidates: the host
+// is chosen first (hosts compare case-insensitively anyway), the case check
+// must span the fall-back from host routes to host-less ones (a path whose
+// fold matches a host route while its spelling falls through to a host-less
+// one is a mismatch), and the routes that share a host and path and split
+// it by method must sit on one trie node, so that both spellings reach the
+// same node and the method then picks the same route.
+func (t *Table) Match(path string) (*Route, routing.Result) {
+	rt, _, res := t.routes.Match(path)
+	return rt, res
 }
 
 // Routes lists the table's routes in config order.

@@ -34,12 +34,10 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		return
 	}
 	st.path, st.query, st.ev.Path, st.ev.Method = path, query, path, method
-	rt, ok := g.table.Load().Match(path)
+	rt, ok := g.route(w, st)
 	if !ok {
-		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
 		return
 	}
-	st.route, st.ev.Route = rt, rt.Name
 	if !rt.allowsMethod(method) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")

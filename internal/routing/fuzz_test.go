@@ -237,13 +237,13 @@ func FuzzTableMatch(f *testing.F) {
 				want, found = p, true
 			}
 		}
-		v, prefix, ok := tb.Match(path)
-		if ok != found || prefix != want || v != want {
-			t.Fatalf("routes %q: Match(%q) = %q, %q, %v; want %q, %v", set, path, v, prefix, ok, want, found)
+		v, prefix, res := tb.Match(path)
+		if ok := res == Matched; ok != found || prefix != want || v != want {
+			t.Fatalf("routes %q: Match(%q) = %q, %q, %v; want %q, %v", set, path, v, prefix, res, want, found)
 		}
 		for _, p := range set {
-			if _, got, ok := tb.Match(p); !ok || got != p {
-				t.Fatalf("routes %q: Match(%q) = %q, %v; want itself", set, p, got, ok)
+			if _, got, res := tb.Match(p); res != Matched || got != p {
+				t.Fatalf("routes %q: Match(%q) = %q, %v; want itself", set, p, got, res)
 			}
 		}
 	})

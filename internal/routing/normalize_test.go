@@ -87,9 +87,9 @@ func TestNormalizeAttacks(t *testing.T) {
 			if got != tt.wantPath {
 				t.Fatalf("Normalize(%q) = %q; want %q", tt.in, got, tt.wantPath)
 			}
-			_, route, ok := tb.Match(got)
-			if !ok || route != tt.wantRoute {
-				t.Fatalf("Match(%q) = %q, %v; want %q", got, route, ok, tt.wantRoute)
+			_, route, res := tb.Match(got)
+			if res != Matched || route != tt.wantRoute {
+				t.Fatalf("Match(%q) = %q, %v; want %q", got, route, res, tt.wantRoute)
 			}
 		})
 	}

@@ -6,14 +6,23 @@ import (
 )
 
 // Table maps route path prefixes to values. Match picks the longest prefix
-// that ends on a segment boundary of the path; matching is case-sensitive.
+// that ends on a segment boundary of the path.
 //
-// It is a trie keyed by path segment, so the cost of Match depends on the
-// depth of the path, not on the number of routes, and Match does not
-// allocate. Build a Table completely (Add) before sharing it; after that, any
-// number of goroutines may call Match. A config reload builds a new Table.
+// A table made by NewTable compares paths byte for byte, case-sensitively.
+// One made by NewFoldTable serves upstreams that may ignore case (Express,
+// ASP.NET, IIS): Match also compares the path case-insensitively, on its
+// decoded form, and refuses it (CaseMismatch) when that finds another route
+// than its exact spelling does.
+//
+// It is a trie keyed by path segment (by folded segment in a fold table), so
+// the cost of Match depends on the depth of the path, not on the number of
+// routes, and Match does not allocate (in a fold table: unless a segment that
+// needs folding is longer than foldBuf bytes). Build a Table completely
+// (Add) before sharing it; after that, any number of goroutines may call
+// Match. A config reload builds a new Table.
 type Table[T any] struct {
 	root node[T]
+	fold bool
 }
 
 type node[T any] struct {
@@ -23,13 +32,51 @@ type node[T any] struct {
 	v        T
 }
 
-// NewTable returns an empty table.
+// Result is what Match found for a path.
+type Result uint8
+
+const (
+	// NoRoute: no route prefix covers the path.
+	NoRoute Result = iota
+	// Matched: the returned route serves the path.
+	Matched
+	// CaseMismatch (fold tables only): the longest prefix the path matches
+	// case-insensitively is not the one it matches exactly, or the path
+	// matches no prefix exactly. An upstream that ignores case would serve
+	// the path as the returned (case-insensitive) route, which the gateway
+	// would have applied another route's rules to, or none: the caller must
+	// refuse it.
+	CaseMismatch
+)
+
+func (r Result) String() string {
+	switch r {
+	case Matched:
+		return "matched"
+	case CaseMismatch:
+		return "case mismatch"
+	}
+	return "no route"
+}
+
+// foldBuf is the size of Match's stack buffer for a folded segment.
+const foldBuf = 256
+
+// NewTable returns an empty table that compares paths case-sensitively.
 func NewTable[T any]() *Table[T] {
 	return &Table[T]{root: node[T]{prefix: "/"}}
 }
 
+// NewFoldTable returns an empty table whose Match refuses paths that match
+// another route when compared case-insensitively (see Result), and whose Add
+// refuses two prefixes that differ only in case.
+func NewFoldTable[T any]() *Table[T] {
+	return &Table[T]{root: node[T]{prefix: "/"}, fold: true}
+}
+
 // Add adds a route. prefix must be canonical (CanonicalPrefix(prefix) returns
-// it unchanged) and not already present.
+// it unchanged) and not already present; in a fold table, no other prefix
+// may have the same FoldPrefix.
 func (t *Table[T]) Add(prefix string, v T) error {
 	canon, err := CanonicalPrefix(prefix)
 	if err != nil {
@@ -42,6 +89,9 @@ func (t *Table[T]) Add(prefix string, v T) error {
 	for rest := prefix[1:]; rest != ""; {
 		seg, after, _ := strings.Cut(rest, "/")
 		rest = after
+		if t.fold {
+			seg = FoldPrefix(seg)
+		}
 		c := n.children[seg]
 		if c == nil {
 			if n.children == nil {
@@ -52,46 +102,65 @@ func (t *Table[T]) Add(prefix string, v T) error {
 		}
 		n = c
 	}
-	if n.set {
+	switch {
+	case n.set && n.prefix == prefix:
 		return fmt.Errorf("duplicate route path %q", prefix)
+	case n.set:
+		return fmt.Errorf("route paths %q and %q differ only in case", n.prefix, prefix)
 	}
 	n.set, n.prefix, n.v = true, prefix, v
 	return nil
 }
 
 // Match returns the value of the longest route prefix that equals path or is
-// followed by '/' in it ("/" matches every path that starts with '/'). path
-// should be the output of Normalize; a path not starting with '/' matches
-// nothing.
-func (t *Table[T]) Match(path string) (v T, prefix string, ok bool) {
+// followed by '/' in it ("/" matches every path that starts with '/'), and
+// Matched; or NoRoute. path should be the output of Normalize; a path not
+// starting with '/' matches nothing.
+//
+// In a fold table the walk compares folded segments, so it finds the longest
+// prefix F that the path matches case-insensitively. The path's exact match
+// is F when F is spelt exactly as the path is, and otherwise another route
+// or none (a prefix the path matches exactly also matches it folded, and F
+// is the longest of those): then Match returns F with CaseMismatch.
+func (t *Table[T]) Match(path string) (v T, prefix string, res Result) {
 	if path == "" || path[0] != '/' {
-		return v, "", false
+		return v, "", NoRoute
 	}
+	var buf [foldBuf]byte
 	n := &t.root
-	best := (*node[T])(nil)
+	best, bestEnd := (*node[T])(nil), 0
 	if n.set {
-		best = n
+		best, bestEnd = n, 1
 	}
-	for rest := path[1:]; rest != ""; {
-		seg := rest
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			seg, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
+	for i := 1; i < len(path) && len(n.children) > 0; {
+		end := len(path)
+		if j := strings.IndexByte(path[i:], '/'); j >= 0 {
+			end = i + j
 		}
-		c := n.children[seg] // indexing with a substring does not allocate
+		seg := path[i:end]
+		var c *node[T]
+		// Indexing with a substring, or with string(bytes), does not allocate.
+		if t.fold && !isFolded(seg) {
+			c = n.children[string(appendFold(buf[:0], seg))]
+		} else {
+			c = n.children[seg]
+		}
 		if c == nil {
 			break
 		}
 		n = c
 		if n.set {
-			best = n
+			best, bestEnd = n, end
 		}
+		i = end + 1
 	}
-	if best == nil {
-		return v, "", false
+	switch {
+	case best == nil:
+		return v, "", NoRoute
+	case best.prefix != path[:bestEnd]: // only in a fold table
+		return best.v, best.prefix, CaseMismatch
 	}
-	return best.v, best.prefix, true
+	return best.v, best.prefix, Matched
 }
 
 // CanonicalPrefix validates a configured route path and returns its

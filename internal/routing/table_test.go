@@ -43,15 +43,15 @@ func TestTableMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			v, prefix, ok := tb.Match(tt.path)
+			v, prefix, res := tb.Match(tt.path)
 			if tt.wantPrefix == "" {
-				if ok {
+				if res != NoRoute {
 					t.Fatalf("Match(%q) = %d, %q; want no match", tt.path, v, prefix)
 				}
 				return
 			}
-			if !ok || prefix != tt.wantPrefix || v != routes[tt.wantPrefix] {
-				t.Fatalf("Match(%q) = %d, %q, %v; want %d, %q", tt.path, v, prefix, ok, routes[tt.wantPrefix], tt.wantPrefix)
+			if res != Matched || prefix != tt.wantPrefix || v != routes[tt.wantPrefix] {
+				t.Fatalf("Match(%q) = %d, %q, %v; want %d, %q", tt.path, v, prefix, res, routes[tt.wantPrefix], tt.wantPrefix)
 			}
 		})
 	}
@@ -66,12 +66,12 @@ func TestTableRootMatchesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{"/": "root", "/x": "root", "/ab": "root", "/a": "a", "/a/b": "a", "//a": "root"} {
-		v, _, ok := tb.Match(path)
-		if !ok || v != want {
-			t.Errorf("Match(%q) = %q, %v; want %q", path, v, ok, want)
+		v, _, res := tb.Match(path)
+		if res != Matched || v != want {
+			t.Errorf("Match(%q) = %q, %v; want %q", path, v, res, want)
 		}
 	}
-	if _, _, ok := tb.Match("x"); ok {
+	if _, _, res := tb.Match("x"); res != NoRoute {
 		t.Errorf("Match(%q) matched; want no match for a path without a leading slash", "x")
 	}
 }
@@ -154,7 +154,7 @@ func TestCanonicalPrefix(t *testing.T) {
 func TestMatchDoesNotAllocate(t *testing.T) {
 	tb := newAttackTable(t)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, _, ok := tb.Match("/api/admin/users/42"); !ok {
+		if _, _, res := tb.Match("/api/admin/users/42"); res != Matched {
 			t.Fatal("no match")
 		}
 	})

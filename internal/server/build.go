@@ -277,7 +277,7 @@ func (a *App) buildTable(cfg *config.Config, strats map[string]strategies.Strate
 		}
 		routes = append(routes, rt)
 	}
-	t, err := proxy.NewTable(routes)
+	t, err := proxy.TableOptions{CaseSensitiveUpstreams: cfg.Server.CaseSensitiveUpstreams}.NewTable(routes)
 	if err != nil {
 		return nil, config.Errors{cfg.Problem("routes", "%v", err)}
 	}

@@ -82,13 +82,20 @@ func TestPathRules(t *testing.T) {
 		{"asterisk-form GET", "*", "reader", 400, nothing},
 		{"asterisk-form OPTIONS is answered by net/http", "OPTIONS *", "reader", 200, nothing},
 
-		// Routes are case-sensitive and match whole segments.
-		{"upper-case API is no route", "/API/admin", "reader", 404, nothing},
+		// Routes match whole segments.
 		{"administrator is the api route", "/api/administrator", "reader", 200, "/api/administrator"},
 		{"admin-old is the api route", "/api/admin-old", "reader", 200, "/api/admin-old"},
 		{"escaped admin-old", "/api/adm%69n-old", "reader", 200, "/api/admin-old"},
-		{"capitalised Admin is the api route", "/api/Admin", "reader", 200, "/api/Admin"},
-		{"escaped capital", "/api/%41dmin", "reader", 200, "/api/Admin"},
+		{"Administrator in capitals is the api route", "/api/ADMINISTRATOR", "reader", 200, "/api/ADMINISTRATOR"},
+		{"mixed case below admin is the admin route", "/api/admin/Users", "admin", 200, "/api/admin/Users"},
+
+		// A spelling whose case-insensitive match is another route is
+		// refused: an upstream that ignores case would serve it as that
+		// route (more rows in attacks_case_test.go).
+		{"upper-case API", "/API/admin", "reader", 400, nothing},
+		{"capitalised Admin", "/api/Admin", "reader", 400, nothing},
+		{"escaped capital", "/api/%41dmin", "reader", 400, nothing},
+		{"upper-case PUBLIC", "/PUBLIC/x", "", 400, nothing},
 		{"dot-dot out of admin", "/api/admin/..", "reader", 200, "/api/"},
 		{"dot-dot out of public into nothing", "/public/..", "", 404, nothing},
 

@@ -51,8 +51,9 @@ func readmeBlock(t *testing.T, heading, marker string) string {
 
 // startShippedGateway runs the gateway on configs/gateway.yaml as shipped,
 // but with free ports and the given upstream, in a fresh working directory
-// (so .dev/ is the test's own) with a random signing secret.
-func startShippedGateway(t *testing.T, upstreamURL string) *Gateway {
+// (so .dev/ is the test's own) with a random signing secret. Each edit
+// replaces the one occurrence of its first string with its second.
+func startShippedGateway(t *testing.T, upstreamURL string, edits ...[2]string) *Gateway {
 	t.Helper()
 	cfg, err := os.ReadFile(filepath.Join(repoRoot, "configs", "gateway.yaml"))
 	if err != nil {
@@ -62,6 +63,12 @@ func startShippedGateway(t *testing.T, upstreamURL string) *Gateway {
 		t.Fatal("configs/gateway.yaml no longer points at the demo upstream on 127.0.0.1:9000")
 	}
 	cfg = bytes.ReplaceAll(cfg, []byte("http://127.0.0.1:9000"), []byte(upstreamURL))
+	for _, e := range edits {
+		if n := bytes.Count(cfg, []byte(e[0])); n != 1 {
+			t.Fatalf("configs/gateway.yaml holds %q %d times, want once", e[0], n)
+		}
+		cfg = bytes.Replace(cfg, []byte(e[0]), []byte(e[1]), 1)
+	}
 	secret := filepath.Join(t.TempDir(), "access-secret")
 	if err := os.WriteFile(secret, []byte(randomSecret(t)), 0o600); err != nil {
 		t.Fatal(err)
