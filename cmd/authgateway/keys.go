@@ -152,8 +152,13 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "store it now: it is shown only once")
 		fmt.Fprintln(stdout, key)
 	case "migrate":
+		dst, ok := store.(*apikey.RedisStore)
+		if !ok {
+			fmt.Fprintf(stderr, "authgateway keys migrate: strategy %s has no redis store\n", scName)
+			return exitFailure
+		}
 		return migrateKeys(ctx, keyMigration{
-			cfg: cfg, name: scName, sc: sc, dst: store.(*apikey.RedisStore), legacy: apikey.NewLegacyStore(rc),
+			cfg: cfg, name: scName, sc: sc, dst: dst, legacy: apikey.NewLegacyStore(rc),
 			ids: pos, dryRun: *dryRun, audit: auditLog, stdout: stdout, stderr: stderr,
 		})
 	}

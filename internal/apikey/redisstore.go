@@ -147,9 +147,6 @@ func NewRedisStore(c redis.UniversalClient, strategy string, logger *slog.Logger
 	return &RedisStore{c: c, l: strategyLayout(strategy), log: logger.With("component", "apikey.redis")}
 }
 
-// Namespace is the prefix of every Redis key name of the store.
-func (s *RedisStore) Namespace() string { return s.l.prefix }
-
 func marshalRecord(r *Record) ([]byte, error) {
 	c := *r
 	c.LastUsedAt = time.Time{}

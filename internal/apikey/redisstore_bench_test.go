@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -16,7 +14,7 @@ import (
 func BenchmarkVerifyRedisUncached(b *testing.B) {
 	srv := redistest.Start(b)
 	c := newRedisClient(b, srv.URL())
-	s := newBenchRedisStore(c)
+	s := NewRedisStore(c, testStrategy, nil)
 	key, _, err := NewManager(s, ManagerOptions{}).Create(context.Background(),
 		CreateParams{Name: "svc", Roles: []string{"a", "b"}, Scopes: []string{"x"}})
 	if err != nil {
@@ -33,8 +31,4 @@ func BenchmarkVerifyRedisUncached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func newBenchRedisStore(c redis.UniversalClient) *RedisStore {
-	return NewRedisStore(c, testStrategy, nil)
 }
