@@ -25,6 +25,7 @@ const keysUsage = `usage:
   authgateway keys list [-strategy S]
   authgateway keys revoke ID [-strategy S]
   authgateway keys rotate ID [-grace 24h] [-strategy S]
+  authgateway keys migrate [ID...] [-dry-run] [-strategy S]
 `
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -36,6 +37,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cfgPath := newFlags("keys "+sub, stderr)
 	strategy := fs.String("strategy", "", "api_key strategy whose store to use (default: the only one)")
 	var name, prefix, roles, scopes, expires, grace *string
+	var dryRun *bool
 	switch sub {
 	case "create":
 		name = fs.String("name", "", "key name, becomes X-Auth-Subject (required)")
@@ -45,6 +47,8 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		expires = fs.String("expires", "", "lifetime, e.g. 90d (default: never)")
 	case "rotate":
 		grace = fs.String("grace", "24h", "how long the old key keeps working")
+	case "migrate":
+		dryRun = fs.Bool("dry-run", false, "print what would be moved, move nothing")
 	case "list", "revoke":
 	default:
 		fmt.Fprintf(stderr, "authgateway keys: unknown subcommand %q\n%s", sub, keysUsage)
@@ -54,7 +58,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
-	wantPos := map[string]int{"create": 0, "list": 0, "revoke": 1, "rotate": 1}[sub]
+	wantPos := map[string]int{"create": 0, "list": 0, "revoke": 1, "rotate": 1, "migrate": len(pos)}[sub]
 	if len(pos) != wantPos || (sub == "create" && *name == "") {
 		fmt.Fprint(stderr, keysUsage)
 		return exitUsage
@@ -82,6 +86,10 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authgateway keys: %v\n", err)
 		return exitFailure
 	}
+	if sub == "migrate" && sc.Store != "redis" {
+		fmt.Fprintf(stderr, "authgateway keys migrate: strategy %s keeps its keys in a file; only the redis store had a shared layout to migrate from\n", scName)
+		return exitFailure
+	}
 	var rc redis.UniversalClient
 	if sc.Store == "redis" {
 		if rc, err = redisconn.New(cfg.Redis.URL); err != nil {
@@ -90,7 +98,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer rc.Close()
 	}
-	store, err := server.KeyStore(sc, rc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	store, err := server.KeyStore(scName, sc, rc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintf(stderr, "authgateway keys: %v\n", err)
 		return exitFailure
@@ -125,6 +133,9 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return keysFailed(stderr, "listing keys", err)
 		}
 		printKeys(stdout, recs, time.Now())
+		if rc != nil {
+			noteLegacyKeys(ctx, rc, scName, stderr)
+		}
 	case "revoke":
 		if err := m.Revoke(ctx, pos[0]); err != nil {
 			return keysFailed(stderr, "revoking key", err)
@@ -140,6 +151,16 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "rotated key %s -> %s (the old key works until %s)\n", pos[0], rec.ID, time.Now().Add(graceFor).UTC().Format(time.RFC3339))
 		fmt.Fprintln(stdout, "store it now: it is shown only once")
 		fmt.Fprintln(stdout, key)
+	case "migrate":
+		dst, ok := store.(*apikey.RedisStore)
+		if !ok {
+			fmt.Fprintf(stderr, "authgateway keys migrate: strategy %s has no redis store\n", scName)
+			return exitFailure
+		}
+		return migrateKeys(ctx, keyMigration{
+			cfg: cfg, name: scName, sc: sc, dst: dst, legacy: apikey.NewLegacyStore(rc),
+			ids: pos, dryRun: *dryRun, audit: auditLog, stdout: stdout, stderr: stderr,
+		})
 	}
 	return exitOK
 }
@@ -179,22 +200,26 @@ func pickKeyStrategy(cfg *config.Config, name string) (*config.Strategy, string,
 	return nil, "", fmt.Errorf("several api_key strategies (%s): choose one with -strategy", strings.Join(names, ", "))
 }
 
+// keyStatus is a key's state as `keys list` shows it.
+func keyStatus(r *apikey.Record, now time.Time) string {
+	switch {
+	case r.Revoked():
+		return "revoked"
+	case r.Expired(now):
+		return "expired"
+	case !r.ExpiresAt.IsZero() && r.ExpiresAt.Sub(now) < 7*24*time.Hour:
+		return "expiring"
+	}
+	return "active"
+}
+
 // printKeys prints a table of keys: never a key or its hash.
 func printKeys(w io.Writer, recs []*apikey.Record, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tROLES\tSCOPES\tSTATUS\tCREATED\tEXPIRES\tLAST USED")
 	for _, r := range recs {
-		status := "active"
-		switch {
-		case r.Revoked():
-			status = "revoked"
-		case r.Expired(now):
-			status = "expired"
-		case !r.ExpiresAt.IsZero() && r.ExpiresAt.Sub(now) < 7*24*time.Hour:
-			status = "expiring"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Prefix,
-			orDash(strings.Join(r.Roles, ",")), orDash(strings.Join(r.Scopes, ",")), status,
+			orDash(strings.Join(r.Roles, ",")), orDash(strings.Join(r.Scopes, ",")), keyStatus(r, now),
 			fmtTime(r.CreatedAt, "-"), fmtTime(r.ExpiresAt, "never"), fmtTime(r.LastUsedAt, "never"))
 	}
 	_ = tw.Flush()

@@ -28,7 +28,7 @@ commands:
   explain  [-config PATH] METHOD URL [-H "Name: value"]... [-json]
                                           dry run: route, strategies, decision
   keys create -name N [-prefix P] [-roles a,b] [-scopes x,y] [-expires 90d]
-  keys list | revoke ID | rotate ID [-grace 24h]
+  keys list | revoke ID | rotate ID [-grace 24h] | migrate [ID...] [-dry-run]   (all take [-strategy S])
   token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]
                                           mint an access token (dev/testing)
   healthcheck [-url URL]                  exit 0 if the admin /healthz answers 200 (container health checks)

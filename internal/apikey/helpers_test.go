@@ -83,7 +83,7 @@ func newTestFileStore(t *testing.T) *FileStore {
 }
 
 // newRedisClient is a client built the way the gateway builds it.
-func newRedisClient(t *testing.T, url string) redis.UniversalClient {
+func newRedisClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	c, err := redisconn.New(url)
 	if err != nil {
@@ -93,10 +93,14 @@ func newRedisClient(t *testing.T, url string) redis.UniversalClient {
 	return c
 }
 
+// testStrategy is the api_key strategy the Redis stores of these tests
+// belong to.
+const testStrategy = "apiKey"
+
 func newTestRedisStore(t *testing.T) (*RedisStore, *redistest.Server) {
 	t.Helper()
 	s := redistest.Start(t)
-	return NewRedisStore(newRedisClient(t, s.URL()), nil), s
+	return NewRedisStore(newRedisClient(t, s.URL()), testStrategy, nil), s
 }
 
 // newKeyRecord returns a fresh key and its valid record.

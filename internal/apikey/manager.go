@@ -14,8 +14,11 @@ const DefaultPrefix = "pk_live"
 
 // ManagerOptions configure a Manager.
 type ManagerOptions struct {
-	// Prefixes, when set, are the only prefixes Create and Rotate accept:
-	// the gateway would refuse a key with any other prefix.
+	// Prefixes, when set, are the strategy's prefixes: the only ones Create
+	// and Rotate accept (the gateway would refuse a key with any other), and
+	// the keys List, Revoke and Rotate see. Strategies may share a key file
+	// when their prefixes differ (config validation refuses a shared prefix):
+	// a key's prefix then says which strategy it belongs to.
 	Prefixes []string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -96,14 +99,38 @@ func (m *Manager) create(ctx context.Context, p CreateParams, now time.Time) (st
 	return key, rec, nil
 }
 
-// List returns every key's record, oldest first.
-func (m *Manager) List(ctx context.Context) ([]*Record, error) {
-	return m.store.List(ctx)
+// owns reports whether rec is one of the strategy's keys (see Prefixes).
+func (m *Manager) owns(rec *Record) bool {
+	return len(m.opts.Prefixes) == 0 || slices.Contains(m.opts.Prefixes, rec.Prefix)
 }
 
-// Revoke revokes the key with the given id (ErrNotFound if there is none).
-// Revoking twice keeps the first revocation time.
+// get returns the record of one of the strategy's keys, or ErrNotFound.
+func (m *Manager) get(ctx context.Context, id string) (*Record, error) {
+	rec, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !m.owns(rec) {
+		return nil, ErrNotFound
+	}
+	return rec, nil
+}
+
+// List returns the records of the strategy's keys, oldest first.
+func (m *Manager) List(ctx context.Context) ([]*Record, error) {
+	recs, err := m.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(recs, func(r *Record) bool { return !m.owns(r) }), nil
+}
+
+// Revoke revokes the key with the given id (ErrNotFound if the strategy
+// has none). Revoking twice keeps the first revocation time.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
+	if _, err := m.get(ctx, id); err != nil {
+		return fmt.Errorf("revoking %s: %w", id, err)
+	}
 	if err := m.store.Revoke(ctx, id, m.now()); err != nil {
 		return fmt.Errorf("revoking %s: %w", id, err)
 	}
@@ -119,7 +146,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (s
 	if grace < 0 {
 		return "", nil, errors.New("rotation grace must not be negative")
 	}
-	old, err := m.store.Get(ctx, id)
+	old, err := m.get(ctx, id)
 	if err != nil {
 		return "", nil, fmt.Errorf("rotating %s: %w", id, err)
 	}

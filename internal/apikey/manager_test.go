@@ -86,6 +86,39 @@ func TestManagerCreateRefuses(t *testing.T) {
 	}
 }
 
+// TestManagerSharedFileByPrefix: two strategies on one key file with
+// prefixes of their own. Each sees, revokes and rotates only the keys of
+// its prefixes: a key's prefix says which strategy it belongs to.
+func TestManagerSharedFileByPrefix(t *testing.T) {
+	ctx := context.Background()
+	s := newTestFileStore(t)
+	partner := NewManager(s, ManagerOptions{Prefixes: []string{"pk_partner"}})
+	internal := NewManager(s, ManagerOptions{Prefixes: []string{"pk_internal"}})
+	_, prec, err := partner.Create(ctx, CreateParams{Name: "partner-bot", Prefix: "pk_partner"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, irec, err := internal.Create(ctx, CreateParams{Name: "internal-bot", Prefix: "pk_internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := internal.List(ctx); err != nil || len(list) != 1 || list[0].ID != irec.ID {
+		t.Errorf("internal List = %v, %v; want only internal-bot", names(list), err)
+	}
+	if err := internal.Revoke(ctx, prec.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("internal Revoke(partner id) = %v; want ErrNotFound", err)
+	}
+	if _, _, err := internal.Rotate(ctx, prec.ID, 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("internal Rotate(partner id) = %v; want ErrNotFound", err)
+	}
+	if got, err := s.Get(ctx, prec.ID); err != nil || got.Revoked() || !got.ExpiresAt.IsZero() {
+		t.Errorf("partner key after internal's attempts = %+v, %v; want untouched", got, err)
+	}
+	if len(mustList(t, s)) != 2 {
+		t.Errorf("the file holds %d keys; want 2", len(mustList(t, s)))
+	}
+}
+
 func TestManagerRevoke(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()

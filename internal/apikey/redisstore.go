@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,21 +16,70 @@ import (
 	"github.com/authgateway/authgateway/internal/pubsub"
 )
 
-// Redis layout. Every key carries the hash tag {apikey} so that the keys of
-// one operation share a cluster slot: creating a key writes the record, the
-// hash index and the id set in one atomic script, which Redis Cluster only
-// allows within one slot.
-const (
-	redisKeyPrefix = "authgw:{apikey}:"
-	redisIDsKey    = redisKeyPrefix + "ids"       // set of every id
-	redisUsedKey   = redisKeyPrefix + "last_used" // hash: id → unix milliseconds
-	// EventsChannel carries invalidations: the payload is the hash of the
-	// key whose record changed (never the key).
-	EventsChannel = "authgw:apikey:events"
-)
+// Redis layout. Each api_key strategy has a namespace of its own, named
+// after the strategy: a key made for one strategy is in no other strategy's
+// hash index, so no other strategy can accept it, list it or revoke it.
+//
+//	authgw:{apikey:<strategy>}:id:<id>      record JSON (without last_used_at)
+//	authgw:{apikey:<strategy>}:hash:<hash>  → id
+//	authgw:{apikey:<strategy>}:ids          set of ids
+//	authgw:{apikey:<strategy>}:last_used    hash id → unix ms (kept apart so
+//	                                        frequent last-used updates never
+//	                                        rewrite a record)
+//	authgw:{apikey:<strategy>}:events       pub/sub channel: the hash of each
+//	                                        key whose record changed
+//
+// The hash tag {apikey:<strategy>} puts all of a strategy's keys in one
+// Redis Cluster slot: creating a key writes the record, the hash index and
+// the id set in one atomic script, which a cluster allows only within one
+// slot. Versions before namespaces kept every strategy's keys in one shared
+// layout (see legacyLayout and LegacyStore).
+type redisLayout struct {
+	prefix  string // every key name starts with it
+	ids     string // set of every id
+	used    string // hash: id → unix milliseconds
+	channel string // invalidations: the payload is a key's hash, never a key
+}
 
-func redisIDKey(id string) string     { return redisKeyPrefix + "id:" + id }
-func redisHashKey(hash string) string { return redisKeyPrefix + "hash:" + hash }
+func (l *redisLayout) idKey(id string) string     { return l.prefix + "id:" + id }
+func (l *redisLayout) hashKey(hash string) string { return l.prefix + "hash:" + hash }
+
+func layoutAt(prefix, channel string) redisLayout {
+	return redisLayout{prefix: prefix, ids: prefix + "ids", used: prefix + "last_used", channel: channel}
+}
+
+// strategyLayout is the namespace of the api_key strategy named strategy.
+func strategyLayout(strategy string) redisLayout {
+	prefix := "authgw:{apikey:" + escapeName(strategy) + "}:"
+	return layoutAt(prefix, prefix+"events")
+}
+
+// legacyLayout is the layout every strategy shared before namespaces. No
+// strategy reads it: only LegacyStore, to move its keys out.
+func legacyLayout() redisLayout {
+	return layoutAt("authgw:{apikey}:", "authgw:apikey:events")
+}
+
+// escapeName spells a strategy name for a Redis key: letters, digits, '_',
+// '-' and '.' as they are, every other byte as %XX. The escape is
+// one-to-one, so two strategies never share a namespace, and a name cannot
+// close the hash tag early ('}') or pose as another namespace (':').
+func escapeName(name string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
 
 // Timings of the invalidation subscription.
 const (
@@ -73,30 +123,28 @@ end
 return 0
 `)
 
-// RedisStore keeps records in Redis, shared by every replica:
+// RedisStore keeps one api_key strategy's records in Redis, shared by every
+// replica, in the strategy's namespace (see redisLayout).
 //
-//	authgw:{apikey}:id:<id>      record JSON (without last_used_at)
-//	authgw:{apikey}:hash:<hash>  → id
-//	authgw:{apikey}:ids          set of ids
-//	authgw:{apikey}:last_used    hash id → unix ms (kept apart so frequent
-//	                             last-used updates never rewrite a record)
-//
-// Creating, revoking and changing expiry publish the key's hash on
-// EventsChannel, which Watch turns into cache evictions on every replica.
+// Creating, revoking and changing expiry publish the key's hash on the
+// namespace's channel, which Watch turns into cache evictions on every
+// replica.
 type RedisStore struct {
 	c   redis.UniversalClient
+	l   redisLayout
 	log *slog.Logger
 	// subscribed counts successful (re)subscriptions; tests use it.
 	subscribed atomic.Int64
 }
 
-// NewRedisStore returns a store on c. logger (nil: discard) reports lost and
-// restored invalidation subscriptions.
-func NewRedisStore(c redis.UniversalClient, logger *slog.Logger) *RedisStore {
+// NewRedisStore returns the store of the api_key strategy named strategy on
+// c. logger (nil: discard) reports lost and restored invalidation
+// subscriptions.
+func NewRedisStore(c redis.UniversalClient, strategy string, logger *slog.Logger) *RedisStore {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &RedisStore{c: c, log: logger.With("component", "apikey.redis")}
+	return &RedisStore{c: c, l: strategyLayout(strategy), log: logger.With("component", "apikey.redis")}
 }
 
 func marshalRecord(r *Record) ([]byte, error) {
@@ -134,8 +182,8 @@ func (s *RedisStore) Create(ctx context.Context, rec *Record) error {
 		used = strconv.FormatInt(rec.LastUsedAt.UnixMilli(), 10)
 	}
 	ok, err := createScript.Run(ctx, s.c,
-		[]string{redisIDKey(rec.ID), redisHashKey(rec.Hash), redisIDsKey, redisUsedKey},
-		rec.ID, data, rec.Hash, EventsChannel, used).Int()
+		[]string{s.l.idKey(rec.ID), s.l.hashKey(rec.Hash), s.l.ids, s.l.used},
+		rec.ID, data, rec.Hash, s.l.channel, used).Int()
 	if err != nil {
 		return fmt.Errorf("creating api key %s: %w", rec.ID, err)
 	}
@@ -150,23 +198,36 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Record, error) {
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
-	var rec, used *redis.StringCmd
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.Get(ctx, redisIDKey(id))
-		used = p.HGet(ctx, redisUsedKey, id)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("reading api key %s: %w", id, err)
-	}
-	data, err := rec.Bytes()
-	if errors.Is(err, redis.Nil) {
+	data, used, err := s.readRaw(ctx, id)
+	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading api key %s: %w", id, err)
 	}
-	return unmarshalRecord(data, used.Val())
+	return unmarshalRecord(data, used)
+}
+
+// readRaw returns a record's stored bytes and last-used time ("" if none),
+// or ErrNotFound.
+func (s *RedisStore) readRaw(ctx context.Context, id string) ([]byte, string, error) {
+	var rec, used *redis.StringCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.Get(ctx, s.l.idKey(id))
+		used = p.HGet(ctx, s.l.used, id)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", err
+	}
+	data, err := rec.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return data, used.Val(), nil
 }
 
 // GetByHash implements Store.
@@ -174,7 +235,7 @@ func (s *RedisStore) GetByHash(ctx context.Context, hash string) (*Record, error
 	if !validHash(hash) {
 		return nil, ErrNotFound
 	}
-	id, err := s.c.Get(ctx, redisHashKey(hash)).Result()
+	id, err := s.c.Get(ctx, s.l.hashKey(hash)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -194,7 +255,7 @@ func (s *RedisStore) GetByHash(ctx context.Context, hash string) (*Record, error
 
 // List implements Store.
 func (s *RedisStore) List(ctx context.Context) ([]*Record, error) {
-	ids, err := s.c.SMembers(ctx, redisIDsKey).Result()
+	ids, err := s.c.SMembers(ctx, s.l.ids).Result()
 	if err != nil {
 		return nil, fmt.Errorf("listing api keys: %w", err)
 	}
@@ -205,9 +266,9 @@ func (s *RedisStore) List(ctx context.Context) ([]*Record, error) {
 	var used *redis.SliceCmd
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			recs[i] = p.Get(ctx, redisIDKey(id))
+			recs[i] = p.Get(ctx, s.l.idKey(id))
 		}
-		used = p.HMGet(ctx, redisUsedKey, ids...)
+		used = p.HMGet(ctx, s.l.used, ids...)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -257,7 +318,7 @@ func (s *RedisStore) modify(ctx context.Context, id string, fn func(*Record)) er
 	if !validID(id) {
 		return ErrNotFound
 	}
-	key := redisIDKey(id)
+	key := s.l.idKey(id)
 	for range maxTxRetries {
 		err := s.c.Watch(ctx, func(tx *redis.Tx) error {
 			data, err := tx.Get(ctx, key).Bytes()
@@ -281,7 +342,7 @@ func (s *RedisStore) modify(ctx context.Context, id string, fn func(*Record)) er
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, out, 0)
-				p.Publish(ctx, EventsChannel, r.Hash)
+				p.Publish(ctx, s.l.channel, r.Hash)
 				return nil
 			})
 			return err
@@ -302,7 +363,7 @@ func (s *RedisStore) modify(ctx context.Context, id string, fn func(*Record)) er
 
 // TouchLastUsed implements Store: one script call per 500 ids.
 func (s *RedisStore) TouchLastUsed(ctx context.Context, used map[string]time.Time) error {
-	keys := []string{redisUsedKey}
+	keys := []string{s.l.used}
 	var args []any
 	flush := func() error {
 		if len(keys) == 1 {
@@ -319,7 +380,7 @@ func (s *RedisStore) TouchLastUsed(ctx context.Context, used map[string]time.Tim
 		if !validID(id) {
 			continue
 		}
-		keys = append(keys, redisIDKey(id))
+		keys = append(keys, s.l.idKey(id))
 		args = append(args, id, t.UnixMilli())
 		if len(keys) > touchBatchMaxCalls {
 			if err := flush(); err != nil {
@@ -330,12 +391,12 @@ func (s *RedisStore) TouchLastUsed(ctx context.Context, used map[string]time.Tim
 	return flush()
 }
 
-// Watch implements Notifier with a subscription to EventsChannel. go-redis
+// Watch implements Notifier with a subscription to the namespace's channel. go-redis
 // re-subscribes silently after a dropped connection, and whatever was
 // published meanwhile is lost; so every subscription confirmation — the
 // first and any later one — flushes the caches (internal/pubsub).
 func (s *RedisStore) Watch(ctx context.Context, evict func(hash string), flushAll func()) error {
-	pubsub.Run(ctx, s.c, EventsChannel, pubsub.Handler{
+	pubsub.Run(ctx, s.c, s.l.channel, pubsub.Handler{
 		Subscribed: func(context.Context) error {
 			// Anything cached before this moment may predate a revocation
 			// published while we were not listening.

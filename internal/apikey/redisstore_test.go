@@ -70,10 +70,10 @@ func TestRedisStoreLayoutAndNoPlaintext(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"authgw:{apikey}:id:" + recs[0].ID + " => {",
-		"authgw:{apikey}:hash:" + recs[0].Hash + " => " + recs[0].ID,
-		"authgw:{apikey}:ids => [",
-		"authgw:{apikey}:last_used => map[" + recs[0].ID + ":",
+		"authgw:{apikey:apiKey}:id:" + recs[0].ID + " => {",
+		"authgw:{apikey:apiKey}:hash:" + recs[0].Hash + " => " + recs[0].ID,
+		"authgw:{apikey:apiKey}:ids => [",
+		"authgw:{apikey:apiKey}:last_used => map[" + recs[0].ID + ":",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("redis dump lacks %q:\n%s", want, dump)
@@ -86,7 +86,7 @@ func TestRedisStoreLayoutAndNoPlaintext(t *testing.T) {
 func TestRedisStoreEvents(t *testing.T) {
 	ctx := context.Background()
 	s, srv := newTestRedisStore(t)
-	sub := newRedisClient(t, srv.URL()).Subscribe(ctx, EventsChannel)
+	sub := newRedisClient(t, srv.URL()).Subscribe(ctx, s.l.channel)
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // subscription confirmed
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestRedisStoreTouchManyIDs(t *testing.T) {
 	if err != nil || got.LastUsedAt.IsZero() {
 		t.Fatalf("Get = %+v, %v; want LastUsedAt set", got, err)
 	}
-	if n := s.c.HLen(ctx, redisUsedKey).Val(); n != 3 {
+	if n := s.c.HLen(ctx, s.l.used).Val(); n != 3 {
 		t.Fatalf("last_used holds %d ids; want 3 (unknown ids skipped)", n)
 	}
 }

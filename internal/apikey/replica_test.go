@@ -21,7 +21,7 @@ type replica struct {
 
 func newReplica(t *testing.T, srv *redistest.Server, name string, opts VerifierOptions) *replica {
 	t.Helper()
-	store := NewRedisStore(newRedisClient(t, srv.URL()+"?client_name="+name), nil)
+	store := NewRedisStore(newRedisClient(t, srv.URL()+"?client_name="+name), testStrategy, nil)
 	if opts.Prefixes == nil {
 		opts.Prefixes = []string{"pk_live"}
 	}
@@ -64,17 +64,18 @@ func (r *replica) mustAccept(t *testing.T, key string) {
 func silentWrite(t *testing.T, c redis.UniversalClient, rec *Record) {
 	t.Helper()
 	ctx := context.Background()
+	l := strategyLayout(testStrategy)
 	data, err := marshalRecord(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, redisIDKey(rec.ID), data, 0).Err(); err != nil {
+	if err := c.Set(ctx, l.idKey(rec.ID), data, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, redisHashKey(rec.Hash), rec.ID, 0).Err(); err != nil {
+	if err := c.Set(ctx, l.hashKey(rec.Hash), rec.ID, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SAdd(ctx, redisIDsKey, rec.ID).Err(); err != nil {
+	if err := c.SAdd(ctx, l.ids, rec.ID).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -87,7 +88,7 @@ func TestReplicasRevocationPropagates(t *testing.T) {
 	srv := redistest.Start(t)
 	a := newReplica(t, srv, "replica-a", VerifierOptions{CacheTTL: time.Hour})
 	b := newReplica(t, srv, "replica-b", VerifierOptions{CacheTTL: time.Hour})
-	cli := NewManager(NewRedisStore(newRedisClient(t, srv.URL()), nil), ManagerOptions{})
+	cli := NewManager(NewRedisStore(newRedisClient(t, srv.URL()), testStrategy, nil), ManagerOptions{})
 
 	for _, op := range []struct {
 		name    string
@@ -137,7 +138,7 @@ func TestReplicaCutOffFlushesOnResubscribe(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	admin := newRedisClient(t, srv.URL())
-	cli := NewManager(NewRedisStore(admin, nil), ManagerOptions{})
+	cli := NewManager(NewRedisStore(admin, testStrategy, nil), ManagerOptions{})
 	// Created before the replicas subscribe, so no late create event can
 	// evict what they cache.
 	key, rec, err := cli.Create(ctx, CreateParams{Name: "svc"})
@@ -202,7 +203,7 @@ func TestReplicaRedisOutage(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	admin := newRedisClient(t, srv.URL())
-	cli := NewManager(NewRedisStore(admin, nil), ManagerOptions{})
+	cli := NewManager(NewRedisStore(admin, testStrategy, nil), ManagerOptions{})
 	clock := newFakeClock()
 	key, rec, err := cli.Create(ctx, CreateParams{Name: "svc"})
 	if err != nil {

@@ -26,7 +26,7 @@ func storeKinds(t *testing.T, test func(t *testing.T, newStore func() Store)) {
 	t.Run("redis", func(t *testing.T) {
 		s, srv := newTestRedisStore(t)
 		_ = s
-		test(t, func() Store { return NewRedisStore(newRedisClient(t, srv.URL()), nil) })
+		test(t, func() Store { return NewRedisStore(newRedisClient(t, srv.URL()), testStrategy, nil) })
 	})
 }
 

@@ -22,6 +22,7 @@ const (
 	KeyCreated       = "key.created"
 	KeyRotated       = "key.rotated"
 	KeyRevoked       = "key.revoked"
+	KeyMigrated      = "key.migrated"
 	Login            = "login"
 	LoginFailure     = "login.failure"
 	Logout           = "logout"

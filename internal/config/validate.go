@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -88,6 +89,7 @@ func (v *validator) run() {
 	for _, name := range sortedKeys(v.cfg.Strategies) {
 		v.strategy(name, v.cfg.Strategies[name])
 	}
+	v.sharedKeyStores()
 	v.routes()
 	v.rateLimits()
 	v.log()
@@ -273,6 +275,59 @@ func (v *validator) apiKey(path string, s *Strategy) {
 	default:
 		v.errorf(path+".store", "unknown store %q (want file or redis)", s.Store)
 	}
+}
+
+// sharedKeyStores refuses two api_key strategies that read one key store
+// and accept one prefix: a key made for either would be accepted by both,
+// with the other's routes, roles and X-Auth-Strategy. Sharing a key file
+// with distinct prefixes is fine: a key's prefix then says whose it is
+// (the gateway refuses a prefix its strategy does not list before any
+// lookup, and `keys` shows and changes only the strategy's prefixes). In
+// Redis every strategy has a namespace of its own, named after it, so two
+// strategies never share one.
+func (v *validator) sharedKeyStores() {
+	type keyFile struct {
+		name, path string
+		info       os.FileInfo // nil: the file does not exist (yet)
+		prefixes   []string
+	}
+	var files []keyFile
+	for _, name := range sortedKeys(v.cfg.Strategies) {
+		s := v.cfg.Strategies[name]
+		if s == nil || s.Type != "api_key" || s.Store != "file" || s.File == "" {
+			continue
+		}
+		// Relative paths are relative to the working directory, as the store
+		// opens them; a link or a second spelling of the same file is the
+		// same store too.
+		f := keyFile{name: name, path: filepath.Clean(s.File), prefixes: s.Prefixes}
+		if abs, err := filepath.Abs(f.path); err == nil {
+			f.path = abs
+		}
+		if info, err := os.Stat(f.path); err == nil {
+			f.info = info
+		}
+		for _, o := range files {
+			same := o.path == f.path || (o.info != nil && f.info != nil && os.SameFile(o.info, f.info))
+			if !same {
+				continue
+			}
+			if p := firstShared(o.prefixes, f.prefixes); p != "" {
+				v.errorf("strategies."+name+".file", "strategy %s reads the same key file with prefix %q: a key made for either would be accepted by both; give each strategy its own file, or prefixes of its own", o.name, p)
+			}
+		}
+		files = append(files, f)
+	}
+}
+
+// firstShared returns the first of a that b holds too, or "".
+func firstShared(a, b []string) string {
+	for _, p := range a {
+		if slices.Contains(b, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 func validPrefix(p string) bool {

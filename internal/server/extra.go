@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,15 +41,15 @@ func (a *App) extraStrategies(ctx context.Context, gen *generation) map[string]f
 	}
 }
 
-// KeyStore opens the key store an api_key strategy names (also used by the
-// `keys` commands).
-func KeyStore(sc *config.Strategy, rc redis.UniversalClient, logger *slog.Logger) (apikey.Store, error) {
+// KeyStore opens the key store of the api_key strategy name (also used by
+// the `keys` commands). In Redis each strategy has a namespace of its own.
+func KeyStore(name string, sc *config.Strategy, rc redis.UniversalClient, logger *slog.Logger) (apikey.Store, error) {
 	switch sc.Store {
 	case "redis":
 		if rc == nil {
 			return nil, fmt.Errorf("store: redis needs redis.url")
 		}
-		return apikey.NewRedisStore(rc, logger.With("component", "apikey")), nil
+		return apikey.NewRedisStore(rc, name, logger.With("strategy", name)), nil
 	default:
 		s, err := apikey.NewFileStore(sc.File)
 		if err != nil {
@@ -59,7 +60,7 @@ func KeyStore(sc *config.Strategy, rc redis.UniversalClient, logger *slog.Logger
 }
 
 func (a *App) buildAPIKey(ctx context.Context, gen *generation, name string, sc *config.Strategy) (strategies.Strategy, error) {
-	store, err := KeyStore(sc, a.Redis, a.Logger)
+	store, err := KeyStore(name, sc, a.Redis, a.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -73,19 +74,41 @@ func (a *App) buildAPIKey(ctx context.Context, gen *generation, name string, sc 
 	// Run keeps the local cache honest: instant revocation on every replica
 	// (Redis pub/sub or file watching) and batched last_used_at writes.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := v.Run(runCtx); err != nil && runCtx.Err() == nil {
 			a.Logger.Error("api key watcher stopped", "strategy", name, "error", err)
 		}
-	}()
+	})
+	if _, ok := store.(*apikey.RedisStore); ok {
+		wg.Go(func() { a.warnLegacyKeys(runCtx, name) })
+	}
 	gen.closers = append(gen.closers, func() {
 		cancel()
-		<-done
+		wg.Wait()
 		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer ccancel()
 		_ = v.Close(cctx)
 	})
 	return strategies.NewAPIKey(name, sc.Header, v), nil
+}
+
+// warnLegacyKeys tells the operator, at start and at each reload, about keys
+// still in the Redis layout that every strategy shared before namespaces:
+// no strategy accepts them until `keys migrate` moves them, and their
+// clients would otherwise just see 401s.
+func (a *App) warnLegacyKeys(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := apikey.NewLegacyStore(a.Redis).Count(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.Logger.Warn("could not check for api keys in the shared redis layout of earlier versions", "strategy", name, "error", err)
+		}
+		return
+	}
+	if n > 0 {
+		a.Logger.Warn("api keys in the shared redis layout of earlier versions are accepted by no strategy until migrated; move the keys made for this strategy with the command given",
+			"strategy", name, "legacy_keys", n, "command", "authgateway keys migrate -strategy "+name)
+	}
 }

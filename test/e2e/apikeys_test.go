@@ -256,7 +256,7 @@ func TestAPIKeyReplicasOnRedis(t *testing.T) {
 		noSecrets(t, "Redis", dump, all, true)
 		for _, k := range all {
 			// The dump did read the store: each key is there by hash and id.
-			for _, name := range []string{"authgw:{apikey}:hash:" + k.Hash(), "authgw:{apikey}:id:" + k.ID} {
+			for _, name := range []string{"authgw:{apikey:apiKey}:hash:" + k.Hash(), "authgw:{apikey:apiKey}:id:" + k.ID} {
 				if !strings.Contains(dump, name+" ") {
 					t.Errorf("Redis has no %s", name)
 				}
@@ -311,13 +311,13 @@ func TestAPIKeyBadInput(t *testing.T) {
 		})
 	}
 	up.WantNothing(t)
-	if seen := linesWith(mon.Drain(t, rc), "authgw:{apikey}"); len(seen) > 0 {
+	if seen := linesWith(mon.Drain(t, rc), "authgw:{apikey"); len(seen) > 0 {
 		t.Errorf("malformed keys reached the key store; Redis executed:\n%s", strings.Join(seen, "\n"))
 	}
 
 	unknown := apiKey{ID: "unknown", Key: randomKeyLike(t, "pk_live")}
 	wantRefused(t, "well-formed unknown key", g.Do(t, req("GET", "/api/x", unknown.header())))
-	lookups := linesWith(mon.Drain(t, rc), "authgw:{apikey}:hash:"+unknown.Hash())
+	lookups := linesWith(mon.Drain(t, rc), "authgw:{apikey:apiKey}:hash:"+unknown.Hash())
 	if len(lookups) == 0 {
 		t.Errorf("a well-formed unknown key was not looked up in Redis (or MONITOR missed it)")
 	}
@@ -382,7 +382,7 @@ func TestAPIKeyRevocationWhileCutOff(t *testing.T) {
 // waitSubscribers waits until the invalidation channel has n subscribers.
 func waitSubscribers(t *testing.T, rc *redis.Client, n int64) {
 	t.Helper()
-	const channel = "authgw:apikey:events"
+	const channel = "authgw:{apikey:apiKey}:events"
 	deadline := time.Now().Add(5 * time.Second)
 	var got int64
 	for time.Now().Before(deadline) {

@@ -20,8 +20,9 @@ import (
 
 // Both api_key scenarios serve the same keys: one set is made per run.
 const (
-	benchKeyPrefix = "pk_live"
-	benchKeyCount  = 1000
+	benchKeyPrefix   = "pk_live"
+	benchKeyCount    = 1000
+	benchKeyStrategy = "apiKey" // the strategy's name is its Redis namespace
 )
 
 // apiKeyScenario protects /api with an api_key strategy on store ("file" or
@@ -42,10 +43,10 @@ func apiKeyScenario(name, store string) *scenario {
 				}
 				c.Redis = map[string]any{"url": url}
 			}
-			c.Strategies["apiKey"] = s
+			c.Strategies[benchKeyStrategy] = s
 			c.Routes = append(c.Routes, map[string]any{
 				"name": "api", "path": "/api", "upstream": e.upstream,
-				"strategies": []string{"apiKey"}, "roles": []string{"service"},
+				"strategies": []string{benchKeyStrategy}, "roles": []string{"service"},
 			})
 			return nil
 		},
@@ -54,7 +55,7 @@ func apiKeyScenario(name, store string) *scenario {
 			if err != nil {
 				return nil, fmt.Errorf("loading %s: %w", cfgPath, err)
 			}
-			sc := cfg.Strategies["apiKey"]
+			sc := cfg.Strategies[benchKeyStrategy]
 			keys, recs, err := e.apiKeys(ctx)
 			if err != nil {
 				return nil, err
@@ -149,8 +150,8 @@ func writeKeyFile(ctx context.Context, path string, recs []*apikey.Record) error
 	return nil
 }
 
-// storeKeysRedis puts recs into the Redis store at url, as `authgateway keys
-// create` does with store: redis. Keys left by an earlier scenario of this
+// storeKeysRedis puts recs into the Redis store of strategy benchKeyStrategy
+// at url, as `authgateway keys create` does with store: redis. Keys left by an earlier scenario of this
 // run (same records) are kept.
 func storeKeysRedis(ctx context.Context, url string, recs []*apikey.Record) error {
 	rc, err := redisconn.New(url)
@@ -158,7 +159,7 @@ func storeKeysRedis(ctx context.Context, url string, recs []*apikey.Record) erro
 		return err
 	}
 	defer rc.Close()
-	s := apikey.NewRedisStore(rc, slog.New(slog.DiscardHandler))
+	s := apikey.NewRedisStore(rc, benchKeyStrategy, slog.New(slog.DiscardHandler))
 	for _, r := range recs {
 		if err := s.Create(ctx, r); err != nil && !errors.Is(err, apikey.ErrExists) {
 			return fmt.Errorf("storing api key in redis: %w", err)

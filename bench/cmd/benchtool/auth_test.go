@@ -117,7 +117,7 @@ func TestAPIKeyRedisCreds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	checkKeys(t, apikey.NewRedisStore(rc, slog.New(slog.DiscardHandler)), c)
+	checkKeys(t, apikey.NewRedisStore(rc, benchKeyStrategy, slog.New(slog.DiscardHandler)), c)
 
 	// Both api_key scenarios serve the same keys, and storing them twice
 	// (a second scenario on the same redis) is not an error.
