@@ -92,7 +92,7 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		return ex.decide(http.StatusNotFound, "no route matches", "no_route")
 	}
 	ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
-	if !rt.allowsMethod(r.Method) {
+	if !rt.allowsMethod(r.Method, query) {
 		return ex.decide(http.StatusMethodNotAllowed, "method not allowed (allowed: "+rt.allow+")", "method")
 	}
 	stripOwnedHeaders(r.Header)

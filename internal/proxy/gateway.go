@@ -198,7 +198,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rt.CORS.decorate(w.Header(), r.Header.Get("Origin"))
 	}
-	if !rt.allowsMethod(r.Method) {
+	if !rt.allowsMethod(r.Method, st.query) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
 		return

@@ -40,7 +40,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		return
 	}
 	st.route, st.ev.Route = rt, rt.Name
-	if !rt.allowsMethod(method) {
+	if !rt.allowsMethod(method, query) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
 		return
