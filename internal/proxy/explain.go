@@ -95,10 +95,10 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	if !rt.allowsMethod(r.Method, query) {
 		return ex.decide(http.StatusMethodNotAllowed, "method not allowed (allowed: "+rt.allow+")", "method")
 	}
-	stripOwnedHeaders(r.Header)
 	ip, trusted := g.opts.IPResolver.ClientIP(r)
 	st := &reqState{route: rt, path: path, query: query, peerTrusted: trusted}
 	st.ev.ClientIP = ip
+	st.takeHeaders(r.Header)
 	if !rt.Public {
 		res := strategies.Run(r.Context(), rt.Chain, r, true)
 		for _, o := range res.Outcomes {

@@ -81,30 +81,22 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = st.query
 	out.Host = ""
 
-	// One pass deletes every header a client may not send upstream, in any
-	// case and "_" spelling: identity, path and method overrides, address,
-	// scheme and host claims, and the gateway's own forwarding headers
-	// (Rewrite removed only their canonical spellings). Owned headers were
-	// also deleted from In before anything else ran. Trailers are only known
-	// here. Hop-by-hop removal already ran on Out, so a "Connection:
-	// X-Auth-..." header cannot remove what is set below.
-	stripInboundHeaders(out.Header)
+	// Out is a copy of In after takeHeaders: no header a client may not send
+	// upstream is left in it. Trailers are only known here. Hop-by-hop
+	// removal already ran on Out, so a "Connection: X-Auth-..." header
+	// cannot remove what is set below.
 	stripInboundHeaders(out.Trailer)
 	dropH2CUpgrade(out.Header)
 
-	// The forwarding headers are the gateway's; the chain is kept only when
-	// the peer is a trusted proxy.
-	if st.peerTrusted {
-		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
-			out.Header["X-Forwarded-For"] = xff
-		}
+	// The forwarding headers are the gateway's; a trusted proxy's chain and
+	// scheme are kept.
+	if len(st.forwardedFor) > 0 {
+		out.Header["X-Forwarded-For"] = st.forwardedFor
 	}
 	pr.SetXForwarded()
 	out.Header["X-Real-Ip"] = []string{st.ev.ClientIP.String()}
-	if st.peerTrusted {
-		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-			out.Header.Set("X-Forwarded-Proto", p)
-		}
+	if p := st.forwardedProto; p == "https" || p == "http" {
+		out.Header.Set("X-Forwarded-Proto", p)
 	}
 
 	if !rt.PassCredentials {

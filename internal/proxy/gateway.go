@@ -149,7 +149,24 @@ type reqState struct {
 	query       string
 	identity    *strategies.Identity
 	peerTrusted bool
-	ev          Event
+	// forwardedFor and forwardedProto are a trusted proxy's X-Forwarded-For
+	// chain and X-Forwarded-Proto, kept for the outbound request.
+	forwardedFor   []string
+	forwardedProto string
+	ev             Event
+}
+
+// takeHeaders keeps what the outbound request needs of a trusted proxy's
+// forwarding headers, then deletes in one pass every header a client may
+// not send upstream (classifyHeader), in any case and "_" spelling. Everything
+// after it — strategies, endpoints, the copy ReverseProxy forwards — sees
+// only what the gateway lets through.
+func (st *reqState) takeHeaders(h http.Header) {
+	if st.peerTrusted {
+		st.forwardedFor = h["X-Forwarded-For"]
+		st.forwardedProto = h.Get("X-Forwarded-Proto")
+	}
+	stripInboundHeaders(h)
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -169,12 +186,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.path, st.query, st.ev.Path = path, query, path
-	stripOwnedHeaders(r.Header)
-
 	if path == VerifyPath {
-		g.serveVerify(w, r, st)
+		g.serveVerify(w, r, st) // reads the pair it needs, then takes the headers
 		return
 	}
+	st.takeHeaders(r.Header)
+
 	if h, ok := g.opts.Endpoints[path]; ok {
 		g.serveEndpoint(w, r, st, h)
 		return

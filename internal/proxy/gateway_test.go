@@ -306,7 +306,7 @@ func BenchmarkDecision(b *testing.B) {
 		st.path, st.query, _ = normalizeForBench(r.RequestURI)
 		rt, _ := g.table.Load().Match(st.path)
 		st.route = rt
-		stripOwnedHeaders(r.Header)
+		st.takeHeaders(r.Header)
 		if !g.authenticate(httptest.NewRecorder(), r, st) {
 			b.Fatal("denied")
 		}
@@ -333,6 +333,9 @@ func TestVerify(t *testing.T) {
 		{"path trick resolved before matching", trusted, map[string]string{"X-Original-URI": "/api/x/../%61dmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 403, ""},
 		{"encoded slash refused", trusted, map[string]string{"X-Original-URI": "/api%2fadmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 400, ""},
 		{"original method checked", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "DELETE", "Authorization": "Token bob:reader"}, 405, ""},
+		{"_method in the original query checked", trusted, map[string]string{"X-Original-URI": "/api/x?_method=DELETE", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 405, ""},
+		{"original TRACE on a route without methods", trusted, map[string]string{"X-Original-URI": "/site", "X-Original-Method": "TRACE"}, 405, ""},
+		{"_ spellings of the pair are not the pair", trusted, map[string]string{"X_Original_URI": "/site", "X_Original_Method": "GET"}, 400, ""},
 		{"public route", trusted, map[string]string{"X-Original-URI": "/site", "X-Original-Method": "GET", "X-Auth-Subject": "root"}, 200, ""},
 		{"missing uri", trusted, map[string]string{"Authorization": "Token bob:reader"}, 400, ""},
 		{"missing method", trusted, map[string]string{"X-Original-URI": "/site", "Authorization": "Token bob:reader"}, 400, ""},
@@ -367,7 +370,7 @@ func BenchmarkStripInject(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := base.Clone()
-		stripOwnedHeaders(h)
+		stripInboundHeaders(h)
 		h.Del("Authorization")
 		setIdentityHeaders(h, id)
 	}

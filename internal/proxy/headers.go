@@ -109,16 +109,6 @@ func hasPrefix(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
 }
 
-// stripOwnedHeaders deletes every X-Auth-* header, before anything in the
-// gateway reads the request.
-func stripOwnedHeaders(h http.Header) {
-	for name := range h {
-		if classifyHeader(name) == headerOwned {
-			delete(h, name)
-		}
-	}
-}
-
 // stripInboundHeaders deletes, in one pass, every header a client may not
 // send to an upstream: owned, deleted and gateway-set names in any spelling.
 func stripInboundHeaders(h http.Header) {
