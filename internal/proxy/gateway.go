@@ -159,8 +159,8 @@ type reqState struct {
 // takeHeaders keeps what the outbound request needs of a trusted proxy's
 // forwarding headers, then deletes in one pass every header a client may
 // not send upstream (classifyHeader), in any case and "_" spelling. Everything
-// after it — strategies, endpoints, the copy ReverseProxy forwards — sees
-// only what the gateway lets through.
+// after it — strategies, the copy ReverseProxy forwards — sees only what the
+// gateway lets through.
 func (st *reqState) takeHeaders(h http.Header) {
 	if st.peerTrusted {
 		st.forwardedFor = h["X-Forwarded-For"]
@@ -186,16 +186,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.path, st.query, st.ev.Path = path, query, path
+	// The gateway's own endpoints forward nothing: /auth/verify reads its
+	// pair and then takes the headers, the others read the forwarding chain
+	// for their audit events.
 	if path == VerifyPath {
-		g.serveVerify(w, r, st) // reads the pair it needs, then takes the headers
+		g.serveVerify(w, r, st)
 		return
 	}
-	st.takeHeaders(r.Header)
-
 	if h, ok := g.opts.Endpoints[path]; ok {
 		g.serveEndpoint(w, r, st, h)
 		return
 	}
+	st.takeHeaders(r.Header)
 
 	rt, ok := g.table.Load().Match(path)
 	if !ok {
