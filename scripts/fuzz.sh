@@ -13,6 +13,7 @@ targets=(
   "./internal/strategies FuzzJWTVerify"
   "./internal/strategies FuzzJWTVerifySigned"
   "./internal/apikey FuzzParse"
+  "./internal/proxy FuzzInboundHeaderNames"
 )
 status=0
 for t in "${targets[@]}"; do

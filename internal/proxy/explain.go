@@ -102,13 +102,13 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		return ex.decide(http.StatusBadRequest, fmt.Sprintf("refused: compared case-insensitively the path is route %q's (prefix %s), spelt exactly it is not, and an upstream that ignores case would serve it there (server.case_sensitive_upstreams)", rt.Name, rt.Prefix), "path_case_mismatch")
 	}
 	ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
-	if !rt.allowsMethod(r.Method) {
+	if !rt.allowsMethod(r.Method, query) {
 		return ex.decide(http.StatusMethodNotAllowed, "method not allowed (allowed: "+rt.allow+")", "method")
 	}
-	stripOwnedHeaders(r.Header)
 	ip, trusted := g.opts.IPResolver.ClientIP(r)
 	st := &reqState{route: rt, path: path, query: query, peerTrusted: trusted}
 	st.ev.ClientIP = ip
+	st.takeHeaders(r.Header)
 	if !rt.Public {
 		res := strategies.Run(r.Context(), rt.Chain, r, true)
 		for _, o := range res.Outcomes {

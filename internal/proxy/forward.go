@@ -81,31 +81,24 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = st.query
 	out.Host = ""
 
-	// Rewrite has already removed client-sent X-Forwarded-*; keep the chain
-	// only when the peer is a trusted proxy.
-	if st.peerTrusted {
-		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
-			out.Header["X-Forwarded-For"] = xff
-		}
+	// Out is a copy of In after takeHeaders: no header a client may not send
+	// upstream is left in it. Trailers are only known here. Hop-by-hop
+	// removal already ran on Out, so a "Connection: X-Auth-..." header
+	// cannot remove what is set below.
+	stripInboundHeaders(out.Trailer)
+	dropH2CUpgrade(out.Header)
+
+	// The forwarding headers are the gateway's; a trusted proxy's chain and
+	// scheme are kept.
+	if len(st.forwardedFor) > 0 {
+		out.Header["X-Forwarded-For"] = st.forwardedFor
 	}
 	pr.SetXForwarded()
-	// Other client-address headers upstreams may read are as forgeable as
-	// X-Forwarded-For: replace them with the address the gateway resolved.
-	for _, h := range clientIPHeaders {
-		delete(out.Header, h)
-	}
 	out.Header["X-Real-Ip"] = []string{st.ev.ClientIP.String()}
-	if st.peerTrusted {
-		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-			out.Header.Set("X-Forwarded-Proto", p)
-		}
+	if p := st.forwardedProto; p == "https" || p == "http" {
+		out.Header.Set("X-Forwarded-Proto", p)
 	}
 
-	// Owned headers were deleted from In before anything else ran (Out is
-	// its copy); trailers are only known here. Hop-by-hop removal already
-	// ran on Out, so a "Connection: X-Auth-..." header cannot remove what is
-	// injected below.
-	stripOwnedHeaders(out.Trailer)
 	if !rt.PassCredentials {
 		for _, h := range rt.credHeaders {
 			out.Header.Del(h)
@@ -165,8 +158,41 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	WriteError(w, status, msg)
 }
 
-// clientIPHeaders are request headers that name the client's address.
-var clientIPHeaders = []string{"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip", "X-Originating-Ip"}
+// dropH2CUpgrade removes h2c from a forwarded upgrade: an upstream that
+// honoured it would switch the connection to HTTP/2 and take any request the
+// client sent on it, past the gateway. ReverseProxy has replaced Connection
+// with "Upgrade" and Upgrade with the client's list; other protocols in the
+// list (WebSocket) stay. The request then goes on as plain HTTP/1.1, as
+// RFC 9110 lets a server ignore an upgrade.
+func dropH2CUpgrade(h http.Header) {
+	vals := h["Upgrade"]
+	if len(vals) == 0 {
+		return
+	}
+	var kept []string
+	found := false
+	for _, v := range vals {
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			proto, _, _ := strings.Cut(p, "/")
+			switch {
+			case strings.EqualFold(strings.TrimSpace(proto), "h2c"):
+				found = true
+			case p != "":
+				kept = append(kept, p)
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Upgrade")
+		delete(h, "Connection")
+		return
+	}
+	h["Upgrade"] = []string{strings.Join(kept, ", ")}
+}
 
 // unescapePath decodes a canonical escaped path. Normalize only lets through
 // valid escapes that do not decode to '/', so this cannot fail or change the

@@ -149,7 +149,24 @@ type reqState struct {
 	query       string
 	identity    *strategies.Identity
 	peerTrusted bool
-	ev          Event
+	// forwardedFor and forwardedProto are a trusted proxy's X-Forwarded-For
+	// chain and X-Forwarded-Proto, kept for the outbound request.
+	forwardedFor   []string
+	forwardedProto string
+	ev             Event
+}
+
+// takeHeaders keeps what the outbound request needs of a trusted proxy's
+// forwarding headers, then deletes in one pass every header a client may
+// not send upstream (classifyHeader), in any case and "_" spelling. Everything
+// after it — strategies, the copy ReverseProxy forwards — sees only what the
+// gateway lets through.
+func (st *reqState) takeHeaders(h http.Header) {
+	if st.peerTrusted {
+		st.forwardedFor = h["X-Forwarded-For"]
+		st.forwardedProto = h.Get("X-Forwarded-Proto")
+	}
+	stripInboundHeaders(h)
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -169,8 +186,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.path, st.query, st.ev.Path = path, query, path
-	stripOwnedHeaders(r.Header)
-
+	// The gateway's own endpoints forward nothing: /auth/verify reads its
+	// pair and then takes the headers, the others read the forwarding chain
+	// for their audit events.
 	if path == VerifyPath {
 		g.serveVerify(w, r, st)
 		return
@@ -179,6 +197,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveEndpoint(w, r, st, h)
 		return
 	}
+	st.takeHeaders(r.Header)
 
 	rt, ok := g.route(w, st)
 	if !ok {
@@ -196,7 +215,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rt.CORS.decorate(w.Header(), r.Header.Get("Origin"))
 	}
-	if !rt.allowsMethod(r.Method) {
+	if !rt.allowsMethod(r.Method, st.query) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
 		return

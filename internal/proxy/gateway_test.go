@@ -177,7 +177,7 @@ func TestIdentityHeaders(t *testing.T) {
 		}
 	}
 	for k := range got {
-		if isOwnedHeader(k) {
+		if classifyHeader(k) == headerOwned {
 			if _, ok := want[k]; !ok {
 				t.Errorf("unexpected owned header %s: %q", k, got[k])
 			}
@@ -199,7 +199,7 @@ func TestIdentityHeaders(t *testing.T) {
 	// A public route strips owned headers too.
 	serve(g, "GET", "/pub", map[string]string{"X-Auth-Subject": "root", "X_AUTH_ROLES": "admin"})
 	for k := range up.last(t).Header {
-		if isOwnedHeader(k) {
+		if classifyHeader(k) == headerOwned {
 			t.Errorf("public route forwarded %s", k)
 		}
 	}
@@ -248,13 +248,29 @@ func TestAuthFailureLimit(t *testing.T) {
 	}
 }
 
-func TestOwnedHeader(t *testing.T) {
-	for name, want := range map[string]bool{
-		"X-Auth-Subject": true, "x-auth-roles": true, "X_Auth_Roles": true, "X-AUTH_X": true, "x_auth-": true,
-		"X-Auth": false, "X-Authorization": false, "Authorization": false, "X-Authx-Y": false, "": false,
+func TestClassifyHeader(t *testing.T) {
+	for name, want := range map[string]headerClass{
+		"X-Auth-Subject": headerOwned, "x-auth-roles": headerOwned, "X_Auth_Roles": headerOwned, "X-AUTH_X": headerOwned,
+		"x_auth-": headerOwned, "X-Auth-Request-User": headerOwned, "X_AUTH_REQUEST_EMAIL": headerOwned,
+		"X-Auth": headerForward, "X-Authorization": headerForward, "Authorization": headerForward, "X-Authx-Y": headerForward,
+		"": headerForward, "X": headerForward, "_": headerForward,
+		"X-Forwarded-For": headerGatewaySet, "X_Forwarded_For": headerGatewaySet, "x_FORWARDED-for": headerGatewaySet,
+		"Forwarded": headerGatewaySet, "X_Real_IP": headerGatewaySet, "X_Forwarded_Host": headerGatewaySet,
+		"X-Forwarded-Proto": headerGatewaySet, "X_Request_Id": headerGatewaySet,
+		"Remote-User": headerDeleted, "Remote_User": headerDeleted, "X-WEBAUTH-USER": headerDeleted, "X-Original-URL": headerDeleted,
+		"X-HTTP-Method-Override": headerDeleted, "x_http_method": headerDeleted, "X-Method-Override": headerDeleted,
+		"X-Forwarded-Preferred-Username": headerDeleted, "X_FORWARDED_PREFERRED_USERNAME": headerDeleted,
+		"X-Forwarded-Port": headerDeleted, "Front-End-Https": headerDeleted, "X-Host": headerDeleted, "x_host": headerDeleted,
+		"X-SSL-Client-S-DN": headerDeleted, "x_ssl_client_verify": headerDeleted, "X-SSL-Client-": headerDeleted,
+		"X-Client-Cert": headerDeleted, "X-Client-Certificate": headerDeleted, "X_CLIENT_CERT_CHAIN": headerDeleted,
+		"X-Client-Ip": headerDeleted, "Cf-Connecting-Ip": headerDeleted, "Http2-Settings": headerDeleted, "HTTP2_SETTINGS": headerDeleted,
+		"X-SSL-Client": headerForward, "X-Client": headerForward, "X-Hosts": headerForward, "X-Forwarded-Preferred-Usernames": headerForward,
+		"X-Forwarded-Method": headerForward, "Remote-Users": headerForward, "X-Forwarded": headerForward, "Host": headerForward,
+		"X.Forwarded.For": headerForward, "X-Forwarded-For ": headerForward, "Accept": headerForward, "Sec-Fetch-Mode": headerForward,
+		"Cookie": headerForward, "Content-Type": headerForward, "Referer": headerForward, "Transfer-Encoding": headerForward,
 	} {
-		if got := isOwnedHeader(name); got != want {
-			t.Errorf("isOwnedHeader(%q) = %v, want %v", name, got, want)
+		if got := classifyHeader(name); got != want {
+			t.Errorf("classifyHeader(%q) = %d, want %d", name, got, want)
 		}
 	}
 }
@@ -290,7 +306,7 @@ func BenchmarkDecision(b *testing.B) {
 		st.path, st.query, _ = normalizeForBench(r.RequestURI)
 		rt, _ := g.table.Load().Match(st.path)
 		st.route = rt
-		stripOwnedHeaders(r.Header)
+		st.takeHeaders(r.Header)
 		if !g.authenticate(httptest.NewRecorder(), r, st) {
 			b.Fatal("denied")
 		}
@@ -317,6 +333,9 @@ func TestVerify(t *testing.T) {
 		{"path trick resolved before matching", trusted, map[string]string{"X-Original-URI": "/api/x/../%61dmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 403, ""},
 		{"encoded slash refused", trusted, map[string]string{"X-Original-URI": "/api%2fadmin", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 400, ""},
 		{"original method checked", trusted, map[string]string{"X-Original-URI": "/api/x", "X-Original-Method": "DELETE", "Authorization": "Token bob:reader"}, 405, ""},
+		{"_method in the original query checked", trusted, map[string]string{"X-Original-URI": "/api/x?_method=DELETE", "X-Original-Method": "GET", "Authorization": "Token bob:reader"}, 405, ""},
+		{"original TRACE on a route without methods", trusted, map[string]string{"X-Original-URI": "/site", "X-Original-Method": "TRACE"}, 405, ""},
+		{"_ spellings of the pair are not the pair", trusted, map[string]string{"X_Original_URI": "/site", "X_Original_Method": "GET"}, 400, ""},
 		{"public route", trusted, map[string]string{"X-Original-URI": "/site", "X-Original-Method": "GET", "X-Auth-Subject": "root"}, 200, ""},
 		{"missing uri", trusted, map[string]string{"Authorization": "Token bob:reader"}, 400, ""},
 		{"missing method", trusted, map[string]string{"X-Original-URI": "/site", "Authorization": "Token bob:reader"}, 400, ""},
@@ -351,7 +370,7 @@ func BenchmarkStripInject(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := base.Clone()
-		stripOwnedHeaders(h)
+		stripInboundHeaders(h)
 		h.Del("Authorization")
 		setIdentityHeaders(h, id)
 	}

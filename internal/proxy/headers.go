@@ -19,32 +19,101 @@ const (
 	HeaderToken = "X-Auth-Token"
 )
 
-// isOwnedHeader reports whether a header name is one the gateway owns: any
-// name that starts with X-Auth- in any case, also spelt with underscores
-// (some servers and CGI-style frameworks treat _ and - alike).
-func isOwnedHeader(name string) bool {
-	if len(name) < 7 {
-		return false
+// headerClass is what the gateway does with a header a client sent.
+type headerClass uint8
+
+const (
+	// headerForward: passed to the upstream as is.
+	headerForward headerClass = iota
+	// headerOwned: X-Auth-*, the identity only the gateway sets.
+	headerOwned
+	// headerDeleted: names that upstreams and their frameworks trust for
+	// identity, path, method, the client's address, scheme or host, or a
+	// client certificate (DESIGN.md's lists), and HTTP2-Settings: never
+	// forwarded.
+	headerDeleted
+	// headerGatewaySet: the forwarding headers the gateway sets itself
+	// (X-Forwarded-For/-Proto/-Host, Forwarded, X-Real-IP, X-Request-Id). A
+	// client's copy is never forwarded: only the gateway's value, in its
+	// canonical spelling, reaches the upstream.
+	headerGatewaySet
+)
+
+// maxListedName is the length of the longest listed name,
+// X-Forwarded-Preferred-Username.
+const maxListedName = 30
+
+// classifyHeader says what happens to a header a client sent. Names are
+// compared with "_" read as "-" and in any ASCII case, because CGI-style
+// servers (wsgiref, PHP, Rack) turn both spellings into one variable,
+// HTTP_X_FORWARDED_FOR, and join their values: "X_Forwarded_For" is
+// X-Forwarded-For. It does not allocate.
+func classifyHeader(name string) headerClass {
+	if len(name) < len("x-host") { // the shortest listed name
+		return headerForward
 	}
-	for i := 0; i < 7; i++ {
+	// Every listed name starts with one of these letters: most browser
+	// headers (Accept*, Sec-*, User-Agent, ...) stop here.
+	switch name[0] | 0x20 {
+	case 'x', 'r', 'c', 'f', 't', 'h':
+	default:
+		return headerForward
+	}
+	var buf [maxListedName]byte
+	n := min(len(name), len(buf))
+	for i := range n {
 		c := name[i]
 		if c == '_' {
 			c = '-'
-		}
-		if c >= 'A' && c <= 'Z' {
+		} else if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		if c != "x-auth-"[i] {
-			return false
-		}
+		buf[i] = c
 	}
-	return true
+	folded := buf[:n]
+	switch {
+	case hasPrefix(folded, "x-auth-"):
+		return headerOwned
+	case hasPrefix(folded, "x-ssl-client-"), hasPrefix(folded, "x-client-cert"):
+		return headerDeleted
+	case len(name) > len(buf):
+		return headerForward
+	}
+	switch string(folded) {
+	case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id":
+		return headerGatewaySet
+	case
+		// Identity, trusted by apps behind oauth2-proxy, Apache, Grafana's
+		// auth proxy and legacy apps.
+		"x-forwarded-user", "x-forwarded-email", "x-forwarded-preferred-username", "x-forwarded-groups",
+		"x-forwarded-access-token", "remote-user", "x-remote-user", "x-webauth-user",
+		// Path, trusted by IIS, Zend, Symfony (before 4.1), Envoy and
+		// prefix-aware frameworks.
+		"x-original-url", "x-original-uri", "x-rewrite-url", "x-forwarded-uri", "x-forwarded-path",
+		"x-forwarded-prefix", "x-envoy-original-path",
+		// Method overrides (Express, Rack, ASP.NET, Google APIs).
+		"x-http-method-override", "x-http-method", "x-method-override",
+		// The client's address, scheme, host or certificate.
+		"client-ip", "x-proxyuser-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip", "fastly-client-ip",
+		"x-cluster-client-ip", "x-originating-ip", "x-forwarded-port", "x-forwarded-scheme", "x-forwarded-ssl",
+		"front-end-https", "x-url-scheme", "x-original-host", "x-host", "x-forwarded-server", "x-forwarded-client-cert",
+		// An h2c upgrade's settings: the upgrade itself is dropped at rewrite.
+		"http2-settings":
+		return headerDeleted
+	}
+	return headerForward
 }
 
-// stripOwnedHeaders deletes every inbound header the gateway owns.
-func stripOwnedHeaders(h http.Header) {
+// hasPrefix is bytes.HasPrefix for a string prefix, without a conversion.
+func hasPrefix(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
+}
+
+// stripInboundHeaders deletes, in one pass, every header a client may not
+// send to an upstream: owned, deleted and gateway-set names in any spelling.
+func stripInboundHeaders(h http.Header) {
 	for name := range h {
-		if isOwnedHeader(name) {
+		if classifyHeader(name) != headerForward {
 			delete(h, name)
 		}
 	}

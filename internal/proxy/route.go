@@ -55,6 +55,7 @@ type CredentialCarrier interface {
 }
 
 func (rt *Route) compile() {
+	rt.allow = defaultAllow
 	if len(rt.Methods) > 0 {
 		m := slices.Clone(rt.Methods)
 		if slices.Contains(m, "GET") && !slices.Contains(m, "HEAD") {
@@ -83,14 +84,72 @@ func (rt *Route) compile() {
 	rt.upstreamPath = strings.TrimSuffix(rt.Upstream.EscapedPath(), "/")
 }
 
-func (rt *Route) allowsMethod(m string) bool {
+// defaultAllow is the Allow header of a route without methods: the methods
+// it serves besides unregistered extension methods.
+const defaultAllow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+// explicitOnly reports whether a route serves method m only when its methods
+// list it: TRACE and TRACK echo the request, credentials included, back to
+// the client, and CONNECT asks for a tunnel. Any case counts: an upstream may
+// read "trace" as TRACE.
+func explicitOnly(m string) bool {
+	return strings.EqualFold(m, "TRACE") || strings.EqualFold(m, "TRACK") || strings.EqualFold(m, "CONNECT")
+}
+
+// allowsMethod reports whether the route serves a request with method m and
+// the raw query: the method, and every method a _method query parameter
+// asks the upstream's framework to run instead, must be the route's.
+func (rt *Route) allowsMethod(m, query string) bool {
+	return rt.serves(m) && rt.servesMethodParams(query)
+}
+
+func (rt *Route) serves(m string) bool {
 	if len(rt.Methods) == 0 {
-		return true
+		return !explicitOnly(m)
 	}
 	if m == "HEAD" && slices.Contains(rt.Methods, "GET") {
 		return true
 	}
 	return slices.Contains(rt.Methods, m)
+}
+
+// servesMethodParams checks the _method query parameters. Express's
+// method-override('_method'), Laravel and Symfony (with parameter override
+// on) run the handler of the method it names instead of the request's, so
+// a value naming a method the route does not serve is refused like that
+// method. The name is matched decoded and in any case, and with "." or " "
+// as its first character, which PHP reads as "_". An empty value overrides
+// nothing. Form fields in a body are out of the gateway's sight (SECURITY.md).
+func (rt *Route) servesMethodParams(query string) bool {
+	for query != "" {
+		var pair string
+		if i := strings.IndexAny(query, "&;"); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			pair, query = query, ""
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		// "_method" is 7 characters, each at most 3 when escaped.
+		if len(key) < 7 || len(key) > 21 {
+			continue
+		}
+		key, err := url.QueryUnescape(key)
+		if err != nil || !isMethodParam(key) {
+			continue
+		}
+		value, err = url.QueryUnescape(value)
+		if err != nil {
+			return false // a framework may decode it some other way
+		}
+		if value != "" && !rt.serves(strings.ToUpper(value)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isMethodParam(key string) bool {
+	return len(key) == 7 && (key[0] == '_' || key[0] == '.' || key[0] == ' ') && strings.EqualFold(key[1:], "method")
 }
 
 // Table is an immutable set of compiled routes; a reload builds a new one.

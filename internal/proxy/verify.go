@@ -23,6 +23,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		return
 	}
 	uri, method, ok := originalRequest(r.Header)
+	st.takeHeaders(r.Header)
 	if !ok {
 		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_original_request",
 			"need one consistent X-Original-URI/X-Original-Method or X-Forwarded-Uri/X-Forwarded-Method pair")
@@ -38,7 +39,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	if !ok {
 		return
 	}
-	if !rt.allowsMethod(method) {
+	if !rt.allowsMethod(method, query) {
 		w.Header().Set("Allow", rt.allow)
 		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
 		return
