@@ -79,6 +79,9 @@ type Options struct {
 	// Timeout bounds each store call, so that a slow Redis cannot stall
 	// requests. Zero means DefaultTimeout. Memory stores ignore it.
 	Timeout time.Duration
+	// Outages reports store failures as incidents (shared by every limiter
+	// on the store); nil: not reported here, only in Result.StoreError.
+	Outages *OutageLog
 }
 
 // Result is the outcome of one limiter call.
@@ -136,6 +139,7 @@ type Limiter struct {
 	rate    limiter.Rate
 	policy  Policy
 	timeout time.Duration
+	outages *OutageLog
 	// Exactly one of mem and redis is set.
 	mem   limiter.Store
 	redis *redisStore
@@ -185,6 +189,7 @@ func newLimiter(opts Options) (*Limiter, error) {
 		rate:    limiter.Rate{Limit: opts.Limit, Period: opts.Period},
 		policy:  opts.OnStoreError,
 		timeout: timeout,
+		outages: opts.Outages,
 	}, nil
 }
 
@@ -272,8 +277,16 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 		o = l.bounded(ctx, key, peek)
 	}
 	if o.err != nil {
-		return limiter.Context{}, fmt.Errorf("rate limit store: %w", o.err)
+		err := fmt.Errorf("rate limit store: %w", o.err)
+		if errors.Is(o.err, context.DeadlineExceeded) {
+			// A down Redis shows as a timeout more often than as a refused
+			// connection (the client retries within the bound): say so.
+			err = fmt.Errorf("rate limit store: no answer from Redis within %v: %w", l.timeout, o.err)
+		}
+		l.outages.failed(l.name, l.policy, err)
+		return limiter.Context{}, err
 	}
+	l.outages.succeeded()
 	return o.c, nil
 }
 
