@@ -50,7 +50,7 @@ type App struct {
 	reloadErr atomic.Pointer[string]
 	reloadMu  sync.Mutex
 	failures  *ratelimit.Limiter
-	outages   *ratelimit.OutageLog // Redis rate-limit store incidents, one log line each
+	outages   *ratelimit.OutageLog              // Redis rate-limit store incidents, one log line each
 	limiters  map[limiterKey]*ratelimit.Limiter // reused across reloads (memory counters survive)
 	current   *generation
 	sessions  *sessions
