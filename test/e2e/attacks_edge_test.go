@@ -152,7 +152,7 @@ func TestAttacksEdge(t *testing.T) {
 				}
 				verifyAssertion(t, s.nginxGW, h.Get("X-Auth-Token"), "asserted", "alice")
 			}},
-		{name: "nginx control: public route, client X-Auth-Token",
+		{name: "nginx: public route, client X-Auth-Token and X-Auth-Subject",
 			attack: func(t *testing.T, s *edgeSuite, _ string) (*Response, error) {
 				return doRaw(s.nginx, req("GET", "/public/x", "X-Auth-Token: forged.by.client", "X-Auth-Subject: root"))
 			},
