@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -96,6 +97,14 @@ func TestCrossOriginSessionRequests(t *testing.T) {
 				t.Errorf("event outcome/reason = %s/%s, want forbidden/cross_origin_refused", last.Outcome, last.Reason)
 			}
 		})
+	}
+	// explain decides as the proxy does.
+	r := httptest.NewRequest("POST", "/api/x", nil)
+	r.RequestURI = "/api/x"
+	r.Header.Set("Cookie", cookie)
+	r.Header.Set("Origin", evil)
+	if ex := g.Explain(r); ex.Status != 403 || ex.Reason != "cross_origin_refused" {
+		t.Errorf("explain: %d %s, want 403 cross_origin_refused", ex.Status, ex.Reason)
 	}
 	// Nine refusals with an auth-failure limit of 1: none counted (another
 	// site must not be able to lock its visitors out through their browsers).

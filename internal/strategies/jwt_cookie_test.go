@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -39,5 +40,40 @@ func TestJWTCookieIdentityIsMarked(t *testing.T) {
 		if id.FromCookie != step.fromCookie {
 			t.Errorf("%s: FromCookie = %v, want %v", step.name, id.FromCookie, step.fromCookie)
 		}
+	}
+}
+
+// BenchmarkJWTAuthenticateSource compares a cached token sent as the
+// session cookie (whose identity is copied to be marked) with the same
+// token as a bearer token, in one run.
+func BenchmarkJWTAuthenticateSource(b *testing.B) {
+	s, err := NewJWT(JWTOptions{Name: "jwt", Keys: keysForTest(), Algorithms: []string{"HS256"},
+		Issuer: "iss.example", Audience: "aud.example", Cookie: "__Host-authgw_access", Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
+	signed.Header["kid"] = "hs"
+	tok, err := signed.SignedString(hsSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, src := range []struct {
+		name string
+		set  func(*http.Request)
+	}{
+		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }},
+		{"cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "__Host-authgw_access", Value: tok}) }},
+	} {
+		b.Run(src.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			src.set(r)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Authenticate(context.Background(), r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
