@@ -6,7 +6,8 @@
 // middleware: that middleware trusts X-Forwarded-For when told to and its
 // default error handler panics, and neither belongs in an auth gateway.
 // Store errors are instead returned in Result and resolved by the limiter's
-// Policy, so the caller can log and count them.
+// Policy, so the caller can count them and answer an outage as one; an
+// OutageLog shared by the limiters logs each outage once.
 package ratelimit
 
 import (
@@ -277,12 +278,13 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 		o = l.bounded(ctx, key, peek)
 	}
 	if o.err != nil {
-		err := fmt.Errorf("rate limit store: %w", o.err)
+		what := "rate limit store"
 		if errors.Is(o.err, context.DeadlineExceeded) {
 			// A down Redis shows as a timeout more often than as a refused
 			// connection (the client retries within the bound): say so.
-			err = fmt.Errorf("rate limit store: no answer from Redis within %v: %w", l.timeout, o.err)
+			what += fmt.Sprintf(": no answer from Redis within %v", l.timeout)
 		}
+		err := fmt.Errorf("%s: %w", what, o.err)
 		l.outages.failed(l.name, l.policy, err)
 		return limiter.Context{}, err
 	}
