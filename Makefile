@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: build run test test-short lint fmt bench fuzz clean
+.PHONY: build run test test-short lint fmt bench fuzz clean compose-secrets
 
 build:
 	$(GO) build -trimpath -o $(BIN)/authgateway ./cmd/authgateway
@@ -16,10 +16,23 @@ run: build .dev/access-secret
 	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
 	$(BIN)/authgateway serve -config configs/gateway.yaml
 
-# The directory is private (0700); the file is 0644 so that the container user
-# (uid 65532) can read it when docker compose mounts it as a secret.
+# The secrets docker compose mounts, each written once. The directory is
+# private (0700); the files are 0644 so that the containers' users (65532 for
+# the gateway, redis for Redis) can read them: compose mounts file secrets
+# with their host owner and mode.
+compose-secrets: .dev/access-secret .dev/redis.conf .dev/redis-url
+
 .dev/access-secret:
 	@mkdir -p .dev && chmod 700 .dev && head -c 48 /dev/urandom | base64 -w0 > $@ && chmod 644 $@ && echo "wrote a random dev signing secret to $@"
+
+# Redis's password in the two forms its users read: the requirepass line
+# Redis includes, and the URL the gateway connects with (hex: no escaping).
+# Both are written together; if either is missing, both are rewritten.
+.dev/redis.conf .dev/redis-url:
+	@[ -s .dev/redis.conf ] && [ -s .dev/redis-url ] || { \
+	  mkdir -p .dev && chmod 700 .dev && pw=$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') && \
+	  printf 'requirepass %s\n' "$$pw" > .dev/redis.conf && printf 'redis://:%s@redis:6379/0\n' "$$pw" > .dev/redis-url && \
+	  chmod 644 .dev/redis.conf .dev/redis-url && echo "wrote a random Redis password to .dev/redis.conf and .dev/redis-url"; }
 
 # Every test: vet, staticcheck, unit + e2e with the race detector, short fuzz runs.
 test:

@@ -130,6 +130,9 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		id := res.Identity
 		st.identity = id
 		ex.Identity = &IdentityView{Subject: id.Subject, Email: id.Email, Roles: id.Roles, Scopes: id.Scopes, ClientID: id.ClientID, Strategy: id.Strategy}
+		if id.FromCookie && g.crossOriginRefused(r, rt) {
+			return ex.decide(http.StatusForbidden, "cross-origin request with the session cookie refused", "cross_origin_refused")
+		}
 		if reason := authorize(rt, id); reason != "" {
 			ex.Authorization = reason
 			return ex.decide(http.StatusForbidden, "forbidden", reason)

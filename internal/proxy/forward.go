@@ -108,16 +108,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		removeCookies(out.Header, nil) // the gateway's own cookies never leave it
 	}
 	if st.identity != nil {
-		setIdentityHeaders(out.Header, st.identity)
-		if rt.IdentityToken && g.opts.Asserter != nil {
-			// Without an assertion the upstream would treat the request as
-			// unproven; on a signing failure it gets none (and we log).
-			if tok, err := g.opts.Asserter.Assert(st.identity, rt.Name); err == nil {
-				out.Header[HeaderToken] = []string{tok}
-			} else {
-				g.opts.Logger.Error("signing identity assertion", "route", rt.Name, "error", err)
-			}
-		}
+		g.setIdentity(out.Header, st)
 	}
 	out.Header["X-Request-Id"] = []string{st.ev.RequestID}
 }

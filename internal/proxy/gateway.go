@@ -68,6 +68,9 @@ type Gateway struct {
 	proxy  *httputil.ReverseProxy
 	ids    requestIDs
 	events *eventEncoder // nil: events go through opts.Logger
+	// crossOrigin judges cookie-authenticated requests (no trusted
+	// origins: a route's CORS origins are checked beside it).
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New returns a gateway serving table.
@@ -84,7 +87,7 @@ func New(table *Table, opts Options) *Gateway {
 	if opts.Transport == nil {
 		opts.Transport = NewTransport(TransportOptions{})
 	}
-	g := &Gateway{opts: opts, ids: newRequestIDs()}
+	g := &Gateway{opts: opts, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
 	if opts.EventLog != nil {
 		g.events = newEventEncoder(opts.EventLog)
 	}
@@ -311,6 +314,13 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	st.identity = id
 	st.ev.Strategy, st.ev.Subject = id.Strategy, id.Subject
 	st.ev.TokenID = id.TokenID
+	if id.FromCookie && g.crossOriginRefused(r, rt) {
+		// The credential is valid (the victim's browser sent it), so this
+		// is not counted as a failure: another site could otherwise make
+		// its visitors' browsers lock their own addresses out.
+		g.deny(w, st, http.StatusForbidden, "forbidden", "cross_origin_refused", "cross-origin request refused")
+		return false
+	}
 	switch authorize(rt, id) {
 	case "missing_role":
 		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_role", "forbidden")
@@ -333,34 +343,42 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, st *reqState, outcome, err
 	g.deny(w, st, http.StatusUnauthorized, outcome, st.ev.Reason, "unauthorized")
 }
 
-// failureLimitOK answers 429 when the client IP is over its auth-failure limit.
+// failureLimitOK answers 429 when the client IP is over its auth-failure
+// limit, and 503 when the limit's store cannot tell (deny policy).
 func (g *Gateway) failureLimitOK(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	if g.opts.AuthFailures == nil {
 		return true
 	}
 	res := g.opts.AuthFailures.Peek(r.Context(), ratelimit.Key(st.ev.ClientIP))
 	if res.StoreError != nil {
-		st.ev.StoreErrors++
-		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
-			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
+		st.ev.StoreErrors++ // counted here; the limiter logs the outage once
 	}
 	if !res.Reached {
 		return true
+	}
+	if res.StoreError != nil {
+		g.storeUnavailable(w, st, res, "authentication temporarily unavailable")
+		return false
 	}
 	setRetryAfter(w.Header(), res.RetryAfter(time.Now()))
 	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "auth_failures", "too many failed authentication attempts")
 	return false
 }
 
+// storeUnavailable answers a limit whose store failed under the deny
+// policy: nobody knows whether the client is over it, so this is an outage
+// (503, retry in a few seconds), not a lockout (429 until the window ends).
+func (g *Gateway) storeUnavailable(w http.ResponseWriter, st *reqState, res ratelimit.Result, msg string) {
+	setRetryAfter(w.Header(), res.RetryAfter(time.Now()))
+	g.deny(w, st, http.StatusServiceUnavailable, "auth_unavailable", "store_unavailable", msg)
+}
+
 func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
 	if g.opts.AuthFailures == nil {
 		return
 	}
-	res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP))
-	if res.StoreError != nil {
+	if res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP)); res.StoreError != nil {
 		st.ev.StoreErrors++
-		g.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "rate limit store error",
-			slog.String("limit", "auth_failures"), slog.String("error", res.StoreError.Error()))
 	}
 }
 
@@ -377,11 +395,13 @@ func (g *Gateway) routeLimit(w http.ResponseWriter, r *http.Request, st *reqStat
 	res.SetHeaders(w.Header(), now)
 	if res.StoreError != nil {
 		st.ev.StoreErrors++
-		g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit store error",
-			slog.String("limit", "route:"+rt.Name), slog.String("error", res.StoreError.Error()))
 	}
 	if !res.Reached {
 		return true
+	}
+	if res.StoreError != nil {
+		g.storeUnavailable(w, st, res, "rate limit temporarily unavailable")
+		return false
 	}
 	setRetryAfter(w.Header(), res.RetryAfter(now))
 	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "route_quota", "rate limit exceeded")

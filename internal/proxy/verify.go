@@ -56,7 +56,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if st.identity != nil {
-		setIdentityHeaders(h, st.identity)
+		g.setIdentity(h, st)
 		st.ev.Outcome = "allowed"
 	} else {
 		st.ev.Outcome = "public"
@@ -90,4 +90,24 @@ func originalRequest(h http.Header) (uri, method string, ok bool) {
 		uri, method = p.uri[0], p.method[0]
 	}
 	return uri, method, uri != ""
+}
+
+// setIdentity writes the identity headers of st's identity to h, and the
+// signed assertion (X-Auth-Token) when the route asks for one: the same for
+// a forwarded request and for a forward-auth answer, whose proxy passes
+// them on to the app.
+func (g *Gateway) setIdentity(h http.Header, st *reqState) {
+	setIdentityHeaders(h, st.identity)
+	rt := st.route
+	if !rt.IdentityToken || g.opts.Asserter == nil {
+		return
+	}
+	tok, err := g.opts.Asserter.Assert(st.identity, rt.Name)
+	if err != nil {
+		// Without an assertion the upstream treats the request as unproven;
+		// on a signing failure it gets none (and we log).
+		g.opts.Logger.Error("signing identity assertion", "route", rt.Name, "error", err)
+		return
+	}
+	h[HeaderToken] = []string{tok}
 }

@@ -71,6 +71,11 @@ func (w *FailureWatch) Peek(ctx context.Context, key string) Result {
 func (w *FailureWatch) Add(ctx context.Context, key string) Result {
 	res := w.l.Add(ctx, key)
 	w.mark(key, time.Now())
+	if res.StoreError != nil {
+		// Redis is not answering (the limiter reports the outage): a
+		// publish would fail too, once per failed attempt.
+		return res
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.l.timeout)
 	defer cancel()
 	if err := w.client.Publish(pctx, w.channel, key).Err(); err != nil {

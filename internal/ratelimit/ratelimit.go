@@ -6,7 +6,8 @@
 // middleware: that middleware trusts X-Forwarded-For when told to and its
 // default error handler panics, and neither belongs in an auth gateway.
 // Store errors are instead returned in Result and resolved by the limiter's
-// Policy, so the caller can log and count them.
+// Policy, so the caller can count them and answer an outage as one; an
+// OutageLog shared by the limiters logs each outage once.
 package ratelimit
 
 import (
@@ -79,6 +80,9 @@ type Options struct {
 	// Timeout bounds each store call, so that a slow Redis cannot stall
 	// requests. Zero means DefaultTimeout. Memory stores ignore it.
 	Timeout time.Duration
+	// Outages reports store failures as incidents (shared by every limiter
+	// on the store); nil: not reported here, only in Result.StoreError.
+	Outages *OutageLog
 }
 
 // Result is the outcome of one limiter call.
@@ -136,6 +140,7 @@ type Limiter struct {
 	rate    limiter.Rate
 	policy  Policy
 	timeout time.Duration
+	outages *OutageLog
 	// Exactly one of mem and redis is set.
 	mem   limiter.Store
 	redis *redisStore
@@ -185,6 +190,7 @@ func newLimiter(opts Options) (*Limiter, error) {
 		rate:    limiter.Rate{Limit: opts.Limit, Period: opts.Period},
 		policy:  opts.OnStoreError,
 		timeout: timeout,
+		outages: opts.Outages,
 	}, nil
 }
 
@@ -272,8 +278,17 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 		o = l.bounded(ctx, key, peek)
 	}
 	if o.err != nil {
-		return limiter.Context{}, fmt.Errorf("rate limit store: %w", o.err)
+		what := "rate limit store"
+		if errors.Is(o.err, context.DeadlineExceeded) {
+			// A down Redis shows as a timeout more often than as a refused
+			// connection (the client retries within the bound): say so.
+			what += fmt.Sprintf(": no answer from Redis within %v", l.timeout)
+		}
+		err := fmt.Errorf("%s: %w", what, o.err)
+		l.outages.failed(l.name, l.policy, err)
+		return limiter.Context{}, err
 	}
+	l.outages.succeeded()
 	return o.c, nil
 }
 

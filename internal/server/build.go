@@ -50,6 +50,7 @@ type App struct {
 	reloadErr atomic.Pointer[string]
 	reloadMu  sync.Mutex
 	failures  *ratelimit.Limiter
+	outages   *ratelimit.OutageLog              // Redis rate-limit store incidents, one log line each
 	limiters  map[limiterKey]*ratelimit.Limiter // reused across reloads (memory counters survive)
 	current   *generation
 	sessions  *sessions
@@ -110,6 +111,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		a.Redis = rc
 		a.closers = append(a.closers, func() { _ = rc.Close() })
+		a.outages = ratelimit.NewOutageLog(logger.With("component", "ratelimit"), 0)
 	}
 	if len(cfg.Tokens.SigningKeys) > 0 {
 		iss, err := tokens.NewIssuer(cfg.Tokens)
@@ -239,6 +241,7 @@ func (a *App) limiter(o ratelimit.Options, policy string) (*ratelimit.Limiter, e
 	o.OnStoreError = p
 	var l *ratelimit.Limiter
 	if a.Redis != nil {
+		o.Outages = a.outages
 		l, err = ratelimit.NewRedis(a.Redis, o)
 	} else {
 		l, err = ratelimit.NewMemory(o)

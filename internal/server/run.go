@@ -100,6 +100,9 @@ func (a *App) Run(ctx context.Context) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	if a.Redis != nil {
+		go a.warnIfRedisDown(watchCtx)
+	}
 	go a.watchSIGHUP(watchCtx)
 	if err := a.watchFiles(watchCtx); err != nil {
 		a.Logger.Warn("config file watching disabled; reload with SIGHUP", "error", err)
@@ -120,6 +123,16 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	return runErr
+}
+
+// warnIfRedisDown says at start, once, that the configured Redis does not
+// answer. The gateway serves anyway: whatever needs Redis fails closed per
+// request (503), or passes uncounted where on_redis_error is allow.
+func (a *App) warnIfRedisDown(ctx context.Context) {
+	if err := a.Ready(ctx); err != nil && ctx.Err() == nil {
+		a.Logger.Warn("redis unreachable at start: serving anyway; requests that need it fail closed (503) until it answers, limits with on_redis_error: allow pass uncounted",
+			"error", err.Error())
+	}
 }
 
 func (a *App) watchSIGHUP(ctx context.Context) {

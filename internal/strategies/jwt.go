@@ -103,16 +103,25 @@ func (s *JWT) CredentialCookie() string { return s.opts.Cookie }
 
 // Authenticate implements Strategy.
 func (s *JWT) Authenticate(ctx context.Context, r *http.Request) (*Identity, error) {
-	raw, ok := bearerToken(r)
-	if !ok && s.opts.Cookie != "" {
-		if c, err := r.Cookie(s.opts.Cookie); err == nil && c.Value != "" {
-			raw, ok = c.Value, true
-		}
+	if raw, ok := bearerToken(r); ok {
+		return s.Verify(ctx, raw)
 	}
-	if !ok {
+	if s.opts.Cookie == "" {
 		return nil, ErrNoCredentials
 	}
-	return s.Verify(ctx, raw)
+	c, err := r.Cookie(s.opts.Cookie)
+	if err != nil || c.Value == "" {
+		return nil, ErrNoCredentials
+	}
+	id, err := s.Verify(ctx, c.Value)
+	if err != nil {
+		return nil, err
+	}
+	// A copy: the verified identity may be cached and shared with requests
+	// that sent the same token as a bearer token.
+	fromCookie := *id
+	fromCookie.FromCookie = true
+	return &fromCookie, nil
 }
 
 // Verify checks a raw token and returns its identity.

@@ -23,6 +23,10 @@ type Identity struct {
 	TokenID string
 	// ExpiresAt is when the credential stops being valid; zero if unknown.
 	ExpiresAt time.Time
+	// FromCookie says the credential came from a cookie (the browser
+	// session), which browsers attach to requests other sites make: the
+	// gateway then refuses cross-origin requests with unsafe methods.
+	FromCookie bool
 }
 
 // ErrNoCredentials means the request carries no credential this strategy

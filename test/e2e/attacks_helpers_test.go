@@ -659,7 +659,14 @@ func tlsRequest(version uint16, raw string) func(*testing.T, *atkSuite) (*Respon
 // keys the gateway publishes at /.well-known/jwks.json, nothing else.
 func (s *atkSuite) verifyAssertion(t *testing.T, tok, route, sub string) {
 	t.Helper()
-	resp := s.main.Do(t, req("GET", "/.well-known/jwks.json"))
+	verifyAssertion(t, s.main, tok, route, sub)
+}
+
+// verifyAssertion checks an X-Auth-Token for route and sub with the keys g
+// publishes at /.well-known/jwks.json, nothing else.
+func verifyAssertion(t *testing.T, g *Gateway, tok, route, sub string) {
+	t.Helper()
+	resp := g.Do(t, req("GET", "/.well-known/jwks.json"))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("GET /.well-known/jwks.json: status %d", resp.Status)
 	}

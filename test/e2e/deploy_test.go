@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -30,6 +31,9 @@ type composeFile struct {
 	Secrets  map[string]struct {
 		File string `yaml:"file"`
 	} `yaml:"secrets"`
+	Networks map[string]struct {
+		Internal bool `yaml:"internal"`
+	} `yaml:"networks"`
 }
 
 type composeService struct {
@@ -39,10 +43,35 @@ type composeService struct {
 	Volumes     []string       `yaml:"volumes"`
 	Secrets     []string       `yaml:"secrets"`
 	Entrypoint  []string       `yaml:"entrypoint"`
+	Command     []string       `yaml:"command"`
 	DependsOn   map[string]any `yaml:"depends_on"`
+	Networks    yaml.Node      `yaml:"networks"` // a list of names or a map name -> settings
 	Healthcheck struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
+	StopGracePeriod string `yaml:"stop_grace_period"`
+}
+
+// networks returns the names of the networks the service joins, in either
+// compose syntax; none means compose's default network.
+func (s composeService) networks(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	switch s.Networks.Kind {
+	case 0:
+		return []string{"default"}
+	case yaml.SequenceNode:
+		if err := s.Networks.Decode(&names); err != nil {
+			t.Fatalf("compose networks: %v", err)
+		}
+	case yaml.MappingNode:
+		for i := 0; i < len(s.Networks.Content); i += 2 {
+			names = append(names, s.Networks.Content[i].Value)
+		}
+	default:
+		t.Fatalf("compose networks are neither a list nor a map")
+	}
+	return names
 }
 
 // env returns the service's environment as a map, in either compose syntax.
@@ -205,8 +234,9 @@ func (g *Gateway) envMap() map[string]string {
 // gatewayYAML is the part of a gateway config the deploy checks read.
 type gatewayYAML struct {
 	Server struct {
-		Listen      string `yaml:"listen"`
-		AdminListen string `yaml:"admin_listen"`
+		Listen          string `yaml:"listen"`
+		AdminListen     string `yaml:"admin_listen"`
+		ShutdownTimeout string `yaml:"shutdown_timeout"`
 	} `yaml:"server"`
 	Routes []struct {
 		Upstream string `yaml:"upstream"`
@@ -243,17 +273,55 @@ func containerPort(mapping string) string {
 	return parts[len(parts)-1]
 }
 
-// composeEnv is the environment the gateway container gets, with the
-// compose secret replaced by a temp file and REDIS_URL kept as written.
-func composeEnv(t *testing.T, svc composeService) map[string]string {
+// composeSecrets runs the Makefile's compose-secrets target (as the README
+// says, before `docker compose up`) in a temp directory and returns where
+// each compose secret's file landed, by secret name.
+func composeSecrets(t *testing.T, c composeFile) map[string]string {
 	t.Helper()
-	env := svc.env(t)
-	secret := filepath.Join(t.TempDir(), "access_secret")
-	if err := os.WriteFile(secret, []byte(randomSecret(t)+"\n"), 0o600); err != nil {
+	makefile, err := filepath.Abs(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	env["ACCESS_SECRET_FILE"] = secret
+	dir := t.TempDir()
+	if out, err := exec.Command("make", "-s", "-f", makefile, "-C", dir, "compose-secrets").CombinedOutput(); err != nil {
+		t.Fatalf("make compose-secrets: %v\n%s", err, out)
+	}
+	files := map[string]string{}
+	for name, sec := range c.Secrets {
+		if sec.File == "" {
+			t.Fatalf("compose secret %q has no file", name)
+		}
+		files[name] = filepath.Join(dir, filepath.Clean(sec.File))
+		if _, err := os.Stat(files[name]); err != nil {
+			t.Errorf("make compose-secrets did not write compose secret %q (%s): %v", name, sec.File, err)
+		}
+	}
+	return files
+}
+
+// composeEnv is the environment the gateway container gets, with every
+// /run/secrets/NAME replaced by the file of secret NAME in files (from
+// composeSecrets).
+func composeEnv(t *testing.T, svc composeService, files map[string]string) map[string]string {
+	t.Helper()
+	env := svc.env(t)
+	for k, v := range env {
+		if name, ok := strings.CutPrefix(v, "/run/secrets/"); ok {
+			env[k] = files[name]
+		}
+	}
 	return env
+}
+
+// readFileTrim reads a secret file as the gateway does (trailing newline
+// dropped).
+func readFileTrim(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimRight(string(b), "\r\n")
 }
 
 func TestDockerCompose(t *testing.T) {
@@ -262,25 +330,26 @@ func TestDockerCompose(t *testing.T) {
 	cfgPath := filepath.Join(mountDir, "gateway.yaml")
 	cfg := readGatewayYAML(t, cfgPath)
 	env := svc.env(t)
+	secrets := composeSecrets(t, c)
 
 	t.Run("environment the config needs", func(t *testing.T) {
-		for _, k := range []string{"ACCESS_SECRET_FILE", "REDIS_URL"} {
-			if env[k] == "" {
-				t.Errorf("gateway service environment lacks %s", k)
+		for _, k := range []string{"ACCESS_SECRET_FILE", "REDIS_URL_FILE"} {
+			// Each secret file must be a compose secret given to the service.
+			name, ok := strings.CutPrefix(env[k], "/run/secrets/")
+			if !ok || !slices.Contains(svc.Secrets, name) {
+				t.Errorf("%s = %q, want /run/secrets/<one of the service's secrets %q>", k, env[k], svc.Secrets)
+			}
+			if _, ok := c.Secrets[name]; !ok {
+				t.Errorf("secret %q is not defined at the top level of docker-compose.yml", name)
 			}
 		}
-		// The secret file must be a compose secret given to the service.
-		name, ok := strings.CutPrefix(env["ACCESS_SECRET_FILE"], "/run/secrets/")
-		if !ok || !slices.Contains(svc.Secrets, name) {
-			t.Errorf("ACCESS_SECRET_FILE = %q, want /run/secrets/<one of the service's secrets %q>", env["ACCESS_SECRET_FILE"], svc.Secrets)
-		}
-		if _, ok := c.Secrets[name]; !ok {
-			t.Errorf("secret %q is not defined at the top level of docker-compose.yml", name)
+		if v, ok := env["REDIS_URL"]; ok {
+			t.Errorf("REDIS_URL = %q in the environment: the URL holds Redis's password, keep it in a secret", v)
 		}
 	})
 
 	t.Run("mounted config validates", func(t *testing.T) {
-		res := runCLI(t, t.TempDir(), composeEnv(t, svc), "validate", "-config", cfgPath)
+		res := runCLI(t, t.TempDir(), composeEnv(t, svc, secrets), "validate", "-config", cfgPath)
 		if res.Code != 0 {
 			t.Errorf("authgateway validate -config %s: exit %d\nstdout %q\nstderr %q", cfgPath, res.Code, res.Stdout, res.Stderr)
 		}
@@ -340,7 +409,7 @@ func TestDockerCompose(t *testing.T) {
 		srv.Listener = ln
 		srv.Start()
 		defer srv.Close()
-		res := runCLI(t, t.TempDir(), composeEnv(t, svc), "healthcheck", "-config", cfgPath)
+		res := runCLI(t, t.TempDir(), composeEnv(t, svc, secrets), "healthcheck", "-config", cfgPath)
 		if res.Code != 0 || hits.Load() != 1 {
 			t.Errorf("healthcheck on the compose config: exit %d, /healthz asked %d times; want 0 and 1\n%s",
 				res.Code, hits.Load(), res.Stderr)
@@ -358,13 +427,106 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("upstream %q: no compose service named %q", r.Upstream, u.Hostname())
 			}
 		}
-		if u, err := url.Parse(env["REDIS_URL"]); err != nil || c.Services[u.Hostname()].Image == "" {
-			t.Errorf("REDIS_URL %q does not name a compose service", env["REDIS_URL"])
+		redisURL := readFileTrim(t, composeEnv(t, svc, secrets)["REDIS_URL_FILE"])
+		if u, err := url.Parse(redisURL); err != nil || c.Services[u.Hostname()].Image == "" {
+			t.Errorf("the Redis URL secret does not name a compose service (host %q)", u.Hostname())
 		}
 		if _, ok := svc.DependsOn["redis"]; !ok {
 			t.Errorf("the gateway does not depend on redis")
 		}
 	})
+
+	t.Run("networks: only the gateway reaches the app and Redis", func(t *testing.T) {
+		nets := map[string][]string{}
+		for name, s := range c.Services {
+			nets[name] = s.networks(t)
+		}
+		for _, n := range []string{"edge", "backend", "state"} {
+			if !slices.Contains(nets["gateway"], n) {
+				t.Errorf("the gateway is not on network %q (networks %q)", n, nets["gateway"])
+			}
+		}
+		if !slices.Equal(nets["app"], []string{"backend"}) {
+			t.Errorf("the app is on %q, want only backend", nets["app"])
+		}
+		if !slices.Equal(nets["redis"], []string{"state"}) {
+			t.Errorf("redis is on %q, want only state", nets["redis"])
+		}
+		// No two services but the gateway share a network (each pair once).
+		for a, as := range nets {
+			for b, bs := range nets {
+				if a >= b || a == "gateway" || b == "gateway" {
+					continue
+				}
+				for _, n := range as {
+					if slices.Contains(bs, n) {
+						t.Errorf("%s and %s share network %q: only the gateway may reach either", a, b, n)
+					}
+				}
+			}
+		}
+		for _, n := range []string{"backend", "state"} {
+			if !c.Networks[n].Internal {
+				t.Errorf("network %q is not internal: containers on it reach the outside", n)
+			}
+		}
+	})
+
+	t.Run("only the gateway's main port is published", func(t *testing.T) {
+		for name, s := range c.Services {
+			if name != "gateway" && len(s.Ports) > 0 {
+				t.Errorf("service %s publishes %q", name, s.Ports)
+			}
+		}
+		if len(svc.Ports) != 1 || containerPort(svc.Ports[0]) != portOf(t, cfg.Server.Listen) {
+			t.Errorf("the gateway publishes %q, want only its listen port %s", svc.Ports, portOf(t, cfg.Server.Listen))
+		}
+	})
+
+	t.Run("Redis requires the password from a secret", func(t *testing.T) {
+		r := c.Services["redis"]
+		conf := composeRedisConf(t, r)
+		if !slices.Contains(r.Secrets, conf) {
+			t.Fatalf("redis includes /run/secrets/%s, not one of its secrets %q", conf, r.Secrets)
+		}
+		pass, ok := strings.CutPrefix(readFileTrim(t, secrets[conf]), "requirepass ")
+		if !ok || len(pass) < 32 {
+			t.Fatalf("secret %s is not a requirepass line with a long password", conf)
+		}
+		u, err := url.Parse(readFileTrim(t, composeEnv(t, svc, secrets)["REDIS_URL_FILE"]))
+		if p, _ := u.User.Password(); err != nil || p != pass {
+			t.Errorf("the gateway's Redis URL does not carry the password Redis requires")
+		}
+	})
+
+	t.Run("stop_grace_period above shutdown_timeout", func(t *testing.T) {
+		grace, err := time.ParseDuration(svc.StopGracePeriod)
+		if err != nil {
+			t.Fatalf("gateway stop_grace_period %q: %v (docker's default, 10s, cuts the drain short)", svc.StopGracePeriod, err)
+		}
+		drain := 20 * time.Second // server.shutdown_timeout's default
+		if cfg.Server.ShutdownTimeout != "" {
+			if drain, err = time.ParseDuration(cfg.Server.ShutdownTimeout); err != nil {
+				t.Fatalf("server.shutdown_timeout %q: %v", cfg.Server.ShutdownTimeout, err)
+			}
+		}
+		if grace <= drain {
+			t.Errorf("stop_grace_period %v is not above server.shutdown_timeout %v: docker kills the gateway mid-drain", grace, drain)
+		}
+	})
+}
+
+// composeRedisConf is the secret that the redis service's command includes
+// (redis-server --include /run/secrets/NAME), failing the test without one.
+func composeRedisConf(t *testing.T, r composeService) string {
+	t.Helper()
+	if i := slices.Index(r.Command, "--include"); i >= 0 && i+1 < len(r.Command) {
+		if name, ok := strings.CutPrefix(r.Command[i+1], "/run/secrets/"); ok {
+			return name
+		}
+	}
+	t.Fatalf("redis command %q includes no /run/secrets/ file: it would start without a password", r.Command)
+	return ""
 }
 
 // finalStageBinary is where the runtime image puts the authgateway binary.
@@ -550,36 +712,24 @@ func TestHealthcheckDuringBadEdit(t *testing.T) {
 
 // TestComposeSecretReadableByImageUser: docker compose (without swarm)
 // bind-mounts a file secret with its host owner and mode; uid/gid/mode in
-// the compose file are not applied to file secrets. The image runs as a
-// non-root user that owns nothing on the host, so the secret file that
-// `make .dev/access-secret` writes must be readable by "other", or the
-// gateway cannot read ACCESS_SECRET_FILE and does not start.
+// the compose file are not applied to file secrets. The images run as
+// non-root users that own nothing on the host (65532 for the gateway, redis
+// for Redis), so every secret file `make compose-secrets` writes must be
+// readable by "other", or its container cannot read it and does not start.
 func TestComposeSecretReadableByImageUser(t *testing.T) {
 	c := readCompose(t)
-	svc, _ := composeGateway(t, c)
-	name, _ := strings.CutPrefix(svc.env(t)["ACCESS_SECRET_FILE"], "/run/secrets/")
-	file := c.Secrets[name].File
-	if file == "" {
-		t.Fatalf("compose secret %q has no file", name)
-	}
-	makefile, err := filepath.Abs(filepath.Join(repoRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Run the Makefile's own recipe for that file in an empty directory.
-	dir := t.TempDir()
-	target := filepath.Clean(file)
-	out, err := exec.Command("make", "-s", "-f", makefile, "-C", dir, target).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make %s: %v\n%s", target, err, out)
-	}
-	fi, err := os.Stat(filepath.Join(dir, target))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm()&0o004 == 0 {
-		t.Errorf("make %s writes mode %v: the image's USER (not the file's owner) cannot read the bind-mounted secret; "+
-			"want it world-readable (keep .dev/ itself 0700 on the host)", target, fi.Mode().Perm())
+	for name, file := range composeSecrets(t, c) {
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o004 == 0 {
+			t.Errorf("secret %s: make writes %s with mode %v: the image's USER (not the file's owner) cannot read the bind-mounted secret; "+
+				"want it world-readable (keep .dev/ itself 0700 on the host)", name, c.Secrets[name].File, fi.Mode().Perm())
+		}
+		if dir, err := os.Stat(filepath.Dir(file)); err != nil || dir.Mode().Perm() != 0o700 {
+			t.Errorf("secret %s: its directory is not private (0700)", name)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,25 +18,63 @@ import (
 // nginx on it with only the addresses changed.
 var nginxConfPath = filepath.Join("..", "..", "deploy", "nginx", "authgateway.conf")
 
-// forwardAuthConfig is the gateway behind a proxy: standardConfig, loopback
-// trusted as the proxy, and a GET-only route. The gateway's own upstream is
-// UPSTREAM; in forward-auth mode it must never be called.
+// forwardAuthConfig is the gateway behind a proxy: loopback trusted as the
+// proxy; an RS256 key signs (the token command's tokens, and X-Auth-Token
+// assertions) beside an HS256 one; an admin route under an authenticated
+// API, a GET-only route, a route with identity_token, a public route. The
+// gateway's own upstream is UPSTREAM; in forward-auth mode it must never be
+// called.
 const forwardAuthConfig = `server:
   trusted_proxies: [127.0.0.1/32]
-` + standardConfig + `
+tokens:
+  issuer: e2e.issuer
+  audience: e2e.audience
+  access_ttl: 15m
+  signing_keys:
+    - {kid: rs-1, algorithm: RS256, private_key_file: RS_PEM}
+    - {kid: hs-1, algorithm: HS256, secret: "${ACCESS_SECRET}"}
+strategies:
+  userJwt:
+    type: jwt
+    issuer: e2e.issuer
+    audience: e2e.audience
+    algorithms: [RS256, HS256]
+    keys: tokens
+routes:
+  - name: readonly
+    path: /ro
+    methods: [GET]
+    upstream: UPSTREAM
+    strategies: [userJwt]
+  - name: admin
+    path: /api/admin
+    upstream: UPSTREAM
+    strategies: [userJwt]
+    roles: [admin]
+  - name: api
+    path: /api
+    upstream: UPSTREAM
+    strategies: [userJwt]
+  - name: asserted
+    path: /asserted
+    upstream: UPSTREAM
+    strategies: [userJwt]
+    identity_token: true
+  - name: public
+    path: /public
+    upstream: UPSTREAM
+    public: true
+rate_limits:
+  auth_failures: {limit: 100000, period: 1m}
 `
 
 func startForwardAuthGateway(t *testing.T) (*Gateway, *Upstream) {
 	t.Helper()
 	gwUp := newUpstream(t, 0)
-	cfg := strings.ReplaceAll(forwardAuthConfig, "UPSTREAM", gwUp.URL)
-	cfg = strings.Replace(cfg, "routes:\n", `routes:
-  - name: readonly
-    path: /ro
-    methods: [GET]
-    upstream: `+gwUp.URL+`
-    strategies: [userJwt]
-`, 1)
+	cfg := strings.NewReplacer(
+		"RS_PEM", writePrivatePEM(t, t.TempDir(), "rs-1.pem", testRSAKeys(t)[0]),
+		"UPSTREAM", gwUp.URL,
+	).Replace(forwardAuthConfig)
 	g := startGateway(t, cfg, map[string]string{"ACCESS_SECRET": randomSecret(t)})
 	return g, gwUp
 }
@@ -52,6 +91,28 @@ func nginxBinary(t *testing.T) string {
 		t.Fatal("nginx not found and AUTHGATEWAY_REQUIRE_NGINX=1 (apt-get install -y nginx)")
 	}
 	t.Skip("nginx not found (apt-get install -y nginx); set AUTHGATEWAY_REQUIRE_NGINX=1 to fail instead")
+	return ""
+}
+
+// headersMoreModule is the path of nginx's headers-more module, which the
+// shipped config needs, found in the modules directory nginx was built
+// with; it skips the test without it unless AUTHGATEWAY_REQUIRE_NGINX=1.
+func headersMoreModule(t *testing.T, bin string) string {
+	t.Helper()
+	out, _ := exec.Command(bin, "-V").CombinedOutput()
+	dir := "/usr/lib/nginx/modules"
+	if _, rest, ok := strings.Cut(string(out), "--modules-path="); ok {
+		dir = strings.Fields(rest)[0]
+	}
+	p := filepath.Join(dir, "ngx_http_headers_more_filter_module.so")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	msg := "nginx's headers-more module is missing (" + p + "): apt-get install -y libnginx-mod-http-headers-more-filter"
+	if os.Getenv("AUTHGATEWAY_REQUIRE_NGINX") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
 }
 
@@ -87,6 +148,10 @@ func startNginx(t *testing.T, gatewayAddr, appAddr string) string {
 		// enter the test's private temp directory.
 		main.WriteString("user root;\n")
 	}
+	// What Debian's /etc/nginx/modules-enabled/ does once
+	// libnginx-mod-http-headers-more-filter is installed (its relative path
+	// would resolve under this test's prefix, so the path is absolute here).
+	fmt.Fprintf(&main, "load_module %s;\n", headersMoreModule(t, bin))
 	fmt.Fprintf(&main, `worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -206,6 +271,15 @@ func TestNginxForwardAuth(t *testing.T) {
 		{name: "encoded slash refused", raw: req("GET", "/public/..%2fapi/admin/users", bearer(reader)), status: 500},
 		{name: "wrong method refused", raw: req("POST", "/ro/x", bearer(reader), "Content-Length: 0"), status: 500},
 		{name: "no route refused", raw: req("GET", "/nowhere", bearer(reader)), status: 500},
+		// The gateway sees the client's Origin and nginx's Host ($host):
+		// a POST that carries only the session cookie is judged as in
+		// proxy mode.
+		{name: "session cookie POST from another origin refused",
+			raw:    req("POST", "/api/orders", sessionCookie(reader), "Origin: https://evil.example.com", "Content-Length: 0"),
+			status: 403},
+		{name: "session cookie POST from the same origin",
+			raw:    req("POST", "/api/orders", sessionCookie(reader), "Origin: http://gateway.test", "Content-Length: 0"),
+			status: 200, appSees: aliceIdentity, appURI: "/api/orders"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,4 +414,151 @@ func TestForwardAuthVerify(t *testing.T) {
 		})
 	}
 	gwUp.WantNothing(t)
+}
+
+// designDeletedHeaders is DESIGN.md's list of inbound headers that upstreams
+// and their frameworks trust for identity, path, method or the client's
+// address ("Routes that fit real deployments"), a trailing * standing for
+// any rest; with the other client-address headers the gateway replaces.
+var designDeletedHeaders = []string{
+	"X-Auth-*", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
+	"X-Forwarded-Groups", "X-Forwarded-Access-Token", "X-Auth-Request-*", "Remote-User",
+	"X-Remote-User", "X-WEBAUTH-USER", "X-Original-URL", "X-Original-URI", "X-Rewrite-URL",
+	"X-Forwarded-Uri", "X-Forwarded-Path", "X-Forwarded-Prefix", "X-Envoy-Original-Path",
+	"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "Client-IP", "X-ProxyUser-Ip",
+	"X-Forwarded-Port", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Url-Scheme",
+	"X-Original-Host", "X-Host", "X-Forwarded-Server", "X-Forwarded-Client-Cert", "X-SSL-Client-*",
+	"X-Client-Cert*",
+	"Forwarded", "True-Client-IP", "X-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP",
+	"X-Cluster-Client-IP", "X-Originating-IP",
+}
+
+// deletedHeaderName reports whether name is on designDeletedHeaders, in any
+// case and with _ read as - (as many frameworks read it).
+func deletedHeaderName(name string) bool {
+	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	for _, d := range designDeletedHeaders {
+		d = strings.ToLower(d)
+		if p, ok := strings.CutSuffix(d, "*"); ok && strings.HasPrefix(n, p) || n == d {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardExamples are names a client may send for each wildcard of
+// designDeletedHeaders.
+var wildcardExamples = map[string][]string{
+	"X-Auth-*":         {"X-Auth-Token", "X-Auth-User", "X-Auth-Groups", "X-Auth-Subject", "X-Auth-Roles", "X-Auth-Email"},
+	"X-Auth-Request-*": {"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Access-Token"},
+	"X-SSL-Client-*":   {"X-SSL-Client-Cert", "X-SSL-Client-Verify", "X-SSL-Client-S-DN"},
+	"X-Client-Cert*":   {"X-Client-Cert", "X-Client-Certificate", "X-Client-Cert-Chain"},
+}
+
+// spoofedHeaders are header lines a client forges with value: every name of
+// designDeletedHeaders (examples for each wildcard), in odd cases, and the
+// same names spelt with _.
+func spoofedHeaders(t *testing.T, value string) []string {
+	t.Helper()
+	var names []string
+	for _, d := range designDeletedHeaders {
+		if !strings.HasSuffix(d, "*") {
+			names = append(names, d)
+			continue
+		}
+		if len(wildcardExamples[d]) == 0 {
+			t.Fatalf("no example names for %s", d)
+		}
+		names = append(names, wildcardExamples[d]...)
+	}
+	var lines []string
+	for i, n := range names {
+		odd := n
+		switch i % 3 {
+		case 1:
+			odd = strings.ToLower(n)
+		case 2:
+			odd = strings.ToUpper(n)
+		}
+		lines = append(lines, odd+": "+value, strings.ReplaceAll(n, "-", "_")+": "+value)
+	}
+	return lines
+}
+
+// sessionCookie is a Cookie header line carrying tok as the gateway's
+// browser session.
+func sessionCookie(tok string) string { return "Cookie: __Host-authgw_access=" + tok }
+
+// TestNginxDeletionList sends every header of DESIGN.md's deletion list
+// (wildcards by several names, odd cases, _ spellings) through nginx on the
+// shipped config: the app must see none of the client's copies, only the
+// gateway's identity (with a verifiable X-Auth-Token on an identity_token
+// route) and nginx's own forwarding headers. Before headers-more cleared
+// them, X-Auth-Token, X-Auth-User, X-Auth-Request-User, ... reached the app.
+func TestNginxDeletionList(t *testing.T) {
+	g, gwUp := startForwardAuthGateway(t)
+	app := newUpstream(t, 0)
+	nginx := startNginx(t, g.Addr, strings.TrimPrefix(app.URL, "http://"))
+	reader := g.Token(t, "-sub", "alice", "-email", "alice@example.com", "-roles", "reader")
+	const forged = "forged-by-client"
+	spoofs := append(spoofedHeaders(t, forged),
+		"X-Forwarded-For: 203.0.113.66", "X-Forwarded-Proto: https", "X-Forwarded-Host: evil.example.com",
+		"X-Real-IP: 203.0.113.66", "X-Forwarded-Method: DELETE")
+	t.Logf("%d forged header lines", len(spoofs))
+	identity := map[string]string{"X-Auth-Subject": "alice", "X-Auth-Email": "alice@example.com",
+		"X-Auth-Roles": "reader", "X-Auth-Strategy": "userJwt"}
+
+	tests := []struct {
+		name, uri string
+		creds     []string
+		want      map[string]string // the app's X-Auth-* headers ("*": any value)
+	}{
+		{"identity_token route", "/asserted/x", []string{bearer(reader)}, plus(identity, "X-Auth-Token", "*")},
+		{"authenticated route", "/api/x", []string{bearer(reader)}, identity},
+		{"session cookie", "/api/x", []string{sessionCookie(reader)}, identity},
+		{"public route", "/public/x", nil, map[string]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app.Reset()
+			resp := rawRequest(t, nginx, req("GET", tc.uri, append(tc.creds, spoofs...)...))
+			if resp.Status != http.StatusOK {
+				t.Fatalf("status %d, want 200; body %q", resp.Status, resp.Body)
+			}
+			seen := app.One(t)
+			for name, vals := range seen.Header {
+				for _, v := range vals {
+					if strings.Contains(v, forged) || strings.Contains(v, "203.0.113.66") || strings.Contains(v, "evil.example.com") {
+						t.Errorf("the app saw the client's %s: %q", name, v)
+					}
+				}
+				if _, ok := tc.want[name]; !ok && deletedHeaderName(name) {
+					t.Errorf("the app saw %s: %q, a name on the deletion list", name, vals)
+				}
+			}
+			got := authHeaders(seen.Header)
+			for k, v := range tc.want {
+				if g, ok := got[k]; !ok || v != "*" && g != v {
+					t.Errorf("app saw %s = %q, want %q (all: %q)", k, g, v, got)
+				}
+			}
+			for k, v := range map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1",
+				"X-Forwarded-Proto": "http", "X-Forwarded-Host": "gateway.test"} {
+				if g := strings.Join(seen.Header.Values(k), ", "); g != v {
+					t.Errorf("app saw %s = %q, want nginx's %q", k, g, v)
+				}
+			}
+			if tok := seen.Header.Get("X-Auth-Token"); tok != "" {
+				verifyAssertion(t, g, tok, "asserted", "alice")
+			}
+		})
+	}
+	gwUp.WantNothing(t)
+}
+
+// plus returns a copy of m with k set to v.
+func plus(m map[string]string, k, v string) map[string]string {
+	out := maps.Clone(m)
+	out[k] = v
+	return out
 }

@@ -72,6 +72,22 @@ func wantLimited(t *testing.T, what string, r *Response, maxRetry int) {
 	}
 }
 
+// wantUnavailable checks the gateway's answer while a limit's store is down
+// under the deny policy: 503 JSON and a Retry-After of 1 to 5 seconds.
+func wantUnavailable(t *testing.T, what string, r *Response) {
+	t.Helper()
+	if r.Status != http.StatusServiceUnavailable {
+		t.Errorf("%s: status = %d, want 503 (body %q)", what, r.Status, r.Body)
+		return
+	}
+	if msg := r.ErrorMessage(t); !strings.HasSuffix(msg, " temporarily unavailable") {
+		t.Errorf("%s: error %q, want \"... temporarily unavailable\"", what, msg)
+	}
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 5 {
+		t.Errorf("%s: Retry-After = %q, want 1..5 seconds", what, r.Header.Get("Retry-After"))
+	}
+}
+
 // headerInt reads an integer response header, failing if it is not one.
 func headerInt(t *testing.T, r *Response, name string) int {
 	t.Helper()
@@ -436,9 +452,10 @@ func TestRedisRouteQuota(t *testing.T) {
 
 // TestRedisRateLimitOutage: with Redis stopped, each limit answers as its
 // on_redis_error says — the auth-failure limit (default deny) refuses
-// authenticating routes with 429, a quota with allow lets requests through,
-// one with deny refuses them; public routes stay open; nothing panics; and
-// everything counts again once Redis is back.
+// authenticating routes with 503 (an outage, not the 429 of a lockout), a
+// quota with allow lets requests through, one with deny refuses them with
+// 503; public routes stay open; nothing panics; and everything counts again
+// once Redis is back.
 func TestRedisRateLimitOutage(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
@@ -472,12 +489,12 @@ func TestRedisRateLimitOutage(t *testing.T) {
 		headers []string
 		want    int
 	}{
-		{"auth_failures deny (default): route with an allow quota", deny, "/allow/x", []string{bearer(valid)}, http.StatusTooManyRequests},
-		{"auth_failures deny (default): route with a deny quota", deny, "/deny/x", []string{bearer(valid)}, http.StatusTooManyRequests},
-		{"auth_failures deny (default): no credentials", deny, "/allow/x", nil, http.StatusTooManyRequests},
+		{"auth_failures deny (default): route with an allow quota", deny, "/allow/x", []string{bearer(valid)}, http.StatusServiceUnavailable},
+		{"auth_failures deny (default): route with a deny quota", deny, "/deny/x", []string{bearer(valid)}, http.StatusServiceUnavailable},
+		{"auth_failures deny (default): no credentials", deny, "/allow/x", nil, http.StatusServiceUnavailable},
 		{"auth_failures deny (default): public route, allow quota", deny, "/open/x", nil, http.StatusOK},
 		{"auth_failures allow: route with an allow quota", allow, "/allow/x", []string{bearer(valid)}, http.StatusOK},
-		{"auth_failures allow: route with a deny quota", allow, "/deny/x", []string{bearer(valid)}, http.StatusTooManyRequests},
+		{"auth_failures allow: route with a deny quota", allow, "/deny/x", []string{bearer(valid)}, http.StatusServiceUnavailable},
 		{"auth_failures allow: invalid token", allow, "/allow/x", []string{bearer(tamper(valid))}, http.StatusUnauthorized},
 		{"auth_failures allow: public route, allow quota", allow, "/open/x", nil, http.StatusOK},
 	}
@@ -497,7 +514,7 @@ func TestRedisRateLimitOutage(t *testing.T) {
 	// once when the server goes away, but asynchronously): until then a
 	// client with no failures is rightly not checked in Redis. Wait for it.
 	deadline := time.Now().Add(10 * time.Second)
-	for deny.Do(t, req("GET", "/allow/x", bearer(valid))).Status != http.StatusTooManyRequests {
+	for deny.Do(t, req("GET", "/allow/x", bearer(valid))).Status != http.StatusServiceUnavailable {
 		if time.Now().After(deadline) {
 			t.Fatal("the deny gateway still admits requests 10 s after Redis went away")
 		}
@@ -508,10 +525,10 @@ func TestRedisRateLimitOutage(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				r := tc.g.Do(t, req("GET", tc.path, tc.headers...))
 				switch tc.want {
-				case http.StatusTooManyRequests:
+				case http.StatusServiceUnavailable:
 					// A refusal for a store error asks to retry within 5s,
 					// not after the whole period.
-					wantLimited(t, tc.name, r, 5)
+					wantUnavailable(t, tc.name, r)
 				case http.StatusOK:
 					if r.Status != http.StatusOK {
 						t.Fatalf("status = %d, want 200 (body %q)", r.Status, r.Body)
@@ -538,7 +555,7 @@ func TestRedisRateLimitOutage(t *testing.T) {
 	rs.Restart()
 	t.Run("Redis back", func(t *testing.T) {
 		for _, tc := range tests {
-			if tc.want != http.StatusTooManyRequests || len(tc.headers) == 0 {
+			if tc.want != http.StatusServiceUnavailable || len(tc.headers) == 0 {
 				continue
 			}
 			waitStatus(t, tc.name+", Redis back", tc.g, req("GET", tc.path, tc.headers...), http.StatusOK, 5*time.Second)

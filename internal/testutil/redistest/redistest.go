@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,6 +22,7 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
+	args []string // more redis-server arguments, after the defaults
 	Port int
 	cmd  *exec.Cmd
 }
@@ -34,6 +36,13 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 // Start starts a fresh redis-server and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with more redis-server arguments, given after the
+// defaults (a later option wins): a config to include, a password.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("AUTHGATEWAY_REQUIRE_REDIS") == "1" {
@@ -41,7 +50,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redis-server not installed; set AUTHGATEWAY_REQUIRE_REDIS=1 to make this a failure")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args, Port: freePort(t)}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -55,6 +64,7 @@ func (s *Server) start() {
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--protected-mode", "yes")
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	logf, err := os.Create(filepath.Join(s.dir, "redis.log"))
 	if err != nil {
 		s.t.Fatalf("creating redis log: %v", err)
@@ -65,7 +75,7 @@ func (s *Server) start() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if Ping(s.Addr()) {
+		if reply := ping(s.Addr()); reply == "+PONG" || strings.HasPrefix(reply, "-NOAUTH") {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -92,18 +102,25 @@ func (s *Server) Restart() {
 }
 
 // Ping reports whether a redis-server at addr answers PING.
-func Ping(addr string) bool {
+func Ping(addr string) bool { return ping(addr) == "+PONG" }
+
+// ping sends PING to addr without a password and returns the reply line
+// ("+PONG", "-NOAUTH ..." from a server that needs a password), or "".
+func ping(addr string) string {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
 	if _, err := fmt.Fprint(c, "PING\r\n"); err != nil {
-		return false
+		return ""
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(line, "\r\n")
 }
 
 func freePort(t testing.TB) int {
