@@ -12,6 +12,7 @@ targets=(
   "./internal/strategies FuzzJWTVerify"
   "./internal/strategies FuzzJWTVerifySigned"
   "./internal/apikey FuzzParse"
+  "./internal/jwscheck FuzzCheck"
 )
 status=0
 for t in "${targets[@]}"; do
