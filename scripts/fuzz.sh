@@ -14,6 +14,7 @@ targets=(
   "./internal/strategies FuzzJWTVerifySigned"
   "./internal/apikey FuzzParse"
   "./internal/proxy FuzzInboundHeaderNames"
+  "./internal/jwscheck FuzzCheck"
 )
 status=0
 for t in "${targets[@]}"; do

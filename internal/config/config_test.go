@@ -131,6 +131,10 @@ routes: [{path: /, upstream: "http://x", public: true, strategies: [jwt]}]
   jwt: {type: jwt, issuer: a, audience: b, algorithms: [HS256], jwks_url: "https://idp/jwks"}
 routes: [{path: /, upstream: "http://x", strategies: [jwt]}]
 `, nil, []string{"gw.yaml:2: strategies.jwt.algorithms: HMAC algorithms cannot be verified"}},
+		{"allow_unverified_email without login", `strategies:
+  sso: {type: oauth2, issuer_url: "https://idp", client_id: gw, allow_unverified_email: true}
+routes: [{path: /, upstream: "http://x", strategies: [sso]}]
+`, nil, []string{"gw.yaml:2: strategies.sso.allow_unverified_email: only applies with login: true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -167,6 +167,11 @@ type Strategy struct {
 	Login            bool      `yaml:"login"`
 	// AllowedRedirectHosts are hosts the post-login `rd` may point at besides this gateway.
 	AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
+	// AllowUnverifiedEmail (with login: true) lets users sign in whose email
+	// the provider does not state verified (email_verified true). Default
+	// false: their login is refused. An email the provider states unverified
+	// (email_verified false) never reaches the session, switch or not.
+	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
 }
 
 // Route maps a path prefix to an upstream and the rules that guard it.

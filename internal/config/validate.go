@@ -434,6 +434,9 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	if s.Login && s.RedirectURL == "" {
 		v.errorf(path+".redirect_url", "required with login: true")
 	}
+	if s.AllowUnverifiedEmail && !s.Login {
+		v.errorf(path+".allow_unverified_email", "only applies with login: true (the browser login checks email_verified)")
+	}
 }
 
 func (v *validator) httpURL(path, raw string) *url.URL {

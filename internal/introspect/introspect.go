@@ -4,7 +4,9 @@
 // The client authenticates with client_secret_basic. A token is accepted only
 // if the server says active:true, exp is present and in the future, the
 // token_type (if given) is an access token's, the token is not
-// sender-constrained (cnf), and iss/aud match when configured.
+// sender-constrained (cnf), and iss/aud match when configured (an answer
+// without iss is accepted from the issuer's own endpoint: RFC 7662 makes iss
+// optional).
 //
 // The cache is keyed by the SHA-256 of the token, never the token itself.
 // Answers live for min(CacheTTL, exp-now), less up to a random fifth of
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,8 +92,14 @@ type Options struct {
 	// MaxEntries bounds the in-memory cache; default 10000. When full,
 	// expired entries go, else an arbitrary one.
 	MaxEntries int
-	// Issuer, if set, must equal the answer's iss.
+	// Issuer, if set, must equal the answer's iss; an answer without iss
+	// is refused unless IssuerEndpoint.
 	Issuer string
+	// IssuerEndpoint says URL is Issuer's own introspection endpoint (the
+	// caller found it in Issuer's discovery document, or was configured with
+	// it for Issuer): an answer from it speaks for Issuer, so iss may be left
+	// out, as RFC 7662 allows. A present iss must still equal Issuer.
+	IssuerEndpoint bool
 	// Audience, if set, must be in the answer's aud (a string or an array).
 	Audience string
 	// HTTPClient is copied and made to refuse redirects (credentials are
@@ -179,7 +188,8 @@ func New(opts Options) (*Client, error) {
 
 	// Whatever decides a verdict is in the namespace: two strategies with
 	// different servers or checks must never share cached answers.
-	ns := sha256.Sum256([]byte(strings.Join([]string{opts.URL, opts.ClientID, opts.Issuer, opts.Audience}, "\x00")))
+	ns := sha256.Sum256([]byte(strings.Join([]string{opts.URL, opts.ClientID, opts.Issuer, opts.Audience,
+		strconv.FormatBool(opts.IssuerEndpoint)}, "\x00")))
 	c := &Client{opts: opts, http: hc, ns: hex.EncodeToString(ns[:8]), now: time.Now}
 	if opts.CacheTTL > 0 {
 		c.mem = &memCache{max: opts.MaxEntries, m: make(map[[32]byte]*entry)}
@@ -452,7 +462,7 @@ func (c *Client) judge(body []byte) (*entry, error) {
 		// its proof, which a bearer request does not carry.
 		return invalid("sender_constrained"), nil
 	}
-	if c.opts.Issuer != "" && r.Issuer != c.opts.Issuer {
+	if _, stated := m["iss"]; c.opts.Issuer != "" && r.Issuer != c.opts.Issuer && (stated || !c.opts.IssuerEndpoint) {
 		return invalid("issuer_mismatch"), nil
 	}
 	if c.opts.Audience != "" && !slices.Contains(r.Audience, c.opts.Audience) {

@@ -88,11 +88,21 @@ func TestAnswerChecks(t *testing.T) {
 		{"null", `null`, errTechnical, ""},
 		{"not json", `active=true`, errTechnical, ""},
 		{"truncated", `{"active":tr`, errTechnical, ""},
+
+		// From the issuer's own endpoint, iss may be left out (RFC 7662);
+		// a present one must still be the issuer.
+		{"issuer's endpoint: no issuer", fmt.Sprintf(`{"active":true,"aud":"gateway","exp":%d}`, future), nil, ""},
+		{"issuer's endpoint: the issuer", good(""), nil, ""},
+		{"issuer's endpoint: other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example","aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
+		{"issuer's endpoint: empty issuer", fmt.Sprintf(`{"active":true,"iss":"","aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
+		{"issuer's endpoint: null issuer", fmt.Sprintf(`{"active":true,"iss":null,"aud":"gateway","exp":%d}`, future), errTechnical, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newAnswerServer(t, 200, tt.body)
-			c, err := New(testOptions(srv.URL))
+			opts := testOptions(srv.URL)
+			opts.IssuerEndpoint = strings.HasPrefix(tt.name, "issuer's endpoint: ")
+			c, err := New(opts)
 			if err != nil {
 				t.Fatal(err)
 			}

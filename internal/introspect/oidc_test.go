@@ -271,6 +271,7 @@ func TestAudienceAndIssuer(t *testing.T) {
 		{"no audience configured", func(o *Options) { o.Audience = "" }, otherAudTok, nil, ""},
 		{"token of another provider", func(*Options) {}, foreignTok, ErrInactive, "inactive"},
 		{"other issuer expected", func(o *Options) { o.Issuer = other.Issuer }, svcTok, ErrInvalid, "issuer_mismatch"},
+		{"other issuer expected, its endpoint", func(o *Options) { o.Issuer, o.IssuerEndpoint = other.Issuer, true }, svcTok, ErrInvalid, "issuer_mismatch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +287,27 @@ func TestAudienceAndIssuer(t *testing.T) {
 				t.Fatalf("err = %v; want reason %q", err, tt.reason)
 			}
 		})
+	}
+}
+
+// TestAnswerWithoutIssuer runs against the zitadel example OP as it answers
+// unchanged, without iss (issue 14 finding 16): accepted from the issuer's
+// own endpoint, refused where the endpoint is not known to be the issuer's.
+func TestAnswerWithoutIssuer(t *testing.T) {
+	p := oidctest.Start(t, oidctest.Options{IntrospectionWithoutIssuer: true})
+	tok := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
+	opts := gatewayOptions(p)
+	opts.IssuerEndpoint = true
+	c, _ := newClient(t, opts)
+	r, err := c.Introspect(context.Background(), tok)
+	if err != nil || r.Subject != oidctest.ServiceClientID || r.Issuer != "" {
+		t.Fatalf("Introspect = %+v, %v; want the service client's token, without iss", r, err)
+	}
+	opts.IssuerEndpoint = false
+	c, _ = newClient(t, opts)
+	var d *DeniedError
+	if _, err := c.Introspect(context.Background(), tok); !errors.As(err, &d) || d.Reason != "issuer_mismatch" {
+		t.Fatalf("err = %v; want issuer_mismatch when the endpoint is not the issuer's", err)
 	}
 }
 

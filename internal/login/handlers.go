@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/authgateway/authgateway/internal/jwscheck"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -176,6 +177,16 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		h.deny(ctx, "nonce_mismatch")
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
+	// go-oidc checked the signature and go-jose refused crit extensions
+	// other than b64; the bytes must also have one reading only (no
+	// duplicate members, which go-oidc's struct decoding would read last
+	// and case-insensitively, and no crit at all).
+	if err := jwscheck.Check(raw); err != nil {
+		h.failed(r)
+		h.deny(ctx, jwscheck.Reason(err))
+		h.audit(r, audit.Event{Event: audit.LoginFailure, Reason: jwscheck.Reason(err)})
+		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
+	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil || idt.Subject == "" {
 		h.deny(ctx, "id_token_claims")
@@ -189,34 +200,55 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	id := &session.Identity{Subject: idt.Subject}
-	id.Email, _ = claims[h.o.EmailClaim].(string)
 	id.Roles = strategies.StringList(lookupPath(claims, h.o.RolesClaim))
-	if id.Email == "" || id.Roles == nil {
-		h.fromUserinfo(ctx, p, tok, id)
+	email, _ := claims[h.o.EmailClaim].(string)
+	emailFrom := claims // the claims that vouch (or not) for the email
+	if email == "" || id.Roles == nil {
+		if ui := h.userinfo(ctx, p, tok, id.Subject); ui != nil {
+			if email == "" {
+				email, _ = ui[h.o.EmailClaim].(string)
+				emailFrom = ui
+			}
+			if id.Roles == nil {
+				id.Roles = strategies.StringList(lookupPath(ui, h.o.RolesClaim))
+			}
+		}
+	}
+	if email != "" {
+		_, stated := emailFrom["email_verified"]
+		switch {
+		case stated && !strategies.EmailUnverified(emailFrom):
+			id.Email = email
+		case !h.o.AllowUnverifiedEmail:
+			h.deny(ctx, "email_unverified")
+			h.audit(r, audit.Event{Event: audit.LoginFailure, Subject: id.Subject, Reason: "email_unverified"})
+			return nil, http.StatusForbidden, "Your email address is not verified at the identity provider. Verify it there, then sign in again."
+		case !stated:
+			// Allowed by the switch: the provider says nothing either way.
+			id.Email = email
+		}
+		// Allowed, but the provider says it is not verified: the session
+		// has no email.
 	}
 	return id, 0, ""
 }
 
-// fromUserinfo fills what the ID token left out from the userinfo endpoint,
-// when the provider has one. Best effort: a login does not fail for it.
-func (h *Handler) fromUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, id *session.Identity) {
+// userinfo answers the claims of the userinfo endpoint, when the provider
+// has one and it speaks of subject; nil otherwise. Best effort: a login
+// does not fail for it.
+func (h *Handler) userinfo(ctx context.Context, p *provider, tok *oauth2.Token, subject string) map[string]any {
 	if p.op.UserInfoEndpoint() == "" {
-		return
+		return nil
 	}
 	ui, err := p.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil || ui.Subject != id.Subject {
-		return
+	if err != nil || ui.Subject != subject {
+		return nil
 	}
 	var claims map[string]any
 	if ui.Claims(&claims) != nil {
-		return
+		return nil
 	}
-	if id.Email == "" {
-		id.Email, _ = claims[h.o.EmailClaim].(string)
-	}
-	if id.Roles == nil {
-		id.Roles = strategies.StringList(lookupPath(claims, h.o.RolesClaim))
-	}
+	return claims
 }
 
 // serveRefresh rotates the refresh token (POST, same origin only).

@@ -82,6 +82,10 @@ type env struct {
 	redis string // redis URL; "" = memory
 	up    *upstream
 	gws   []*gateway
+	// user and password log in at the provider; default alice.
+	user, password string
+	// allowUnverifiedEmail is the gateways' login option of that name.
+	allowUnverifiedEmail bool
 }
 
 func newEnv(t *testing.T, redisURL string) *env {
@@ -136,6 +140,7 @@ func (e *env) startGateway(t *testing.T) *gateway {
 		ClientSecret: oidctest.GatewayClientSecret, Scopes: []string{"openid", "email", "profile"},
 		RedirectURL: gw.URL + "/auth/callback", AllowedRedirectHosts: []string{"app.example.com"},
 		Issuer: iss, Sessions: gw.mgr, StateSecret: []byte(signingSecret), Now: e.clk.Now,
+		AllowUnverifiedEmail: e.allowUnverifiedEmail,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,8 +275,12 @@ func (e *env) authorize(t *testing.T, b *browser, gw *gateway, rd string) (callb
 			return loc, state
 		}
 		if u, _ := url.Parse(loc); u != nil && u.Query().Get("authRequestID") != "" {
+			user, password := oidctest.UserName, oidctest.UserPassword
+			if e.user != "" {
+				user, password = e.user, e.password
+			}
 			form := url.Values{"id": {u.Query().Get("authRequestID")},
-				"username": {oidctest.UserName}, "password": {oidctest.UserPassword}}
+				"username": {user}, "password": {password}}
 			pr, err := b.c.PostForm(e.op.Issuer+"/login/username", form)
 			if err != nil {
 				t.Fatal(err)

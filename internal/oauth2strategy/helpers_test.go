@@ -112,10 +112,17 @@ func eventually(t *testing.T, what string, f func() error) {
 // gateway client and answers her access token and ID token.
 func userTokens(t *testing.T, p *oidctest.Provider) (access, idToken string) {
 	t.Helper()
+	return userTokensOf(t, p, oidctest.UserName, oidctest.UserPassword, false)
+}
+
+// userTokensOf logs user in as the gateway client, whose access tokens are
+// JWTs when jwtAccess, and answers the access token and ID token.
+func userTokensOf(t *testing.T, p *oidctest.Provider, user, password string, jwtAccess bool) (access, idToken string) {
+	t.Helper()
 	const redirect = "http://127.0.0.1:1/auth/callback"
 	p.AddClient(oidctest.Client{ID: oidctest.GatewayClientID, Secret: oidctest.GatewayClientSecret,
-		Introspect: true, RedirectURIs: []string{redirect}})
-	code, _, verifier := p.Login(t, oidctest.GatewayClientID, redirect, oidctest.UserName, oidctest.UserPassword,
+		Introspect: true, RedirectURIs: []string{redirect}, JWTAccessTokens: jwtAccess})
+	code, _, verifier := p.Login(t, oidctest.GatewayClientID, redirect, user, password,
 		"openid", "email", "profile")
 	cfg := oauth2.Config{ClientID: oidctest.GatewayClientID, ClientSecret: oidctest.GatewayClientSecret,
 		RedirectURL: redirect, Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL,

@@ -27,7 +27,9 @@ func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error
 		id.Scopes = strategies.StringList(claim(res, s.scopesPath))
 	}
 	id.Roles = strategies.StringList(claim(res, s.rolesPath))
-	id.Email, _ = claim(res, s.emailPath).(string)
+	if !strategies.EmailUnverified(res.Extra) {
+		id.Email, _ = claim(res, s.emailPath).(string)
+	}
 	id.TokenID, _ = res.Extra["jti"].(string)
 	return id, nil
 }

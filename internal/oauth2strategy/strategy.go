@@ -26,6 +26,13 @@
 // closed with a technical error (503). A provider that answers with another
 // issuer is a configuration error: New fails.
 //
+// The introspection endpoint is the configured issuer's: the one issuer_url's
+// discovery document names (a document counts only when its issuer is
+// issuer_url), or the introspection_url configured in the same strategy as
+// issuer_url (or issuer). The gateway asks no one else, so an answer without
+// iss speaks for that issuer and is accepted (RFC 7662 makes iss optional;
+// zitadel's example OP leaves it out); a present iss must equal the issuer.
+//
 // Without issuer_url, the `issuer` key names the expected iss (required with
 // jwks_url). Without client_secret no introspection is made: only JWTs can
 // be accepted, opaque tokens are invalid ("unverifiable_token"). leeway
@@ -235,7 +242,7 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 	case introURL != "" && s.sc.ClientSecret != "":
 		c, err := introspect.New(introspect.Options{
 			URL: introURL, ClientID: s.sc.ClientID, ClientSecret: s.sc.ClientSecret,
-			CacheTTL: s.sc.CacheTTL.D(), Issuer: s.issuer, Audience: s.sc.Audience,
+			CacheTTL: s.sc.CacheTTL.D(), Issuer: s.issuer, IssuerEndpoint: s.issuer != "", Audience: s.sc.Audience,
 			HTTPClient: s.client, Redis: s.redis, OnCache: hook(s.onCache, "introspection"),
 		})
 		if err != nil {

@@ -95,7 +95,7 @@ func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
 		Name: name, IssuerURL: sc.IssuerURL, AuthorizationURL: sc.AuthorizationURL, TokenURL: sc.TokenURL,
 		JWKSURL: sc.JWKSURL, UserinfoURL: sc.UserinfoURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
 		Scopes: sc.Scopes, RedirectURL: sc.RedirectURL, AllowedRedirectHosts: sc.AllowedRedirectHosts,
-		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim,
+		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim, AllowUnverifiedEmail: sc.AllowUnverifiedEmail,
 		Issuer: d.issuer, Algorithms: algs, Sessions: mgr, StateSecret: secret,
 		AccessCookie: sessionCookie(cfg, d.logger), HTTPClient: providerClient(),
 		Logger: d.logger, OnFailure: d.onFailure, Audit: d.audit,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authgateway/authgateway/internal/jwscheck"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -79,6 +80,11 @@ func (c *tokenCodec) parse(ctx context.Context, raw string, kind tokenKind) (*cl
 		return c.iss.Keys.Key(ctx, kid, t.Method.Alg())
 	})
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	// Our own tokens never carry duplicate members or crit; one that does
+	// was not minted by us as it reads.
+	if err := jwscheck.Check(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	mc, ok := tok.Claims.(jwt.MapClaims)

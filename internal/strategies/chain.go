@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Named is a strategy with its configured name.
@@ -110,10 +111,13 @@ func reasonOf(err error) string {
 // are sent comma-separated and scopes space-separated, so a role with a comma
 // or a scope with a space would read as two to the upstream while the gateway
 // saw one. Such values are dropped. A value with control characters cannot be
-// sent at all (header injection): the identity is refused (false).
+// sent at all (header injection), and a subject, email or client id with
+// space around it would be one value for the decision, the log and the quota
+// key and another in the header (HTTP trims it, and so do upstreams): the
+// identity is refused (false).
 func cleanIdentity(id *Identity) bool {
 	for _, v := range []string{id.Subject, id.Email, id.ClientID} {
-		if hasControl(v) {
+		if hasControl(v) || spaceAround(v) {
 			return false
 		}
 	}
@@ -153,6 +157,23 @@ func keepClean(vals []string, sep string) []string {
 		}
 	}
 	return out
+}
+
+// spaceAround reports whether s begins or ends with white space: Unicode's
+// (unicode.IsSpace: what Go, .NET and Java's strip() trim), and the zero-width
+// characters JavaScript's trim() or older Unicode count as space (U+FEFF,
+// U+180E, U+200B).
+func spaceAround(s string) bool {
+	if s == "" {
+		return false
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	return isSpace(first) || isSpace(last)
+}
+
+func isSpace(r rune) bool {
+	return unicode.IsSpace(r) || r == '\uFEFF' || r == '\u180E' || r == '\u200B'
 }
 
 func hasControl(s string) bool {

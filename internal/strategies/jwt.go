@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/jwscheck"
 )
 
 // MaxTokenBytes bounds the size of a bearer token we are willing to parse.
@@ -158,6 +160,12 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 		}
 		return nil, err
 	}
+	// The signature holds; now the bytes must have one reading only
+	// (duplicate members, crit): a refusal is final, the token is the key
+	// holder's.
+	if err := jwscheck.Check(raw); err != nil {
+		return nil, &InvalidError{Reason: jwscheck.Reason(err), Err: err, Final: true}
+	}
 	claims, ok := tok.Claims.(jwt.MapClaims)
 	if !ok {
 		return nil, Invalid("malformed_token", nil)
@@ -181,7 +189,9 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 		}
 	}
 	id := &Identity{Subject: sub, Strategy: s.opts.Name}
-	id.Email, _ = claims[s.opts.EmailClaim].(string)
+	if !EmailUnverified(claims) {
+		id.Email, _ = claims[s.opts.EmailClaim].(string)
+	}
 	id.Roles = StringList(lookupPath(claims, s.rolesPath))
 	id.Scopes = scopesOf(claims, s.opts.ScopesClaim)
 	id.ClientID, _ = claims["client_id"].(string)
@@ -196,6 +206,25 @@ func (s *JWT) Verify(ctx context.Context, raw string) (*Identity, error) {
 		s.cache.put(raw, id, id.ExpiresAt, s.opts.Now())
 	}
 	return s.notRevoked(ctx, id)
+}
+
+// EmailUnverified reports whether claims hold an email_verified member that
+// does not say true (true, or "true" as AWS Cognito sends it): false,
+// "false", or anything else. Such an email is no identity: it is not
+// forwarded, shown or matched. Without the member the claims say nothing,
+// and the email is kept.
+func EmailUnverified(claims map[string]any) bool {
+	v, ok := claims["email_verified"]
+	if !ok {
+		return false
+	}
+	switch x := v.(type) {
+	case bool:
+		return !x
+	case string:
+		return !strings.EqualFold(x, "true")
+	}
+	return true
 }
 
 // notRevoked consults the jti denylist; it runs for cached tokens too.

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +19,12 @@ const (
 )
 
 // Asserter mints the short-lived identity assertions sent to upstreams as
-// X-Auth-Token. An assertion is reused for the same identity and route while
-// more than half its lifetime remains, so signing (tens of microseconds for
-// ES256/RS256) is not paid per request.
+// X-Auth-Token. An assertion is reused while more than half its lifetime
+// remains, so signing (tens of microseconds for ES256/RS256) is not paid per
+// request — but only for a request whose identity states exactly what the
+// assertion states: subject, email, roles, scopes, client id, strategy,
+// route, and the token id. Two tokens of one subject with different rights
+// (and no jti) never share an assertion.
 type Asserter struct {
 	keys   *KeySet
 	issuer string
@@ -28,21 +32,24 @@ type Asserter struct {
 	now    func() time.Time
 
 	mu    sync.Mutex
-	cache map[assertKey]assertion
+	cache map[assertKey]*assertion
 }
 
-type assertKey struct{ strategy, subject, tokenID, route string }
+// assertKey is every string the assertion states (the map hashes them
+// natively); the lists are compared on a hit.
+type assertKey struct{ strategy, subject, email, clientID, tokenID, route string }
 
 type assertion struct {
-	token   string
-	refresh time.Time // mint a new one after this
+	roles, scopes []string // copies: what the token states
+	token         string
+	refresh       time.Time // mint a new one after this
 }
 
 const maxAssertions = 10_000
 
 // NewAsserter returns an Asserter signing with keys.
 func NewAsserter(keys *KeySet, issuer string, ttl time.Duration) *Asserter {
-	return &Asserter{keys: keys, issuer: issuer, ttl: ttl, now: time.Now, cache: map[assertKey]assertion{}}
+	return &Asserter{keys: keys, issuer: issuer, ttl: ttl, now: time.Now, cache: map[assertKey]*assertion{}}
 }
 
 // Assert returns a signed assertion of id for the route: iss = the gateway's
@@ -50,9 +57,9 @@ func NewAsserter(keys *KeySet, issuer string, ttl time.Duration) *Asserter {
 // iat/exp (tokens.identity_token_ttl), and a kid the JWKS publishes.
 func (a *Asserter) Assert(id *strategies.Identity, route string) (string, error) {
 	now := a.now()
-	k := assertKey{id.Strategy, id.Subject, id.TokenID, route}
+	k := assertKey{id.Strategy, id.Subject, id.Email, id.ClientID, id.TokenID, route}
 	a.mu.Lock()
-	if c, ok := a.cache[k]; ok && now.Before(c.refresh) {
+	if c, ok := a.cache[k]; ok && now.Before(c.refresh) && slices.Equal(c.roles, id.Roles) && slices.Equal(c.scopes, id.Scopes) {
 		a.mu.Unlock()
 		return c.token, nil
 	}
@@ -74,7 +81,10 @@ func (a *Asserter) Assert(id *strategies.Identity, route string) (string, error)
 	if len(a.cache) >= maxAssertions {
 		clear(a.cache)
 	}
-	a.cache[k] = assertion{token: tok, refresh: now.Add(a.ttl / 2)}
+	// Copies: the identity's lists may be shared (a token cache entry), and
+	// what a hit is compared against must never change. One entry per key:
+	// the same strings with other lists replace it.
+	a.cache[k] = &assertion{roles: slices.Clone(id.Roles), scopes: slices.Clone(id.Scopes), token: tok, refresh: now.Add(a.ttl / 2)}
 	a.mu.Unlock()
 	return tok, nil
 }

@@ -25,7 +25,7 @@ import (
 
 const secret = "0123456789abcdef0123456789abcdef"
 
-func writeKey(t *testing.T, key any) (privFile, pubFile string) {
+func writeKey(t testing.TB, key any) (privFile, pubFile string) {
 	t.Helper()
 	dir := t.TempDir()
 	der, err := x509.MarshalPKCS8PrivateKey(key)

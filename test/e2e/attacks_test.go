@@ -331,6 +331,12 @@ func TestAttacks(t *testing.T) {
 		{name: "audit: JSON lines with events, never a credential", via: viaMain, action: checkAuditLog, saw: nothing},
 	}
 
+	runAttacks(t, s, tests)
+}
+
+// runAttacks runs each row on s: status, the gateway's JSON error, response
+// headers, the logged reason (main gateway), and exactly what the upstreams saw.
+func runAttacks(t *testing.T, s *atkSuite, tests []attack) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s.resetUpstreams()

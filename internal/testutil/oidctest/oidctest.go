@@ -84,6 +84,15 @@ type User struct {
 	// Roles is the "roles" claim of the user's tokens, ID tokens, userinfo
 	// and introspection responses.
 	Roles []string
+	// EmailUnverified: the user's email address is not verified. Like
+	// zitadel, the provider then leaves email_verified out of its answers
+	// (its Bool is omitempty: a false is never written), unless
+	// EmailVerifiedClaim says what to state instead.
+	EmailUnverified bool
+	// EmailVerifiedClaim, for an EmailUnverified user, is stated as
+	// email_verified in ID tokens, userinfo, introspection answers and JWT
+	// access tokens: false as Keycloak does, "false" as Cognito does.
+	EmailVerifiedClaim any
 }
 
 // Options configure Start. The zero value is a provider with DefaultClients
@@ -98,6 +107,10 @@ type Options struct {
 	Clients []Client
 	// Users replace DefaultUsers when non-nil.
 	Users []User
+	// IntrospectionWithoutIssuer answers introspection without iss, as the
+	// zitadel example OP does unchanged (RFC 7662 makes iss optional). By
+	// default the provider adds its issuer, as zitadel itself does.
+	IntrospectionWithoutIssuer bool
 }
 
 // DefaultClients are the gateway (a resource server) and three service
@@ -176,6 +189,7 @@ func Start(t testing.TB, opts Options) *Provider {
 		issued: map[string]string{},
 	}
 	p.store = newStore(p.Issuer, ttl, clients, users)
+	p.store.introspectionIssuer = !opts.IntrospectionWithoutIssuer
 	// nil logger: SetupServer would otherwise replace the process-wide
 	// slog default. Its request log goes to the default logger.
 	p.handler = exampleop.SetupServer(p.Issuer, p.store, nil, false)
@@ -385,42 +399,49 @@ func (p *Provider) Login(t testing.TB, clientID, redirectURI, username, password
 	state = oauth2.GenerateVerifier()
 	cfg := oauth2.Config{ClientID: clientID, RedirectURL: redirectURI, Scopes: scopes,
 		Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL}}
-	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+	cb, err := url.Parse(p.Authorize(t, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), redirectURI, username, password))
+	if err != nil {
+		t.Fatalf("oidctest: Login: %v", err)
+	}
+	if e := cb.Query().Get("error"); e != "" {
+		t.Fatalf("oidctest: Login: provider answered error %q: %s", e, cb.Query().Get("error_description"))
+	}
+	return cb.Query().Get("code"), cb.Query().Get("state"), verifier
+}
 
+// Authorize takes a browser from authURL, an authorization request someone
+// else made (a gateway's /auth/login redirect), through the example's
+// password form as username, and answers the URL the provider then sends the
+// browser to: redirectURI with the code and state, or an error.
+func (p *Provider) Authorize(t testing.TB, authURL, redirectURI, username, password string) string {
+	t.Helper()
 	client := &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	loc, err := p.follow(client, authURL, redirectURI)
 	if err != nil {
-		t.Fatalf("oidctest: Login: authorization request: %v", err)
+		t.Fatalf("oidctest: authorization request: %v", err)
 	}
 	u, err := url.Parse(loc)
 	if err != nil || u.Query().Get("authRequestID") == "" {
-		t.Fatalf("oidctest: Login: expected the login form, got %q", loc)
+		t.Fatalf("oidctest: expected the login form, got %q", loc)
 	}
 	form := url.Values{"id": {u.Query().Get("authRequestID")}, "username": {username}, "password": {password}}
 	resp, err := client.PostForm(p.Issuer+"/login/username", form)
 	if err != nil {
-		t.Fatalf("oidctest: Login: posting the form: %v", err)
+		t.Fatalf("oidctest: posting the login form: %v", err)
 	}
 	resp.Body.Close()
 	next := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || next == "" {
-		t.Fatalf("oidctest: Login: form answered %d (wrong password?)", resp.StatusCode)
+		t.Fatalf("oidctest: login form answered %d (wrong password?)", resp.StatusCode)
 	}
 	loc, err = p.follow(client, p.resolve(next), redirectURI)
 	if err != nil {
-		t.Fatalf("oidctest: Login: callback: %v", err)
+		t.Fatalf("oidctest: back to the client: %v", err)
 	}
-	cb, err := url.Parse(loc)
-	if err != nil {
-		t.Fatalf("oidctest: Login: redirect %q: %v", loc, err)
-	}
-	if e := cb.Query().Get("error"); e != "" {
-		t.Fatalf("oidctest: Login: provider answered error %q: %s", e, cb.Query().Get("error_description"))
-	}
-	return cb.Query().Get("code"), cb.Query().Get("state"), verifier
+	return loc
 }
 
 // follow follows redirects until one leaves the provider for stop, or a

@@ -334,3 +334,80 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatal("a rotated refresh token was accepted again")
 	}
 }
+
+// TestIntrospectionWithoutIssuer: the option answers as the zitadel example
+// OP does unchanged, without iss; everything else stays.
+func TestIntrospectionWithoutIssuer(t *testing.T) {
+	p := Start(t, Options{IntrospectionWithoutIssuer: true})
+	tok := p.ClientCredentialsToken(t, ServiceClientID, ServiceClientSecret, "data:read")
+	m := introspect(t, p, tok)
+	if _, ok := m["iss"]; ok || m["active"] != true || m["sub"] != ServiceClientID {
+		t.Fatalf("introspection = %v; want active, without iss", m)
+	}
+}
+
+// TestUnverifiedEmail: how the provider speaks of a user whose email is not
+// verified — silence, as zitadel, or an explicit false (Keycloak) or "false"
+// (Cognito) — in the ID token, userinfo, introspection and JWT access tokens.
+func TestUnverifiedEmail(t *testing.T) {
+	const redirect = "http://127.0.0.1:1/auth/callback"
+	for _, tc := range []struct {
+		name  string
+		claim any
+	}{{"left out", nil}, {"false", false}, {`"false"`, "false"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := User{ID: "user-2", Username: "uma", Password: "uma-password", Email: "uma@example.com",
+				EmailUnverified: true, EmailVerifiedClaim: tc.claim}
+			p := Start(t, Options{Users: []User{u}})
+			p.AddClient(Client{ID: GatewayClientID, Secret: GatewayClientSecret, Introspect: true,
+				RedirectURIs: []string{redirect}, JWTAccessTokens: true})
+			code, _, verifier := p.Login(t, GatewayClientID, redirect, u.Username, u.Password, "openid", "email")
+			cfg := oauth2.Config{ClientID: GatewayClientID, ClientSecret: GatewayClientSecret, RedirectURL: redirect,
+				Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			check := func(where string, raw string) {
+				t.Helper()
+				parsed, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+				if err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				var m map[string]any
+				if err := parsed.Claims(keySet(t, p), &m); err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				checkEmail(t, where, m, tc.claim)
+			}
+			idt, _ := tok.Extra("id_token").(string)
+			check("id token", idt)
+			check("JWT access token", tok.AccessToken)
+			checkEmail(t, "introspection", introspect(t, p, tok.AccessToken), tc.claim)
+			ui, err := (&http.Client{Timeout: 10 * time.Second}).Do(func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, p.UserinfoURL, nil)
+				r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				return r
+			}())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ui.Body.Close()
+			var m map[string]any
+			if err := json.NewDecoder(ui.Body).Decode(&m); err != nil {
+				t.Fatal(err)
+			}
+			checkEmail(t, "userinfo", m, tc.claim)
+		})
+	}
+}
+
+func checkEmail(t *testing.T, where string, m map[string]any, want any) {
+	t.Helper()
+	v, ok := m["email_verified"]
+	if m["email"] != "uma@example.com" || ok != (want != nil) || v != want {
+		t.Errorf("%s: email %v, email_verified %v (present %v); want uma@example.com, %v", where, m["email"], v, ok, want)
+	}
+}

@@ -28,6 +28,8 @@ type store struct {
 	issuer    string
 	accessTTL time.Duration
 	users     map[string]User // by ID; read-only after start
+	// introspectionIssuer: introspection answers carry iss.
+	introspectionIssuer bool
 
 	mu      sync.Mutex
 	clients map[string]Client
@@ -287,7 +289,9 @@ func (s *store) SetIntrospectionFromToken(_ context.Context, resp *oidc.Introspe
 	if err != nil {
 		return err
 	}
-	resp.Issuer = s.issuer
+	if s.introspectionIssuer {
+		resp.Issuer = s.issuer
+	}
 	resp.Subject = a.subject
 	resp.ClientID = a.clientID
 	resp.Scope = a.scopes
@@ -299,11 +303,17 @@ func (s *store) SetIntrospectionFromToken(_ context.Context, resp *oidc.Introspe
 	if u, ok := s.users[a.subject]; ok {
 		resp.Username = u.Username
 		if slices.Contains(a.scopes, oidc.ScopeEmail) {
-			resp.Email, resp.EmailVerified = u.Email, true
+			resp.Email, resp.EmailVerified = u.Email, oidc.Bool(!u.EmailUnverified)
+			if v := emailVerifiedClaim(u); v != nil {
+				resp.Claims = map[string]any{"email_verified": v}
+			}
 		}
 	}
 	if roles := s.rolesOf(a.subject); len(roles) > 0 {
-		resp.Claims = map[string]any{"roles": roles}
+		if resp.Claims == nil {
+			resp.Claims = map[string]any{}
+		}
+		resp.Claims["roles"] = roles
 	}
 	return nil
 }
@@ -328,7 +338,10 @@ func (s *store) fillUserinfo(ui *oidc.UserInfo, subject string, scopes []string)
 	ui.Subject = subject
 	if u, ok := s.users[subject]; ok {
 		if slices.Contains(scopes, oidc.ScopeEmail) {
-			ui.Email, ui.EmailVerified = u.Email, true
+			ui.Email, ui.EmailVerified = u.Email, oidc.Bool(!u.EmailUnverified)
+			if v := emailVerifiedClaim(u); v != nil {
+				ui.AppendClaims("email_verified", v)
+			}
 		}
 		if slices.Contains(scopes, oidc.ScopeProfile) {
 			ui.PreferredUsername = u.Username
@@ -353,8 +366,20 @@ func (s *store) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenReque
 	}
 	if u, ok := s.users[req.GetSubject()]; ok && slices.Contains(req.GetScopes(), oidc.ScopeEmail) {
 		claims["email"] = u.Email
+		if v := emailVerifiedClaim(u); v != nil {
+			claims["email_verified"] = v
+		}
 	}
 	return claims, nil
+}
+
+// emailVerifiedClaim is the email_verified member to state beside what
+// zitadel writes itself (nothing for an unverified email), or nil.
+func emailVerifiedClaim(u User) any {
+	if u.EmailUnverified {
+		return u.EmailVerifiedClaim
+	}
+	return nil
 }
 
 // opClient adapts a Client to op.Client.
@@ -432,7 +457,7 @@ func (u userStore) ExampleClientID() string { return "" }
 func toStorageUser(x User) *storage.User {
 	return &storage.User{
 		ID: x.ID, Username: x.Username, Password: x.Password,
-		FirstName: x.Username, Email: x.Email, EmailVerified: true,
+		FirstName: x.Username, Email: x.Email, EmailVerified: !x.EmailUnverified,
 		PreferredLanguage: language.English,
 	}
 }
