@@ -168,9 +168,10 @@ type Strategy struct {
 	// AllowedRedirectHosts are hosts the post-login `rd` may point at besides this gateway.
 	AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
 	// AllowUnverifiedEmail (with login: true) lets users sign in whose email
-	// the provider does not state verified (email_verified true). Default
-	// false: their login is refused. An email the provider states unverified
-	// (email_verified false) never reaches the session, switch or not.
+	// the provider states unverified (email_verified false; the session then
+	// has no email), and keeps an email the provider says nothing about.
+	// Default false: the first are refused, the second sign in without an
+	// email. A stated-unverified email never reaches the session.
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
 }
 

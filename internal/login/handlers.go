@@ -219,16 +219,19 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		switch {
 		case stated && !strategies.EmailUnverified(emailFrom):
 			id.Email = email
-		case !h.o.AllowUnverifiedEmail:
+		case stated && !h.o.AllowUnverifiedEmail:
 			h.deny(ctx, "email_unverified")
 			h.audit(r, audit.Event{Event: audit.LoginFailure, Subject: id.Subject, Reason: "email_unverified"})
 			return nil, http.StatusForbidden, "Your email address is not verified at the identity provider. Verify it there, then sign in again."
-		case !stated:
-			// Allowed by the switch: the provider says nothing either way.
+		case !stated && h.o.AllowUnverifiedEmail:
+			// The operator vouches for a provider that never says.
 			id.Email = email
 		}
-		// Allowed, but the provider says it is not verified: the session
-		// has no email.
+		// Otherwise the session has no email: the provider says it is not
+		// verified (and the switch lets the user in anyway), or says nothing
+		// (many providers never send email_verified; zitadel leaves it out
+		// when it is false). Refusing those logins would lock out every user
+		// of such a provider; not vouching for the email is enough.
 	}
 	return id, 0, ""
 }

@@ -73,11 +73,11 @@ type Options struct {
 	RolesClaim string
 	// EmailClaim is the ID token claim holding the email; default "email".
 	EmailClaim string
-	// AllowUnverifiedEmail lets users sign in whose email the provider does
-	// not state verified (email_verified true). Default false: such a login
-	// is refused (403, reason email_unverified). When allowed, an email the
-	// provider states unverified (email_verified false) is still dropped from
-	// the session; one it says nothing about is kept.
+	// AllowUnverifiedEmail lets users sign in whose email the provider states
+	// unverified (email_verified false); their session has no email. Default
+	// false: such a login is refused (403, reason email_unverified). An email
+	// the provider says nothing about is kept only with the switch; without
+	// it the login succeeds and the session has no email.
 	AllowUnverifiedEmail bool
 
 	// Issuer is the gateway's token issuer (verifies the access cookie).

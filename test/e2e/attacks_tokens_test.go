@@ -161,7 +161,7 @@ func TestTokenAttacks(t *testing.T) {
 		{name: "email: oauth2 introspection with email_verified false", via: viaSSO, action: sso.send("", req("GET", "/sso/x", bearer(sso.userToken(t, saysFalse)))),
 			status: 200, saw: saw{uri: "/sso/x", auth: map[string]string{"X-Auth-Subject": saysFalse, "X-Auth-Client-Id": "gateway",
 				"X-Auth-Scopes": "openid email", "X-Auth-Strategy": "sso"}}},
-		{name: "email: login refused for an email the provider does not call verified", via: viaSSO, action: sso.loginRefused(unverified), saw: nothing},
+		{name: "email: a provider that says nothing: signed in without an email", via: viaSSO, action: sso.loginWithoutEmail(unverified), saw: nothing},
 		{name: "email: login refused for email_verified false", via: viaSSO, action: sso.loginRefused(saysFalse), saw: nothing},
 		{name: "email: control, login with a verified email", via: viaSSO, action: sso.loginSucceeds(oidctest.UserName, oidctest.UserPassword), saw: nothing},
 
@@ -366,6 +366,32 @@ func (g *ssoGateway) loginRefused(user string) func(*testing.T, *atkSuite) (*Res
 			}
 		}
 		g.refusals++
+		return nil, nil
+	}
+}
+
+// loginWithoutEmail: user's login succeeds, and the session it opens has no
+// email (/auth/session shows the subject and no email).
+func (g *ssoGateway) loginWithoutEmail(user string) func(*testing.T, *atkSuite) (*Response, error) {
+	return func(t *testing.T, _ *atkSuite) (*Response, error) {
+		resp := g.login(t, user, userPassword)
+		var access *http.Cookie
+		for _, c := range (&http.Response{Header: resp.Header}).Cookies() {
+			if c.Name == "__Host-authgw_access" && c.Value != "" {
+				access = c
+			}
+		}
+		if resp.Status != http.StatusOK || access == nil {
+			return nil, fmt.Errorf("callback: status %d, session cookies %v; want 200 and a session (body %q)", resp.Status, sessionCookies(resp), truncate(resp.Body))
+		}
+		sess := g.Do(t, req("GET", "/auth/session", "Cookie: "+access.Name+"="+access.Value))
+		var m map[string]any
+		if err := json.Unmarshal([]byte(sess.Body), &m); err != nil || sess.Status != http.StatusOK {
+			return nil, fmt.Errorf("/auth/session: status %d, body %q", sess.Status, truncate(sess.Body))
+		}
+		if m["sub"] != user || m["email"] != nil {
+			return nil, fmt.Errorf("/auth/session = %v; want sub %q and no email", m, user)
+		}
 		return nil, nil
 	}
 }
