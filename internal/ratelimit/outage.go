@@ -20,6 +20,7 @@ const DefaultOutageReminder = 30 * time.Second
 type OutageLog struct {
 	logger   *slog.Logger
 	interval time.Duration
+	now      func() time.Time
 	// down is read on every successful call; the rest is guarded by mu.
 	down atomic.Bool
 
@@ -38,7 +39,7 @@ func NewOutageLog(logger *slog.Logger, interval time.Duration) *OutageLog {
 	if interval <= 0 {
 		interval = DefaultOutageReminder
 	}
-	return &OutageLog{logger: logger, interval: interval}
+	return &OutageLog{logger: logger, interval: interval, now: time.Now}
 }
 
 // failed records a store call of limiter name that failed with err.
@@ -46,7 +47,7 @@ func (o *OutageLog) failed(name string, policy Policy, err error) {
 	if o == nil {
 		return
 	}
-	now := time.Now()
+	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.count++
@@ -77,6 +78,6 @@ func (o *OutageLog) succeeded() {
 	}
 	o.down.Store(false)
 	o.logger.Warn("rate limit store outage over: Redis answers again",
-		slog.Duration("lasted", time.Since(o.since).Round(time.Millisecond)), slog.Int64("failed_calls_since_last_line", o.count))
+		slog.Duration("lasted", o.now().Sub(o.since).Round(time.Millisecond)), slog.Int64("failed_calls_since_last_line", o.count))
 	o.count = 0
 }

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -113,21 +114,26 @@ func TestOutageLogOnePerIncident(t *testing.T) {
 }
 
 // TestOutageLogReminds: an outage that goes on is mentioned again once per
-// interval, not on every failed call.
+// interval, not on every failed call. The clock is the log's own, moved by
+// the test, so the count is exact whatever the machine's load.
 func TestOutageLogReminds(t *testing.T) {
-	s := redistest.Start(t)
-	lines, _, calls := outageLimiters(t, s, 200*time.Millisecond)
-	s.Stop()
-	start := time.Now()
-	n := 0
-	for ; time.Since(start) < 700*time.Millisecond; n += 2 {
-		calls(2)
-		time.Sleep(10 * time.Millisecond)
+	lines := &logLines{}
+	o := NewOutageLog(slog.New(slog.NewJSONHandler(lines, nil)), 200*time.Millisecond)
+	now := time.Unix(1_700_000_000, 0)
+	o.now = func() time.Time { return now }
+	err := errors.New("dial tcp: connection refused")
+	// 0.7 s of failures every 10 ms at a 0.2 s interval: one outage line,
+	// then reminders at 0.2, 0.4 and 0.6 s.
+	for elapsed := time.Duration(0); elapsed < 700*time.Millisecond; elapsed += 10 * time.Millisecond {
+		o.failed("route:a", DenyOnError, err)
+		now = now.Add(10 * time.Millisecond)
 	}
 	msgs := lines.messages(t)
-	// 0.7 s of failures at a 0.2 s interval: 1 outage line and about 3
-	// reminders (at most 4, with a slow last call), for n failed calls.
-	if r := countPrefix(msgs, "rate limit store outage continues"); r < 1 || r > 4 || countPrefix(msgs, "rate limit store outage:") != 1 {
-		t.Errorf("%d failed calls: logged %q, want one outage line and 1..4 reminders", n, msgs)
+	if countPrefix(msgs, "rate limit store outage:") != 1 || countPrefix(msgs, "rate limit store outage continues") != 3 || len(msgs) != 4 {
+		t.Errorf("logged %q, want one outage line and 3 reminders", msgs)
+	}
+	o.succeeded()
+	if msgs := lines.messages(t); len(msgs) != 5 || countPrefix(msgs, "rate limit store outage over") != 1 {
+		t.Errorf("after a call that works: logged %q, want one end-of-outage line more", msgs)
 	}
 }
