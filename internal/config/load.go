@@ -93,7 +93,19 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	// every problem in the file.
 	v := &validator{cfg: cfg, file: path, lines: l.lines}
 	v.run()
-	if all := append(l.problems, v.problems...); len(all) > 0 {
+	all := l.problems
+	reported := map[string]bool{}
+	for _, p := range l.problems {
+		reported[p.Path] = true
+	}
+	for _, p := range v.problems {
+		// A value the loader refused is left at its default: what
+		// validation says about that default is not news.
+		if !reported[p.Path] {
+			all = append(all, p)
+		}
+	}
+	if len(all) > 0 {
 		return nil, sortProblems(all)
 	}
 	return cfg, nil
@@ -172,12 +184,18 @@ func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, path string) {
 			fields = yamlFields(t)
 		}
 		seen := map[string]int{}
+		var first *yaml.Node // the first key that repeats
+		var others []string  // the keys that repeat after it
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			if first, dup := seen[k.Value]; dup {
-				l.add(k, p, "`%s` appears twice in one mapping (first on line %d); keep one", k.Value, first)
+			if _, dup := seen[k.Value]; dup {
+				if first == nil {
+					first = k
+				} else {
+					others = append(others, "`"+k.Value+"`")
+				}
 				continue
 			}
 			seen[k.Value] = k.Line
@@ -193,6 +211,17 @@ func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			l.checkKeys(v, f, p)
+		}
+		if first != nil {
+			// One problem for a block pasted twice, not one per line.
+			msg := fmt.Sprintf("`%s` appears twice in one mapping (first on line %d); keep one", first.Value, seen[first.Value])
+			if strings.HasSuffix(path, "]") {
+				msg += `, or start a new list item with "- "`
+			}
+			if len(others) > 0 {
+				msg += " (" + strings.Join(others, ", ") + " repeat too)"
+			}
+			l.add(first, join(path, first.Value), "%s", msg)
 		}
 		n.Content = kept
 	case reflect.Slice:

@@ -77,6 +77,7 @@ type blockLine struct {
 	key    string // "" when the line holds no `key:`
 	opens  bool   // ends in "key:" or "-" with nothing after: a nested block follows
 	tab    bool   // a tab in the indentation
+	text   string // the line without its indentation and "- "
 }
 
 // scanBlocks reports the first line whose indentation contradicts the block
@@ -174,6 +175,10 @@ func place(stack []*level, bl blockLine) ([]*level, *level, Problem, bool) {
 		if bl.opens {
 			return stack, &level{col: bl.keyCol, path: join(item, bl.key)}, Problem{}, false
 		}
+	case bl.key == "" && noSpaceRe.MatchString(bl.text):
+		k, v, _ := strings.Cut(bl.text, ":")
+		return stack, nil, Problem{Line: bl.n, Path: join(top.path, k), Message: fmt.Sprintf(
+			"a key needs a space after its colon: %s: %s", k, v)}, true
 	case bl.key == "":
 		return stack, nil, Problem{Line: bl.n, Path: top.path, Message: fmt.Sprintf(
 			"this line is not a `key: value` among the keys of %s: add the key, or indent it under the value it continues",
@@ -242,6 +247,10 @@ func spaces(n int) string {
 	return strconv.Itoa(n) + " spaces"
 }
 
+// noSpaceRe matches "key:value", a key and value without the space YAML
+// needs between them.
+var noSpaceRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*:[^\s/]`)
+
 var itemPathRe = regexp.MustCompile(`^(routes|tokens\.signing_keys)\[\d+\]$`)
 
 // describe names a block for a message: "this route", "server".
@@ -306,6 +315,7 @@ func readLine(n int, raw string) (bl blockLine, skip, ok bool) {
 	} else {
 		bl.keyCol = i
 	}
+	bl.text = rest
 	key, value, isKey := splitKey(rest)
 	if isKey {
 		bl.key = key
@@ -413,11 +423,16 @@ func continuation(lines []string, i int, bl blockLine) (end int, closed bool, wh
 		if closingQuote(value, 0) > 0 {
 			return i, true, ""
 		}
-		// A quoted value may go on over several lines.
+		// A quoted value may go on over several lines, but when the quote
+		// that closes it is followed by more text, that quote opened the
+		// next value: this one was never closed.
 		q := value[0]
 		for j := i + 1; j < len(lines); j++ {
 			s := string(q) + strings.TrimRight(lines[j], "\r")
-			if closingQuote(s, 0) > 0 {
+			if e := closingQuote(s, 0); e > 0 {
+				if after := strings.TrimSpace(s[e+1:]); after != "" && after[0] != '#' {
+					return j, false, "the quote"
+				}
 				return j, true, ""
 			}
 		}

@@ -243,7 +243,9 @@ func (v *validator) tokens() {
 			v.errorf(path, "%s needs exactly one of private_key_file or public_key_file", k.Algorithm)
 		}
 	}
-	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].Secret == "" && t.SigningKeys[0].SecretFile == "" {
+	// A first key without its secret or key file is reported above; one
+	// that only verifies cannot sign.
+	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].PublicKeyFile != "" {
 		v.errorf("tokens.signing_keys[0]", "the first key signs, so it needs a secret or private_key_file")
 	}
 }
