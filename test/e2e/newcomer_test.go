@@ -222,3 +222,60 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version of a stamped build printed %q, want it to contain %q", out, want)
 	}
 }
+
+// TestMakeDevSecret runs the Makefile's recipe for the development signing
+// secret: 96 hex digits; an empty file left by an older recipe is made
+// again rather than "up to date"; and when generating fails (here a `head`
+// that prints nothing, as a broken tool would), make fails and leaves no
+// file behind.
+func TestMakeDevSecret(t *testing.T) {
+	makefile, err := filepath.Abs(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, ".dev", "access-secret")
+	mk := func(env ...string) ([]byte, error) {
+		cmd := exec.Command("make", "-s", "-f", makefile, "-C", dir, ".dev/access-secret")
+		cmd.Env = append(os.Environ(), env...)
+		return cmd.CombinedOutput()
+	}
+	hex96 := regexp.MustCompile(`^[0-9a-f]{96}$`)
+
+	if out, err := mk(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	first, _ := os.ReadFile(secret)
+	if !hex96.Match(first) {
+		t.Fatalf("secret is %q, want 96 hex digits", first)
+	}
+	if out, err := mk(); err != nil || len(out) > 0 {
+		t.Errorf("second make: %v %q; want nothing to do", err, out)
+	}
+	if err := os.WriteFile(secret, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := mk(); err != nil {
+		t.Fatalf("make over an empty secret: %v\n%s", err, out)
+	}
+	if again, _ := os.ReadFile(secret); !hex96.Match(again) || string(again) == string(first) {
+		t.Errorf("after make over an empty file the secret is %q, want 96 new hex digits", again)
+	}
+
+	broken := t.TempDir()
+	if err := os.WriteFile(filepath.Join(broken, "head"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(secret); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := mk("PATH=" + broken + ":" + os.Getenv("PATH")); err == nil {
+		t.Errorf("make with a head that prints nothing succeeded:\n%s", out)
+	}
+	if _, err := os.Stat(secret); !os.IsNotExist(err) {
+		t.Errorf("a failed make left %s behind (%v)", secret, err)
+	}
+	if _, err := os.Stat(secret + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("a failed make left its temporary file behind (%v)", err)
+	}
+}
