@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -181,7 +182,11 @@ func (v *validator) readSecret(path, file string) (secret string, ok bool) {
 		v.errorf(path, "no such file: %s", v.cfg.describeFile(path, file))
 		return "", false
 	case err != nil:
-		v.errorf(path, "reading %s: %v", v.cfg.describeFile(path, file), errors.Unwrap(err))
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named already
+		}
+		v.errorf(path, "reading %s: %v", v.cfg.describeFile(path, file), err)
 		return "", false
 	}
 	secret = strings.TrimRight(string(b), "\r\n")
@@ -404,12 +409,15 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	}
 }
 
+// hostLike matches "host:port/path" written without a scheme.
+var hostLike = regexp.MustCompile(`^[A-Za-z0-9\[][^/:]*(:\d+)?(/.*)?$`)
+
 func (v *validator) httpURL(path, raw string) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		hint := ""
-		if !strings.Contains(raw, "://") && raw != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+strings.TrimPrefix(raw, "//"))
+		if hostLike.MatchString(raw) {
+			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+raw)
 		}
 		v.errorf(path, "%q is not an absolute http(s) URL%s", raw, hint)
 		return nil
