@@ -65,11 +65,9 @@ func newRun(out io.Writer, live bool) *run {
 
 func key(e event) string { return e.Package + " " + e.Test }
 
+// short is a package path without the module's: internal/config.
 func short(pkg string) string {
-	if i := strings.Index(pkg, "/authgateway/"); i >= 0 {
-		return pkg[i+len("/authgateway/"):]
-	}
-	return pkg
+	return strings.TrimPrefix(pkg, "github.com/authgateway/authgateway/")
 }
 
 func (r *run) add(e event) {
