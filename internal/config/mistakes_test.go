@@ -35,6 +35,7 @@ func TestSyntaxProblems(t *testing.T) {
 		{"plain line among keys", "server:\n  listen: a\n  b\n  c: [\n", "gw.yaml:3: server: this line is not a `key: value` among the keys of server"},
 		{"a multi-line value is fine", "server:\n  listen: a\n    b\n  admin_listen: [\n", "gw.yaml:4: server.admin_listen: the [ list opened on this line is never closed"},
 		{"a block scalar is skipped", "server:\n  listen: |\n    a: b\n      - c\n  admin_listen: {\n", "gw.yaml:5: server.admin_listen: the { mapping opened on this line is never closed"},
+		{"an indented document", "  server:\n    listen: a\n  routes: [\n", "gw.yaml:3: routes: the [ list opened on this line is never closed"},
 		// What the scan cannot place keeps the parser's line, in words.
 		{"colon in a value", "routes:\n  - name: a: b\n", "gw.yaml:2: a `key: value` cannot start here"},
 	}

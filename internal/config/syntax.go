@@ -30,27 +30,23 @@ func (l *loader) syntaxProblem(data []byte, err error) Problem {
 
 // parserWords turns the parser's messages into what to look for.
 var parserWords = []struct {
-	re   *regexp.Regexp
-	say  string
-	keep bool // append the parser's own message
+	re  *regexp.Regexp
+	say string
 }{
-	{regexp.MustCompile(`^mapping values are not allowed in this context`), "a `key: value` cannot start here: check this line's indentation against the line above, and quote a value that contains \": \"", false},
-	{regexp.MustCompile(`^did not find expected key`), "this line does not continue the block above it: check its indentation", false},
-	{regexp.MustCompile(`^did not find expected '-' indicator`), "expected a list item (\"- \") here: check the indentation of the lines below", false},
-	{regexp.MustCompile(`^found character that cannot start any token`), "a value cannot start with this character (a tab, @ or `): quote the value, and indent with spaces", false},
-	{regexp.MustCompile(`^found a tab character`), "tab character; YAML indents with spaces", false},
-	{regexp.MustCompile(`^did not find expected ',' or ']'`), "a [ ... ] list is not closed, or an item in it needs quotes", false},
-	{regexp.MustCompile(`^did not find expected ',' or '}'`), "a { ... } mapping is not closed, or a value in it needs quotes", false},
-	{regexp.MustCompile(`^found unexpected end of stream`), "the file ends inside a quoted value or a [ ] / { } block: check the quotes and brackets", false},
-	{regexp.MustCompile(`^could not find expected ':'`), "expected `key: value` (a colon and a space) here", false},
+	{regexp.MustCompile(`^mapping values are not allowed in this context`), "a `key: value` cannot start here: check this line's indentation against the line above, and quote a value that contains \": \""},
+	{regexp.MustCompile(`^did not find expected key`), "this line does not continue the block above it: check its indentation"},
+	{regexp.MustCompile(`^did not find expected '-' indicator`), "expected a list item (\"- \") here: check the indentation of the lines below"},
+	{regexp.MustCompile(`^found character that cannot start any token`), "a value cannot start with this character (a tab, @ or `): quote the value, and indent with spaces"},
+	{regexp.MustCompile(`^found a tab character`), "tab character; YAML indents with spaces"},
+	{regexp.MustCompile(`^did not find expected ',' or ']'`), "a [ ... ] list is not closed, or an item in it needs quotes"},
+	{regexp.MustCompile(`^did not find expected ',' or '}'`), "a { ... } mapping is not closed, or a value in it needs quotes"},
+	{regexp.MustCompile(`^found unexpected end of stream`), "the file ends inside a quoted value or a [ ] / { } block: check the quotes and brackets"},
+	{regexp.MustCompile(`^could not find expected ':'`), "expected `key: value` (a colon and a space) here"},
 }
 
 func plainSyntaxMessage(msg string) string {
 	for _, w := range parserWords {
 		if w.re.MatchString(msg) {
-			if w.keep {
-				return w.say + " (" + msg + ")"
-			}
 			return w.say
 		}
 	}
@@ -98,6 +94,10 @@ func scanBlocks(data []byte) (Problem, bool) {
 		}
 		if bl.tab {
 			return Problem{Line: bl.n, Message: "tab character; YAML indents with spaces"}, true
+		}
+		if stack[0].lastLine == 0 {
+			// The first line sets the document's own indentation.
+			stack[0].col, stack[0].list = bl.col, bl.dash
 		}
 		var p Problem
 		var bad bool
