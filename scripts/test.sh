@@ -37,7 +37,7 @@ gotestsum_available() {
 	[ -x "$GOTESTSUM" ] && return 0
 	echo "installing gotestsum $GOTESTSUM_VERSION into $TOOLS_BIN (once)"
 	mkdir -p "$TOOLS_BIN" &&
-		GOBIN="$TOOLS_BIN" GOFLAGS= "$GO" install "gotest.tools/gotestsum@$GOTESTSUM_VERSION" &&
+		GOBIN="$TOOLS_BIN" "$GO" install "gotest.tools/gotestsum@$GOTESTSUM_VERSION" &&
 		mv "$TOOLS_BIN/gotestsum" "$GOTESTSUM" && return 0
 	echo "could not install gotestsum: reporting with scripts/testreport instead"
 	return 1
