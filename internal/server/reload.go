@@ -65,9 +65,6 @@ func (a *App) reload(ctx context.Context) error {
 	// Compared with the config the process started with, not the previous
 	// reload's: a second edit must not hide the first's pending change.
 	pending := restartKeys(a.started, cfg)
-	for _, key := range pending {
-		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)
-	}
 	var keys *tokens.KeySet
 	if a.Issuer != nil {
 		if keys, err = tokens.LoadKeySet(cfg.Tokens.SigningKeys); err != nil {
@@ -98,6 +95,9 @@ func (a *App) reload(ctx context.Context) error {
 	a.current = gen
 	a.cfg.Store(cfg)
 	a.restartKeys.Store(&pending)
+	for _, key := range pending {
+		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)
+	}
 	// Requests that started on the previous generation may still use its
 	// strategies; release them once they must have finished.
 	time.AfterFunc(cfg.Server.ShutdownTimeout.D()+cfg.Server.UpstreamTimeout.D(), prev.close)
