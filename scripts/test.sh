@@ -47,7 +47,7 @@ gotestsum_available() {
 test_args=(-race -count=1 -timeout 15m -vet=off ./...)
 run_tests() {
 	if gotestsum_available; then
-		"$GOTESTSUM" --format pkgname --format-icons text --hide-summary skipped,output \
+		"$GOTESTSUM" --format pkgname --format-icons text --hide-summary skipped \
 			--jsonfile "$EVENTS" -- "${test_args[@]}"
 	else
 		"$GO" test -json "${test_args[@]}" 2>&1 | "$GO" run ./scripts/testreport stream -json "$EVENTS"
