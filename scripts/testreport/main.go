@@ -162,7 +162,7 @@ func (r *run) summary(failSkips *regexp.Regexp) error {
 		slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(b.elapsed, a.elapsed) })
 		fmt.Fprintf(r.out, "\n%s:\n", title)
 		for _, x := range rs[:min(n, len(rs))] {
-			fmt.Fprintf(r.out, "  %6.1fs  %s %s\n", x.elapsed, short(x.pkg), x.test)
+			fmt.Fprintf(r.out, "  %6.1fs  %s\n", x.elapsed, strings.TrimSpace(short(x.pkg)+" "+x.test))
 		}
 	}
 	if len(r.packages) > 0 {
