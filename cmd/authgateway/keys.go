@@ -58,9 +58,16 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
-	wantPos := map[string]int{"create": 0, "list": 0, "revoke": 1, "rotate": 1, "migrate": len(pos)}[sub]
-	if len(pos) != wantPos || (sub == "create" && *name == "") {
-		fmt.Fprint(stderr, keysUsage)
+	if sub == "create" && *name == "" {
+		fmt.Fprintln(stderr, "authgateway keys create: -name is required (the key's name; upstreams see it as X-Auth-Subject)")
+		return exitUsage
+	}
+	switch wantPos := map[string]int{"create": 0, "list": 0, "revoke": 1, "rotate": 1, "migrate": len(pos)}[sub]; {
+	case len(pos) > wantPos:
+		fmt.Fprintf(stderr, "authgateway keys %s: unexpected argument %q\n", sub, pos[wantPos])
+		return exitUsage
+	case len(pos) < wantPos:
+		fmt.Fprintf(stderr, "authgateway keys %s: the key's ID is required (see authgateway keys list)\n", sub)
 		return exitUsage
 	}
 	var expiresIn, graceFor time.Duration

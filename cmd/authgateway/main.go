@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -16,9 +17,6 @@ import (
 	"github.com/authgateway/authgateway/internal/gcfloor"
 	"github.com/authgateway/authgateway/internal/server"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `usage: authgateway <command> [flags]
 
@@ -72,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "authgateway", version)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -83,15 +81,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// defaultConfig is the config read without -config or $AUTHGATEWAY_CONFIG.
+const defaultConfig = "configs/gateway.yaml"
+
 // newFlags returns a flag set with -config, printing errors to stderr.
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("authgateway "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := os.Getenv("AUTHGATEWAY_CONFIG")
 	if def == "" {
-		def = "configs/gateway.yaml"
+		def = defaultConfig
 	}
-	return fs, fs.String("config", def, "config file")
+	return fs, fs.String("config", def, "config file (default $AUTHGATEWAY_CONFIG, then "+defaultConfig+")")
 }
 
 // parseInterleaved parses flags that may come before or after positional
@@ -119,16 +120,37 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		var errs config.Errors
-		if errors.As(err, &errs) {
+		switch {
+		case errors.As(err, &errs):
 			for _, p := range errs {
 				fmt.Fprintln(stderr, p.String())
 			}
-		} else {
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(stderr, "%s: no such config file (%s); the config is -config PATH, else $AUTHGATEWAY_CONFIG, else %s\n",
+				path, configSource(path), defaultConfig)
+		default:
 			fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		}
 		return nil, false
 	}
 	return cfg, true
+}
+
+// configSource says where a config path came from, for the message about a
+// missing file.
+func configSource(path string) string {
+	from := "named by -config"
+	if env, ok := os.LookupEnv("AUTHGATEWAY_CONFIG"); ok && env == path {
+		from = "named by $AUTHGATEWAY_CONFIG"
+	} else if path == defaultConfig {
+		from = "the default"
+	}
+	if !filepath.IsAbs(path) {
+		if wd, err := os.Getwd(); err == nil {
+			from += ", relative to the working directory " + wd
+		}
+	}
+	return from
 }
 
 func printBuildError(stderr io.Writer, path string, err error) {

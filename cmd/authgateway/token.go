@@ -20,8 +20,12 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
-	if len(pos) > 0 || *sub == "" {
-		fmt.Fprintln(stderr, "usage: authgateway token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]")
+	switch {
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "authgateway token: unexpected argument %q\n", pos[0])
+		return exitUsage
+	case *sub == "":
+		fmt.Fprintln(stderr, "authgateway token: -sub is required (the token's subject; upstreams see it as X-Auth-Subject)")
 		return exitUsage
 	}
 	var d = parseOptionalDuration(*ttl, stderr)

@@ -81,7 +81,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "servr: {}\nroutes: []\n", nil,
 			[]string{`gw.yaml:1: servr: unknown key (did you mean "server"?)`}},
 		{"syntax error", "routes: [\n  - a: b\n  c\n", nil, []string{"gw.yaml:"}},
-		{"type error", "server:\n  max_header_bytes: lots\n", nil, []string{"gw.yaml:2:", "cannot unmarshal"}},
+		{"type error", "server:\n  max_header_bytes: lots\n", nil, []string{`gw.yaml:2: server.max_header_bytes: want a whole number, got "lots"`}},
 		{"bad duration", "tokens:\n  access_ttl: 15 minutes\n", nil, []string{"gw.yaml:2:", "invalid duration"}},
 		{"many problems at once", `tokens:
   access_ttl: 1h

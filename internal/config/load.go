@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +51,8 @@ func (e Errors) Error() string {
 }
 
 // Load reads, expands, decodes and validates the config at path. A returned
-// error is an Errors value when the file was read but is not valid.
+// error is an Errors value when the file was read but is not valid. Relative
+// file paths in the config are resolved against the directory of path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -60,7 +63,7 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load on bytes already read; lookupEnv resolves ${VAR}.
 func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	l := &loader{file: path, lines: map[string]int{}}
+	l := &loader{file: path, lines: map[string]int{}, notes: map[string]string{}, unset: map[*yaml.Node]string{}}
 	sum := sha256.Sum256(data)
 
 	// ${...} would be a syntax error inside YAML flow collections
@@ -69,24 +72,40 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	data, refs := protectEnvRefs(data)
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{l.yamlError(err)}
+		return nil, Errors{l.syntaxProblem(data, err)}
 	}
 	cfg := defaults()
-	cfg.Path, cfg.Hash, cfg.lines = path, hex.EncodeToString(sum[:]), l.lines
+	cfg.Path, cfg.Hash, cfg.lines, cfg.notes = path, hex.EncodeToString(sum[:]), l.lines, l.notes
 	if len(root.Content) == 0 {
 		return nil, Errors{{File: path, Message: "config is empty"}}
 	}
 	doc := root.Content[0]
-	expandEnv(doc, refs, lookupEnv)
+	l.expandEnv(doc, refs, lookupEnv)
+	// checkKeys reports unknown keys and values of the wrong shape, and
+	// takes the latter out of the tree, so the decoder keeps the defaults
+	// there instead of reporting them again in its own words.
 	l.checkKeys(doc, reflect.TypeOf(cfg).Elem(), "")
 	if err := doc.Decode(cfg); err != nil {
 		l.typeErrors(err)
 	}
+	cfg.resolvePaths(baseDir(path))
 	// Validate even when keys were unknown or mistyped, so one run reports
 	// every problem in the file.
 	v := &validator{cfg: cfg, file: path, lines: l.lines}
 	v.run()
-	if all := append(l.problems, v.problems...); len(all) > 0 {
+	all := l.problems
+	reported := map[string]bool{}
+	for _, p := range l.problems {
+		reported[p.Path] = true
+	}
+	for _, p := range v.problems {
+		// A value the loader refused is left at its default: what
+		// validation says about that default is not news.
+		if !reported[p.Path] {
+			all = append(all, p)
+		}
+	}
+	if len(all) > 0 {
 		return nil, sortProblems(all)
 	}
 	return cfg, nil
@@ -96,6 +115,11 @@ type loader struct {
 	file     string
 	lines    map[string]int
 	problems []Problem
+	// unset holds, for a scalar that referred to unset variables, what to
+	// say about them; notes holds the same by YAML path once checkKeys has
+	// walked the tree.
+	unset map[*yaml.Node]string
+	notes map[string]string
 }
 
 var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
@@ -120,6 +144,10 @@ func (l *loader) typeErrors(err error) {
 	}
 }
 
+func (l *loader) add(n *yaml.Node, path, format string, args ...any) {
+	l.problems = append(l.problems, Problem{File: l.file, Line: n.Line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
 func sortProblems(ps []Problem) Errors {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return Errors(ps)
@@ -127,45 +155,78 @@ func sortProblems(ps []Problem) Errors {
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-// checkKeys walks the node tree against the Go type, reporting unknown keys
-// and recording the line of every path for later validation messages.
+// checkKeys walks the node tree against the Go type: it reports unknown and
+// repeated keys and values of the wrong shape (a string where a list
+// belongs), records the line of every path for later validation messages,
+// and removes what it reported so the decoder does not report it again.
 func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if note, ok := l.unset[n]; ok {
+		l.notes[path] = note
+	}
+	if n.Kind == yaml.AliasNode || n.ShortTag() == "!!null" {
+		return // an alias is checked by the decoder; null keeps the default
+	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		l.checkScalar(n, t, path)
 		return
 	}
 	switch t.Kind() {
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type mismatch
+			l.wrongShape(n, t, path)
+			return
 		}
-		fields := yamlFields(t)
+		var fields map[string]reflect.Type
+		if t.Kind() == reflect.Struct {
+			fields = yamlFields(t)
+		}
+		seen := map[string]int{}
+		var first *yaml.Node // the first key that repeats
+		var others []string  // the keys that repeat after it
+		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
+			if _, dup := seen[k.Value]; dup {
+				if first == nil {
+					first = k
+				} else {
+					others = append(others, "`"+k.Value+"`")
+				}
+				continue
+			}
+			seen[k.Value] = k.Line
+			kept = append(kept, k, v)
 			l.lines[p] = k.Line
+			if t.Kind() == reflect.Map {
+				l.checkKeys(v, t.Elem(), p)
+				continue
+			}
 			f, ok := fields[k.Value]
 			if !ok {
-				l.problems = append(l.problems, Problem{File: l.file, Line: k.Line, Path: p,
-					Message: "unknown key" + suggest(k.Value, fields)})
+				l.add(k, p, "unknown key%s", suggest(k.Value, slices.Sorted(maps.Keys(fields))))
 				continue
 			}
 			l.checkKeys(v, f, p)
 		}
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return
+		if first != nil {
+			// One problem for a block pasted twice, not one per line.
+			msg := fmt.Sprintf("`%s` appears twice in one mapping (first on line %d); keep one", first.Value, seen[first.Value])
+			if strings.HasSuffix(path, "]") {
+				msg += `, or start a new list item with "- "`
+			}
+			if len(others) > 0 {
+				msg += " (" + strings.Join(others, ", ") + " repeat too)"
+			}
+			l.add(first, join(path, first.Value), "%s", msg)
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := join(path, k.Value)
-			l.lines[p] = k.Line
-			l.checkKeys(v, t.Elem(), p)
-		}
+		n.Content = kept
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
+			l.wrongShape(n, t, path)
 			return
 		}
 		for i, item := range n.Content {
@@ -173,7 +234,86 @@ func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, path string) {
 			l.lines[p] = item.Line
 			l.checkKeys(item, t.Elem(), p)
 		}
+	default:
+		l.checkScalar(n, t, path)
 	}
+}
+
+// wrongShape reports a mapping, list or single value where another shape
+// belongs, and takes the value out (the default stays).
+func (l *loader) wrongShape(n *yaml.Node, t reflect.Type, path string) {
+	key := path[strings.LastIndexAny(path, ".]")+1:]
+	got := describeNode(n)
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode:
+		l.add(n, path, "want a list, got %s — write %s: [%s]", got, key, n.Value)
+	case t.Kind() == reflect.Slice:
+		l.add(n, path, "want a list (\"- item\" lines or [a, b]), got %s", got)
+	case (t.Kind() == reflect.Struct || t.Kind() == reflect.Map) && n.Kind == yaml.ScalarNode && strings.Contains(n.Value, ":"):
+		k, v, _ := strings.Cut(n.Value, ":")
+		l.add(n, path, "want a mapping, got %s — a key needs a space after its colon: %s: %s", got, k, v)
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
+		l.add(n, path, "want a mapping (indented \"key: value\" lines or {key: value}), got %s", got)
+	default:
+		l.add(n, path, "want a single value, got %s", got)
+	}
+	clearNode(n)
+}
+
+// checkScalar decodes a single value on its own and reports a value the
+// field cannot hold, in words.
+func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.ScalarNode && !reflect.PointerTo(t).Implements(unmarshalerType) {
+		l.wrongShape(n, t, path)
+		return
+	}
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// A type of ours (a duration) explains itself.
+		msg := l.yamlError(err).Message
+		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+			msg = m[2]
+		}
+		l.add(n, path, "%s", msg)
+		clearNode(n)
+		return
+	}
+	var msg string
+	switch t.Kind() {
+	case reflect.Bool:
+		msg = fmt.Sprintf("want true or false, got %q", n.Value)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		msg = fmt.Sprintf("want a whole number, got %q", n.Value)
+	case reflect.Float32, reflect.Float64:
+		msg = fmt.Sprintf("want a number, got %q", n.Value)
+	default:
+		msg = l.yamlError(err).Message
+	}
+	l.add(n, path, "%s", msg)
+	clearNode(n)
+}
+
+// describeNode says what a value is, for a message.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if n.ShortTag() == "!!str" {
+		return "the string " + strconv.Quote(n.Value)
+	}
+	return n.Value
+}
+
+// clearNode turns n into null, so decoding leaves the field's default.
+func clearNode(n *yaml.Node) {
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
@@ -189,11 +329,15 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
-// suggest names a known key that differs from the unknown one by a small edit.
-func suggest(key string, fields map[string]reflect.Type) string {
+// suggest names a known name that the unknown one differs from only in
+// case, or by a small edit; names are sorted, so ties go to the first.
+func suggest(unknown string, names []string) string {
 	best, bestDist := "", 3
-	for name := range fields {
-		if d := editDistance(key, name); d < bestDist || (d == bestDist && best != "" && name < best) {
+	for _, name := range names {
+		if strings.EqualFold(unknown, name) {
+			return fmt.Sprintf(" (did you mean %q? names are case-sensitive)", name)
+		}
+		if d := editDistance(unknown, name); d < bestDist {
 			best, bestDist = name, d
 		}
 	}
@@ -249,10 +393,11 @@ func protectEnvRefs(data []byte) ([]byte, [][]string) {
 // expandEnv replaces placeholders in scalar values with the environment. An
 // unset variable expands to its default or "" (so an optional setting like
 // redis.url can be left unset); required values are then caught by
-// validation. Keys are never expanded (their original text is restored), and
-// an expanded value stays one scalar, so the environment cannot change the
-// document's structure.
-func expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bool)) {
+// validation, which names the variable (l.unset). Keys are never expanded
+// (their original text is restored), and an expanded value stays one scalar,
+// so the environment cannot change the document's structure.
+func (l *loader) expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bool)) {
+	var unset []string
 	restore := func(s string, expand bool) string {
 		return placeholderRe.ReplaceAllStringFunc(s, func(m string) string {
 			i, _ := strconv.Atoi(placeholderRe.FindStringSubmatch(m)[1])
@@ -262,8 +407,16 @@ func expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bo
 			if !expand {
 				return refs[i][0]
 			}
-			if v, ok := lookupEnv(refs[i][1]); ok && v != "" {
+			v, ok := lookupEnv(refs[i][1])
+			if ok && v != "" {
 				return v
+			}
+			if refs[i][2] == "" && !strings.Contains(refs[i][0], ":-") {
+				if ok {
+					unset = append(unset, "${"+refs[i][1]+"} is set but empty")
+				} else {
+					unset = append(unset, "${"+refs[i][1]+"} is not set")
+				}
 			}
 			return refs[i][2]
 		})
@@ -274,6 +427,9 @@ func expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bo
 			return
 		}
 		n.Value = restore(n.Value, true)
+		if len(unset) > 0 {
+			l.unset[n] = strings.Join(unset, ", ")
+		}
 		// Let the decoder resolve the expanded value's type afresh (a plain
 		// "${PORT}" becomes an int where a field wants one; an empty plain
 		// value becomes null and keeps the default). Quoted values stay strings.
@@ -281,11 +437,11 @@ func expandEnv(n *yaml.Node, refs [][]string, lookupEnv func(string) (string, bo
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			n.Content[i].Value = restore(n.Content[i].Value, false)
-			expandEnv(n.Content[i+1], refs, lookupEnv)
+			l.expandEnv(n.Content[i+1], refs, lookupEnv)
 		}
 	default:
 		for _, c := range n.Content {
-			expandEnv(c, refs, lookupEnv)
+			l.expandEnv(c, refs, lookupEnv)
 		}
 	}
 }
@@ -307,12 +463,12 @@ func AdminListen(path string) (string, error) {
 		// A broken edit: find the line the way a person would.
 		if m := adminListenRe.FindSubmatch(data); m != nil {
 			n := &yaml.Node{Kind: yaml.ScalarNode, Value: string(m[1])}
-			expandEnv(n, refs, os.LookupEnv)
+			(&loader{unset: map[*yaml.Node]string{}}).expandEnv(n, refs, os.LookupEnv)
 			return n.Value, nil
 		}
 		return defaults().Server.AdminListen, nil
 	}
-	expandEnv(root.Content[0], refs, os.LookupEnv)
+	(&loader{unset: map[*yaml.Node]string{}}).expandEnv(root.Content[0], refs, os.LookupEnv)
 	var partial struct {
 		Server struct {
 			AdminListen *string `yaml:"admin_listen"`

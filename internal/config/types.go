@@ -24,12 +24,19 @@ type Config struct {
 	Log        Log                  `yaml:"log"`
 	Audit      Audit                `yaml:"audit"`
 
-	// Path is the file the config was loaded from.
+	// Path is the file the config was loaded from. Relative file paths in
+	// the config were resolved against its directory by Load.
 	Path string `yaml:"-"`
 	// Hash is the SHA-256 hex of the file's bytes (reported by /readyz).
 	Hash string `yaml:"-"`
 	// lines maps a YAML path ("routes[1].strategies") to its line, for errors.
 	lines map[string]int
+	// notes maps a YAML path to what to add to any problem there: which
+	// ${VAR} its value referred to was unset.
+	notes map[string]string
+	// relative maps a file key whose value was a relative path to that
+	// value as written (resolvePaths made it absolute).
+	relative map[string]string
 }
 
 // Server configures the listeners and the limits that protect them.

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -66,9 +69,14 @@ func (c *Config) LineOf(path string) int {
 }
 
 // Problem builds a Problem for path, for errors found after Load (while
-// building strategies from the config, say).
+// building strategies from the config, say). When the value at path came
+// from an unset ${VAR}, the message says so.
 func (c *Config) Problem(path, format string, args ...any) Problem {
-	return Problem{File: c.Path, Line: c.LineOf(path), Path: path, Message: fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	if note := c.notes[path]; note != "" {
+		msg += " (" + note + ")"
+	}
+	return Problem{File: c.Path, Line: c.LineOf(path), Path: path, Message: msg}
 }
 
 type validator struct {
@@ -150,7 +158,7 @@ func (v *validator) redis() {
 		if r.URL != "" {
 			v.errorf("redis.url_file", "set url or url_file, not both")
 		}
-		r.URL = v.readSecret("redis.url_file", r.URLFile)
+		r.URL, _ = v.readSecret("redis.url_file", r.URLFile)
 	}
 	if r.URL == "" {
 		return
@@ -167,13 +175,28 @@ func (v *validator) redis() {
 	}
 }
 
-func (v *validator) readSecret(path, file string) string {
+// readSecret reads a *_file secret (its trailing newline trimmed); ok is
+// false, and the problem reported, when it cannot be read or is empty.
+func (v *validator) readSecret(path, file string) (secret string, ok bool) {
 	b, err := os.ReadFile(file)
-	if err != nil {
-		v.errorf(path, "reading secret file: %v", err)
-		return ""
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		v.errorf(path, "no such file: %s", v.cfg.describeFile(path, file))
+		return "", false
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named already
+		}
+		v.errorf(path, "reading %s: %v", v.cfg.describeFile(path, file), err)
+		return "", false
 	}
-	return strings.TrimRight(string(b), "\r\n")
+	secret = strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		v.errorf(path, "the file is empty: %s", v.cfg.describeFile(path, file))
+		return "", false
+	}
+	return secret, true
 }
 
 func (v *validator) tokens() {
@@ -201,18 +224,20 @@ func (v *validator) tokens() {
 			continue
 		}
 		if strings.HasPrefix(k.Algorithm, "HS") {
+			read := true
 			if k.SecretFile != "" {
 				if k.Secret != "" {
 					v.errorf(path+".secret_file", "set secret or secret_file, not both")
 				}
-				k.Secret = v.readSecret(path+".secret_file", k.SecretFile)
+				k.Secret, read = v.readSecret(path+".secret_file", k.SecretFile)
 			}
 			if k.PrivateKeyFile != "" || k.PublicKeyFile != "" {
 				v.errorf(path, "%s takes a secret, not a key file", k.Algorithm)
 			}
 			switch {
+			case !read: // reported by readSecret
 			case k.Secret == "":
-				v.errorf(path+".secret", "required for %s (is the environment variable set?)", k.Algorithm)
+				v.errorf(path+".secret", "required for %s: set secret or secret_file", k.Algorithm)
 			case len(k.Secret) < MinHMACSecret:
 				v.errorf(path+".secret", "HMAC secret is %d bytes; at least %d are required", len(k.Secret), MinHMACSecret)
 			}
@@ -225,7 +250,9 @@ func (v *validator) tokens() {
 			v.errorf(path, "%s needs exactly one of private_key_file or public_key_file", k.Algorithm)
 		}
 	}
-	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].Secret == "" && t.SigningKeys[0].SecretFile == "" {
+	// A first key without its secret or key file is reported above; one
+	// that only verifies cannot sign.
+	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].PublicKeyFile != "" {
 		v.errorf("tokens.signing_keys[0]", "the first key signs, so it needs a secret or private_key_file")
 	}
 }
@@ -403,11 +430,12 @@ func (v *validator) jwt(path string, s *Strategy) {
 
 func (v *validator) oauth2(path string, s *Strategy) {
 	claimDefaults(s)
+	read := true
 	if s.ClientSecretFile != "" {
 		if s.ClientSecret != "" {
 			v.errorf(path+".client_secret_file", "set client_secret or client_secret_file, not both")
 		}
-		s.ClientSecret = v.readSecret(path+".client_secret_file", s.ClientSecretFile)
+		s.ClientSecret, read = v.readSecret(path+".client_secret_file", s.ClientSecretFile)
 	}
 	if s.CacheTTL == nil {
 		d := Duration(60 * time.Second)
@@ -428,8 +456,8 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	if s.ClientID == "" {
 		v.errorf(path+".client_id", "required")
 	}
-	if (s.IntrospectionURL != "" || s.Login) && s.ClientSecret == "" {
-		v.errorf(path+".client_secret", "required to authenticate to the provider (is the environment variable set?)")
+	if (s.IntrospectionURL != "" || s.Login) && s.ClientSecret == "" && read {
+		v.errorf(path+".client_secret", "required to authenticate to the provider: set client_secret or client_secret_file")
 	}
 	if s.Login && s.RedirectURL == "" {
 		v.errorf(path+".redirect_url", "required with login: true")
@@ -439,10 +467,17 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	}
 }
 
+// hostLike matches "host:port/path" written without a scheme.
+var hostLike = regexp.MustCompile(`^[A-Za-z0-9\[][^/:]*(:\d+)?(/.*)?$`)
+
 func (v *validator) httpURL(path, raw string) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.errorf(path, "%q is not an absolute http(s) URL", raw)
+		hint := ""
+		if hostLike.MatchString(raw) {
+			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+raw)
+		}
+		v.errorf(path, "%q is not an absolute http(s) URL%s", raw, hint)
 		return nil
 	}
 	if u.User != nil {
@@ -650,16 +685,7 @@ func CanonicalRoutePath(p string) (string, error) {
 }
 
 func suggestName(s string, m map[string]*Strategy) string {
-	best, bestDist := "", 3
-	for _, name := range sortedKeys(m) {
-		if d := editDistance(s, name); d < bestDist {
-			best, bestDist = name, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return suggest(s, sortedKeys(m))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

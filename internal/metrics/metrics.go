@@ -30,6 +30,8 @@ type Metrics struct {
 	configInfo   *prometheus.GaugeVec
 	lastReloadOK prometheus.Gauge
 	lastReloadTS prometheus.Gauge
+	restart      prometheus.Gauge
+	restartKeys  *prometheus.GaugeVec
 
 	// children caches the per-label counters of the request path, so a
 	// request costs a map read instead of label hashing.
@@ -79,8 +81,14 @@ func New() *Metrics {
 	m.lastReloadTS = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authgateway_config_last_reload_timestamp_seconds", Help: "Time of the last reload attempt.",
 	})
+	m.restart = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authgateway_config_restart_required", Help: "1 if the loaded config changed settings that only a restart applies.",
+	})
+	m.restartKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
+	}, []string{"key"})
 	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
-		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS,
+		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -160,4 +168,20 @@ func (m *Metrics) ConfigLoaded(hash string, err error) {
 	}
 	m.configInfo.WithLabelValues(hash).Set(1)
 	m.lastHash = hash
+}
+
+// RestartRequired records the config keys that wait for a restart (none:
+// the running process applies the whole loaded config).
+func (m *Metrics) RestartRequired(keys []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.restartKeys.Reset()
+	for _, k := range keys {
+		m.restartKeys.WithLabelValues(k).Set(1)
+	}
+	if len(keys) > 0 {
+		m.restart.Set(1)
+	} else {
+		m.restart.Set(0)
+	}
 }

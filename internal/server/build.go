@@ -61,6 +61,12 @@ type App struct {
 	Audit    *audit.Log
 	asserter *tokens.Asserter
 	eventLog io.Writer
+
+	// started is the config the process was built from: what the
+	// restart-only settings (listeners, Redis, ...) still come from.
+	started *config.Config
+	// restartKeys lists the loaded config's keys that wait for a restart.
+	restartKeys atomic.Pointer[[]string]
 }
 
 // generation is what one config load built and a reload replaces.
@@ -99,6 +105,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		o(a)
 	}
 	a.cfg.Store(cfg)
+	a.started = cfg
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -180,6 +187,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	}
 	a.Gateway = proxy.New(gen.table, popts)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
+	a.Metrics.RestartRequired(nil)
 	return a, nil
 }
 

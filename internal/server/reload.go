@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -38,7 +41,18 @@ func (a *App) Reload(ctx context.Context) error {
 	}
 	a.reloadErr.Store(nil)
 	a.Metrics.ConfigLoaded(a.Config().Hash, nil)
+	a.Metrics.RestartRequired(a.RestartKeys())
 	a.Audit.Write(audit.Event{Event: audit.ConfigReloaded, Detail: a.Config().Hash})
+	return nil
+}
+
+// RestartKeys lists, by exact key ("server.listen"), the settings of the
+// config now loaded whose new values wait for a restart; the process still
+// runs with the values it started with.
+func (a *App) RestartKeys() []string {
+	if p := a.restartKeys.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
@@ -48,9 +62,9 @@ func (a *App) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, field := range restartOnly(old, cfg) {
-		a.Logger.Warn("config change needs a restart to take effect; ignored until then", "key", field)
-	}
+	// Compared with the config the process started with, not the previous
+	// reload's: a second edit must not hide the first's pending change.
+	pending := restartKeys(a.started, cfg)
 	var keys *tokens.KeySet
 	if a.Issuer != nil {
 		if keys, err = tokens.LoadKeySet(cfg.Tokens.SigningKeys); err != nil {
@@ -80,6 +94,10 @@ func (a *App) reload(ctx context.Context) error {
 	prev := a.current
 	a.current = gen
 	a.cfg.Store(cfg)
+	a.restartKeys.Store(&pending)
+	for _, key := range pending {
+		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)
+	}
 	// Requests that started on the previous generation may still use its
 	// strategies; release them once they must have finished.
 	time.AfterFunc(cfg.Server.ShutdownTimeout.D()+cfg.Server.UpstreamTimeout.D(), prev.close)
@@ -87,29 +105,115 @@ func (a *App) reload(ctx context.Context) error {
 	return nil
 }
 
-// restartOnly lists the changed settings a reload cannot apply.
-func restartOnly(old, cfg *config.Config) []string {
+// restartKeys lists, by exact YAML key, the settings that differ between
+// the config the process started with and cfg but that only a restart
+// applies: they are read once, when the listeners, Redis client, loggers,
+// token issuer and login endpoints are built. Everything else (routes,
+// strategies, signing keys, the TLS certificate) a reload rebuilds.
+func restartKeys(started, cfg *config.Config) []string {
+	// Sections read once at start. A key added to one of them is
+	// restart-only unless listed in reloadable.
+	restartOnly := []string{"server", "redis", "rate_limits", "log", "audit",
+		"tokens.issuer", "tokens.audience", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.identity_token_ttl"}
+	// Keys inside those sections that a reload does apply: the certificate
+	// files are read again, and max_body_bytes is copied into each route.
+	reloadable := []string{"server.tls.cert_file", "server.tls.key_file", "server.max_body_bytes"}
 	var out []string
-	if !reflect.DeepEqual(old.Server, cfg.Server) {
-		out = append(out, "server")
+	for _, key := range changedKeys(reflect.ValueOf(started).Elem(), reflect.ValueOf(cfg).Elem(), "") {
+		if underAny(key, restartOnly) && !underAny(key, reloadable) {
+			if key == "redis.url" && cfg.Redis.URLFile != "" {
+				key = "redis.url_file" // url holds what the file said
+			}
+			out = append(out, key)
+		}
 	}
-	if old.Redis.URL != cfg.Redis.URL {
-		out = append(out, "redis")
+	// Signing keys rotate on reload, but whether there are any decides
+	// whether an issuer exists at all.
+	if (len(started.Tokens.SigningKeys) == 0) != (len(cfg.Tokens.SigningKeys) == 0) {
+		out = append(out, "tokens.signing_keys")
 	}
-	if !reflect.DeepEqual(old.RateLimits, cfg.RateLimits) {
-		out = append(out, "rate_limits")
+	return append(out, loginKeys(started, cfg)...)
+}
+
+// loginKeys lists the changed settings of browser login, whose endpoints are
+// built once at start from the oauth2 strategy with login: true.
+func loginKeys(started, cfg *config.Config) []string {
+	before, after := loginStrategy(started), loginStrategy(cfg)
+	if before != after {
+		name := after
+		if name == "" {
+			name = before
+		}
+		return []string{"strategies." + name + ".login"}
 	}
-	if !reflect.DeepEqual(old.Log, cfg.Log) {
-		out = append(out, "log")
+	if before == "" {
+		return nil
 	}
-	o, n := old.Tokens, cfg.Tokens
-	if o.Issuer != n.Issuer || o.Audience != n.Audience || o.AccessTTL != n.AccessTTL || o.RefreshTTL != n.RefreshTTL {
-		out = append(out, "tokens (issuer, audience, ttl)")
-	}
-	if (len(o.SigningKeys) == 0) != (len(n.SigningKeys) == 0) {
-		out = append(out, "tokens.signing_keys (added or removed entirely)")
+	var out []string
+	login := []string{"issuer_url", "authorization_url", "token_url", "jwks_url", "userinfo_url", "client_id",
+		"client_secret", "client_secret_file", "scopes", "redirect_url", "allowed_redirect_hosts", "roles_claim", "email_claim"}
+	path := "strategies." + before
+	for _, key := range changedKeys(reflect.ValueOf(started.Strategies[before]).Elem(), reflect.ValueOf(cfg.Strategies[before]).Elem(), path) {
+		if slices.Contains(login, strings.TrimPrefix(key, path+".")) {
+			out = append(out, key)
+		}
 	}
 	return out
+}
+
+// loginStrategy is the name of the oauth2 strategy with login: true, or "".
+func loginStrategy(cfg *config.Config) string {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Strategies)) {
+		if s := cfg.Strategies[name]; s != nil && s.Type == "oauth2" && s.Login {
+			return name
+		}
+	}
+	return ""
+}
+
+// changedKeys compares two values of one config type field by field and
+// returns the YAML keys whose values differ: leaves, lists and maps by
+// their whole value, structs key by key.
+func changedKeys(a, b reflect.Value, path string) []string {
+	if a.Kind() == reflect.Pointer {
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() != b.IsNil() {
+				return []string{path}
+			}
+			return nil
+		}
+		a, b = a.Elem(), b.Elem()
+	}
+	if a.Kind() != reflect.Struct {
+		if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			return nil
+		}
+		return []string{path}
+	}
+	var out []string
+	for i := 0; i < a.NumField(); i++ {
+		f := a.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue // derived values follow the keys they come from
+		}
+		key := name
+		if path != "" {
+			key = path + "." + name
+		}
+		out = append(out, changedKeys(a.Field(i), b.Field(i), key)...)
+	}
+	return out
+}
+
+// underAny reports whether key is one of prefixes or below one.
+func underAny(key string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if key == p || strings.HasPrefix(key, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // watchFiles reloads when the config file or a secret file it names changes.

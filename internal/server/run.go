@@ -23,12 +23,19 @@ func (a *App) AdminHandler() http.Handler {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		// config_hash is the file loaded last (its routes, strategies and
+		// keys serve); restart_keys are the keys of that file whose new
+		// values wait for a restart (the process keeps the values it
+		// started with).
 		body := struct {
-			Status          string `json:"status"`
-			ConfigHash      string `json:"config_hash"`
-			LastReloadError string `json:"last_reload_error,omitempty"`
-			Detail          string `json:"detail,omitempty"`
-		}{Status: "ready", ConfigHash: a.Config().Hash}
+			Status          string   `json:"status"`
+			ConfigHash      string   `json:"config_hash"`
+			RestartRequired bool     `json:"restart_required"`
+			RestartKeys     []string `json:"restart_keys,omitempty"`
+			LastReloadError string   `json:"last_reload_error,omitempty"`
+			Detail          string   `json:"detail,omitempty"`
+		}{Status: "ready", ConfigHash: a.Config().Hash, RestartKeys: a.RestartKeys()}
+		body.RestartRequired = len(body.RestartKeys) > 0
 		if p := a.reloadErr.Load(); p != nil {
 			body.LastReloadError = *p
 		}

@@ -77,8 +77,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "good config", path: good, env: secret, wantCode: 0},
 		{name: "good config without its secret", path: good, wantCode: 1, wantLines: [][2]string{
-			{":7: tokens.signing_keys[0]:", "the first key signs"},
-			{":9: tokens.signing_keys[0].secret:", "required for HS256 (is the environment variable set?)"},
+			{":9: tokens.signing_keys[0].secret:", "required for HS256: set secret or secret_file (${ACCESS_SECRET} is not set)"},
 		}},
 		{name: "several validation errors", path: bad, wantCode: 1, wantLines: [][2]string{
 			{":4: tokens.access_ttl:", "longer than 15m"},

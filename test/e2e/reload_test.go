@@ -125,9 +125,11 @@ func writeInPlace(t *testing.T, path, content string) {
 
 // readyzState is the admin /readyz body.
 type readyzState struct {
-	Status          string `json:"status"`
-	ConfigHash      string `json:"config_hash"`
-	LastReloadError string `json:"last_reload_error"`
+	Status          string   `json:"status"`
+	ConfigHash      string   `json:"config_hash"`
+	LastReloadError string   `json:"last_reload_error"`
+	RestartRequired bool     `json:"restart_required"`
+	RestartKeys     []string `json:"restart_keys"`
 }
 
 func getReadyz(t *testing.T, g *Gateway) readyzState {
