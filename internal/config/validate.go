@@ -324,9 +324,9 @@ func (v *validator) sharedKeyStores() {
 		if s == nil || s.Type != "api_key" || s.Store != "file" || s.File == "" {
 			continue
 		}
-		// Relative paths are relative to the working directory, as the store
-		// opens them; a link or a second spelling of the same file is the
-		// same store too.
+		// Paths are absolute here (resolvePaths made relative ones relative
+		// to the config file's directory); a link or a second spelling of
+		// the same file is the same store too.
 		f := keyFile{name: name, path: filepath.Clean(s.File), prefixes: s.Prefixes}
 		if abs, err := filepath.Abs(f.path); err == nil {
 			f.path = abs

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,10 +64,14 @@ func TestAttacksAPIKeyStrategies(t *testing.T) {
 	partner := createKey(t, g.ConfigPath, nil, "-strategy", "partnerKeys", "-name", "partner-bot", "-roles", "partner")
 	internal := createKey(t, g.ConfigPath, nil, "-strategy", "internalKeys", "-name", "internal-bot", "-roles", "ops")
 
-	// Two strategies reading one key file with one prefix.
+	// Two strategies reading one key file with one prefix, spelt once
+	// absolute and once relative to the config file's directory.
 	dir := t.TempDir()
 	sharedFile := filepath.Join(dir, "keys.yaml")
-	sharedCfg := writeConfig(t, "shared-file.yaml", twoKeyStrategiesConfig("", up.URL, sharedFile, "./"+filepath.Base(sharedFile)))
+	sharedCfg := filepath.Join(dir, "shared-file.yaml")
+	if err := os.WriteFile(sharedCfg, []byte(twoKeyStrategiesConfig("", up.URL, sharedFile, "./"+filepath.Base(sharedFile))), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name string
