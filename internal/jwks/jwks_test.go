@@ -19,6 +19,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authgateway/authgateway/internal/idp"
 )
 
 // keyServer serves a JWKS document that tests can swap, and counts fetches.
@@ -78,10 +80,9 @@ func (c *clock) add(d time.Duration) {
 }
 
 func newSet(url string, opts Options) (*Set, *clock) {
-	s := New(url, nil, opts)
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	s.now = c.now
-	return s, c
+	opts.Now = c.now
+	return New(url, nil, opts), c
 }
 
 func rsaKey(t *testing.T, bits int) *rsa.PrivateKey {
@@ -316,7 +317,7 @@ func TestBadDocuments(t *testing.T) {
 		{"null", 200, "null"},
 		{"server error", 500, `{"keys":[]}`},
 		{"not found", 404, ""},
-		{"oversized", 200, `{"keys":[],"pad":"` + strings.Repeat("a", 2000) + `"}`},
+		{"oversized", 200, `{"keys":[],"pad":"` + strings.Repeat("a", idp.MaxBodyBytes) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +326,7 @@ func TestBadDocuments(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			s := New(srv.URL, nil, Options{MaxBytes: 1024})
+			s := New(srv.URL, nil, Options{})
 			if _, err := s.Key(context.Background(), "k1", "RS256"); !errors.Is(err, ErrFetch) {
 				t.Fatalf("err = %v; want ErrFetch", err)
 			}
@@ -333,17 +334,26 @@ func TestBadDocuments(t *testing.T) {
 	}
 }
 
+// TestSizeLimitIsInclusive: a key set of exactly idp.MaxBodyBytes is read,
+// one byte more is refused.
 func TestSizeLimitIsInclusive(t *testing.T) {
 	k := ecKey(t, elliptic.P256())
 	srv := newKeyServer(t, pub("k1", "ES256", &k.PublicKey))
 	srv.mu.Lock()
-	n := int64(len(srv.body))
+	doc := srv.body
 	srv.mu.Unlock()
-	if _, err := New(srv.URL, nil, Options{MaxBytes: n}).Key(context.Background(), "k1", "ES256"); err != nil {
-		t.Fatalf("body of exactly MaxBytes: %v", err)
+	padded := func(n int) []byte { // doc with a "pad" member, n bytes in all
+		head := append([]byte(nil), doc[:len(doc)-1]...)
+		head = append(head, `,"pad":"`...)
+		return append(append(head, strings.Repeat("a", n-len(head)-2)...), `"}`...)
 	}
-	if _, err := New(srv.URL, nil, Options{MaxBytes: n - 1}).Key(context.Background(), "k1", "ES256"); !errors.Is(err, ErrFetch) {
-		t.Fatalf("body one byte over: %v; want ErrFetch", err)
+	srv.setRaw(padded(idp.MaxBodyBytes))
+	if _, err := New(srv.URL, nil, Options{}).Key(context.Background(), "k1", "ES256"); err != nil {
+		t.Fatalf("body of exactly idp.MaxBodyBytes: %v", err)
+	}
+	srv.setRaw(padded(idp.MaxBodyBytes + 1))
+	if _, err := New(srv.URL, nil, Options{}).Key(context.Background(), "k1", "ES256"); !errors.Is(err, ErrFetch) || !errors.Is(err, idp.ErrBodyTooLarge) {
+		t.Fatalf("body one byte over: %v; want ErrFetch (too large)", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/jwt"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
@@ -145,9 +146,11 @@ func (e *env) startGateway(t *testing.T) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwtStrategy, err := strategies.NewJWT(strategies.JWTOptions{
-		Name: "jwt", Keys: iss.Keys, Algorithms: []string{"HS256"}, Issuer: "gw.test", Audience: "app.test",
-		Leeway: 30 * time.Second, MaxLifetime: 15 * time.Minute, Cookie: login.DefaultAccessCookie,
+	jwtStrategy, err := jwt.New("jwt", &config.Strategy{
+		Type: "jwt", Keys: "tokens", Algorithms: []string{"HS256"}, Issuer: "gw.test", Audience: "app.test",
+		Leeway: config.Duration(30 * time.Second), Cookie: login.DefaultAccessCookie,
+	}, strategies.Deps{
+		Tokens:      &strategies.GatewayTokens{Keys: iss.Keys, Issuer: "gw.test", AccessTTL: 15 * time.Minute},
 		Revocations: gw.mgr, Now: e.clk.Now,
 	})
 	if err != nil {

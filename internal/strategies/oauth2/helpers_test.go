@@ -1,4 +1,4 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
@@ -30,15 +30,24 @@ func gatewayConfig(p *oidctest.Provider, cacheTTL time.Duration) *config.Strateg
 	}
 }
 
-func newStrategy(t testing.TB, sc *config.Strategy, deps Deps) *Strategy {
+// newStrategy builds and starts the strategy; it is closed with the test.
+func newStrategy(t testing.TB, sc *config.Strategy, deps strategies.Deps) *Strategy {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := New(ctx, testName, sc, deps)
+	s, err := build(sc, deps)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("New and Start: %v", err)
 	}
 	return s
+}
+
+// build is New then Start, as the gateway runs them.
+func build(sc *config.Strategy, deps strategies.Deps) (*Strategy, error) {
+	st, err := New(testName, sc, deps)
+	if err != nil {
+		return nil, err
+	}
+	s := st.(*Strategy)
+	return s, s.Start(context.Background())
 }
 
 func bearer(tok string) *http.Request {
@@ -83,7 +92,7 @@ func wantTechnical(t *testing.T, s *Strategy, tok string) {
 	}
 }
 
-func reasonOf(err error) string {
+func reasonOf(err error) strategies.Reason {
 	var ie *strategies.InvalidError
 	if errors.As(err, &ie) {
 		return ie.Reason
