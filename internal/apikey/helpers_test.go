@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -118,15 +119,11 @@ func newKeyRecord(t *testing.T, name string, created time.Time) (string, *Record
 	}
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// pendingUses are the uses v recorded and has not written yet.
+func pendingUses(v *Verifier) map[string]time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.pending)
 }
 
 // runVerifier runs v until the test ends.

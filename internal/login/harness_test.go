@@ -341,16 +341,3 @@ func (b *browser) apiGet(t *testing.T, target string, bearer string) *response {
 	}
 	return b.do(t, http.MethodGet, target, h)
 }
-
-// eventually polls cond for up to limit and returns how long it took.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
-}

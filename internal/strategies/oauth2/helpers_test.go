@@ -100,23 +100,6 @@ func reasonOf(err error) strategies.Reason {
 	return ""
 }
 
-// eventually retries f until it returns nil or 20s have passed: for waits
-// on real time (token expiry, cache entries) without asserting durations.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // userTokens logs alice in through the authorization code flow as the
 // gateway client and answers her access token and ID token.
 func userTokens(t *testing.T, p *oidctest.Provider) (access, idToken string) {

@@ -23,6 +23,7 @@ import (
 	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -123,7 +124,7 @@ func TestRevokedToken(t *testing.T) {
 		tok := svc()
 		mustAccept(t, s, tok)
 		p.Revoke(t, tok)
-		eventually(t, "revoked token", func() error {
+		poll.Until(t, 20*time.Second, "revoked token", func() error {
 			id, err := authenticate(s, tok)
 			if errors.Is(err, strategies.ErrInvalidCredentials) && id == nil {
 				if r := reasonOf(err); r != "inactive" {
@@ -160,7 +161,7 @@ func TestExpiredTokens(t *testing.T) {
 			if _, err := authenticate(s, tok); err != nil && !errors.Is(err, strategies.ErrInvalidCredentials) {
 				t.Fatalf("fresh token: %v", err)
 			}
-			eventually(t, "expired token", func() error {
+			poll.Until(t, 20*time.Second, "expired token", func() error {
 				id, err := authenticate(s, tok)
 				if id == nil && errors.Is(err, strategies.ErrInvalidCredentials) {
 					return nil
