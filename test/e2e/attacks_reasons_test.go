@@ -3,66 +3,10 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 )
-
-// reasonsConfig: every strategy type on one gateway. sso runs the login
-// (so the jwt strategy checks the logout denylist); cross asks sso's
-// provider about tokens while it expects the other provider's issuer.
-const reasonsConfig = `
-tokens:
-  issuer: e2e.issuer
-  audience: e2e.audience
-  signing_keys:
-    - kid: hs-1
-      algorithm: HS256
-      secret: ${ACCESS_SECRET}
-strategies:
-  userJwt:
-    type: jwt
-    issuer: e2e.issuer
-    audience: e2e.audience
-    algorithms: [HS256]
-    keys: tokens
-  machineKey:
-    type: api_key
-    header: X-API-Key
-    prefixes: [pk_e2e]
-    store: file
-    file: KEYS_FILE
-  sso:
-    type: oauth2
-    issuer_url: SSO_ISSUER
-    client_id: gateway
-    client_secret: ${SSO_SECRET}
-    audience: gateway
-    cache_ttl: 0s
-    redirect_url: http://gateway.test/auth/callback
-    login: true
-  cross:
-    type: oauth2
-    issuer_url: OTHER_ISSUER
-    introspection_url: SSO_INTROSPECTION
-    jwks_url: OTHER_JWKS
-    client_id: gateway
-    client_secret: ${SSO_SECRET}
-    audience: gateway
-    cache_ttl: 0s
-routes:
-  - {name: api, path: /api, upstream: UPSTREAM, strategies: [userJwt]}
-  - {name: machine, path: /machine, upstream: UPSTREAM, strategies: [machineKey]}
-  - {name: sso, path: /sso, upstream: UPSTREAM, strategies: [sso]}
-  - {name: cross, path: /cross, upstream: UPSTREAM, strategies: [cross]}
-rate_limits:
-  auth_failures: {limit: 100000, period: 1m}
-`
 
 // TestOneReasonPerDenial (issue 15): one denial has one reason id in the
 // auth event, whichever strategy finds it. A token of another issuer or for
@@ -72,68 +16,50 @@ rate_limits:
 // access token are both revoked (the latter said revoked_token).
 func TestOneReasonPerDenial(t *testing.T) {
 	t.Parallel()
-	op, other := oidctest.Start(t, oidctest.Options{}), oidctest.Start(t, oidctest.Options{})
-	up := newUpstream(t, 0)
-	secret := randomSecret(t)
-	env := map[string]string{"ACCESS_SECRET": secret, "SSO_SECRET": oidctest.GatewayClientSecret}
-	dir := t.TempDir()
-	cfg := strings.NewReplacer(
-		"KEYS_FILE", filepath.Join(dir, "api-keys.yaml"), "SSO_ISSUER", op.Issuer, "SSO_INTROSPECTION", op.IntrospectionURL,
-		"OTHER_ISSUER", other.Issuer, "OTHER_JWKS", other.JWKSURL, "UPSTREAM", up.URL,
-	).Replace(reasonsConfig)
-	cliCfg := filepath.Join(dir, "cli.yaml")
-	if err := os.WriteFile(cliCfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	s := startAttackSuite(t)
+	sso := startSSOGateway(t, s)
+	reader := accessClaims("rita", "reader")
+	rsTok := func(c map[string]any) string { return s.rs(t, header("RS256", "rs-1"), c) }
+	tests := []attack{
+		{name: "jwt: a token of another issuer", via: viaMain, raw: req("GET", "/api/x", bearer(rsTok(with(reader, "iss", "https://evil.example")))),
+			status: 401, reason: "wrong_issuer", saw: nothing},
+		{name: "oauth2 introspection: an answer naming another issuer", via: viaSSO, action: sso.send("wrong_issuer", req("GET", "/cross/x", bearer(sso.serviceToken(t, sso.op)))),
+			status: 401, saw: nothing},
+		{name: "jwt: a token for another audience", via: viaMain, raw: req("GET", "/api/x", bearer(rsTok(with(reader, "aud", "billing")))),
+			status: 401, reason: "wrong_audience", saw: nothing},
+		{name: "oauth2 introspection: a token for another audience", via: viaSSO,
+			action: sso.send("wrong_audience", req("GET", "/sso/x", bearer(sso.op.ClientCredentialsToken(t, oidctest.OtherClientID, oidctest.OtherClientSecret)))),
+			status: 401, saw: nothing},
+		{name: "api key: revoked with the CLI", via: viaMain, action: revokedKey, status: 401, saw: nothing},
+		{name: "jwt: an access token after /auth/logout", via: viaAuthLimit, action: loggedOut, status: 401, saw: nothing},
 	}
-	res := runCLI(t, dir, env, "keys", "create", "-config", cliCfg, "-name", "ci-bot")
-	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
-	_, rest, _ := strings.Cut(lines[0], "created key ")
-	keyID, _, _ := strings.Cut(rest, " ")
-	apiKey := strings.TrimSpace(lines[len(lines)-1])
-	if res.Code != 0 || keyID == "" || !strings.HasPrefix(apiKey, "pk_e2e_") {
-		t.Fatalf("keys create: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
-	}
-	g := startGateway(t, cfg, env)
-	hs := func(c map[string]any) string {
-		return sign(t, jwt.SigningMethodHS256, []byte(secret), header("HS256", "hs-1"), c)
-	}
+	runAttacks(t, s, tests)
+}
 
-	// The API key revoked with the CLI (the gateway watches the file), and
-	// an access token ended by /auth/logout.
-	if res := runCLI(t, dir, env, "keys", "revoke", keyID, "-config", cliCfg); res.Code != 0 {
-		t.Fatalf("keys revoke: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+// revokedKey revokes the suite's API key with the CLI and, once the main
+// gateway refuses it, sends it with a request id whose event must say
+// revoked.
+func revokedKey(t *testing.T, s *atkSuite) (*Response, error) {
+	res := runCLI(t, s.main.Dir, map[string]string{"ACCESS_SECRET": string(s.hsSecret)}, "keys", "revoke", s.apiKeyID, "-config", s.main.ConfigPath)
+	if res.Code != 0 {
+		return nil, fmt.Errorf("keys revoke: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 	pollUntil(t, "revoked key refused", func() error {
-		if r := g.Do(t, req("GET", "/machine/x", "X-API-Key: "+apiKey)); r.Status != http.StatusUnauthorized {
+		if r := s.main.Do(t, req("GET", "/machine/x", "X-API-Key: "+s.apiKey)); r.Status != http.StatusUnauthorized {
 			return fmt.Errorf("status %d", r.Status)
 		}
 		return nil
 	})
-	loggedOut := g.Token(t, "-sub", "alice")
-	if r := g.Do(t, req("POST", "/auth/logout", bearer(loggedOut), "Origin: http://gateway.test", "Content-Length: 0")); r.Status != http.StatusOK {
-		t.Fatalf("logout: status %d (%s)", r.Status, r.Body)
-	}
+	return (&ssoGateway{Gateway: s.main}).send("revoked", req("GET", "/machine/x", "X-API-Key: "+s.apiKey))(t, s)
+}
 
-	for _, tc := range []struct {
-		name, target, credential, reason string
-	}{
-		{"jwt: another issuer", "/api/x", bearer(hs(with(accessClaims("alice"), "iss", "https://evil.example"))), "wrong_issuer"},
-		{"oauth2 introspection: another issuer", "/cross/x", bearer(op.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)), "wrong_issuer"},
-		{"jwt: another audience", "/api/x", bearer(hs(with(accessClaims("alice"), "aud", "billing"))), "wrong_audience"},
-		{"oauth2 introspection: another audience", "/sso/x", bearer(op.ClientCredentialsToken(t, oidctest.OtherClientID, oidctest.OtherClientSecret)), "wrong_audience"},
-		{"api key: revoked", "/machine/x", "X-API-Key: " + apiKey, "revoked"},
-		{"jwt: logged out", "/api/x", bearer(loggedOut), "revoked"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			id := "reason-" + randomSecret(t)[:12]
-			r := g.Do(t, req("GET", tc.target, tc.credential, "X-Request-Id: "+id))
-			if r.Status != http.StatusUnauthorized {
-				t.Fatalf("status = %d, want 401 (%s)", r.Status, r.Body)
-			}
-			if ev := g.Event(t, id); ev["reason"] != tc.reason || ev["outcome"] != "invalid" {
-				t.Errorf("auth event outcome/reason = %v/%v, want invalid/%s", ev["outcome"], ev["reason"], tc.reason)
-			}
-		})
+// loggedOut ends an access token of the auth-limit gateway (which runs the
+// login, so its jwt strategy checks the logout denylist) with /auth/logout,
+// then sends it with a request id whose event must say revoked.
+func loggedOut(t *testing.T, s *atkSuite) (*Response, error) {
+	tok := s.keep(s.authLimit.Token(t, "-sub", "alice"))
+	if r := s.authLimit.Do(t, req("POST", "/auth/logout", bearer(tok), "Origin: http://gateway.test", "Content-Length: 0")); r.Status != http.StatusOK {
+		return nil, fmt.Errorf("logout: status %d (%s)", r.Status, r.Body)
 	}
-	up.WantNothing(t)
+	return (&ssoGateway{Gateway: s.authLimit}).send("revoked", req("GET", "/api/x", bearer(tok)))(t, s)
 }
