@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 type verifierFixture struct {
-	clock    *fakeClock
+	clock    *clocktest.Fake
 	store    *observedStore
 	file     *FileStore
 	manager  *Manager

@@ -7,24 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestGateRetryInterval(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	g := Gate[int]{Now: clk.now}
+	clk := clocktest.NewFake(time.Unix(1_800_000_000, 0))
+	g := Gate[int]{Now: clk.Now}
 	var attempts atomic.Int64
 	down := errors.New("provider down")
 	failing := func(context.Context) (int, error) { attempts.Add(1); return 0, down }
@@ -37,7 +26,7 @@ func TestGateRetryInterval(t *testing.T) {
 	if n := attempts.Load(); n != 1 {
 		t.Fatalf("attempts within RetryInterval = %d; want 1", n)
 	}
-	clk.add(RetryInterval)
+	clk.Advance(RetryInterval)
 	if v, err := g.Do(ctx, func(context.Context) (int, error) { attempts.Add(1); return 7, nil }); v != 7 || err != nil {
 		t.Fatalf("Do after RetryInterval = %d, %v; want a new attempt's 7", v, err)
 	}
@@ -81,10 +70,10 @@ func TestGateSharesAttempt(t *testing.T) {
 }
 
 func TestLazy(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.NewFake(time.Unix(1_800_000_000, 0))
 	var attempts atomic.Int64
 	up := atomic.Bool{}
-	l := NewLazy(clk.now, func(context.Context) (*string, error) {
+	l := NewLazy(clk.Now, func(context.Context) (*string, error) {
 		attempts.Add(1)
 		if !up.Load() {
 			return nil, errors.New("down")
@@ -100,9 +89,9 @@ func TestLazy(t *testing.T) {
 	if _, err := l.Get(ctx); err == nil {
 		t.Fatal("Get within RetryInterval of the failure tried again")
 	}
-	clk.add(RetryInterval)
+	clk.Advance(RetryInterval)
 	for range 3 {
-		clk.add(RetryInterval)
+		clk.Advance(RetryInterval)
 		if v, err := l.Get(ctx); err != nil || *v != "discovered" {
 			t.Fatalf("Get = %v, %v", v, err)
 		}

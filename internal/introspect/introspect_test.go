@@ -255,7 +255,7 @@ func TestNegativeCache(t *testing.T) {
 			if got := srv.hits.Load(); got != tt.wantCalls {
 				t.Fatalf("requests = %d; want %d", got, tt.wantCalls)
 			}
-			clk.add(6 * time.Second)
+			clk.Advance(6 * time.Second)
 			_, _ = c.Introspect(context.Background(), "tok")
 			if got := srv.hits.Load(); got != tt.after6 {
 				t.Fatalf("requests after 6s = %d; want %d", got, tt.after6)
@@ -273,7 +273,7 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 	if _, err := c.Introspect(context.Background(), "tok"); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Until(exp) + time.Second)
+	clk.Advance(time.Until(exp) + time.Second)
 	if _, err := c.Introspect(context.Background(), "tok"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("past exp: %v; want ErrInvalid (expired)", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
@@ -28,24 +29,10 @@ func gatewayOptions(p *oidctest.Provider) Options {
 	}
 }
 
-// offsetClock is real time plus an offset tests can move forward, so that
-// cache entries age without sleeping while the provider keeps real time.
-type offsetClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *offsetClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-func (c *offsetClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
-
-func newClient(t testing.TB, opts Options) (*Client, *offsetClock) {
+func newClient(t testing.TB, opts Options) (*Client, *clocktest.Offset) {
 	t.Helper()
-	clk := &offsetClock{}
-	opts.Now = clk.now
+	clk := &clocktest.Offset{}
+	opts.Now = clk.Now
 	c, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -105,7 +92,7 @@ func TestRevokedToken(t *testing.T) {
 		if _, err := c.Introspect(ctx, tok); err != nil {
 			t.Fatalf("within CacheTTL: %v; want the cached answer", err)
 		}
-		clk.add(time.Minute + time.Second)
+		clk.Advance(time.Minute + time.Second)
 		if _, err := c.Introspect(ctx, tok); !errors.Is(err, ErrInactive) {
 			t.Fatalf("after CacheTTL: %v; want ErrInactive", err)
 		}
@@ -213,7 +200,7 @@ func TestProviderDown(t *testing.T) {
 	technical(t, err)
 	_, err = c.Introspect(ctx, otherTok) // a technical failure is not cached
 	technical(t, err)
-	clk.add(time.Minute + time.Second)
+	clk.Advance(time.Minute + time.Second)
 	_, err = c.Introspect(ctx, cachedTok)
 	technical(t, err)
 
@@ -240,7 +227,7 @@ func TestExpiredToken(t *testing.T) {
 	// Our clock past exp while the provider's is not: the cache entry ended
 	// at exp (not after CacheTTL), and the provider's active:true with a
 	// past exp is refused by our own check.
-	clk.add(time.Until(exp) + time.Second)
+	clk.Advance(time.Until(exp) + time.Second)
 	if _, err := c.Introspect(ctx, tok); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("past exp on our clock: %v; want ErrInvalid", err)
 	}

@@ -21,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 )
 
 // keyServer serves a JWKS document that tests can swap, and counts fetches.
@@ -66,22 +67,9 @@ func (ks *keyServer) setRaw(body []byte) {
 	ks.body = body
 }
 
-// clock is a settable time source for a Set.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newSet(url string, opts Options) (*Set, *clock) {
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	opts.Now = c.now
+func newSet(url string, opts Options) (*Set, *clocktest.Fake) {
+	c := clocktest.NewFake(time.Unix(1_800_000_000, 0))
+	opts.Now = c.Now
 	return New(url, nil, opts), c
 }
 
@@ -235,7 +223,7 @@ func TestRotationAndRefetchLimit(t *testing.T) {
 	if got := srv.hits.Load(); got != 1 {
 		t.Fatalf("fetches = %d; want 1", got)
 	}
-	clk.add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if _, err := s.Key(ctx, "k2", "ES256"); err != nil {
 		t.Fatalf("k2 after the interval: %v", err)
 	}
@@ -248,7 +236,7 @@ func TestRotationAndRefetchLimit(t *testing.T) {
 	if got := srv.hits.Load(); got != 2 {
 		t.Fatalf("fetches after a flood of unknown kids = %d; want 2", got)
 	}
-	clk.add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	_, _ = s.Key(ctx, "random", "ES256")
 	if got := srv.hits.Load(); got != 3 {
 		t.Fatalf("fetches after the next interval = %d; want 3", got)
@@ -264,11 +252,11 @@ func TestTTLDropsRemovedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.set(t, pub("k2", "ES256", &k2.PublicKey))
-	clk.add(9 * time.Minute)
+	clk.Advance(9 * time.Minute)
 	if _, err := s.Key(ctx, "k1", "ES256"); err != nil {
 		t.Fatalf("k1 within TTL: %v", err)
 	}
-	clk.add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if _, err := s.Key(ctx, "k1", "ES256"); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("k1 after TTL, removed by the provider: %v; want ErrKeyNotFound", err)
 	}
@@ -284,15 +272,15 @@ func TestServerDown(t *testing.T) {
 	}
 	srv.Close()
 
-	clk.add(11 * time.Minute) // past TTL: refetch fails, the old set is served
+	clk.Advance(11 * time.Minute) // past TTL: refetch fails, the old set is served
 	if _, err := s.Key(ctx, "k1", "ES256"); err != nil {
 		t.Fatalf("within grace: %v", err)
 	}
-	clk.add(time.Minute) // an unknown kid while down is a technical failure
+	clk.Advance(time.Minute) // an unknown kid while down is a technical failure
 	if _, err := s.Key(ctx, "k9", "ES256"); !errors.Is(err, ErrFetch) {
 		t.Fatalf("unknown kid while down: %v; want ErrFetch", err)
 	}
-	clk.add(time.Hour) // past TTL+grace: nothing is served
+	clk.Advance(time.Hour) // past TTL+grace: nothing is served
 	if _, err := s.Key(ctx, "k1", "ES256"); !errors.Is(err, ErrFetch) {
 		t.Fatalf("past grace: %v; want ErrFetch", err)
 	}

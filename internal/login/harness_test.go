@@ -21,6 +21,7 @@ import (
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/strategies/jwt"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
@@ -29,22 +30,7 @@ const signingSecret = "login-test-signing-secret-0123456789abcdef"
 
 // clock is a settable time source for the gateway side (the provider runs
 // on real time).
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
+type clock = clocktest.Offset
 
 // upstream records the identity headers and cookies it received.
 type upstream struct {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 	"github.com/authgateway/authgateway/internal/tokens"
@@ -21,24 +21,9 @@ import (
 const testSecret = "0123456789abcdef0123456789abcdef-session-test"
 
 // clock is a settable time source shared by the issuer and the manager.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = clocktest.Fake
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return clocktest.NewFake(time.Now().Truncate(time.Second)) }
 
 func newIssuer(t testing.TB, secret string, now func() time.Time) *tokens.Issuer {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 
 	keys "github.com/authgateway/authgateway/internal/apikey"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/strategies/apikey"
 	"github.com/authgateway/authgateway/internal/strategies/jwt"
@@ -66,6 +67,15 @@ func TestBuild(t *testing.T) {
 	_, sso := set["sso"].(*oauth2.Strategy)
 	if !userJwt || !idpJwt || !machineKey || !sso || len(set) != 4 {
 		t.Fatalf("Build = %#v; want the jwt, api_key and oauth2 strategies by name", set)
+	}
+	// The proxy names each one's challenge in a 401 and removes its
+	// credential before forwarding.
+	for name, s := range set {
+		_, challenges := s.(proxy.Challenger)
+		_, carries := s.(proxy.CredentialCarrier)
+		if !challenges || !carries {
+			t.Errorf("%s: proxy.Challenger %v, proxy.CredentialCarrier %v; want both", name, challenges, carries)
+		}
 	}
 	if err := set.Start(context.Background(), cfg); err != nil {
 		t.Fatal(err)

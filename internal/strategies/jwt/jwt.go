@@ -288,11 +288,4 @@ func (s *Verifier) scopes(claims map[string]any) []string {
 	return strategies.StringList(claims["scp"])
 }
 
-var (
-	_ strategies.Strategy = (*Verifier)(nil)
-	_ interface {
-		Challenge() string
-		CredentialHeaders() []string
-		CredentialCookie() string
-	} = (*Verifier)(nil)
-)
+var _ strategies.Strategy = (*Verifier)(nil)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,17 +126,4 @@ func userTokensOf(t *testing.T, p *oidctest.Provider, user, password string, jwt
 	}
 	idt, _ := tok.Extra("id_token").(string)
 	return tok.AccessToken, idt
-}
-
-// clock is real time plus an offset a test can move forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
 }

@@ -353,9 +353,4 @@ func jwtHeader(head string) bool {
 var (
 	_ strategies.Strategy = (*Strategy)(nil)
 	_ strategies.Starter  = (*Strategy)(nil)
-	_ interface {
-		Challenge() string
-		CredentialHeaders() []string
-		CredentialCookie() string
-	} = (*Strategy)(nil)
 )

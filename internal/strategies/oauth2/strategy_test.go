@@ -22,6 +22,7 @@ import (
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
@@ -353,8 +354,8 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	jwtTok := p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret)
 	p.Stop()
 
-	clk := &clock{}
-	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{Now: clk.now}) // must not fail
+	clk := &clocktest.Offset{}
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{Now: clk.Now}) // must not fail
 	for _, tk := range []string{tok, jwtTok, "garbage"} {
 		wantTechnical(t, s, tk)
 	}
@@ -362,7 +363,7 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	p.Restart()
 	// Retries are rate limited: within the interval the last failure stands.
 	wantTechnical(t, s, tok)
-	clk.add(idp.RetryInterval)
+	clk.Advance(idp.RetryInterval)
 	mustAccept(t, s, tok)
 	mustAccept(t, s, jwtTok)
 	wantInvalid(t, s, "garbage")
@@ -370,10 +371,10 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	t.Run("provider still down at the retry", func(t *testing.T) {
 		p2 := oidctest.Start(t, oidctest.Options{})
 		p2.Stop()
-		clk := &clock{}
-		s := newStrategy(t, gatewayConfig(p2, time.Minute), strategies.Deps{Now: clk.now})
+		clk := &clocktest.Offset{}
+		s := newStrategy(t, gatewayConfig(p2, time.Minute), strategies.Deps{Now: clk.Now})
 		for range 3 {
-			clk.add(idp.RetryInterval)
+			clk.Advance(idp.RetryInterval)
 			wantTechnical(t, s, tok)
 		}
 	})
