@@ -6,7 +6,8 @@ package builtin
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -35,7 +36,7 @@ type Set map[string]strategies.Strategy
 // config path for file:line reporting; what was built before is closed.
 func Build(cfg *config.Config, deps strategies.Deps) (Set, error) {
 	out := make(Set, len(cfg.Strategies))
-	for _, name := range sortedNames(cfg.Strategies) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Strategies)) {
 		s, err := New(name, cfg.Strategies[name], deps)
 		if err != nil {
 			out.Close()
@@ -50,7 +51,7 @@ func Build(cfg *config.Config, deps strategies.Deps) (Set, error) {
 // (strategies.Starter). An error names the strategy's config path; the
 // caller closes the set.
 func (s Set) Start(ctx context.Context, cfg *config.Config) error {
-	for _, name := range sortedNames(s) {
+	for _, name := range slices.Sorted(maps.Keys(s)) {
 		if st, ok := s[name].(strategies.Starter); ok {
 			if err := st.Start(ctx); err != nil {
 				return config.Errors{cfg.Problem("strategies."+name, "%v", err)}
@@ -62,18 +63,9 @@ func (s Set) Start(ctx context.Context, cfg *config.Config) error {
 
 // Close releases what the strategies hold (strategies.Closer).
 func (s Set) Close() {
-	for _, name := range sortedNames(s) {
+	for _, name := range slices.Sorted(maps.Keys(s)) {
 		if c, ok := s[name].(strategies.Closer); ok {
 			c.Close()
 		}
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

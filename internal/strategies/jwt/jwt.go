@@ -249,31 +249,34 @@ func AccessTokenType(typ string) bool {
 	return false
 }
 
+// tokenErrors map golang-jwt's errors to reasons, the first match winning.
+var tokenErrors = []struct {
+	err    error
+	reason strategies.Reason
+}{
+	{gojwt.ErrTokenMalformed, strategies.ReasonMalformedToken},
+	{gojwt.ErrTokenUnverifiable, strategies.ReasonUnknownKey},
+	{gojwt.ErrTokenSignatureInvalid, strategies.ReasonBadSignature},
+	{gojwt.ErrTokenExpired, strategies.ReasonExpired},
+	{gojwt.ErrTokenRequiredClaimMissing, strategies.ReasonMissingClaim},
+	{gojwt.ErrTokenInvalidIssuer, strategies.ReasonWrongIssuer},
+	{gojwt.ErrTokenInvalidAudience, strategies.ReasonWrongAudience},
+	{gojwt.ErrTokenNotValidYet, strategies.ReasonNotYetValid},
+	{gojwt.ErrTokenUsedBeforeIssued, strategies.ReasonNotYetValid},
+}
+
+// classify turns a refusal of golang-jwt into an invalid credential with its
+// reason, or a technical error when the key could not be fetched.
 func (s *Verifier) classify(err, keyErr error) error {
-	var reason strategies.Reason
-	switch {
-	case keyErr != nil && !errors.Is(err, gojwt.ErrTokenSignatureInvalid) && isTechnical(keyErr):
+	if keyErr != nil && !errors.Is(err, gojwt.ErrTokenSignatureInvalid) && isTechnical(keyErr) {
 		return fmt.Errorf("fetching verification key: %w", keyErr)
-	case errors.Is(err, gojwt.ErrTokenMalformed):
-		reason = strategies.ReasonMalformedToken
-	case errors.Is(err, gojwt.ErrTokenUnverifiable):
-		reason = strategies.ReasonUnknownKey
-	case errors.Is(err, gojwt.ErrTokenSignatureInvalid):
-		reason = strategies.ReasonBadSignature
-	case errors.Is(err, gojwt.ErrTokenExpired):
-		reason = strategies.ReasonExpired
-	case errors.Is(err, gojwt.ErrTokenRequiredClaimMissing):
-		reason = strategies.ReasonMissingClaim
-	case errors.Is(err, gojwt.ErrTokenInvalidIssuer):
-		reason = strategies.ReasonWrongIssuer
-	case errors.Is(err, gojwt.ErrTokenInvalidAudience):
-		reason = strategies.ReasonWrongAudience
-	case errors.Is(err, gojwt.ErrTokenNotValidYet), errors.Is(err, gojwt.ErrTokenUsedBeforeIssued):
-		reason = strategies.ReasonNotYetValid
-	default:
-		reason = strategies.ReasonInvalidToken
 	}
-	return strategies.Invalid(reason, nil)
+	for _, e := range tokenErrors {
+		if errors.Is(err, e.err) {
+			return strategies.Invalid(e.reason, nil)
+		}
+	}
+	return strategies.Invalid(strategies.ReasonInvalidToken, nil)
 }
 
 // scopes reads the scopes claim: scopes_claim when configured, else
