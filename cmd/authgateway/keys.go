@@ -17,7 +17,7 @@ import (
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/redisconn"
-	"github.com/authgateway/authgateway/internal/server"
+	apikeystrategy "github.com/authgateway/authgateway/internal/strategies/apikey"
 )
 
 const keysUsage = `usage:
@@ -105,7 +105,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer rc.Close()
 	}
-	store, err := server.KeyStore(scName, sc, rc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	store, err := apikeystrategy.Store(scName, sc, rc, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("strategy", scName))
 	if err != nil {
 		fmt.Fprintf(stderr, "authgateway keys: %v\n", err)
 		return exitFailure

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/tokens"
@@ -61,7 +62,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 }
 
 // parseOptionalDuration returns 0 for "", the duration, or -1 after printing an error.
-func parseOptionalDuration(s string, stderr io.Writer) (d timeDuration) {
+func parseOptionalDuration(s string, stderr io.Writer) time.Duration {
 	if s == "" {
 		return 0
 	}

@@ -68,5 +68,3 @@ func (c *lru[V]) clear() {
 	c.order.Init()
 	clear(c.items)
 }
-
-func (c *lru[V]) len() int { return len(c.items) }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 func TestFileStoreMissingFileIsEmptyAndCreated0600(t *testing.T) {
@@ -367,7 +369,7 @@ func TestFileStoreWatch(t *testing.T) {
 			t.Errorf("Watch returned %v", err)
 		}
 	}()
-	waitUntil(t, 5*time.Second, "flush at start", func() bool { return seen("flush") })
+	poll.True(t, 5*time.Second, "flush at start", func() bool { return seen("flush") })
 	reset()
 
 	// Last-used updates do not invalidate anything; a revocation by another
@@ -379,7 +381,7 @@ func TestFileStoreWatch(t *testing.T) {
 	if err := other.Revoke(ctx, a.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "evict revoked key", func() bool { return seen(a.Hash) })
+	poll.True(t, 5*time.Second, "evict revoked key", func() bool { return seen(a.Hash) })
 	if seen(b.Hash) || seen("flush") {
 		t.Errorf("events %v; want only the revoked key's hash", events)
 	}
@@ -390,12 +392,12 @@ func TestFileStoreWatch(t *testing.T) {
 	if err := os.WriteFile(s.Path(), []byte("keys: [broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "flush on broken file", func() bool { return seen("flush") })
+	poll.True(t, 5*time.Second, "flush on broken file", func() bool { return seen("flush") })
 	reset()
 	if err := os.WriteFile(s.Path(), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "flush on repaired file", func() bool { return seen("flush") })
+	poll.True(t, 5*time.Second, "flush on repaired file", func() bool { return seen("flush") })
 }
 
 func mustList(t *testing.T, s Store) []*Record {

@@ -2,8 +2,8 @@ package apikey
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,29 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/redisconn"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
-// fakeClock is an injectable clock, so tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newFakeClock() *clocktest.Fake {
+	return clocktest.NewFake(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // observedStore wraps a real store, counting calls and optionally pausing
@@ -118,15 +101,11 @@ func newKeyRecord(t *testing.T, name string, created time.Time) (string, *Record
 	}
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// pendingUses are the uses v recorded and has not written yet.
+func pendingUses(v *Verifier) map[string]time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.pending)
 }
 
 // runVerifier runs v until the test ends.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // writeLegacy stores rec as versions before namespaces did, in the layout
@@ -100,7 +102,7 @@ func TestLegacyMigration(t *testing.T) {
 			t.Fatalf("MoveTo(%s) = %v, %v; want moved", r.Name, moved, err)
 		}
 	}
-	waitUntil(t, 5*time.Second, "the replica verified during the migration", func() bool { return checks.Load() > 0 })
+	poll.True(t, 5*time.Second, "the replica verified during the migration", func() bool { return checks.Load() > 0 })
 	close(stop)
 	if err := <-serving; err != nil {
 		t.Errorf("a replica's own key during the migration: %v", err)
@@ -108,7 +110,7 @@ func TestLegacyMigration(t *testing.T) {
 
 	// The replica remembered the active key as unknown (negative cache,
 	// 5s); the move's announcement makes it forget that at once.
-	waitUntil(t, time.Second, "active legacy key accepted after the move", func() bool {
+	poll.True(t, time.Second, "active legacy key accepted after the move", func() bool {
 		_, err := rep.v.Verify(ctx, activeKey)
 		return err == nil
 	})

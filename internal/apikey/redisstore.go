@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -133,8 +132,6 @@ type RedisStore struct {
 	c   redis.UniversalClient
 	l   redisLayout
 	log *slog.Logger
-	// subscribed counts successful (re)subscriptions; tests use it.
-	subscribed atomic.Int64
 }
 
 // NewRedisStore returns the store of the api_key strategy named strategy on
@@ -401,7 +398,6 @@ func (s *RedisStore) Watch(ctx context.Context, evict func(hash string), flushAl
 			// Anything cached before this moment may predate a revocation
 			// published while we were not listening.
 			flushAll()
-			s.subscribed.Add(1)
 			s.log.Info("api key invalidation subscription ready")
 			return nil
 		},

@@ -5,33 +5,43 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
 // replica is one gateway instance: its own Redis client, store and Verifier.
 type replica struct {
-	store *RedisStore
+	store *observedStore // flushes counts the (re)subscriptions
 	v     *Verifier
+	hits  atomic.Int64 // answers from memory
 }
 
 func newReplica(t *testing.T, srv *redistest.Server, name string, opts VerifierOptions) *replica {
 	t.Helper()
-	store := NewRedisStore(newRedisClient(t, srv.URL()+"?client_name="+name), testStrategy, nil)
+	r := &replica{store: &observedStore{Store: NewRedisStore(newRedisClient(t, srv.URL()+"?client_name="+name), testStrategy, nil)}}
 	if opts.Prefixes == nil {
 		opts.Prefixes = []string{"pk_live"}
 	}
-	v, err := NewVerifier(store, opts)
+	opts.OnCache = func(hit bool) {
+		if hit {
+			r.hits.Add(1)
+		}
+	}
+	v, err := NewVerifier(r.store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.v = v
 	runVerifier(t, v)
-	waitUntil(t, 10*time.Second, name+" subscribed", func() bool { return store.subscribed.Load() >= 1 })
-	return &replica{store: store, v: v}
+	// Every subscription confirmation flushes the caches.
+	poll.True(t, 10*time.Second, name+" subscribed", func() bool { return r.store.flushes.Load() >= 1 })
+	return r
 }
 
 func (r *replica) generation() uint64 {
@@ -45,9 +55,9 @@ func (r *replica) generation() uint64 {
 func (r *replica) mustCache(t *testing.T, key string) {
 	t.Helper()
 	r.mustAccept(t, key)
-	hits := r.v.Stats().CacheHits
+	hits := r.hits.Load()
 	r.mustAccept(t, key)
-	if r.v.Stats().CacheHits != hits+1 {
+	if r.hits.Load() != hits+1 {
 		t.Fatal("second Verify was not a cache hit")
 	}
 }
@@ -106,7 +116,7 @@ func TestReplicasRevocationPropagates(t *testing.T) {
 			}
 			// The create's own event evicts the (absent) entry; wait for it
 			// so that it cannot evict the entry cached next.
-			waitUntil(t, 5*time.Second, "create event", func() bool {
+			poll.True(t, 5*time.Second, "create event", func() bool {
 				return a.generation() > genA && b.generation() > genB
 			})
 			for _, r := range []*replica{a, b} {
@@ -117,7 +127,7 @@ func TestReplicasRevocationPropagates(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, r := range map[string]*replica{"a": a, "b": b} {
-				waitUntil(t, 5*time.Second, "replica "+name+" refuses", func() bool {
+				poll.True(t, 5*time.Second, "replica "+name+" refuses", func() bool {
 					_, err := r.v.Verify(ctx, key)
 					return errors.Is(err, op.refusal)
 				})
@@ -155,11 +165,11 @@ func TestReplicaCutOffFlushesOnResubscribe(t *testing.T) {
 	silentWrite(t, admin, revoked)
 	killPubSub(t, admin, "replica-b")
 
-	waitUntil(t, 10*time.Second, "replica b refuses after resubscribing", func() bool {
+	poll.True(t, 10*time.Second, "replica b refuses after resubscribing", func() bool {
 		_, err := b.v.Verify(ctx, key)
 		return errors.Is(err, ErrRevoked)
 	})
-	if n := b.store.subscribed.Load(); n < 2 {
+	if n := b.store.flushes.Load(); n < 2 {
 		t.Errorf("replica b subscribed %d times; want a resubscription", n)
 	}
 	if _, err := a.v.Verify(ctx, key); err != nil {
@@ -239,11 +249,11 @@ func TestReplicaRedisOutage(t *testing.T) {
 	revoked := rec.Clone()
 	revoked.RevokedAt = time.Now().UTC()
 	silentWrite(t, admin, revoked)
-	waitUntil(t, 15*time.Second, "refused after reconnection", func() bool {
+	poll.True(t, 15*time.Second, "refused after reconnection", func() bool {
 		_, err := long.v.Verify(ctx, key)
 		return errors.Is(err, ErrRevoked)
 	})
-	if n := long.store.subscribed.Load(); n < 2 {
+	if n := long.store.flushes.Load(); n < 2 {
 		t.Errorf("subscribed %d times; want a resubscription", n)
 	}
 	// Recovery: new keys work again.

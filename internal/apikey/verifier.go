@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -55,13 +53,6 @@ type VerifierOptions struct {
 	Logger *slog.Logger
 }
 
-// VerifierStats counts where Verify found its answers.
-type VerifierStats struct {
-	StoreLookups uint64 // calls to Store.GetByHash
-	CacheHits    uint64 // answered from the positive cache
-	NegativeHits uint64 // answered "unknown" from the negative cache
-}
-
 // Verifier checks presented keys against a Store, with a local cache in
 // front so that a hot key costs no store round trip.
 //
@@ -76,8 +67,7 @@ type Verifier struct {
 	opts     VerifierOptions
 	log      *slog.Logger
 
-	lookups, hits, negHits atomic.Uint64
-	group                  singleflight.Group
+	group singleflight.Group
 
 	mu  sync.Mutex
 	pos *lru[*Record]
@@ -140,16 +130,17 @@ func NewVerifier(store Store, opts VerifierOptions) (*Verifier, error) {
 	}, nil
 }
 
-// Verify returns the record of a valid presented key (a copy the caller may
-// keep). A bad key gives ErrMalformed (no lookup at all), ErrUnknown,
-// ErrExpired or ErrRevoked; any other error is technical (store unreachable)
-// and the caller must fail closed. The returned errors never contain the key.
+// observe tells OnCache whether a well-formed key was answered from memory.
 func (v *Verifier) observe(hit bool) {
 	if v.opts.OnCache != nil {
 		v.opts.OnCache(hit)
 	}
 }
 
+// Verify returns the record of a valid presented key (a copy the caller may
+// keep). A bad key gives ErrMalformed (no lookup at all), ErrUnknown,
+// ErrExpired or ErrRevoked; any other error is technical (store unreachable)
+// and the caller must fail closed. The returned errors never contain the key.
 func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error) {
 	if _, err := Parse(presented, v.prefixes); err != nil {
 		return nil, ErrMalformed
@@ -164,7 +155,6 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error
 
 	v.mu.Lock()
 	if rec, ok := v.pos.get(sum, now); ok {
-		v.hits.Add(1)
 		v.observe(true)
 		err := v.checkLocked(rec, now)
 		v.mu.Unlock()
@@ -175,7 +165,6 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error
 	}
 	if _, ok := v.neg.get(sum, now); ok {
 		v.mu.Unlock()
-		v.negHits.Add(1)
 		v.observe(true)
 		return nil, ErrUnknown
 	}
@@ -217,7 +206,6 @@ func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
 		v.mu.Lock()
 		gen := v.gen
 		v.mu.Unlock()
-		v.lookups.Add(1)
 		// Shared by every waiter, so not bound to the first caller leaving.
 		rec, err := v.store.GetByHash(context.WithoutCancel(ctx), hash)
 		switch {
@@ -272,11 +260,6 @@ func (v *Verifier) flushAll() {
 	v.neg.clear()
 	v.gen++
 	v.mu.Unlock()
-}
-
-// Stats returns the counters since the Verifier was made.
-func (v *Verifier) Stats() VerifierStats {
-	return VerifierStats{StoreLookups: v.lookups.Load(), CacheHits: v.hits.Load(), NegativeHits: v.negHits.Load()}
 }
 
 // Run keeps the Verifier current until ctx is done: it applies the store's
@@ -341,11 +324,4 @@ func (v *Verifier) Flush(ctx context.Context) error {
 // returned.
 func (v *Verifier) Close(ctx context.Context) error {
 	return v.Flush(ctx)
-}
-
-// pendingUses is for tests.
-func (v *Verifier) pendingUses() map[string]time.Time {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return maps.Clone(v.pending)
 }

@@ -13,14 +13,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/routing"
 )
 
 // Known values of enumerated keys.
 var (
 	strategyTypes = []string{"api_key", "jwt", "oauth2"}
-	// JWTAlgorithms are the algorithms the jwt strategy and token issuer support.
-	jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	// jwtAlgorithms are the algorithms the jwt strategy and token issuer
+	// support: HMAC, and the public-key ones a provider may sign with.
+	jwtAlgorithms = append([]string{"HS256", "HS384", "HS512"}, idp.Algorithms...)
 	httpMethods   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 )
 

@@ -34,6 +34,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/strategies"
 )
 
 // Denials: the token is not good. Every other error of Introspect is a
@@ -46,25 +49,25 @@ var (
 	ErrInvalid = errors.New("introspect: token invalid")
 )
 
-// DeniedError is a denial with a machine-readable reason for logs
-// ("inactive", "expired", "no_exp", "not_yet_valid", "issuer_mismatch",
-// "audience_mismatch", "not_access_token", "sender_constrained",
-// "malformed_token"). It matches ErrInactive or ErrInvalid with errors.Is.
+// DeniedError is a denial with the gateway's reason for it (inactive,
+// expired, missing_claim, not_yet_valid, wrong_issuer, wrong_audience,
+// wrong_token_type, sender_constrained, malformed_token). It matches
+// ErrInactive or ErrInvalid with errors.Is.
 type DeniedError struct {
 	Err    error // ErrInactive or ErrInvalid
-	Reason string
+	Reason strategies.Reason
 }
 
-func (e *DeniedError) Error() string { return e.Err.Error() + ": " + e.Reason }
+func (e *DeniedError) Error() string { return e.Err.Error() + ": " + string(e.Reason) }
 func (e *DeniedError) Unwrap() error { return e.Err }
 
-func deny(err error, reason string) *DeniedError { return &DeniedError{Err: err, Reason: reason} }
+func deny(err error, reason strategies.Reason) *DeniedError {
+	return &DeniedError{Err: err, Reason: reason}
+}
 
 const (
-	maxTokenBytes    = 8 << 10
-	maxResponseBytes = 1 << 20
-	nbfLeeway        = 30 * time.Second
-	redisPrefix      = "authgateway:introspect:"
+	nbfLeeway   = 30 * time.Second
+	redisPrefix = "authgateway:introspect:"
 	// A Redis that does not answer within redisTimeout is left alone for
 	// redisBackoff, the memory cache standing in: a dead Redis must not add
 	// its dial retries (seconds) to every request.
@@ -102,12 +105,15 @@ type Options struct {
 	IssuerEndpoint bool
 	// Audience, if set, must be in the answer's aud (a string or an array).
 	Audience string
-	// HTTPClient is copied and made to refuse redirects (credentials are
-	// never sent elsewhere); default a plain client with Timeout.
+	// HTTPClient is used as an idp.Harden copy: it never follows a redirect
+	// (the token and our credentials are never sent elsewhere). nil: a new
+	// one.
 	HTTPClient *http.Client
 	// Redis, if set, holds the cache instead of memory, shared by replicas.
 	// A Redis failure is no error: the memory cache stands in for a second.
 	Redis redis.UniversalClient
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // Result is an active token's introspection answer. Results come from a
@@ -136,7 +142,6 @@ type Client struct {
 	http   *http.Client
 	ns     string // hex; separates caches of differently configured clients in Redis
 	now    func() time.Time
-	calls  atomic.Int64
 	flight singleflight.Group
 	mem    *memCache // nil without cache; with Redis, used while Redis fails
 
@@ -175,30 +180,22 @@ func New(opts Options) (*Client, error) {
 		opts.MaxEntries = 10000
 	}
 
-	hc := &http.Client{}
-	if opts.HTTPClient != nil {
-		*hc = *opts.HTTPClient
-	}
-	// Following a redirect would post the token (and, with some clients,
-	// our credentials) wherever the redirect points.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if hc.Timeout == 0 {
-		hc.Timeout = opts.Timeout
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 
 	// Whatever decides a verdict is in the namespace: two strategies with
 	// different servers or checks must never share cached answers.
 	ns := sha256.Sum256([]byte(strings.Join([]string{opts.URL, opts.ClientID, opts.Issuer, opts.Audience,
 		strconv.FormatBool(opts.IssuerEndpoint)}, "\x00")))
-	c := &Client{opts: opts, http: hc, ns: hex.EncodeToString(ns[:8]), now: time.Now}
+	// Following a redirect would post the token (and, with some clients,
+	// our credentials) wherever the redirect points: Harden refuses them.
+	c := &Client{opts: opts, http: idp.Harden(opts.HTTPClient), ns: hex.EncodeToString(ns[:8]), now: opts.Now}
 	if opts.CacheTTL > 0 {
 		c.mem = &memCache{max: opts.MaxEntries, m: make(map[[32]byte]*entry)}
 	}
 	return c, nil
 }
-
-// Calls counts the introspection requests actually sent.
-func (c *Client) Calls() int64 { return c.calls.Load() }
 
 func (c *Client) cached() bool { return c.opts.CacheTTL > 0 }
 
@@ -207,7 +204,7 @@ func (c *Client) cached() bool { return c.opts.CacheTTL > 0 }
 // error. Concurrent calls with the same token share one request.
 func (c *Client) Introspect(ctx context.Context, token string) (*Result, error) {
 	if !wellFormed(token) {
-		return nil, deny(ErrInvalid, "malformed_token")
+		return nil, deny(ErrInvalid, strategies.ReasonMalformedToken)
 	}
 	key := sha256.Sum256([]byte(token))
 	if c.cached() {
@@ -251,7 +248,7 @@ func (c *Client) Introspect(ctx context.Context, token string) (*Result, error) 
 // wellFormed accepts RFC 6750 b64token syntax of a sane length; anything
 // else is refused without asking the server.
 func wellFormed(tok string) bool {
-	if tok == "" || len(tok) > maxTokenBytes {
+	if tok == "" || len(tok) > strategies.MaxTokenBytes {
 		return false
 	}
 	i := len(tok)
@@ -274,9 +271,9 @@ func wellFormed(tok string) bool {
 
 // entry is a cached verdict: a result, or a denial.
 type entry struct {
-	Result *Result `json:"result,omitempty"`
-	Denial string  `json:"denial,omitempty"` // "inactive" or "invalid"
-	Reason string  `json:"reason,omitempty"`
+	Result *Result           `json:"result,omitempty"`
+	Denial string            `json:"denial,omitempty"` // "inactive" or "invalid"
+	Reason strategies.Reason `json:"reason,omitempty"`
 	// Until is when the entry stops being used.
 	Until time.Time `json:"until"`
 }
@@ -356,7 +353,6 @@ func (c *Client) redisKey(key [32]byte) string {
 
 // ask sends one introspection request and judges the answer.
 func (c *Client) ask(ctx context.Context, token string) (*entry, error) {
-	c.calls.Add(1)
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.URL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -374,12 +370,9 @@ func (c *Client) ask(ctx context.Context, token string) (*entry, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("introspection endpoint answered status %d", resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	body, err := io.ReadAll(resp.Body) // the client caps it
 	if err != nil {
 		return nil, fmt.Errorf("reading introspection response: %w", err)
-	}
-	if len(body) > maxResponseBytes {
-		return nil, fmt.Errorf("introspection response larger than %d bytes", maxResponseBytes)
 	}
 	return c.judge(body)
 }
@@ -399,7 +392,7 @@ func (c *Client) judge(body []byte) (*entry, error) {
 		return nil, errors.New("introspection response: active is not a boolean")
 	}
 	if !active {
-		return &entry{Denial: "inactive", Reason: "inactive"}, nil
+		return &entry{Denial: "inactive", Reason: strategies.ReasonInactive}, nil
 	}
 	r := &Result{Active: true}
 	for name, dst := range map[string]*string{"sub": &r.Subject, "client_id": &r.ClientID,
@@ -442,36 +435,36 @@ func (c *Client) judge(body []byte) (*entry, error) {
 	case err != nil:
 		return nil, err
 	case !present:
-		return invalid("no_exp"), nil
+		return invalid(strategies.ReasonMissingClaim), nil
 	case !now.Before(exp):
-		return invalid("expired"), nil
+		return invalid(strategies.ReasonExpired), nil
 	}
 	r.ExpiresAt = exp
 	if nbf, present, err := numericDate(m, "nbf"); err != nil {
 		return nil, err
 	} else if present && nbf.After(now.Add(nbfLeeway)) {
-		return invalid("not_yet_valid"), nil
+		return invalid(strategies.ReasonNotYetValid), nil
 	}
 	switch strings.ToLower(r.TokenType) {
 	case "", "bearer", "access_token", "urn:ietf:params:oauth:token-type:access_token":
 	default: // refresh_token, id_token, DPoP (a bound token used as a bearer one), ...
-		return invalid("not_access_token"), nil
+		return invalid(strategies.ReasonWrongTokenType), nil
 	}
 	if _, bound := m["cnf"]; bound {
 		// RFC 8705 / RFC 9449: a sender-constrained token is only good with
 		// its proof, which a bearer request does not carry.
-		return invalid("sender_constrained"), nil
+		return invalid(strategies.ReasonSenderConstrained), nil
 	}
 	if _, stated := m["iss"]; c.opts.Issuer != "" && r.Issuer != c.opts.Issuer && (stated || !c.opts.IssuerEndpoint) {
-		return invalid("issuer_mismatch"), nil
+		return invalid(strategies.ReasonWrongIssuer), nil
 	}
 	if c.opts.Audience != "" && !slices.Contains(r.Audience, c.opts.Audience) {
-		return invalid("audience_mismatch"), nil
+		return invalid(strategies.ReasonWrongAudience), nil
 	}
 	return &entry{Result: r}, nil
 }
 
-func invalid(reason string) *entry { return &entry{Denial: "invalid", Reason: reason} }
+func invalid(reason strategies.Reason) *entry { return &entry{Denial: "invalid", Reason: reason} }
 
 // numericDate reads an RFC 7519 NumericDate member.
 func numericDate(m map[string]any, name string) (time.Time, bool, error) {

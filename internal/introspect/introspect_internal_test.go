@@ -15,7 +15,7 @@ import (
 func TestCacheSpreadsExpiry(t *testing.T) {
 	const ttl = 5 * time.Minute
 	c, clk := newClient(t, Options{URL: "http://127.0.0.1:1/introspect", ClientID: "gw", ClientSecret: "s", CacheTTL: ttl})
-	now := clk.now()
+	now := clk.Now()
 	var until []time.Time
 	for i := range 500 {
 		var key [32]byte

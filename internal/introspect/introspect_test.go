@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/strategies"
 )
 
 // answerServer is an introspection endpoint that answers whatever the test
@@ -57,7 +60,7 @@ func TestAnswerChecks(t *testing.T) {
 		name   string
 		body   string
 		want   error // nil: accepted; errTechnical: neither denial
-		reason string
+		reason strategies.Reason
 	}{
 		{"accepted", good(`,"scope":"a b","roles":["admin"]`), nil, ""},
 		{"aud array", fmt.Sprintf(`{"active":true,"iss":"https://as.example","aud":["x","gateway"],"exp":%d}`, future), nil, ""},
@@ -66,17 +69,17 @@ func TestAnswerChecks(t *testing.T) {
 		{"fractional exp", fmt.Sprintf(`{"active":true,"iss":"https://as.example","aud":"gateway","exp":%d.5}`, future), nil, ""},
 		{"inactive", `{"active":false}`, ErrInactive, "inactive"},
 		{"inactive with claims", fmt.Sprintf(`{"active":false,"sub":"u1","exp":%d}`, future), ErrInactive, "inactive"},
-		{"no exp", `{"active":true,"iss":"https://as.example","aud":"gateway"}`, ErrInvalid, "no_exp"},
+		{"no exp", `{"active":true,"iss":"https://as.example","aud":"gateway"}`, ErrInvalid, "missing_claim"},
 		{"expired", fmt.Sprintf(`{"active":true,"iss":"https://as.example","aud":"gateway","exp":%d}`, past), ErrInvalid, "expired"},
 		{"not yet valid", good(fmt.Sprintf(`,"nbf":%d`, future)), ErrInvalid, "not_yet_valid"},
-		{"refresh token", good(`,"token_type":"refresh_token"`), ErrInvalid, "not_access_token"},
-		{"id token", good(`,"token_type":"urn:ietf:params:oauth:token-type:id_token"`), ErrInvalid, "not_access_token"},
-		{"dpop token", good(`,"token_type":"DPoP"`), ErrInvalid, "not_access_token"},
+		{"refresh token", good(`,"token_type":"refresh_token"`), ErrInvalid, "wrong_token_type"},
+		{"id token", good(`,"token_type":"urn:ietf:params:oauth:token-type:id_token"`), ErrInvalid, "wrong_token_type"},
+		{"dpop token", good(`,"token_type":"DPoP"`), ErrInvalid, "wrong_token_type"},
 		{"sender constrained", good(`,"cnf":{"x5t#S256":"abc"}`), ErrInvalid, "sender_constrained"},
-		{"other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example","aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
-		{"no issuer", fmt.Sprintf(`{"active":true,"aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
-		{"other audience", fmt.Sprintf(`{"active":true,"iss":"https://as.example","aud":["gatewayx"],"exp":%d}`, future), ErrInvalid, "audience_mismatch"},
-		{"no audience", fmt.Sprintf(`{"active":true,"iss":"https://as.example","exp":%d}`, future), ErrInvalid, "audience_mismatch"},
+		{"other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example","aud":"gateway","exp":%d}`, future), ErrInvalid, "wrong_issuer"},
+		{"no issuer", fmt.Sprintf(`{"active":true,"aud":"gateway","exp":%d}`, future), ErrInvalid, "wrong_issuer"},
+		{"other audience", fmt.Sprintf(`{"active":true,"iss":"https://as.example","aud":["gatewayx"],"exp":%d}`, future), ErrInvalid, "wrong_audience"},
+		{"no audience", fmt.Sprintf(`{"active":true,"iss":"https://as.example","exp":%d}`, future), ErrInvalid, "wrong_audience"},
 		{"active as string", `{"active":"true"}`, errTechnical, ""},
 		{"no active", `{"sub":"u1"}`, errTechnical, ""},
 		{"exp as string", `{"active":true,"exp":"tomorrow"}`, errTechnical, ""},
@@ -93,8 +96,8 @@ func TestAnswerChecks(t *testing.T) {
 		// a present one must still be the issuer.
 		{"issuer's endpoint: no issuer", fmt.Sprintf(`{"active":true,"aud":"gateway","exp":%d}`, future), nil, ""},
 		{"issuer's endpoint: the issuer", good(""), nil, ""},
-		{"issuer's endpoint: other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example","aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
-		{"issuer's endpoint: empty issuer", fmt.Sprintf(`{"active":true,"iss":"","aud":"gateway","exp":%d}`, future), ErrInvalid, "issuer_mismatch"},
+		{"issuer's endpoint: other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example","aud":"gateway","exp":%d}`, future), ErrInvalid, "wrong_issuer"},
+		{"issuer's endpoint: empty issuer", fmt.Sprintf(`{"active":true,"iss":"","aud":"gateway","exp":%d}`, future), ErrInvalid, "wrong_issuer"},
 		{"issuer's endpoint: null issuer", fmt.Sprintf(`{"active":true,"iss":null,"aud":"gateway","exp":%d}`, future), errTechnical, ""},
 	}
 	for _, tt := range tests {
@@ -194,7 +197,7 @@ func TestTechnicalFailures(t *testing.T) {
 		}
 	})
 	t.Run("oversized", func(t *testing.T) {
-		srv := newAnswerServer(t, 200, `{"active":false,"pad":"`+strings.Repeat("a", maxResponseBytes)+`"}`)
+		srv := newAnswerServer(t, 200, `{"active":false,"pad":"`+strings.Repeat("a", idp.MaxBodyBytes)+`"}`)
 		c, _ := New(testOptions(srv.URL))
 		_, err := c.Introspect(context.Background(), "tok")
 		technical(t, err)
@@ -221,8 +224,8 @@ func TestTechnicalFailures(t *testing.T) {
 		for range 3 {
 			_, _ = c.Introspect(context.Background(), "tok")
 		}
-		if got := c.Calls(); got != 3 {
-			t.Fatalf("Calls = %d; want 3", got)
+		if got := srv.hits.Load(); got != 3 {
+			t.Fatalf("requests = %d; want 3", got)
 		}
 	})
 }
@@ -249,13 +252,13 @@ func TestNegativeCache(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := c.Calls(); got != tt.wantCalls {
-				t.Fatalf("Calls = %d; want %d", got, tt.wantCalls)
+			if got := srv.hits.Load(); got != tt.wantCalls {
+				t.Fatalf("requests = %d; want %d", got, tt.wantCalls)
 			}
-			clk.add(6 * time.Second)
+			clk.Advance(6 * time.Second)
 			_, _ = c.Introspect(context.Background(), "tok")
-			if got := c.Calls(); got != tt.after6 {
-				t.Fatalf("Calls after 6s = %d; want %d", got, tt.after6)
+			if got := srv.hits.Load(); got != tt.after6 {
+				t.Fatalf("requests after 6s = %d; want %d", got, tt.after6)
 			}
 		})
 	}
@@ -270,12 +273,12 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 	if _, err := c.Introspect(context.Background(), "tok"); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Until(exp) + time.Second)
+	clk.Advance(time.Until(exp) + time.Second)
 	if _, err := c.Introspect(context.Background(), "tok"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("past exp: %v; want ErrInvalid (expired)", err)
 	}
-	if got := c.Calls(); got != 2 {
-		t.Fatalf("Calls = %d; want 2", got)
+	if got := srv.hits.Load(); got != 2 {
+		t.Fatalf("requests = %d; want 2", got)
 	}
 }
 
@@ -286,7 +289,7 @@ func TestMemoryCacheBounded(t *testing.T) {
 	c, _ := New(opts)
 	for i := range 20 {
 		_, _ = c.Introspect(context.Background(), fmt.Sprintf("tok%d", i))
-		if n := c.mem.len(); n > 3 {
+		if n := memLen(c.mem); n > 3 {
 			t.Fatalf("cache holds %d entries; want at most 3", n)
 		}
 	}
@@ -324,9 +327,16 @@ func TestCallerGivesUp(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the patient caller: %v", err)
 	}
-	if got := c.Calls(); got != 1 {
-		t.Fatalf("Calls = %d; want 1", got)
+	if got := hits.Load(); got != 1 {
+		t.Fatalf("requests = %d; want 1", got)
 	}
+}
+
+// memLen counts the entries of c.
+func memLen(c *memCache) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 func TestNewValidation(t *testing.T) {
@@ -363,7 +373,9 @@ func TestNewValidation(t *testing.T) {
 }
 
 func BenchmarkIntrospectCached(b *testing.B) {
+	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
 		_, _ = fmt.Fprintf(w, `{"active":true,"iss":"https://as.example","aud":"gateway","scope":"a b","exp":%d}`, time.Now().Add(time.Hour).Unix())
 	}))
 	defer srv.Close()
@@ -382,8 +394,8 @@ func BenchmarkIntrospectCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if c.Calls() != 1 {
-		b.Fatalf("Calls = %d", c.Calls())
+	if n := hits.Load(); n != 1 {
+		b.Fatalf("requests = %d", n)
 	}
 }
 

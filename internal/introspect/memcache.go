@@ -52,9 +52,3 @@ func (c *memCache) evict(now time.Time) {
 		delete(c.m, victim)
 	}
 }
-
-func (c *memCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

@@ -1,5 +1,6 @@
 // Package jwks fetches and caches a remote JSON Web Key Set (RFC 7517) and
-// answers the public key a JWT names by kid and alg.
+// answers the public key a JWT names by kid and alg. Sets hands out one Set
+// per URL, so that everything verifying one provider's tokens shares it.
 //
 // Keys are parsed by go-jose. Only public signature keys are served: a JWK
 // with private parts, a symmetric ("oct") key, a key for encryption, an RSA
@@ -26,7 +27,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/authgateway/authgateway/internal/idp"
 )
 
 var (
@@ -52,8 +54,9 @@ type Options struct {
 	// set (hit) or needed a fetch (miss), for metrics.
 	OnCache func(hit bool)
 	// MinRefreshInterval is the least time between two fetches, whatever
-	// asks for them (unknown kids, expiry, failures); default 30s. It keeps a
-	// flood of tokens with random kids from hammering the provider.
+	// asks for them (unknown kids, expiry, failures); default
+	// idp.RetryInterval (10s). It keeps a flood of tokens with random kids
+	// from hammering the provider.
 	MinRefreshInterval time.Duration
 	// TTL is how long a fetched set is used before it is fetched again on
 	// the next use; default 10m. Removed keys stop working after it.
@@ -61,15 +64,15 @@ type Options struct {
 	// Grace is how long past TTL the last set is still served while the
 	// provider cannot be reached; default 1h.
 	Grace time.Duration
-	// MaxBytes caps the response body; default 1 MiB.
-	MaxBytes int64
-	// Timeout bounds one fetch; default 10s.
+	// Timeout bounds one fetch; default idp.AttemptTimeout (10s).
 	Timeout time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
 	if o.MinRefreshInterval <= 0 {
-		o.MinRefreshInterval = 30 * time.Second
+		o.MinRefreshInterval = idp.RetryInterval
 	}
 	if o.TTL <= 0 {
 		o.TTL = 10 * time.Minute
@@ -77,11 +80,11 @@ func (o Options) withDefaults() Options {
 	if o.Grace <= 0 {
 		o.Grace = time.Hour
 	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = 1 << 20
-	}
 	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
+		o.Timeout = idp.AttemptTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -91,32 +94,20 @@ type Set struct {
 	url    string
 	client *http.Client
 	opts   Options
-	now    func() time.Time
-	flight singleflight.Group
+	gate   idp.Gate[*keySet] // fetches: shared, at most one per MinRefreshInterval
 
-	mu          sync.Mutex
-	keys        *keySet // last good set, nil before the first
-	fetchedAt   time.Time
-	lastAttempt time.Time
-	lastErr     error // of the last attempt, nil if it succeeded
+	mu        sync.Mutex
+	keys      *keySet // last good set, nil before the first
+	fetchedAt time.Time
 }
 
 // New returns a Set for the JWKS at url. Nothing is fetched before the
-// first Key. client may be nil; a copy of it is used that never follows a
-// redirect and has a timeout.
+// first Key. client may be nil; an idp.Harden copy of it is used (no
+// redirects: a 3xx is an error; a timeout; a 1 MiB cap).
 func New(url string, client *http.Client, opts Options) *Set {
 	opts = opts.withDefaults()
-	c := &http.Client{}
-	if client != nil {
-		*c = *client
-	}
-	// A redirect could lead the fetch anywhere; a 3xx is answered as an
-	// error instead.
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if c.Timeout == 0 {
-		c.Timeout = opts.Timeout
-	}
-	return &Set{url: url, client: c, opts: opts, now: time.Now}
+	return &Set{url: url, client: idp.Harden(client), opts: opts,
+		gate: idp.Gate[*keySet]{Interval: opts.MinRefreshInterval, Timeout: opts.Timeout, Now: opts.Now}}
 }
 
 // Key answers the public key (*rsa.PublicKey, *ecdsa.PublicKey or
@@ -125,7 +116,7 @@ func New(url string, client *http.Client, opts Options) *Set {
 // ErrKeyNotFound, ErrKeyMismatch, ErrKeyRefused for the token's fault,
 // ErrFetch (or the context's error) for a technical one.
 func (s *Set) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
-	if !supported(alg) {
+	if !idp.Asymmetric(alg) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlg, alg)
 	}
 	ks := s.fresh()
@@ -166,7 +157,7 @@ func (s *Set) observe(hit bool) {
 func (s *Set) fresh() *keySet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keys != nil && s.now().Before(s.fetchedAt.Add(s.opts.TTL)) {
+	if s.keys != nil && s.opts.Now().Before(s.fetchedAt.Add(s.opts.TTL)) {
 		return s.keys
 	}
 	return nil
@@ -185,46 +176,28 @@ func (s *Set) usable(now time.Time) *keySet {
 // the set to use (possibly stale, or nil) and the error of the fetch that
 // was made or of the last one.
 func (s *Set) refresh(ctx context.Context) (*keySet, error) {
-	ch := s.flight.DoChan("", func() (any, error) {
-		s.mu.Lock()
-		now := s.now()
-		if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.opts.MinRefreshInterval {
-			r := result{s.usable(now), s.lastErr}
-			s.mu.Unlock()
-			return r, nil
-		}
-		s.lastAttempt = now
-		s.mu.Unlock()
-
-		// The fetch outlives a caller that gives up: others may wait on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
-		defer cancel()
-		ks, err := s.fetch(fctx)
-
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err != nil {
-			s.lastErr = fmt.Errorf("%w: %w", ErrFetch, err)
-			return result{s.usable(s.now()), s.lastErr}, nil
-		}
-		s.keys, s.fetchedAt, s.lastErr = ks, s.now(), nil
-		return result{ks, nil}, nil
-	})
-	select {
-	case <-ctx.Done():
+	ks, err := s.gate.Do(ctx, s.fetchAndKeep)
+	switch {
+	case err == nil:
+		return ks, nil
+	case ctx.Err() != nil:
 		return nil, ctx.Err()
-	case r := <-ch:
-		res := r.Val.(result)
-		if res.keys == nil && res.err == nil {
-			res.err = fmt.Errorf("%w: no key set", ErrFetch)
-		}
-		return res.keys, res.err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usable(s.opts.Now()), err
 }
 
-type result struct {
-	keys *keySet
-	err  error
+// fetchAndKeep is one attempt of the gate: a fetched set replaces the last.
+func (s *Set) fetchAndKeep(ctx context.Context) (*keySet, error) {
+	ks, err := s.fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFetch, err)
+	}
+	s.mu.Lock()
+	s.keys, s.fetchedAt = ks, s.opts.Now()
+	s.mu.Unlock()
+	return ks, nil
 }
 
 func (s *Set) fetch(ctx context.Context) (*keySet, error) {
@@ -241,12 +214,9 @@ func (s *Set) fetch(ctx context.Context) (*keySet, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("unexpected status %d", resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxBytes+1))
+	body, err := io.ReadAll(resp.Body) // the client caps it
 	if err != nil {
 		return nil, fmt.Errorf("reading body: %w", err)
-	}
-	if int64(len(body)) > s.opts.MaxBytes {
-		return nil, fmt.Errorf("body larger than %d bytes", s.opts.MaxBytes)
 	}
 	return parse(body)
 }
@@ -361,14 +331,6 @@ func (ks *keySet) only(alg string) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("%w: no kid, and %d keys fit %s", ErrKeyNotFound, n, alg)
 	}
 	return found, nil
-}
-
-func supported(alg string) bool {
-	switch alg {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA":
-		return true
-	}
-	return false
 }
 
 func fits(k jwk, alg string) bool {

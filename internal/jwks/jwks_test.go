@@ -19,6 +19,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 )
 
 // keyServer serves a JWKS document that tests can swap, and counts fetches.
@@ -64,24 +67,10 @@ func (ks *keyServer) setRaw(body []byte) {
 	ks.body = body
 }
 
-// clock is a settable time source for a Set.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newSet(url string, opts Options) (*Set, *clock) {
-	s := New(url, nil, opts)
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	s.now = c.now
-	return s, c
+func newSet(url string, opts Options) (*Set, *clocktest.Fake) {
+	c := clocktest.NewFake(time.Unix(1_800_000_000, 0))
+	opts.Now = c.Now
+	return New(url, nil, opts), c
 }
 
 func rsaKey(t *testing.T, bits int) *rsa.PrivateKey {
@@ -234,7 +223,7 @@ func TestRotationAndRefetchLimit(t *testing.T) {
 	if got := srv.hits.Load(); got != 1 {
 		t.Fatalf("fetches = %d; want 1", got)
 	}
-	clk.add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if _, err := s.Key(ctx, "k2", "ES256"); err != nil {
 		t.Fatalf("k2 after the interval: %v", err)
 	}
@@ -247,7 +236,7 @@ func TestRotationAndRefetchLimit(t *testing.T) {
 	if got := srv.hits.Load(); got != 2 {
 		t.Fatalf("fetches after a flood of unknown kids = %d; want 2", got)
 	}
-	clk.add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	_, _ = s.Key(ctx, "random", "ES256")
 	if got := srv.hits.Load(); got != 3 {
 		t.Fatalf("fetches after the next interval = %d; want 3", got)
@@ -263,11 +252,11 @@ func TestTTLDropsRemovedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.set(t, pub("k2", "ES256", &k2.PublicKey))
-	clk.add(9 * time.Minute)
+	clk.Advance(9 * time.Minute)
 	if _, err := s.Key(ctx, "k1", "ES256"); err != nil {
 		t.Fatalf("k1 within TTL: %v", err)
 	}
-	clk.add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if _, err := s.Key(ctx, "k1", "ES256"); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("k1 after TTL, removed by the provider: %v; want ErrKeyNotFound", err)
 	}
@@ -283,15 +272,15 @@ func TestServerDown(t *testing.T) {
 	}
 	srv.Close()
 
-	clk.add(11 * time.Minute) // past TTL: refetch fails, the old set is served
+	clk.Advance(11 * time.Minute) // past TTL: refetch fails, the old set is served
 	if _, err := s.Key(ctx, "k1", "ES256"); err != nil {
 		t.Fatalf("within grace: %v", err)
 	}
-	clk.add(time.Minute) // an unknown kid while down is a technical failure
+	clk.Advance(time.Minute) // an unknown kid while down is a technical failure
 	if _, err := s.Key(ctx, "k9", "ES256"); !errors.Is(err, ErrFetch) {
 		t.Fatalf("unknown kid while down: %v; want ErrFetch", err)
 	}
-	clk.add(time.Hour) // past TTL+grace: nothing is served
+	clk.Advance(time.Hour) // past TTL+grace: nothing is served
 	if _, err := s.Key(ctx, "k1", "ES256"); !errors.Is(err, ErrFetch) {
 		t.Fatalf("past grace: %v; want ErrFetch", err)
 	}
@@ -316,7 +305,7 @@ func TestBadDocuments(t *testing.T) {
 		{"null", 200, "null"},
 		{"server error", 500, `{"keys":[]}`},
 		{"not found", 404, ""},
-		{"oversized", 200, `{"keys":[],"pad":"` + strings.Repeat("a", 2000) + `"}`},
+		{"oversized", 200, `{"keys":[],"pad":"` + strings.Repeat("a", idp.MaxBodyBytes) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +314,7 @@ func TestBadDocuments(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			s := New(srv.URL, nil, Options{MaxBytes: 1024})
+			s := New(srv.URL, nil, Options{})
 			if _, err := s.Key(context.Background(), "k1", "RS256"); !errors.Is(err, ErrFetch) {
 				t.Fatalf("err = %v; want ErrFetch", err)
 			}
@@ -333,17 +322,26 @@ func TestBadDocuments(t *testing.T) {
 	}
 }
 
+// TestSizeLimitIsInclusive: a key set of exactly idp.MaxBodyBytes is read,
+// one byte more is refused.
 func TestSizeLimitIsInclusive(t *testing.T) {
 	k := ecKey(t, elliptic.P256())
 	srv := newKeyServer(t, pub("k1", "ES256", &k.PublicKey))
 	srv.mu.Lock()
-	n := int64(len(srv.body))
+	doc := srv.body
 	srv.mu.Unlock()
-	if _, err := New(srv.URL, nil, Options{MaxBytes: n}).Key(context.Background(), "k1", "ES256"); err != nil {
-		t.Fatalf("body of exactly MaxBytes: %v", err)
+	padded := func(n int) []byte { // doc with a "pad" member, n bytes in all
+		head := append([]byte(nil), doc[:len(doc)-1]...)
+		head = append(head, `,"pad":"`...)
+		return append(append(head, strings.Repeat("a", n-len(head)-2)...), `"}`...)
 	}
-	if _, err := New(srv.URL, nil, Options{MaxBytes: n - 1}).Key(context.Background(), "k1", "ES256"); !errors.Is(err, ErrFetch) {
-		t.Fatalf("body one byte over: %v; want ErrFetch", err)
+	srv.setRaw(padded(idp.MaxBodyBytes))
+	if _, err := New(srv.URL, nil, Options{}).Key(context.Background(), "k1", "ES256"); err != nil {
+		t.Fatalf("body of exactly idp.MaxBodyBytes: %v", err)
+	}
+	srv.setRaw(padded(idp.MaxBodyBytes + 1))
+	if _, err := New(srv.URL, nil, Options{}).Key(context.Background(), "k1", "ES256"); !errors.Is(err, ErrFetch) || !errors.Is(err, idp.ErrBodyTooLarge) {
+		t.Fatalf("body one byte over: %v; want ErrFetch (too large)", err)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestRealProvider(t *testing.T) {
 	if got := p.JWKSRequests(); got != 1 {
 		t.Fatalf("JWKS requests = %d; want 1 (unknown kid within the refresh interval)", got)
 	}
-	clk.add(Options{}.withDefaults().MinRefreshInterval)
+	clk.Advance(Options{}.withDefaults().MinRefreshInterval)
 	_, _ = s.Key(ctx, "unknown", "RS256")
 	_, _ = s.Key(ctx, "unknown-2", "RS256")
 	if got := p.JWKSRequests(); got != 2 {

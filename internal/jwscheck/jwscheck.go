@@ -32,6 +32,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/authgateway/authgateway/internal/strategies"
 )
 
 // Errors of Check; Reason maps them to the gateway's denial reasons.
@@ -43,14 +45,14 @@ var (
 
 // Reason is the denial reason for an error of Check: duplicate_member,
 // unsupported_crit or malformed_token.
-func Reason(err error) string {
+func Reason(err error) strategies.Reason {
 	switch {
 	case errors.Is(err, ErrDuplicateMember):
-		return "duplicate_member"
+		return strategies.ReasonDuplicateMember
 	case errors.Is(err, ErrCrit):
-		return "unsupported_crit"
+		return strategies.ReasonUnsupportedCrit
 	}
-	return "malformed_token"
+	return strategies.ReasonMalformedToken
 }
 
 // maxDepth bounds nesting: real headers and claims sets are a few levels

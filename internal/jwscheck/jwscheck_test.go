@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/strategies"
 )
 
 func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -97,7 +99,7 @@ func TestCheck(t *testing.T) {
 	if err := Check(seg(head) + "==." + seg(claims) + ".sig"); err != nil {
 		t.Errorf("padded segment: %v", err)
 	}
-	for err, want := range map[error]string{ErrDuplicateMember: "duplicate_member", ErrCrit: "unsupported_crit", ErrMalformed: "malformed_token"} {
+	for err, want := range map[error]strategies.Reason{ErrDuplicateMember: "duplicate_member", ErrCrit: "unsupported_crit", ErrMalformed: "malformed_token"} {
 		if got := Reason(err); got != want {
 			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/login"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -516,7 +517,7 @@ func TestReplicas(t *testing.T) {
 			t.Fatalf("reuse at A: %d; want 401", resp.StatusCode)
 		}
 		for _, gw := range []*gateway{gwA, gwB} {
-			eventually(t, 5*time.Second, "family's access token refused at "+gw.URL, func() bool {
+			poll.True(t, 5*time.Second, "family's access token refused at "+gw.URL, func() bool {
 				return b.apiGet(t, gw.URL+"/app", a2).StatusCode == http.StatusUnauthorized
 			})
 			if resp := b.post(t, gw, "/auth/refresh"); resp.StatusCode != http.StatusUnauthorized {
@@ -540,7 +541,7 @@ func TestReplicas(t *testing.T) {
 		if resp := b.apiGet(t, gwA.URL+"/app", access); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("A accepts its own logged-out token: %d", resp.StatusCode)
 		}
-		took := eventually(t, 5*time.Second, "B refuses the logged-out token", func() bool {
+		took := poll.True(t, 5*time.Second, "B refuses the logged-out token", func() bool {
 			return b.apiGet(t, gwB.URL+"/app", access).StatusCode == http.StatusUnauthorized
 		})
 		t.Logf("logout request %s; B refused the token %s after the logout answered", logoutTook, took)

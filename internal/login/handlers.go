@@ -182,9 +182,10 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 	// duplicate members, which go-oidc's struct decoding would read last
 	// and case-insensitively, and no crit at all).
 	if err := jwscheck.Check(raw); err != nil {
+		reason := string(jwscheck.Reason(err))
 		h.failed(r)
-		h.deny(ctx, jwscheck.Reason(err))
-		h.audit(r, audit.Event{Event: audit.LoginFailure, Reason: jwscheck.Reason(err)})
+		h.deny(ctx, reason)
+		h.audit(r, audit.Event{Event: audit.LoginFailure, Reason: reason})
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	var claims map[string]any
@@ -200,7 +201,8 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	id := &session.Identity{Subject: idt.Subject}
-	id.Roles = strategies.StringList(lookupPath(claims, h.o.RolesClaim))
+	roles := strategies.NewClaimPath(h.o.RolesClaim, "roles")
+	id.Roles = strategies.StringList(roles.Lookup(claims))
 	email, _ := claims[h.o.EmailClaim].(string)
 	emailFrom := claims // the claims that vouch (or not) for the email
 	if email == "" || id.Roles == nil {
@@ -210,7 +212,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 				emailFrom = ui
 			}
 			if id.Roles == nil {
-				id.Roles = strategies.StringList(lookupPath(ui, h.o.RolesClaim))
+				id.Roles = strategies.StringList(roles.Lookup(ui))
 			}
 		}
 	}
@@ -315,8 +317,8 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(h.o.AccessCookie); err == nil {
 		access = c.Value
 	}
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		access = strings.TrimSpace(a[7:])
+	if tok, ok := strategies.BearerToken(r); ok {
+		access = tok
 	}
 	refresh := ""
 	if c, err := r.Cookie(h.o.RefreshCookie); err == nil {
@@ -450,17 +452,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
-// lookupPath follows a dotted claim path (realm_access.roles).
-func lookupPath(claims map[string]any, path string) any {
-	var cur any = claims
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[part]
-	}
-	return cur
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/jwt"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
@@ -28,22 +30,7 @@ const signingSecret = "login-test-signing-secret-0123456789abcdef"
 
 // clock is a settable time source for the gateway side (the provider runs
 // on real time).
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
+type clock = clocktest.Offset
 
 // upstream records the identity headers and cookies it received.
 type upstream struct {
@@ -145,9 +132,11 @@ func (e *env) startGateway(t *testing.T) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwtStrategy, err := strategies.NewJWT(strategies.JWTOptions{
-		Name: "jwt", Keys: iss.Keys, Algorithms: []string{"HS256"}, Issuer: "gw.test", Audience: "app.test",
-		Leeway: 30 * time.Second, MaxLifetime: 15 * time.Minute, Cookie: login.DefaultAccessCookie,
+	jwtStrategy, err := jwt.New("jwt", &config.Strategy{
+		Type: "jwt", Keys: "tokens", Algorithms: []string{"HS256"}, Issuer: "gw.test", Audience: "app.test",
+		Leeway: config.Duration(30 * time.Second), Cookie: login.DefaultAccessCookie,
+	}, strategies.Deps{
+		Tokens:      &strategies.GatewayTokens{Keys: iss.Keys, Issuer: "gw.test", AccessTTL: 15 * time.Minute},
 		Revocations: gw.mgr, Now: e.clk.Now,
 	})
 	if err != nil {
@@ -337,17 +326,4 @@ func (b *browser) apiGet(t *testing.T, target string, bearer string) *response {
 		h.Set("Authorization", "Bearer "+bearer)
 	}
 	return b.do(t, http.MethodGet, target, h)
-}
-
-// eventually polls cond for up to limit and returns how long it took.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
 }

@@ -10,24 +10,27 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/authgateway/authgateway/internal/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/authgateway/authgateway/internal/audit"
+	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/jwt"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -93,9 +96,13 @@ type Options struct {
 	// strategy reads.
 	AccessCookie, RefreshCookie, StateCookie string
 
-	// HTTPClient talks to the provider: it must time out and not follow
-	// redirects. Default: 10s timeout, no redirects.
+	// HTTPClient talks to the provider: an idp.Harden one (no redirects, a
+	// timeout, a size cap). Default: idp.NewHTTPClient().
 	HTTPClient *http.Client
+	// KeySets are the providers' key sets by URL, shared with the oauth2
+	// strategies: ID tokens are checked against the same cached set. nil:
+	// a set of the login's own.
+	KeySets *jwks.Sets
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// OnFailure, when set, is told of a failed attempt that only the client
@@ -116,17 +123,10 @@ type Handler struct {
 	origin    string // scheme://host[:port] of RedirectURL, as browsers send Origin
 	redirects Redirects
 	codec     *stateCodec
-	access    *strategies.JWT
+	access    strategies.Strategy // the session cookie's verifier (the jwt strategy's)
 	scopes    []string
-
-	prov     atomic.Pointer[provider]
-	discover sync.Mutex
-	lastErr  error
-	lastTry  time.Time
+	prov      *idp.Lazy[provider] // discovered on first use
 }
-
-// idTokenAlgorithms are the signature algorithms accepted for ID tokens.
-var idTokenAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // provider is the discovered OpenID Provider.
 type provider struct {
@@ -136,7 +136,8 @@ type provider struct {
 }
 
 // New validates o and builds the handler. It does no network I/O: the
-// provider is discovered on first use, so the gateway starts (and
+// provider is discovered on first use (retried at most once per
+// idp.RetryInterval while it cannot be reached), so the gateway starts (and
 // `validate` passes) while the provider is down.
 func New(o Options) (*Handler, error) {
 	switch {
@@ -173,8 +174,10 @@ func New(o Options) (*Handler, error) {
 		o.Now = time.Now
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		o.HTTPClient = idp.NewHTTPClient()
+	}
+	if o.KeySets == nil {
+		o.KeySets = jwks.NewSets(o.HTTPClient, jwks.Options{})
 	}
 	if len(o.Algorithms) == 0 {
 		o.Algorithms = []string{o.Issuer.Keys.Signer().Alg}
@@ -183,11 +186,14 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	access, err := strategies.NewJWT(strategies.JWTOptions{
-		Name: "session", Keys: o.Issuer.Keys, Algorithms: o.Algorithms,
-		Issuer: o.Issuer.Issuer, Audience: o.Issuer.Audience, Leeway: 30 * time.Second,
-		MaxLifetime: o.Issuer.AccessTTL, Cookie: o.AccessCookie, Revocations: o.Sessions,
-		Now: o.Now, CacheSize: -1,
+	// The session cookie is checked exactly as a jwt strategy with keys:
+	// tokens checks it on every route.
+	access, err := jwt.New("session", &config.Strategy{
+		Type: "jwt", Keys: "tokens", Issuer: o.Issuer.Issuer, Audience: o.Issuer.Audience,
+		Algorithms: o.Algorithms, Leeway: config.Duration(30 * time.Second), Cookie: o.AccessCookie,
+	}, strategies.Deps{
+		Tokens:      &strategies.GatewayTokens{Keys: o.Issuer.Keys, Issuer: o.Issuer.Issuer, AccessTTL: o.Issuer.AccessTTL},
+		Revocations: o.Sessions, Now: o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("session verifier: %w", err)
@@ -204,11 +210,13 @@ func New(o Options) (*Handler, error) {
 		origin = self.Scheme + "://" + strings.ToLower(self.Hostname())
 	}
 	selfURL, _ := url.Parse(origin)
-	return &Handler{
+	h := &Handler{
 		o: o, log: o.Logger.With("component", "login", "strategy", o.Name),
 		origin: origin, redirects: Redirects{Self: selfURL, Hosts: o.AllowedRedirectHosts},
 		codec: codec, access: access, scopes: scopes,
-	}, nil
+	}
+	h.prov = idp.NewLazy(o.Now, h.newProvider)
+	return h, nil
 }
 
 // Endpoints are the handlers by canonical path.
@@ -225,62 +233,27 @@ func (h *Handler) Endpoints() map[string]http.Handler {
 // Origin is the gateway's own origin, derived from RedirectURL.
 func (h *Handler) Origin() string { return h.origin }
 
-// provider discovers the OpenID Provider once; a failure is retried at most
-// once a second, so a provider outage is not multiplied by our traffic.
-func (h *Handler) provider(ctx context.Context) (*provider, error) {
-	if p := h.prov.Load(); p != nil {
-		return p, nil
-	}
-	h.discover.Lock()
-	defer h.discover.Unlock()
-	if p := h.prov.Load(); p != nil {
-		return p, nil
-	}
-	if h.lastErr != nil && time.Since(h.lastTry) < time.Second {
-		return nil, h.lastErr
-	}
-	p, err := h.newProvider(ctx)
-	h.lastTry, h.lastErr = time.Now(), err
-	if err != nil {
-		return nil, err
-	}
-	h.prov.Store(p)
-	return p, nil
-}
+// provider answers the discovered OpenID Provider (see idp.Lazy).
+func (h *Handler) provider(ctx context.Context) (*provider, error) { return h.prov.Get(ctx) }
 
+// newProvider is one discovery attempt: the explicit endpoints, the rest
+// from the discovery document.
 func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	o := h.o
-	// The key set keeps this context for later fetches: it must outlive the
-	// request, and carry our client (timeouts, no redirects).
-	keep := oidc.ClientContext(context.WithoutCancel(ctx), o.HTTPClient)
 	pc := oidc.ProviderConfig{IssuerURL: o.IssuerURL, AuthURL: o.AuthorizationURL,
 		TokenURL: o.TokenURL, JWKSURL: o.JWKSURL, UserInfoURL: o.UserinfoURL}
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		disc, err := oidc.NewProvider(oidc.ClientContext(dctx, o.HTTPClient), o.IssuerURL)
+		m, err := idp.Discover(ctx, o.HTTPClient, o.IssuerURL)
 		if err != nil {
-			return nil, fmt.Errorf("discovering %s: %w", o.IssuerURL, err)
+			return nil, err
 		}
-		var meta struct {
-			JWKS string   `json:"jwks_uri"`
-			Algs []string `json:"id_token_signing_alg_values_supported"`
-		}
-		if err := disc.Claims(&meta); err != nil {
-			return nil, fmt.Errorf("reading discovery document: %w", err)
-		}
-		ep := disc.Endpoint()
-		pc.AuthURL = firstNonEmpty(pc.AuthURL, ep.AuthURL)
-		pc.TokenURL = firstNonEmpty(pc.TokenURL, ep.TokenURL)
-		pc.JWKSURL = firstNonEmpty(pc.JWKSURL, meta.JWKS)
-		pc.UserInfoURL = firstNonEmpty(pc.UserInfoURL, disc.UserInfoEndpoint())
+		pc.AuthURL = cmp.Or(pc.AuthURL, m.AuthURL)
+		pc.TokenURL = cmp.Or(pc.TokenURL, m.TokenURL)
+		pc.JWKSURL = cmp.Or(pc.JWKSURL, m.JWKSURL)
+		pc.UserInfoURL = cmp.Or(pc.UserInfoURL, m.UserinfoURL)
 		// Only public-key algorithms: an HS256 ID token would be signed with
 		// our client secret, which proves nothing about the provider.
-		for _, a := range meta.Algs {
-			if slices.Contains(idTokenAlgorithms, a) {
-				pc.Algorithms = append(pc.Algorithms, a)
-			}
-		}
+		pc.Algorithms = m.IDTokenAlgorithms
 	}
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
 		return nil, errors.New("provider has no authorization, token or jwks endpoint")
@@ -288,10 +261,13 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	if len(pc.Algorithms) == 0 {
 		pc.Algorithms = []string{"RS256"} // the OIDC default
 	}
-	op := pc.NewProvider(keep)
-	// go-oidc checks signature (JWKS), iss, aud (our client id) and exp;
-	// the nonce is ours to check.
-	verifier := op.VerifierContext(keep, &oidc.Config{ClientID: o.ClientID, Now: o.Now})
+	// The provider keeps our client (timeouts, no redirects) for userinfo.
+	op := pc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), o.HTTPClient))
+	// go-oidc checks iss, aud (our client id) and exp, and the signature
+	// against the key set the oauth2 strategies share; the nonce is ours to
+	// check.
+	verifier := oidc.NewVerifier(o.IssuerURL, o.KeySets.Get(pc.JWKSURL),
+		&oidc.Config{ClientID: o.ClientID, Now: o.Now, SupportedSigningAlgs: pc.Algorithms})
 	return &provider{
 		op: op,
 		oauth: oauth2.Config{
@@ -301,14 +277,6 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 		},
 		verifier: verifier,
 	}, nil
-}
-
-// firstNonEmpty returns the first non-empty string.
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (h *Handler) failed(r *http.Request) {

@@ -112,13 +112,13 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	if !rt.Public {
 		res := strategies.Run(r.Context(), rt.Chain, r, true)
 		for _, o := range res.Outcomes {
-			ex.Strategies = append(ex.Strategies, StrategyOutcome{Name: o.Strategy, Result: o.Result, Reason: o.Reason})
+			ex.Strategies = append(ex.Strategies, StrategyOutcome{Name: o.Strategy, Result: o.Result, Reason: string(o.Reason)})
 		}
 		ex.RolesRequired, ex.ScopesRequired = rt.Roles, rt.Scopes
 		if res.Identity == nil {
 			switch {
 			case res.Invalid:
-				return ex.decide(http.StatusUnauthorized, "invalid credentials", res.Reason)
+				return ex.decide(http.StatusUnauthorized, "invalid credentials", string(res.Reason))
 			case res.Err != nil:
 				return ex.decide(http.StatusServiceUnavailable, "authentication unavailable", "strategy_error")
 			case rt.Login != "" && isBrowserNavigation(r):

@@ -282,7 +282,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	res := strategies.Run(r.Context(), rt.Chain, r, false)
 	if res.Identity == nil {
-		st.ev.Reason = res.Reason
+		st.ev.Reason = string(res.Reason)
 		// A browser navigation whose session is missing, expired or revoked
 		// goes to login; that is a user's session ending, not an attack, so it
 		// does not count as a failure.

@@ -17,11 +17,14 @@ import (
 
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/idp"
+	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/metrics"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/redisconn"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/builtin"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -67,6 +70,10 @@ type App struct {
 	started *config.Config
 	// restartKeys lists the loaded config's keys that wait for a restart.
 	restartKeys atomic.Pointer[[]string]
+	// idp is the one client for identity providers, and keySets their key
+	// sets by URL: shared by the login and every strategy, across reloads.
+	idp     *http.Client
+	keySets *jwks.Sets
 }
 
 // generation is what one config load built and a reload replaces.
@@ -100,7 +107,8 @@ func WithEventLog(w io.Writer) Option { return func(a *App) { a.eventLog = w } }
 
 // Build constructs everything from cfg without listening. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}}
+	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient()}
+	a.keySets = jwks.NewSets(a.idp, jwks.Options{OnCache: func(hit bool) { a.Metrics.CacheResult("jwks", hit) }})
 	for _, o := range opts {
 		o(a)
 	}
@@ -216,15 +224,19 @@ func (a *App) endpoints() map[string]http.Handler {
 // buildGeneration builds the strategies and route table of cfg.
 func (a *App) buildGeneration(ctx context.Context, cfg *config.Config) (*generation, error) {
 	gen := &generation{}
-	deps := strategies.Deps{Logger: a.Logger, HTTPClient: providerClient(), Extra: a.extraStrategies(ctx, gen), OnCache: a.Metrics.CacheResult}
+	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult}
 	if a.Issuer != nil {
-		deps.TokenKeys = a.Issuer.Keys
+		deps.Tokens = &strategies.GatewayTokens{Keys: a.Issuer.Keys, Issuer: cfg.Tokens.Issuer, AccessTTL: cfg.Tokens.AccessTTL.D()}
 	}
 	if a.sessions != nil {
 		deps.Revocations = a.sessions.Revocations
 	}
-	strats, err := strategies.Build(cfg, deps)
+	strats, err := builtin.Build(cfg, deps)
 	if err != nil {
+		return nil, err
+	}
+	gen.closers = append(gen.closers, strats.Close)
+	if err := strats.Start(ctx, cfg); err != nil {
 		gen.close()
 		return nil, err
 	}
@@ -293,19 +305,6 @@ func (a *App) buildTable(cfg *config.Config, strats map[string]strategies.Strate
 		return nil, config.Errors{cfg.Problem("routes", "%v", err)}
 	}
 	return t, nil
-}
-
-// providerClient is the HTTP client for identity providers: bounded in time
-// and never following redirects (a redirect could point key fetching or
-// introspection anywhere).
-func providerClient() *http.Client {
-	return &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // Close releases what Build acquired.

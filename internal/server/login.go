@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/login"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -33,6 +34,7 @@ type sessions struct {
 func (a *App) buildSessions(ctx context.Context) (*sessions, error) {
 	s, closeFn, err := newSessions(ctx, sessionDeps{
 		cfg: a.Config(), logger: a.Logger, redis: a.Redis, issuer: a.Issuer, audit: a.auditRequest,
+		idp: a.idp, keySets: a.keySets,
 		// Read at request time: the Gateway is built after the sessions.
 		onFailure: func(r *http.Request) {
 			if g := a.Gateway; g != nil {
@@ -53,6 +55,8 @@ type sessionDeps struct {
 	issuer    *tokens.Issuer
 	onFailure func(*http.Request)
 	audit     func(*http.Request, audit.Event)
+	idp       *http.Client
+	keySets   *jwks.Sets
 }
 
 func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
@@ -97,7 +101,7 @@ func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
 		Scopes: sc.Scopes, RedirectURL: sc.RedirectURL, AllowedRedirectHosts: sc.AllowedRedirectHosts,
 		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim, AllowUnverifiedEmail: sc.AllowUnverifiedEmail,
 		Issuer: d.issuer, Algorithms: algs, Sessions: mgr, StateSecret: secret,
-		AccessCookie: sessionCookie(cfg, d.logger), HTTPClient: providerClient(),
+		AccessCookie: sessionCookie(cfg, d.logger), HTTPClient: d.idp, KeySets: d.keySets,
 		Logger: d.logger, OnFailure: d.onFailure, Audit: d.audit,
 	})
 	if err != nil {

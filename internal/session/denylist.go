@@ -51,13 +51,6 @@ func (d *Denylist) IsRevoked(_ context.Context, jti string) (bool, error) {
 	return false, nil
 }
 
-// Len is the number of entries (for tests and metrics).
-func (d *Denylist) Len() int {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return len(d.m)
-}
-
 // add records refs; it prunes expired entries at most once a minute.
 func (d *Denylist) add(refs []AccessRef) {
 	now := d.now()

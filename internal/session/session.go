@@ -195,9 +195,6 @@ func (m *Manager) Close() {
 	<-m.done
 }
 
-// Denylist is the local view of revoked access tokens.
-func (m *Manager) Denylist() *Denylist { return m.deny }
-
 // IsRevoked implements the jwt strategy's Revocations: a map lookup.
 func (m *Manager) IsRevoked(ctx context.Context, jti string) (bool, error) {
 	return m.deny.IsRevoked(ctx, jti)

@@ -3,8 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
@@ -19,24 +21,9 @@ import (
 const testSecret = "0123456789abcdef0123456789abcdef-session-test"
 
 // clock is a settable time source shared by the issuer and the manager.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = clocktest.Fake
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return clocktest.NewFake(time.Now().Truncate(time.Second)) }
 
 func newIssuer(t testing.TB, secret string, now func() time.Time) *tokens.Issuer {
 	t.Helper()
@@ -76,25 +63,38 @@ func backends(t *testing.T, f func(t *testing.T, newManager func(clk *clock) *Ma
 
 func newManager(t testing.TB, rc redis.UniversalClient, clk *clock) *Manager {
 	t.Helper()
+	var synced func(*Manager)
+	if rc != nil {
+		synced = syncProbe(t, rc)
+	}
 	m, err := New(Options{Issuer: newIssuer(t, testSecret, clk.Now), Redis: rc, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(m.Close)
-	if m.watch != nil {
-		waitSynced(t, m, 1)
+	if synced != nil {
+		synced(m)
 	}
 	return m
 }
 
-func waitSynced(t testing.TB, m *Manager, n int64) {
+// syncProbe writes a revocation to the deny set in Redis, never published,
+// before a manager starts; the function it answers waits until the manager
+// sees it, that is until it has subscribed to revocations and loaded the
+// set (it loads after every subscription).
+func syncProbe(t testing.TB, rc redis.UniversalClient) func(*Manager) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for m.watch.synced.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("denylist never synced from redis")
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx := context.Background()
+	probe := fmt.Sprintf("sync-probe-%d", time.Now().UnixNano())
+	if err := rc.ZAdd(ctx, denyKey, redis.Z{Score: float64(time.Now().Add(time.Hour).Unix()), Member: probe}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return func(m *Manager) {
+		t.Helper()
+		poll.True(t, 10*time.Second, "denylist synced from redis", func() bool {
+			r, err := m.IsRevoked(ctx, probe)
+			return err == nil && r
+		})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/authgateway/authgateway/internal/pubsub"
@@ -28,8 +27,6 @@ type watcher struct {
 	log    *slog.Logger
 	now    func() time.Time
 	resync time.Duration
-	// synced counts completed (re)syncs (tests wait on it).
-	synced atomic.Int64
 }
 
 func (w *watcher) run(ctx context.Context) {
@@ -66,6 +63,5 @@ func (w *watcher) load(ctx context.Context) error {
 	}
 	w.deny.add(refs)
 	w.deny.markUp()
-	w.synced.Add(1)
 	return nil
 }

@@ -20,7 +20,7 @@ type Named struct {
 type Outcome struct {
 	Strategy string
 	Result   string // "identity", "no_credentials", "invalid", "error"
-	Reason   string
+	Reason   Reason
 	Err      error
 }
 
@@ -33,8 +33,8 @@ type Result struct {
 	// Err is the first technical error, when no strategy succeeded.
 	Err      error
 	Outcomes []Outcome
-	// Reason is the first denial reason (or "no_credentials").
-	Reason string
+	// Reason is the first denial reason (or ReasonNoCredentials).
+	Reason Reason
 }
 
 // Run tries the strategies in order; the first identity wins. A strategy that
@@ -48,9 +48,9 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 		var o Outcome
 		switch {
 		case err == nil && id != nil && !cleanIdentity(id):
-			o := Outcome{Strategy: n.Name, Result: "invalid", Reason: "bad_identity_value"}
+			o := Outcome{Strategy: n.Name, Result: "invalid", Reason: ReasonBadIdentityValue}
 			res.Invalid = true
-			if res.Reason == "" || res.Reason == "no_credentials" {
+			if res.Reason == "" || res.Reason == ReasonNoCredentials {
 				res.Reason = o.Reason
 			}
 			if withOutcomes {
@@ -65,7 +65,7 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 			}
 			return res
 		case errors.Is(err, ErrNoCredentials):
-			o = Outcome{Strategy: n.Name, Result: "no_credentials", Reason: "no_credentials"}
+			o = Outcome{Strategy: n.Name, Result: "no_credentials", Reason: ReasonNoCredentials}
 		case errors.Is(err, ErrInvalidCredentials):
 			o = Outcome{Strategy: n.Name, Result: "invalid", Reason: reasonOf(err), Err: err}
 			res.Invalid = true
@@ -80,12 +80,12 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 			if err == nil {
 				err = errors.New("strategy returned no identity and no error")
 			}
-			o = Outcome{Strategy: n.Name, Result: "error", Reason: "strategy_error", Err: err}
+			o = Outcome{Strategy: n.Name, Result: "error", Reason: ReasonStrategyError, Err: err}
 			if res.Err == nil {
 				res.Err = err
 			}
 		}
-		if res.Reason == "" || (res.Reason == "no_credentials" && o.Reason != "no_credentials") {
+		if res.Reason == "" || (res.Reason == ReasonNoCredentials && o.Reason != ReasonNoCredentials) {
 			res.Reason = o.Reason
 		}
 		if withOutcomes {
@@ -93,17 +93,17 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 		}
 	}
 	if res.Reason == "" {
-		res.Reason = "no_credentials"
+		res.Reason = ReasonNoCredentials
 	}
 	return res
 }
 
-func reasonOf(err error) string {
+func reasonOf(err error) Reason {
 	var ie *InvalidError
 	if errors.As(err, &ie) {
 		return ie.Reason
 	}
-	return "invalid_credentials"
+	return ReasonInvalidCredentials
 }
 
 // cleanIdentity makes an identity's values safe to put in headers and keeps

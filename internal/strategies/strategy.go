@@ -1,5 +1,8 @@
-// Package strategies holds the Strategy contract, the chain that runs a route's
-// strategies in order, and the built-in strategies (jwt, api_key, oauth2).
+// Package strategies holds the Strategy contract, what every strategy
+// shares (the identity, the denial reasons, the bearer-token and claim
+// readers, the dependencies strategies are built with), and the chain that
+// runs a route's strategies in order. The strategies themselves live in
+// sub-packages (jwt, apikey, oauth2), built by package builtin.
 package strategies
 
 import (
@@ -40,8 +43,8 @@ var ErrInvalidCredentials = errors.New("invalid credentials")
 // InvalidError is an invalid credential with a machine-readable reason for logs
 // (never containing the credential itself).
 type InvalidError struct {
-	Reason string // e.g. "expired", "bad_signature", "unknown_key"
-	Err    error  // detail for logs; may be nil
+	Reason Reason
+	Err    error // detail for logs; may be nil
 	// Final says the credential is certainly this strategy's (a token signed
 	// by one of its keys): later strategies in the chain must not try it
 	// (an expired or revoked gateway token is not sent to a provider).
@@ -50,9 +53,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string {
 	if e.Err != nil {
-		return "invalid credentials: " + e.Reason + ": " + e.Err.Error()
+		return "invalid credentials: " + string(e.Reason) + ": " + e.Err.Error()
 	}
-	return "invalid credentials: " + e.Reason
+	return "invalid credentials: " + string(e.Reason)
 }
 
 // Is makes errors.Is(err, ErrInvalidCredentials) true.
@@ -61,7 +64,7 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalidCreden
 func (e *InvalidError) Unwrap() error { return e.Err }
 
 // Invalid returns an *InvalidError with the given reason.
-func Invalid(reason string, err error) error { return &InvalidError{Reason: reason, Err: err} }
+func Invalid(reason Reason, err error) error { return &InvalidError{Reason: reason, Err: err} }
 
 // Strategy authenticates a request.
 //
@@ -72,4 +75,20 @@ func Invalid(reason string, err error) error { return &InvalidError{Reason: reas
 // Implementations must not log or return the credential itself.
 type Strategy interface {
 	Authenticate(ctx context.Context, r *http.Request) (*Identity, error)
+}
+
+// Starter is a strategy with work to begin before it serves: a first
+// discovery of its provider, watchers that keep its caches current. Start
+// is called once, after the strategy is built; ctx bounds the start itself,
+// not what it leaves running (Closer ends that). An error is a
+// configuration error (a provider that names another issuer); an
+// unreachable provider is none: the strategy fails closed until it answers.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Closer is a strategy that holds something to release when its config
+// generation is retired.
+type Closer interface {
+	Close()
 }

@@ -52,16 +52,6 @@ type keyData struct {
 // Replace swaps in the keys of other (already validated).
 func (s *KeySet) Replace(other *KeySet) { s.cur.Store(other.cur.Load()) }
 
-// Kids lists the key ids, the signing key first.
-func (s *KeySet) Kids() []string {
-	d := s.cur.Load()
-	out := make([]string, len(d.keys))
-	for i, k := range d.keys {
-		out[i] = k.Kid
-	}
-	return out
-}
-
 // LoadKeySet builds the key set from tokens.signing_keys, reading PEM files.
 // Errors name the offending key by its position.
 func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/strategies"
+	jwtstrategy "github.com/authgateway/authgateway/internal/strategies/jwt"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -175,7 +176,7 @@ func TestAccessAndAssertion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strat, err := strategies.NewJWT(strategies.JWTOptions{Name: "jwt", Keys: iss.Keys, Algorithms: []string{"ES256"},
+	strat, err := jwtstrategy.NewVerifier(jwtstrategy.Options{Name: "jwt", Keys: iss.Keys, Algorithms: []string{"ES256"},
 		Issuer: "gw", Audience: "app", MaxLifetime: 15 * time.Minute})
 	if err != nil {
 		t.Fatal(err)

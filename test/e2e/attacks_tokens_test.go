@@ -200,7 +200,7 @@ func TestTokenAttacks(t *testing.T) {
 			status: 200, saw: saw{uri: "/sso/x", auth: service("sso")}},
 		{name: "introspection: an answer without iss from the issuer's own endpoint", via: viaSSO, action: sso.send("", req("GET", "/bare/x", bearer(sso.serviceToken(t, sso.bare)))),
 			status: 200, saw: saw{uri: "/bare/x", auth: service("bare")}},
-		{name: "introspection: an answer naming another issuer", via: viaSSO, action: sso.send("issuer_mismatch", req("GET", "/cross/x", bearer(sso.serviceToken(t, sso.op)))),
+		{name: "introspection: an answer naming another issuer", via: viaSSO, action: sso.send("wrong_issuer", req("GET", "/cross/x", bearer(sso.serviceToken(t, sso.op)))),
 			status: 401, saw: nothing},
 	}
 	runAttacks(t, s, tests)

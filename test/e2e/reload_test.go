@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // reloadHead is the fixed part of every config of
@@ -154,17 +156,7 @@ func getReadyz(t *testing.T, g *Gateway) readyzState {
 // takes the 250 ms debounce plus a build; the machine may be busy).
 func pollUntil(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after 10s: %v", what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // statusCond is a condition: a GET of target with the bearer token (none if

@@ -11,8 +11,9 @@ import (
 
 	"github.com/authgateway/authgateway/internal/apikey"
 	"github.com/authgateway/authgateway/internal/config"
-	"github.com/authgateway/authgateway/internal/oauth2strategy"
 	"github.com/authgateway/authgateway/internal/redisconn"
+	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/oauth2"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -139,8 +140,11 @@ func TestOAuth2Creds(t *testing.T) {
 		t.Fatal("no introspection counter")
 	}
 	ctx := context.Background()
-	s, err := oauth2strategy.New(ctx, "oauth2", cfg.Strategies["oauth2"], oauth2strategy.Deps{})
+	s, err := oauth2.New("oauth2", cfg.Strategies["oauth2"], strategies.Deps{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.(strategies.Starter).Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	before := c.calls.read()

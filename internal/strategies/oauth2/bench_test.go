@@ -1,4 +1,4 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
@@ -7,11 +7,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
-func benchAuthenticate(b *testing.B, client, secret string, deps Deps) {
+func benchAuthenticate(b *testing.B, client, secret string, deps strategies.Deps) {
 	p := oidctest.Start(b, oidctest.Options{})
 	s := newStrategy(b, gatewayConfig(p, time.Minute), deps)
 	r := bearer(p.ClientCredentialsToken(b, client, secret, "data:read"))
@@ -32,15 +33,15 @@ func benchAuthenticate(b *testing.B, client, secret string, deps Deps) {
 // token (verified-token cache; no introspection).
 func BenchmarkAuthenticate(b *testing.B) {
 	b.Run("opaque cached memory", func(b *testing.B) {
-		benchAuthenticate(b, oidctest.ServiceClientID, oidctest.ServiceClientSecret, Deps{})
+		benchAuthenticate(b, oidctest.ServiceClientID, oidctest.ServiceClientSecret, strategies.Deps{})
 	})
 	b.Run("opaque cached redis", func(b *testing.B) {
 		srv := redistest.Start(b)
 		rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		b.Cleanup(func() { _ = rc.Close() })
-		benchAuthenticate(b, oidctest.ServiceClientID, oidctest.ServiceClientSecret, Deps{Redis: rc})
+		benchAuthenticate(b, oidctest.ServiceClientID, oidctest.ServiceClientSecret, strategies.Deps{Redis: rc})
 	})
 	b.Run("jwt", func(b *testing.B) {
-		benchAuthenticate(b, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret, Deps{})
+		benchAuthenticate(b, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret, strategies.Deps{})
 	})
 }

@@ -1,4 +1,4 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
@@ -20,8 +20,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -36,7 +39,7 @@ func TestAcceptsTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+			s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 			tok := p.ClientCredentialsToken(t, tt.client, tt.secret, "data:read", "data:write")
 			before := p.IntrospectionRequests()
 			id := mustAccept(t, s, tok)
@@ -57,7 +60,7 @@ func TestAcceptsTokens(t *testing.T) {
 		})
 	}
 	t.Run("user token", func(t *testing.T) {
-		s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+		s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 		access, _ := userTokens(t, p)
 		id := mustAccept(t, s, access)
 		if id.Subject != oidctest.UserID || id.ClientID != oidctest.GatewayClientID ||
@@ -69,7 +72,7 @@ func TestAcceptsTokens(t *testing.T) {
 	t.Run("dotted roles claim and custom scopes claim", func(t *testing.T) {
 		sc := gatewayConfig(p, time.Minute)
 		sc.RolesClaim, sc.ScopesClaim = "missing.roles", "roles"
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		tok := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret, "data:read")
 		id := mustAccept(t, s, tok)
 		if len(id.Roles) != 0 || !slices.Equal(id.Scopes, []string{oidctest.ServiceRole}) {
@@ -80,7 +83,7 @@ func TestAcceptsTokens(t *testing.T) {
 
 func TestNoCredentials(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{})
-	s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 	tests := []struct{ name, header string }{
 		{"none", ""},
 		{"basic", "Basic Z2F0ZXdheTpzZWNyZXQ="},
@@ -111,18 +114,18 @@ func TestRevokedToken(t *testing.T) {
 	}
 
 	t.Run("cached answer serves until its entry ends", func(t *testing.T) {
-		s := newStrategy(t, gatewayConfig(p, time.Hour), Deps{})
+		s := newStrategy(t, gatewayConfig(p, time.Hour), strategies.Deps{})
 		tok := svc()
 		mustAccept(t, s, tok)
 		p.Revoke(t, tok)
 		mustAccept(t, s, tok) // the documented cost of cache_ttl
 	})
 	t.Run("refused once the entry expired (cache_ttl 1s)", func(t *testing.T) {
-		s := newStrategy(t, gatewayConfig(p, time.Second), Deps{})
+		s := newStrategy(t, gatewayConfig(p, time.Second), strategies.Deps{})
 		tok := svc()
 		mustAccept(t, s, tok)
 		p.Revoke(t, tok)
-		eventually(t, "revoked token", func() error {
+		poll.Until(t, 20*time.Second, "revoked token", func() error {
 			id, err := authenticate(s, tok)
 			if errors.Is(err, strategies.ErrInvalidCredentials) && id == nil {
 				if r := reasonOf(err); r != "inactive" {
@@ -134,7 +137,7 @@ func TestRevokedToken(t *testing.T) {
 		})
 	})
 	t.Run("refused at once with cache_ttl 0s", func(t *testing.T) {
-		s := newStrategy(t, gatewayConfig(p, 0), Deps{})
+		s := newStrategy(t, gatewayConfig(p, 0), strategies.Deps{})
 		tok := svc()
 		mustAccept(t, s, tok)
 		mustAccept(t, s, tok)
@@ -147,7 +150,7 @@ func TestExpiredTokens(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{AccessTokenTTL: time.Second})
 	sc := gatewayConfig(p, time.Minute)
 	sc.Leeway = 0
-	s := newStrategy(t, sc, Deps{})
+	s := newStrategy(t, sc, strategies.Deps{})
 	for _, c := range []struct{ name, id, secret string }{
 		{"opaque", oidctest.ServiceClientID, oidctest.ServiceClientSecret},
 		{"jwt", oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret},
@@ -159,7 +162,7 @@ func TestExpiredTokens(t *testing.T) {
 			if _, err := authenticate(s, tok); err != nil && !errors.Is(err, strategies.ErrInvalidCredentials) {
 				t.Fatalf("fresh token: %v", err)
 			}
-			eventually(t, "expired token", func() error {
+			poll.Until(t, 20*time.Second, "expired token", func() error {
 				id, err := authenticate(s, tok)
 				if id == nil && errors.Is(err, strategies.ErrInvalidCredentials) {
 					return nil
@@ -208,10 +211,10 @@ func TestRefusedTokens(t *testing.T) {
 	other := oidctest.Start(t, oidctest.Options{}) // another issuer, same client names
 	p.AddClient(oidctest.Client{ID: "svc-other-jwt", Secret: "svc-other-jwt-secret", ClientCredentials: true,
 		JWTAccessTokens: true, Audience: []string{"other-api"}})
-	s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 	noAud := gatewayConfig(p, time.Minute)
 	noAud.Audience = "" // JWTs then need aud = client_id
-	sNoAud := newStrategy(t, noAud, Deps{})
+	sNoAud := newStrategy(t, noAud, strategies.Deps{})
 
 	forger, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -228,10 +231,10 @@ func TestRefusedTokens(t *testing.T) {
 		name   string
 		s      *Strategy
 		token  string
-		reason string // "" = any invalid reason
+		reason strategies.Reason // "" = any invalid reason
 	}{
 		{"opaque for another audience", s,
-			p.ClientCredentialsToken(t, oidctest.OtherClientID, oidctest.OtherClientSecret), "audience_mismatch"},
+			p.ClientCredentialsToken(t, oidctest.OtherClientID, oidctest.OtherClientSecret), "wrong_audience"},
 		{"jwt for another audience", s,
 			p.ClientCredentialsToken(t, "svc-other-jwt", "svc-other-jwt-secret"), "wrong_audience"},
 		{"jwt for another audience, audience defaults to client_id", sNoAud,
@@ -278,7 +281,7 @@ func TestRefusedTokens(t *testing.T) {
 
 func TestProviderDown(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{})
-	s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 	cachedOpaque := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
 	cachedJWT := p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret)
 	freshOpaque := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
@@ -312,7 +315,7 @@ func TestOneIntrospectionPerToken(t *testing.T) {
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			p := oidctest.Start(t, oidctest.Options{})
-			var deps Deps
+			var deps strategies.Deps
 			if backend == "redis" {
 				srv := redistest.Start(t)
 				rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -351,9 +354,8 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	jwtTok := p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret)
 	p.Stop()
 
-	s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{}) // must not fail
-	clk := &clock{}
-	s.now = clk.now
+	clk := &clocktest.Offset{}
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{Now: clk.Now}) // must not fail
 	for _, tk := range []string{tok, jwtTok, "garbage"} {
 		wantTechnical(t, s, tk)
 	}
@@ -361,7 +363,7 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	p.Restart()
 	// Retries are rate limited: within the interval the last failure stands.
 	wantTechnical(t, s, tok)
-	clk.add(discoveryRetry)
+	clk.Advance(idp.RetryInterval)
 	mustAccept(t, s, tok)
 	mustAccept(t, s, jwtTok)
 	wantInvalid(t, s, "garbage")
@@ -369,23 +371,22 @@ func TestDiscoveryFailureAtStartup(t *testing.T) {
 	t.Run("provider still down at the retry", func(t *testing.T) {
 		p2 := oidctest.Start(t, oidctest.Options{})
 		p2.Stop()
-		s := newStrategy(t, gatewayConfig(p2, time.Minute), Deps{})
-		clk := &clock{}
-		s.now = clk.now
+		clk := &clocktest.Offset{}
+		s := newStrategy(t, gatewayConfig(p2, time.Minute), strategies.Deps{Now: clk.Now})
 		for range 3 {
-			clk.add(discoveryRetry)
+			clk.Advance(idp.RetryInterval)
 			wantTechnical(t, s, tok)
 		}
 	})
 }
 
 func TestDiscoveryChecks(t *testing.T) {
-	t.Run("issuer mismatch fails New", func(t *testing.T) {
+	t.Run("issuer mismatch fails Start", func(t *testing.T) {
 		p := oidctest.Start(t, oidctest.Options{Host: "localhost"})
 		sc := gatewayConfig(p, time.Minute)
 		sc.IssuerURL = "http://" + p.Addr // 127.0.0.1: the provider names localhost
-		if _, err := New(context.Background(), testName, sc, Deps{}); !errors.Is(err, errIssuerMismatch) {
-			t.Fatalf("New = %v; want an issuer mismatch", err)
+		if _, err := build(sc, strategies.Deps{}); !errors.Is(err, idp.ErrIssuerMismatch) {
+			t.Fatalf("New and Start = %v; want an issuer mismatch", err)
 		}
 	})
 	t.Run("explicit introspection_url wins", func(t *testing.T) {
@@ -393,7 +394,7 @@ func TestDiscoveryChecks(t *testing.T) {
 		elsewhere := oidctest.Start(t, oidctest.Options{})
 		sc := gatewayConfig(p, time.Minute)
 		sc.IntrospectionURL = elsewhere.IntrospectionURL
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		tok := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
 		wantInvalid(t, s, tok)
 		if p.IntrospectionRequests() != 0 || elsewhere.IntrospectionRequests() != 1 {
@@ -406,7 +407,7 @@ func TestDiscoveryChecks(t *testing.T) {
 		elsewhere := oidctest.Start(t, oidctest.Options{})
 		sc := gatewayConfig(p, time.Minute)
 		sc.JWKSURL = elsewhere.JWKSURL
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		tok := p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret)
 		wantInvalid(t, s, tok)
 		if p.JWKSRequests() != 0 || elsewhere.JWKSRequests() == 0 {
@@ -419,18 +420,18 @@ func TestDiscoveryChecks(t *testing.T) {
 		sc.IssuerURL = "http://127.0.0.1:1" // nothing listens; never asked
 		sc.Issuer = ""
 		sc.IntrospectionURL, sc.JWKSURL = p.IntrospectionURL, p.JWKSURL
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		// The tokens' iss is the provider's, not issuer_url: refused.
 		tok := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
-		if got := reasonOf(func() error { _, err := authenticate(s, tok); return err }()); got != "issuer_mismatch" {
-			t.Fatalf("reason = %q; want issuer_mismatch", got)
+		if got := reasonOf(func() error { _, err := authenticate(s, tok); return err }()); got != "wrong_issuer" {
+			t.Fatalf("reason = %q; want wrong_issuer", got)
 		}
 	})
 	t.Run("introspection only, without issuer_url", func(t *testing.T) {
 		p := oidctest.Start(t, oidctest.Options{})
 		sc := gatewayConfig(p, time.Minute)
 		sc.IssuerURL, sc.IntrospectionURL = "", p.IntrospectionURL
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		// JWTs are introspected too when no key set is configured.
 		for _, c := range [][2]string{{oidctest.ServiceClientID, oidctest.ServiceClientSecret},
 			{oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret}} {
@@ -444,51 +445,13 @@ func TestDiscoveryChecks(t *testing.T) {
 		p := oidctest.Start(t, oidctest.Options{})
 		sc := gatewayConfig(p, time.Minute)
 		sc.ClientSecret = ""
-		s := newStrategy(t, sc, Deps{})
+		s := newStrategy(t, sc, strategies.Deps{})
 		mustAccept(t, s, p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret))
 		err := wantInvalid(t, s, p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret))
 		if got := reasonOf(err); got != "unverifiable_token" {
 			t.Fatalf("reason = %q; want unverifiable_token", got)
 		}
 	})
-}
-
-func TestDiscoveryDocument(t *testing.T) {
-	tests := []struct {
-		name    string
-		status  int
-		body    func(issuer string) string
-		wantErr string
-	}{
-		{"not found", 404, func(string) string { return "" }, "status 404"},
-		{"not json", 200, func(string) string { return "<html>" }, "decoding"},
-		{"other issuer", 200, func(string) string { return `{"issuer":"https://evil.example"}` }, "differs"},
-		{"jwks_uri not http", 200, func(iss string) string {
-			return `{"issuer":"` + iss + `","jwks_uri":"file:///etc/passwd"}`
-		}, "jwks_uri"},
-		{"oversize", 200, func(iss string) string {
-			return `{"issuer":"` + iss + `","x":"` + strings.Repeat("a", maxMetadataBytes) + `"}`
-		}, "larger"},
-		{"redirect is not followed", 302, func(string) string { return "" }, "status 302"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var srv *httptest.Server
-			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tt.status == 302 {
-					http.Redirect(w, r, "/elsewhere", http.StatusFound)
-					return
-				}
-				w.WriteHeader(tt.status)
-				_, _ = w.Write([]byte(tt.body(srv.URL)))
-			}))
-			defer srv.Close()
-			_, err := discover(context.Background(), httpClient(nil), srv.URL)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("discover = %v; want an error containing %q", err, tt.wantErr)
-			}
-		})
-	}
 }
 
 func TestNewConfigErrors(t *testing.T) {
@@ -511,12 +474,12 @@ func TestNewConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := base()
 			tt.mod(sc)
-			if s, err := New(context.Background(), testName, sc, Deps{}); err == nil {
+			if s, err := New(testName, sc, strategies.Deps{}); err == nil {
 				t.Fatalf("New = %v; want an error", s)
 			}
 		})
 	}
-	if _, err := New(context.Background(), testName, nil, Deps{}); err == nil {
+	if _, err := New(testName, nil, strategies.Deps{}); err == nil {
 		t.Fatal("New(nil config) succeeded")
 	}
 }
@@ -561,55 +524,6 @@ func FuzzProviderJWT(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if st.providerJWT(s) && strings.Count(s, ".") != 2 {
 			t.Fatalf("providerJWT(%q) = true for a token without three parts", s)
-		}
-	})
-}
-
-func TestNewJWKSJWT(t *testing.T) {
-	p := oidctest.Start(t, oidctest.Options{})
-	sc := &config.Strategy{Type: "jwt", Issuer: p.Issuer, Audience: oidctest.GatewayClientID,
-		Algorithms: []string{"RS256"}, JWKSURL: p.JWKSURL, RolesClaim: "roles", Leeway: config.Duration(30 * time.Second)}
-	s, err := NewJWKSJWT("idp", sc, Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := p.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret, "data:read")
-	id, err := s.Authenticate(context.Background(), bearer(tok))
-	if err != nil || id.Subject != oidctest.JWTServiceClientID || id.Strategy != "idp" ||
-		!slices.Equal(id.Roles, []string{oidctest.ServiceRole}) || !slices.Equal(id.Scopes, []string{"data:read"}) {
-		t.Fatalf("Authenticate = %+v, %v", id, err)
-	}
-	if c, ok := s.(interface{ CredentialHeaders() []string }); !ok || !slices.Equal(c.CredentialHeaders(), []string{"Authorization"}) {
-		t.Fatal("the jwks jwt strategy does not name its credential header")
-	}
-
-	t.Run("technical while the key set is unreachable", func(t *testing.T) {
-		down := oidctest.Start(t, oidctest.Options{})
-		tok := down.ClientCredentialsToken(t, oidctest.JWTServiceClientID, oidctest.JWTServiceClientSecret)
-		down.Stop()
-		sc := *sc
-		sc.Issuer, sc.JWKSURL = down.Issuer, down.JWKSURL
-		s, err := NewJWKSJWT("idp", &sc, Deps{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := s.Authenticate(context.Background(), bearer(tok))
-		if id != nil || err == nil || errors.Is(err, strategies.ErrInvalidCredentials) {
-			t.Fatalf("Authenticate = %+v, %v; want a technical error", id, err)
-		}
-	})
-	t.Run("config errors", func(t *testing.T) {
-		for _, mod := range []func(*config.Strategy){
-			func(sc *config.Strategy) { sc.Algorithms = []string{"HS256"} },
-			func(sc *config.Strategy) { sc.JWKSURL = "" },
-			func(sc *config.Strategy) { sc.Audience = "" },
-			func(sc *config.Strategy) { sc.Issuer = "" },
-		} {
-			bad := *sc
-			mod(&bad)
-			if _, err := NewJWKSJWT("idp", &bad, Deps{}); err == nil {
-				t.Errorf("NewJWKSJWT(%+v) succeeded", bad)
-			}
 		}
 	})
 }

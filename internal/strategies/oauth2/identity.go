@@ -1,8 +1,6 @@
-package oauth2strategy
+package oauth2
 
 import (
-	"strings"
-
 	"github.com/authgateway/authgateway/internal/introspect"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
@@ -19,7 +17,7 @@ func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error
 		id.Subject = id.ClientID
 	}
 	if id.Subject == "" {
-		return nil, strategies.Invalid("missing_sub", nil)
+		return nil, strategies.Invalid(strategies.ReasonMissingSub, nil)
 	}
 	if len(s.scopesPath) == 1 && s.scopesPath[0] == "scope" {
 		id.Scopes = res.Scopes()
@@ -34,17 +32,9 @@ func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error
 	return id, nil
 }
 
-// claimPath splits a dotted claim name, or def when name is empty.
-func claimPath(name, def string) []string {
-	if name == "" {
-		name = def
-	}
-	return strings.Split(name, ".")
-}
-
 // claim reads a (dotted) member of an introspection answer: the members
 // Result has fields for, or a path into Extra.
-func claim(res *introspect.Result, path []string) any {
+func claim(res *introspect.Result, path strategies.ClaimPath) any {
 	if len(path) == 1 {
 		switch path[0] {
 		case "sub":
@@ -57,13 +47,5 @@ func claim(res *introspect.Result, path []string) any {
 			return res.Username
 		}
 	}
-	var cur any = res.Extra
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[p]
-	}
-	return cur
+	return path.Lookup(res.Extra)
 }

@@ -1,11 +1,10 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,15 +29,24 @@ func gatewayConfig(p *oidctest.Provider, cacheTTL time.Duration) *config.Strateg
 	}
 }
 
-func newStrategy(t testing.TB, sc *config.Strategy, deps Deps) *Strategy {
+// newStrategy builds and starts the strategy; it is closed with the test.
+func newStrategy(t testing.TB, sc *config.Strategy, deps strategies.Deps) *Strategy {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := New(ctx, testName, sc, deps)
+	s, err := build(sc, deps)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("New and Start: %v", err)
 	}
 	return s
+}
+
+// build is New then Start, as the gateway runs them.
+func build(sc *config.Strategy, deps strategies.Deps) (*Strategy, error) {
+	st, err := New(testName, sc, deps)
+	if err != nil {
+		return nil, err
+	}
+	s := st.(*Strategy)
+	return s, s.Start(context.Background())
 }
 
 func bearer(tok string) *http.Request {
@@ -83,29 +91,12 @@ func wantTechnical(t *testing.T, s *Strategy, tok string) {
 	}
 }
 
-func reasonOf(err error) string {
+func reasonOf(err error) strategies.Reason {
 	var ie *strategies.InvalidError
 	if errors.As(err, &ie) {
 		return ie.Reason
 	}
 	return ""
-}
-
-// eventually retries f until it returns nil or 20s have passed: for waits
-// on real time (token expiry, cache entries) without asserting durations.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // userTokens logs alice in through the authorization code flow as the
@@ -135,17 +126,4 @@ func userTokensOf(t *testing.T, p *oidctest.Provider, user, password string, jwt
 	}
 	idt, _ := tok.Extra("id_token").(string)
 	return tok.AccessToken, idt
-}
-
-// clock is real time plus an offset a test can move forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
 }

@@ -1,5 +1,5 @@
-// Package oauth2strategy is the oauth2 strategy: it accepts bearer access
-// tokens issued by an external authorization server.
+// Package oauth2 is the oauth2 strategy: it accepts bearer access tokens
+// issued by an external authorization server.
 //
 // A token that is a JWT of the provider (three base64url parts whose header
 // names an asymmetric algorithm and a kid, or typ JWT / at+jwt) is verified
@@ -17,14 +17,19 @@
 // cache_ttl ("0s": no cache, revocation is immediate), in Redis when
 // Deps.Redis is set.
 //
-// Endpoints come from OpenID Connect discovery of issuer_url; explicit
-// introspection_url / jwks_url win over discovered ones, and when both are
-// set no discovery is made. Discovery runs in New; if the provider cannot be
-// reached then, New still succeeds (a gateway must be able to start while
-// its identity provider is down): discovery is retried on requests, at most
-// once per retry interval (10s), and until it succeeds every token fails
-// closed with a technical error (503). A provider that answers with another
-// issuer is a configuration error: New fails.
+// Endpoints come from OpenID Connect discovery of issuer_url (package idp);
+// explicit introspection_url / jwks_url win over discovered ones, and when
+// both are set no discovery is made. New makes no request: Start makes the
+// first discovery attempt, waiting for it at most 3s; if the provider cannot
+// be reached then, the strategy still starts (a gateway must be able to
+// start while its identity provider is down): discovery is retried on
+// requests, at most once per idp.RetryInterval (10s), and until it succeeds
+// every token fails closed with a technical error (503). A provider that
+// answers with another issuer, or whose document offers nothing usable, is
+// a configuration error: Start fails.
+//
+// The key set is shared (Deps.KeySets) with the login's ID-token checks and
+// every other strategy of the same jwks_uri.
 //
 // The introspection endpoint is the configured issuer's: the one issuer_url's
 // discovery document names (a document counts only when its issuer is
@@ -40,7 +45,7 @@
 // Set `audience` to the API's own audience: with the client_id default, an
 // ID token the provider issued to the gateway's login client carries that
 // same aud, and only its nonce / at_hash tell it apart.
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
@@ -50,47 +55,28 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
-
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/introspect"
-	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/strategies/jwt"
 )
 
 const (
-	// discoveryTimeout bounds one discovery attempt, at startup or later.
-	discoveryTimeout = 10 * time.Second
-	// discoveryRetry is the least time between two discovery attempts, so a
-	// flood of requests while the provider is down does not become a flood
-	// of requests to the provider.
-	discoveryRetry = 10 * time.Second
+	// startTimeout bounds how long Start waits for the first discovery, so
+	// that an unreachable provider does not hold start-up or a reload.
+	startTimeout = 3 * time.Second
 	// defaultCacheTTL applies when the config left cache_ttl unset.
 	defaultCacheTTL = 60 * time.Second
 )
 
-// Deps are the shared parts the strategy is built with.
-type Deps struct {
-	// HTTPClient calls the provider (discovery, JWKS, introspection). It is
-	// copied and made to refuse redirects; without a Timeout, each call is
-	// bounded by its own (10s discovery and JWKS, 5s introspection). nil: a
-	// plain client.
-	HTTPClient *http.Client
-	// OnCache, when set, is told of cache lookups by cache name (metrics).
-	OnCache func(cache string, hit bool)
-	// Redis, when set, holds the introspection cache, shared by replicas.
-	// nil: an in-memory cache.
-	Redis redis.UniversalClient
-	// Logger; nil discards.
-	Logger *slog.Logger
-}
+// errUnusable: the discovered provider offers nothing the strategy can
+// verify tokens with; a configuration error, like an issuer mismatch.
+var errUnusable = errors.New("provider unusable")
 
 // Strategy is the oauth2 strategy; safe for concurrent use.
 type Strategy struct {
@@ -98,34 +84,25 @@ type Strategy struct {
 	sc         config.Strategy // a copy: the strategy never reads the live config
 	issuer     string          // expected iss; "" only for introspection without issuer_url
 	algorithms []string
-	client     *http.Client
-	redis      redis.UniversalClient
+	deps       strategies.Deps
 	log        *slog.Logger
-	onCache    func(cache string, hit bool)
 
-	rolesPath, scopesPath, emailPath []string
+	rolesPath, scopesPath, emailPath strategies.ClaimPath
 
-	v       atomic.Pointer[verifiers] // nil until discovery succeeded
-	headers headerKinds
-
-	// Lazy discovery after a failed start.
-	now        func() time.Time
-	retryEvery time.Duration
-	flight     singleflight.Group
-	mu         sync.Mutex
-	lastTry    time.Time
-	lastErr    error
+	static     *verifiers           // the verifiers when no discovery is needed
+	discovered *idp.Lazy[verifiers] // else: built once discovery succeeded
+	headers    headerKinds
 }
 
 // verifiers are what checks tokens once the endpoints are known.
 type verifiers struct {
-	jwt   *strategies.JWT    // nil: the provider has no JWKS
+	jwt   *jwt.Verifier      // nil: the provider has no JWKS
 	intro *introspect.Client // nil: no introspection endpoint or no client secret
 }
 
-// New builds the strategy named name from its config. See the package doc
-// for discovery; ctx bounds the discovery made here (at most 10s).
-func New(ctx context.Context, name string, sc *config.Strategy, deps Deps) (*Strategy, error) {
+// New builds the strategy named name from its config; it makes no request
+// (see Start).
+func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Strategy, error) {
 	if sc == nil {
 		return nil, errors.New("oauth2 strategy: no config")
 	}
@@ -135,14 +112,10 @@ func New(ctx context.Context, name string, sc *config.Strategy, deps Deps) (*Str
 	if sc.IssuerURL == "" && sc.IntrospectionURL == "" && sc.JWKSURL == "" {
 		return nil, errors.New("needs issuer_url (OIDC discovery) or introspection_url / jwks_url")
 	}
-	s := &Strategy{
-		name: name, sc: *sc, client: httpClient(deps.HTTPClient), redis: deps.Redis, log: deps.Logger, onCache: deps.OnCache,
-		now: time.Now, retryEvery: discoveryRetry,
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = idp.NewHTTPClient()
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.log = s.log.With("component", "strategy.oauth2", "strategy", name)
+	s := &Strategy{name: name, sc: *sc, deps: deps, log: deps.Log("strategy.oauth2", name)}
 	if s.sc.CacheTTL == nil {
 		d := config.Duration(defaultCacheTTL)
 		s.sc.CacheTTL = &d
@@ -157,68 +130,74 @@ func New(ctx context.Context, name string, sc *config.Strategy, deps Deps) (*Str
 	}
 	s.algorithms = sc.Algorithms
 	if len(s.algorithms) == 0 {
-		s.algorithms = asymmetric
+		s.algorithms = idp.Algorithms
 	}
 	for _, a := range s.algorithms {
-		if !slices.Contains(asymmetric, a) {
+		if !idp.Asymmetric(a) {
 			return nil, fmt.Errorf("algorithm %q cannot be verified with a JWKS of public keys", a)
 		}
 	}
-	s.rolesPath = claimPath(sc.RolesClaim, "roles")
-	s.scopesPath = claimPath(sc.ScopesClaim, "scope")
-	s.emailPath = claimPath(sc.EmailClaim, "email")
+	s.rolesPath = strategies.NewClaimPath(sc.RolesClaim, "roles")
+	s.scopesPath = strategies.NewClaimPath(sc.ScopesClaim, "scope")
+	s.emailPath = strategies.NewClaimPath(sc.EmailClaim, "email")
 
 	if sc.IssuerURL == "" || (sc.IntrospectionURL != "" && sc.JWKSURL != "") {
 		v, err := s.build(nil)
 		if err != nil {
 			return nil, err
 		}
-		s.v.Store(v)
+		s.static = v
 		return s, nil
 	}
-
-	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
-	defer cancel()
-	s.lastTry = s.now()
-	m, err := discover(dctx, s.client, sc.IssuerURL)
-	switch {
-	case errors.Is(err, errIssuerMismatch):
-		return nil, err
-	case err != nil:
-		s.lastErr = err
-		s.log.LogAttrs(ctx, slog.LevelWarn, "oauth2 provider discovery failed; requests fail closed until it succeeds",
-			slog.String("issuer", sc.IssuerURL), slog.String("error", err.Error()))
-		return s, nil
-	}
-	v, err := s.build(m)
-	if err != nil {
-		return nil, err
-	}
-	s.v.Store(v)
+	s.discovered = idp.NewLazy(deps.Now, s.discover)
 	return s, nil
 }
 
-// httpClient copies c (or a zero client) so that it never follows a
-// redirect: discovery must not be led to another issuer's document.
-func httpClient(c *http.Client) *http.Client {
-	out := &http.Client{}
-	if c != nil {
-		*out = *c
+// Start makes the first discovery attempt and waits for it at most
+// startTimeout. A provider that cannot be reached is no error (requests
+// retry, failing closed meanwhile); an issuer mismatch or a document that
+// offers nothing usable is.
+func (s *Strategy) Start(ctx context.Context) error {
+	if s.discovered == nil {
+		return nil
 	}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return out
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if _, err := s.discovered.Get(ctx); errors.Is(err, idp.ErrIssuerMismatch) || errors.Is(err, errUnusable) {
+		return err
+	}
+	return nil
+}
+
+// discover is one discovery attempt: the provider's document, then the
+// verifiers from it.
+func (s *Strategy) discover(ctx context.Context) (*verifiers, error) {
+	m, err := idp.Discover(ctx, s.deps.HTTPClient, s.sc.IssuerURL)
+	var v *verifiers
+	if err == nil {
+		if v, err = s.build(m); err != nil {
+			err = fmt.Errorf("%w: %w", errUnusable, err)
+		}
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "oauth2 provider discovery failed; requests fail closed until it succeeds",
+			slog.String("issuer", s.sc.IssuerURL), slog.String("error", err.Error()))
+		return nil, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "oauth2 provider discovered", slog.String("issuer", s.sc.IssuerURL))
+	return v, nil
 }
 
 // build makes the verifiers from the configured URLs, or the discovered
 // ones (m, may be nil) where the config names none.
-func (s *Strategy) build(m *metadata) (*verifiers, error) {
+func (s *Strategy) build(m *idp.Metadata) (*verifiers, error) {
 	jwksURL, introURL := s.sc.JWKSURL, s.sc.IntrospectionURL
 	if m != nil {
 		if jwksURL == "" {
-			jwksURL = m.JWKSURI
+			jwksURL = m.JWKSURL
 		}
 		if introURL == "" {
-			introURL = m.Introspection
+			introURL = m.IntrospectionURL
 		}
 	}
 	v := &verifiers{}
@@ -227,11 +206,11 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 		if aud == "" {
 			aud = s.sc.ClientID
 		}
-		j, err := strategies.NewJWT(strategies.JWTOptions{
-			Name: s.name, Keys: keySource{jwks.New(jwksURL, s.client, jwks.Options{OnCache: hook(s.onCache, "jwks")})},
+		j, err := jwt.NewVerifier(jwt.Options{
+			Name: s.name, Keys: jwt.KeySet(s.deps.KeySets.Get(jwksURL)),
 			Algorithms: s.algorithms, Issuer: s.issuer, Audience: aud, Leeway: s.sc.Leeway.D(),
 			RolesClaim: s.sc.RolesClaim, ScopesClaim: s.sc.ScopesClaim, EmailClaim: s.sc.EmailClaim,
-			OnCache: hook(s.onCache, "jwt_tokens"),
+			Now: s.deps.Now, OnCache: s.deps.CacheHook("jwt_tokens"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("jwt verification: %w", err)
@@ -243,7 +222,7 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 		c, err := introspect.New(introspect.Options{
 			URL: introURL, ClientID: s.sc.ClientID, ClientSecret: s.sc.ClientSecret,
 			CacheTTL: s.sc.CacheTTL.D(), Issuer: s.issuer, IssuerEndpoint: s.issuer != "", Audience: s.sc.Audience,
-			HTTPClient: s.client, Redis: s.redis, OnCache: hook(s.onCache, "introspection"),
+			HTTPClient: s.deps.HTTPClient, Redis: s.deps.Redis, OnCache: s.deps.CacheHook("introspection"), Now: s.deps.Now,
 		})
 		if err != nil {
 			return nil, err
@@ -258,58 +237,13 @@ func (s *Strategy) build(m *metadata) (*verifiers, error) {
 	return v, nil
 }
 
-// verifiers answers the verifiers, retrying discovery when it has not yet
-// succeeded and the last attempt is older than the retry interval.
+// verifiers answers the verifiers, discovering the provider first when it
+// has not yet succeeded (see idp.Lazy).
 func (s *Strategy) verifiers(ctx context.Context) (*verifiers, error) {
-	if v := s.v.Load(); v != nil {
-		return v, nil
+	if s.static != nil {
+		return s.static, nil
 	}
-	ch := s.flight.DoChan("", func() (any, error) {
-		if v := s.v.Load(); v != nil {
-			return v, nil
-		}
-		s.mu.Lock()
-		now := s.now()
-		if !s.lastTry.IsZero() && now.Sub(s.lastTry) < s.retryEvery {
-			err := s.lastErr
-			s.mu.Unlock()
-			if err == nil {
-				err = errors.New("provider discovery pending")
-			}
-			return nil, err
-		}
-		s.lastTry = now
-		s.mu.Unlock()
-
-		// The attempt outlives a caller that leaves: others may wait on it.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
-		defer cancel()
-		m, err := discover(dctx, s.client, s.sc.IssuerURL)
-		var v *verifiers
-		if err == nil {
-			v, err = s.build(m)
-		}
-		s.mu.Lock()
-		s.lastErr = err
-		s.mu.Unlock()
-		if err != nil {
-			s.log.LogAttrs(dctx, slog.LevelWarn, "oauth2 provider discovery failed",
-				slog.String("issuer", s.sc.IssuerURL), slog.String("error", err.Error()))
-			return nil, err
-		}
-		s.log.LogAttrs(dctx, slog.LevelInfo, "oauth2 provider discovered", slog.String("issuer", s.sc.IssuerURL))
-		s.v.Store(v)
-		return v, nil
-	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*verifiers), nil
-	}
+	return s.discovered.Get(ctx)
 }
 
 // Challenge is the WWW-Authenticate challenge for a 401.
@@ -323,12 +257,12 @@ func (s *Strategy) CredentialCookie() string { return "" }
 
 // Authenticate implements strategies.Strategy.
 func (s *Strategy) Authenticate(ctx context.Context, r *http.Request) (*strategies.Identity, error) {
-	raw, ok := bearerToken(r)
+	raw, ok := strategies.BearerToken(r)
 	if !ok {
 		return nil, strategies.ErrNoCredentials
 	}
 	if len(raw) > strategies.MaxTokenBytes {
-		return nil, strategies.Invalid("oversize_token", nil)
+		return nil, strategies.Invalid(strategies.ReasonOversizeToken, nil)
 	}
 	v, err := s.verifiers(ctx)
 	if err != nil {
@@ -338,7 +272,7 @@ func (s *Strategy) Authenticate(ctx context.Context, r *http.Request) (*strategi
 		return v.jwt.Verify(ctx, raw)
 	}
 	if v.intro == nil {
-		return nil, strategies.Invalid("unverifiable_token", nil)
+		return nil, strategies.Invalid(strategies.ReasonUnverifiableToken, nil)
 	}
 	res, err := v.intro.Introspect(ctx, raw)
 	if err != nil {
@@ -410,42 +344,13 @@ func jwtHeader(head string) bool {
 		Kid string `json:"kid"`
 		Typ string `json:"typ"`
 	}
-	if json.Unmarshal(b, &h) != nil || !slices.Contains(asymmetric, h.Alg) {
+	if json.Unmarshal(b, &h) != nil || !idp.Asymmetric(h.Alg) {
 		return false
 	}
-	if h.Kid != "" {
-		return true
-	}
-	switch strings.ToLower(h.Typ) {
-	case "jwt", "at+jwt", "application/at+jwt":
-		return true
-	}
-	return false
-}
-
-// bearerToken extracts the token of an "Authorization: Bearer x" header.
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
-	}
-	t := strings.TrimSpace(h[7:])
-	return t, t != ""
+	return h.Kid != "" || jwt.AccessTokenType(h.Typ)
 }
 
 var (
 	_ strategies.Strategy = (*Strategy)(nil)
-	_ interface {
-		Challenge() string
-		CredentialHeaders() []string
-		CredentialCookie() string
-	} = (*Strategy)(nil)
+	_ strategies.Starter  = (*Strategy)(nil)
 )
-
-// hook binds a cache name to an OnCache callback (nil stays nil).
-func hook(f func(string, bool), name string) func(bool) {
-	if f == nil {
-		return nil
-	}
-	return func(hit bool) { f(name, hit) }
-}

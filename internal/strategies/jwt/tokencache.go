@@ -1,10 +1,12 @@
-package strategies
+package jwt
 
 import (
 	"hash/maphash"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/strategies"
 )
 
 // tokenCache remembers tokens that passed full verification, so a token seen
@@ -28,7 +30,7 @@ type cacheShard struct {
 }
 
 type cacheEntry struct {
-	id    Identity
+	id    strategies.Identity
 	until time.Time
 }
 
@@ -45,7 +47,7 @@ func (c *tokenCache) shard(tok string) *cacheShard {
 }
 
 // get returns a copy of the cached identity if tok is cached and still valid.
-func (c *tokenCache) get(tok string, now time.Time) (*Identity, bool) {
+func (c *tokenCache) get(tok string, now time.Time) (*strategies.Identity, bool) {
 	s := c.shard(tok)
 	s.mu.RLock()
 	e, ok := s.m[tok]
@@ -57,7 +59,7 @@ func (c *tokenCache) get(tok string, now time.Time) (*Identity, bool) {
 	return &id, true
 }
 
-func (c *tokenCache) put(tok string, id *Identity, exp, now time.Time) {
+func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time) {
 	// Entries live maxAge less up to a fifth, at random: tokens cached
 	// together (a restart, a burst of logins) then fall due for a full
 	// signature check spread over a minute rather than all at once, which
@@ -84,14 +86,4 @@ func (c *tokenCache) put(tok string, id *Identity, exp, now time.Time) {
 		}
 	}
 	s.m[tok] = cacheEntry{id: *id, until: until}
-}
-
-func (c *tokenCache) len() int {
-	n := 0
-	for i := range c.shards {
-		c.shards[i].mu.RLock()
-		n += len(c.shards[i].m)
-		c.shards[i].mu.RUnlock()
-	}
-	return n
 }

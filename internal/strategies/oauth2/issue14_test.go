@@ -1,10 +1,11 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 )
 
@@ -22,7 +23,7 @@ func TestUnverifiedEmailNotInIdentity(t *testing.T) {
 		{ID: "vera", Username: "vera", Password: pw, Email: "vera@example.com"},
 	}
 	p := oidctest.Start(t, oidctest.Options{Users: users})
-	s := newStrategy(t, gatewayConfig(p, 0), Deps{})
+	s := newStrategy(t, gatewayConfig(p, 0), strategies.Deps{})
 	for _, u := range users {
 		want := u.Email
 		if u.EmailVerifiedClaim != nil {
@@ -65,16 +66,16 @@ func TestIntrospectionWithoutIssuer(t *testing.T) {
 		name   string
 		sc     *config.Strategy
 		tok    string
-		reason string // "" = accepted
+		reason strategies.Reason // "" = accepted
 	}{
 		{"discovered from issuer_url", gatewayConfig(p, 0), pTok, ""},
 		{"introspection_url beside issuer_url", explicit, pTok, ""},
 		{"introspection_url beside issuer", noIssuerURL, pTok, ""},
 		{"an answer with the issuer's iss", gatewayConfig(q, 0), qTok, ""},
-		{"an answer naming another issuer", cross, qTok, "issuer_mismatch"},
+		{"an answer naming another issuer", cross, qTok, "wrong_issuer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStrategy(t, tc.sc, Deps{})
+			s := newStrategy(t, tc.sc, strategies.Deps{})
 			if tc.reason != "" {
 				if got := reasonOf(wantInvalid(t, s, tc.tok)); got != tc.reason {
 					t.Fatalf("reason = %q; want %q", got, tc.reason)

@@ -1,4 +1,4 @@
-package strategies
+package jwt
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/strategies"
 
 	"github.com/authgateway/authgateway/internal/jwscheck"
 )
@@ -18,39 +20,39 @@ import (
 // key that signs and the key that verifies.
 type fuzzKey struct {
 	kid    string
-	method jwt.SigningMethod
+	method gojwt.SigningMethod
 	sign   any
 	verify any
 }
 
 func fuzzKeys() []fuzzKey {
 	return []fuzzKey{
-		{"hs", jwt.SigningMethodHS256, hsSecret, hsSecret},
-		{"hs384", jwt.SigningMethodHS384, hsSecret, hsSecret},
-		{"hs512", jwt.SigningMethodHS512, hsSecret, hsSecret},
-		{"rs", jwt.SigningMethodRS256, rsaKey, &rsaKey.PublicKey},
-		{"ps", jwt.SigningMethodPS256, rsaKey, &rsaKey.PublicKey},
-		{"es", jwt.SigningMethodES256, ecKey, &ecKey.PublicKey},
-		{"ed", jwt.SigningMethodEdDSA, edKey, edKey.Public()},
+		{"hs", gojwt.SigningMethodHS256, hsSecret, hsSecret},
+		{"hs384", gojwt.SigningMethodHS384, hsSecret, hsSecret},
+		{"hs512", gojwt.SigningMethodHS512, hsSecret, hsSecret},
+		{"rs", gojwt.SigningMethodRS256, rsaKey, &rsaKey.PublicKey},
+		{"ps", gojwt.SigningMethodPS256, rsaKey, &rsaKey.PublicKey},
+		{"es", gojwt.SigningMethodES256, ecKey, &ecKey.PublicKey},
+		{"ed", gojwt.SigningMethodEdDSA, edKey, edKey.Public()},
 	}
 }
 
 // fuzzStrategies are the strategy under test without and with its token
 // cache: both must give the same answer for every token.
-func fuzzStrategies(f *testing.F) (plain, cached *JWT) {
-	o := JWTOptions{
+func fuzzStrategies(f *testing.F) (plain, cached *Verifier) {
+	o := Options{
 		Name: "jwt", Keys: keysForTest(),
 		Algorithms: []string{"HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA"},
 		Issuer:     "iss.example", Audience: "aud.example", Leeway: 30 * time.Second,
 		MaxLifetime: 15 * time.Minute, RolesClaim: "realm_access.roles",
 		Now: func() time.Time { return now }, CacheSize: -1,
 	}
-	plain, err := NewJWT(o)
+	plain, err := NewVerifier(o)
 	if err != nil {
 		f.Fatal(err)
 	}
 	o.CacheSize = 0
-	if cached, err = NewJWT(o); err != nil {
+	if cached, err = NewVerifier(o); err != nil {
 		f.Fatal(err)
 	}
 	return plain, cached
@@ -59,13 +61,13 @@ func fuzzStrategies(f *testing.F) (plain, cached *JWT) {
 // independentlyValid is the oracle: the token verifies with the real key of
 // its kid (pinned to that key's algorithm) using golang-jwt directly, and
 // meets the access-token rules the strategy promises. It returns the claims.
-func independentlyValid(raw string) (jwt.MapClaims, bool) {
+func independentlyValid(raw string) (gojwt.MapClaims, bool) {
 	keys := fuzzKeys()
 	algs := make([]string, len(keys))
 	for i, k := range keys {
 		algs[i] = k.method.Alg()
 	}
-	tok, err := jwt.Parse(raw, func(t *jwt.Token) (any, error) {
+	tok, err := gojwt.Parse(raw, func(t *gojwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		for _, k := range keys {
 			if k.kid == kid && k.method.Alg() == t.Method.Alg() {
@@ -73,9 +75,9 @@ func independentlyValid(raw string) (jwt.MapClaims, bool) {
 			}
 		}
 		return nil, errors.New("no such key")
-	}, jwt.WithValidMethods(algs), jwt.WithIssuer("iss.example"), jwt.WithAudience("aud.example"),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(30*time.Second),
-		jwt.WithTimeFunc(func() time.Time { return now }))
+	}, gojwt.WithValidMethods(algs), gojwt.WithIssuer("iss.example"), gojwt.WithAudience("aud.example"),
+		gojwt.WithExpirationRequired(), gojwt.WithIssuedAt(), gojwt.WithLeeway(30*time.Second),
+		gojwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil || !tok.Valid {
 		return nil, false
 	}
@@ -84,7 +86,7 @@ func independentlyValid(raw string) (jwt.MapClaims, bool) {
 	if jwscheck.Check(raw) != nil {
 		return nil, false
 	}
-	c := tok.Claims.(jwt.MapClaims)
+	c := tok.Claims.(gojwt.MapClaims)
 	if typ, ok := tok.Header["typ"]; ok {
 		s, _ := typ.(string)
 		if !slices.Contains([]string{"jwt", "at+jwt", "application/at+jwt"}, strings.ToLower(s)) {
@@ -114,9 +116,9 @@ func independentlyValid(raw string) (jwt.MapClaims, bool) {
 
 // checkVerdict runs raw through both strategies and holds them to the
 // oracle: an identity only for an independently valid token, and then the
-// identity the token's claims state; a refusal is always ErrInvalidCredentials
+// identity the token's claims state; a refusal is always strategies.ErrInvalidCredentials
 // and never echoes the token.
-func checkVerdict(t *testing.T, plain, cached *JWT, raw string) {
+func checkVerdict(t *testing.T, plain, cached *Verifier, raw string) {
 	ctx := context.Background()
 	id, err := plain.Verify(ctx, raw)
 	if (id == nil) == (err == nil) {
@@ -130,8 +132,8 @@ func checkVerdict(t *testing.T, plain, cached *JWT, raw string) {
 	}
 	claims, valid := independentlyValid(raw)
 	if err != nil {
-		if !errors.Is(err, ErrInvalidCredentials) {
-			t.Fatalf("Verify(%q): error %v is not ErrInvalidCredentials", raw, err)
+		if !errors.Is(err, strategies.ErrInvalidCredentials) {
+			t.Fatalf("Verify(%q): error %v is not strategies.ErrInvalidCredentials", raw, err)
 		}
 		if len(raw) >= 8 && strings.Contains(err.Error(), raw) {
 			t.Fatalf("Verify error %q echoes the token", err)
@@ -160,7 +162,7 @@ func checkVerdict(t *testing.T, plain, cached *JWT, raw string) {
 	}
 }
 
-func sameIdentity(a, b *Identity) bool {
+func sameIdentity(a, b *strategies.Identity) bool {
 	return a.Subject == b.Subject && a.Email == b.Email && a.ClientID == b.ClientID && a.Strategy == b.Strategy &&
 		a.TokenID == b.TokenID && a.ExpiresAt.Equal(b.ExpiresAt) && slices.Equal(a.Roles, b.Roles) && slices.Equal(a.Scopes, b.Scopes)
 }
@@ -168,8 +170,8 @@ func sameIdentity(a, b *Identity) bool {
 // fuzzTokenSeeds are valid tokens for every key and near misses: the
 // fuzzer mutates real signatures, headers and payloads from here.
 func fuzzTokenSeeds(f *testing.F) []string {
-	mk := func(k fuzzKey, c jwt.MapClaims, hdr map[string]any) string {
-		tok := jwt.NewWithClaims(k.method, c)
+	mk := func(k fuzzKey, c gojwt.MapClaims, hdr map[string]any) string {
+		tok := gojwt.NewWithClaims(k.method, c)
 		tok.Header["kid"] = k.kid
 		for h, v := range hdr {
 			if v == nil {
@@ -192,11 +194,11 @@ func fuzzTokenSeeds(f *testing.F) []string {
 	valid := mk(hs, claims(nil), nil)
 	p := strings.Split(valid, ".")
 	seeds = append(seeds,
-		mk(hs, claims(func(c jwt.MapClaims) { c["type"] = "refresh" }), nil),
-		mk(hs, claims(func(c jwt.MapClaims) { c["nonce"] = "n" }), nil),
-		mk(hs, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(time.Hour).Unix() }), nil),
-		mk(hs, claims(func(c jwt.MapClaims) { delete(c, "exp") }), nil),
-		mk(hs, claims(func(c jwt.MapClaims) { c["aud"] = []any{"x", "aud.example"} }), nil),
+		mk(hs, claims(func(c gojwt.MapClaims) { c["type"] = "refresh" }), nil),
+		mk(hs, claims(func(c gojwt.MapClaims) { c["nonce"] = "n" }), nil),
+		mk(hs, claims(func(c gojwt.MapClaims) { c["exp"] = now.Add(time.Hour).Unix() }), nil),
+		mk(hs, claims(func(c gojwt.MapClaims) { delete(c, "exp") }), nil),
+		mk(hs, claims(func(c gojwt.MapClaims) { c["aud"] = []any{"x", "aud.example"} }), nil),
 		mk(hs, claims(nil), map[string]any{"typ": "refresh+jwt"}),
 		mk(hs, claims(nil), map[string]any{"kid": "rs"}),
 		mk(hs, claims(nil), map[string]any{"kid": "../../dev/null"}),
@@ -207,7 +209,7 @@ func fuzzTokenSeeds(f *testing.F) []string {
 		p[0]+"."+p[1]+"."+p[2]+"=",
 		p[0]+"."+p[1]+"x."+p[2],
 		p[0]+".."+p[2],
-		"..", "", "a.b.c", "e30.e30.", strings.Repeat("A", MaxTokenBytes+1),
+		"..", "", "a.b.c", "e30.e30.", strings.Repeat("A", strategies.MaxTokenBytes+1),
 	)
 	return seeds
 }

@@ -1,4 +1,4 @@
-package oauth2strategy
+package oauth2
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func (u *upstream) take() http.Header {
 
 func TestGateway(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{})
-	s := newStrategy(t, gatewayConfig(p, time.Minute), Deps{})
+	s := newStrategy(t, gatewayConfig(p, time.Minute), strategies.Deps{})
 	up := &upstream{}
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)

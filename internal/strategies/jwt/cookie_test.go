@@ -1,4 +1,4 @@
-package strategies
+package jwt
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	gojwt "github.com/golang-jwt/jwt/v5"
 )
 
 // TestJWTCookieIdentityIsMarked: an identity from the session cookie says
@@ -15,8 +15,8 @@ import (
 // bearer token does not — also when the same token was verified (and
 // cached) from the cookie first, and the other way round.
 func TestJWTCookieIdentityIsMarked(t *testing.T) {
-	s := newTestJWT(t, func(o *JWTOptions) { o.Cookie = "__Host-authgw_access" })
-	tok := sign(t, jwt.SigningMethodHS256, "hs", hsSecret, claims(nil), nil)
+	s := newTestJWT(t, func(o *Options) { o.Cookie = "__Host-authgw_access" })
+	tok := sign(t, gojwt.SigningMethodHS256, "hs", hsSecret, claims(nil), nil)
 	cookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "__Host-authgw_access", Value: tok}) }
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
 	both := func(r *http.Request) { cookie(r); bearer(r) }
@@ -47,12 +47,12 @@ func TestJWTCookieIdentityIsMarked(t *testing.T) {
 // session cookie (whose identity is copied to be marked) with the same
 // token as a bearer token, in one run.
 func BenchmarkJWTAuthenticateSource(b *testing.B) {
-	s, err := NewJWT(JWTOptions{Name: "jwt", Keys: keysForTest(), Algorithms: []string{"HS256"},
+	s, err := NewVerifier(Options{Name: "jwt", Keys: keysForTest(), Algorithms: []string{"HS256"},
 		Issuer: "iss.example", Audience: "aud.example", Cookie: "__Host-authgw_access", Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}
-	signed := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
+	signed := gojwt.NewWithClaims(gojwt.SigningMethodHS256, claims(nil))
 	signed.Header["kid"] = "hs"
 	tok, err := signed.SignedString(hsSecret)
 	if err != nil {

@@ -1,7 +1,0 @@
-package main
-
-import (
-	"time"
-)
-
-type timeDuration = time.Duration
