@@ -38,10 +38,11 @@ func NewHTTPClient() *http.Client { return Harden(nil) }
 //   - it has a Timeout (Timeout, unless c has one);
 //   - answers are cut at MaxBodyBytes (reading more fails with
 //     ErrBodyTooLarge), whatever reads them (go-oidc reads without a cap);
-//   - without a Transport of its own, it gets one that ignores the
-//     environment's proxy settings (HTTP_PROXY, HTTPS_PROXY): where the
-//     gateway sends its client secret and users' tokens is what the config
-//     says, not what a process environment adds.
+//   - without a Transport of its own, it gets one that honours the
+//     environment's proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as
+//     the operator sets them: many networks reach an outside identity
+//     provider only through an egress proxy. (Upstream traffic never goes
+//     through one: see proxy.NewTransport.)
 func Harden(c *http.Client) *http.Client {
 	out := &http.Client{}
 	if c != nil {
@@ -64,7 +65,7 @@ func Harden(c *http.Client) *http.Client {
 
 func newTransport() *http.Transport {
 	return &http.Transport{
-		Proxy:                  nil,
+		Proxy:                  http.ProxyFromEnvironment,
 		DialContext:            (&net.Dialer{Timeout: Timeout, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    Timeout,

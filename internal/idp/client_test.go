@@ -2,9 +2,12 @@ package idp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,28 +59,37 @@ func TestHardenCapsBodies(t *testing.T) {
 	}
 }
 
-// TestHardenIgnoresEnvironmentProxy: a proxy named in the environment does
-// not see the gateway's calls to its provider (its client secret, users'
-// tokens): the call goes where the config says, or fails.
-func TestHardenIgnoresEnvironmentProxy(t *testing.T) {
+// TestHardenUsesTheOperatorsProxy: with HTTP_PROXY set, calls to the
+// provider go through that egress proxy (many networks reach an outside
+// provider only that way); the client still does not follow the proxy's
+// redirects. net/http reads the environment once per process, so the call
+// is made by a child process started with the variable set.
+func TestHardenUsesTheOperatorsProxy(t *testing.T) {
+	if os.Getenv("IDP_PROXY_CHILD") == "1" {
+		resp, err := NewHTTPClient().Get("http://idp.invalid.test/.well-known/openid-configuration")
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		resp.Body.Close()
+		fmt.Println("status:", resp.StatusCode)
+		os.Exit(0)
+	}
 	var proxied atomic.Int64
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		proxied.Add(1)
-		w.WriteHeader(http.StatusTeapot)
+		if r.URL.Host != "idp.invalid.test" {
+			t.Errorf("proxy asked for %q, want the provider's host", r.URL.Host)
+		}
+		w.Header().Set("Location", "http://elsewhere.test/")
+		w.WriteHeader(http.StatusFound)
 	}))
 	defer proxy.Close()
-	t.Setenv("HTTP_PROXY", proxy.URL)
-	t.Setenv("HTTPS_PROXY", proxy.URL)
-	t.Setenv("NO_PROXY", "")
-	// A name that resolves nowhere (.test is reserved): through the proxy
-	// it would answer.
-	resp, err := NewHTTPClient().Get("http://idp.invalid.test/.well-known/openid-configuration")
-	if err == nil {
-		resp.Body.Close()
-		t.Fatalf("status %d; want no answer", resp.StatusCode)
-	}
-	if proxied.Load() != 0 {
-		t.Fatalf("the environment's proxy saw %d requests; want none", proxied.Load())
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHardenUsesTheOperatorsProxy$")
+	cmd.Env = append(os.Environ(), "IDP_PROXY_CHILD=1", "HTTP_PROXY="+proxy.URL, "NO_PROXY=")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "status: 302") || proxied.Load() != 1 {
+		t.Fatalf("child: %v, output %q, proxy saw %d requests; want status 302 (unfollowed) through the proxy, once", err, out, proxied.Load())
 	}
 	if NewHTTPClient().Timeout != Timeout {
 		t.Fatalf("Timeout = %v; want %v", NewHTTPClient().Timeout, Timeout)
