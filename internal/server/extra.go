@@ -64,9 +64,14 @@ func (a *App) buildAPIKey(ctx context.Context, gen *generation, name string, sc 
 	if err != nil {
 		return nil, err
 	}
+	var lastUsed time.Duration // the verifier's default interval
+	if a.dryRun {
+		lastUsed = -1 // a use explain shows is not a use
+	}
 	v, err := apikey.NewVerifier(store, apikey.VerifierOptions{
 		Prefixes: sc.Prefixes, Logger: a.Logger.With("component", "apikey", "strategy", name),
-		OnCache: func(hit bool) { a.Metrics.CacheResult("api_keys", hit) },
+		OnCache:          func(hit bool) { a.Metrics.CacheResult("api_keys", hit) },
+		LastUsedInterval: lastUsed,
 	})
 	if err != nil {
 		return nil, err
