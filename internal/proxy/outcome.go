@@ -105,11 +105,12 @@ const (
 	ReasonMissingScope         = "missing_scope"
 	ReasonRouteQuota           = "route_quota"
 	ReasonBodyTooLarge         = "body_too_large"
-	// Forward-auth (/auth/verify).
-	ReasonUntrustedCaller     = "untrusted_forward_auth_caller"
-	ReasonBadOriginalRequest  = "bad_original_request"
+	// Refusals of /auth/verify's caller.
+	ReasonUntrustedCaller    = "untrusted_forward_auth_caller"
+	ReasonBadOriginalRequest = "bad_original_request"
+	// Forwarding failures, and a client that went away before the
+	// upstream answered.
 	ReasonUpstreamUnavailable = "upstream_unavailable"
 	ReasonUpstreamTimeout     = "upstream_timeout"
-	// ReasonClientClosed: the client went away before the upstream answered.
-	ReasonClientClosed = "client_closed"
+	ReasonClientClosed        = "client_closed"
 )
