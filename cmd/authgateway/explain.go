@@ -52,7 +52,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailure
 	}
 	defer app.Close()
-	ex := app.Gateway.Explain(r)
+	ex := app.Explain(r)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
