@@ -64,11 +64,11 @@ func refuse(status int, o Outcome, reason, msg string) Decision {
 	return Decision{Status: status, Outcome: o, Reason: reason, Message: msg}
 }
 
-// decide runs the pipeline's checks on one request in DESIGN.md's order
-// ("Request pipeline") and says what the gateway does with it. target is
-// the request-target to route: the request's own, or the one a forward-auth
-// caller describes; r gives the method and headers, and is r's headers
-// taken (takeHeaders) once the gateway's endpoints are ruled out. decide
+// decide runs the pipeline's checks on one request, in order (README, "How
+// a request flows"), and says what the gateway does with it. target is the
+// request-target to route: the request's own, or the one a forward-auth
+// caller describes; r gives the method and headers, which are taken
+// (takeHeaders) once the gateway's endpoints are ruled out. decide
 // keeps in st what forwarding needs (canonical path and query, route,
 // identity, a trusted proxy's forwarding headers) and writes the headers of
 // the answer to h: CORS, Allow, WWW-Authenticate, Retry-After, RateLimit-*,
@@ -260,33 +260,32 @@ func authorize(rt *Route, id *strategies.Identity) string {
 	return ""
 }
 
-// failureLimit refuses a client IP over its auth-failure limit: 429 until
-// the window ends, or 503 when the limit's store cannot tell (deny
-// policy). It only peeks, so explain calls it too.
+// failureLimit refuses a client IP over its auth-failure limit. It only
+// peeks, so explain calls it too.
 func (g *Gateway) failureLimit(ctx context.Context, st *reqState, h http.Header) Decision {
 	if g.opts.AuthFailures == nil {
 		return Decision{}
 	}
 	res := g.opts.AuthFailures.Peek(ctx, ratelimit.Key(st.ev.ClientIP))
+	return limited(st, h, res, ReasonAuthFailures, "too many failed authentication attempts", "authentication temporarily unavailable")
+}
+
+// limited decides on a limit's result: on under the limit; 429 over it
+// (reason, msg) until its window ends; 503 (unavailable) when its store
+// failed under the deny policy — nobody knows whether the client is over
+// it, so that is an outage to retry in a few seconds, not a lockout.
+func limited(st *reqState, h http.Header, res ratelimit.Result, reason, msg, unavailable string) Decision {
 	if res.StoreError != nil {
 		st.ev.StoreErrors++ // counted here; the limiter logs the outage once
 	}
 	if !res.Reached {
 		return Decision{}
 	}
+	setRetryAfter(h, res.RetryAfter(time.Now()))
 	if res.StoreError != nil {
-		return storeUnavailable(h, res, "authentication temporarily unavailable")
+		return refuse(http.StatusServiceUnavailable, OutcomeAuthUnavailable, ReasonStoreUnavailable, unavailable)
 	}
-	setRetryAfter(h, res.RetryAfter(time.Now()))
-	return refuse(http.StatusTooManyRequests, OutcomeRateLimited, ReasonAuthFailures, "too many failed authentication attempts")
-}
-
-// storeUnavailable answers a limit whose store failed under the deny
-// policy: nobody knows whether the client is over it, so this is an outage
-// (503, retry in a few seconds), not a lockout (429 until the window ends).
-func storeUnavailable(h http.Header, res ratelimit.Result, msg string) Decision {
-	setRetryAfter(h, res.RetryAfter(time.Now()))
-	return refuse(http.StatusServiceUnavailable, OutcomeAuthUnavailable, ReasonStoreUnavailable, msg)
+	return refuse(http.StatusTooManyRequests, OutcomeRateLimited, reason, msg)
 }
 
 func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
@@ -317,19 +316,8 @@ func (g *Gateway) quota(ctx context.Context, st *reqState, h http.Header, via do
 	} else {
 		res = rt.Limit.Take(ctx, key)
 	}
-	now := time.Now()
-	res.SetHeaders(h, now)
-	if res.StoreError != nil {
-		st.ev.StoreErrors++
-	}
-	if !res.Reached {
-		return Decision{}
-	}
-	if res.StoreError != nil {
-		return storeUnavailable(h, res, "rate limit temporarily unavailable")
-	}
-	setRetryAfter(h, res.RetryAfter(now))
-	return refuse(http.StatusTooManyRequests, OutcomeRateLimited, ReasonRouteQuota, "rate limit exceeded")
+	res.SetHeaders(h, time.Now())
+	return limited(st, h, res, ReasonRouteQuota, "rate limit exceeded", "rate limit temporarily unavailable")
 }
 
 func isBrowserNavigation(r *http.Request) bool {

@@ -1,6 +1,8 @@
-// Package proxy is the gateway's request pipeline: normalise the path, match
-// the route, rate-limit failures, run the route's strategies, check roles and
-// scopes, and forward with httputil.ReverseProxy.
+// Package proxy is the gateway's request pipeline: one decision (decide.go:
+// normalise the path, match the route, CORS, method, the auth-failure limit,
+// the route's strategies, roles and scopes, quota, body limit) taken for
+// every door — the main listener (ServeHTTP, which answers or forwards with
+// httputil.ReverseProxy), forward auth (/auth/verify) and explain.
 package proxy
 
 import (

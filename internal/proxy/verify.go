@@ -16,31 +16,28 @@ const VerifyPath = "/auth/verify"
 // server.trusted_proxies may ask: anyone else could describe any request.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqState) {
 	st.ev.Route = "verify"
-	if !st.peerTrusted {
-		d := refuse(http.StatusForbidden, OutcomeForbidden, ReasonUntrustedCaller, "forward-auth caller is not a trusted proxy")
-		st.record(&d)
-		g.answer(w, r, st, &d)
-		return
-	}
+	var d Decision
 	uri, method, ok := originalRequest(r.Header)
-	if !ok {
-		d := refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadOriginalRequest,
+	switch {
+	case !st.peerTrusted:
+		d = refuse(http.StatusForbidden, OutcomeForbidden, ReasonUntrustedCaller, "forward-auth caller is not a trusted proxy")
+	case !ok:
+		d = refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadOriginalRequest,
 			"need one consistent X-Original-URI/X-Original-Method or X-Forwarded-Uri/X-Forwarded-Method pair")
-		st.record(&d)
-		g.answer(w, r, st, &d)
-		return
+	default:
+		// Strategies and the login redirect look at the original method.
+		orig := *r
+		orig.Method = method
+		st.ev.Method = method
+		r = &orig
+		d = g.decide(r, st, uri, w.Header(), doorVerify)
 	}
-	// Strategies and the login redirect look at the original method.
-	orig := *r
-	orig.Method = method
-	st.ev.Method = method
-	h := w.Header()
-	d := g.decide(&orig, st, uri, h, doorVerify)
 	st.record(&d)
 	if d.Status != 0 {
-		g.answer(w, &orig, st, &d)
+		g.answer(w, r, st, &d)
 		return
 	}
+	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if st.identity != nil {
 		g.setIdentity(h, st)
