@@ -21,7 +21,7 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, "; ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-const explainUsage = `usage: authgateway explain [-config PATH] METHOD TARGET [-H "Name: value"]... [-ip ADDR] [-json]`
+const explainUsage = `usage: authgateway explain [-config PATH] METHOD URL [-H "Name: value"]... [-ip ADDR] [-json]`
 
 func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cfgPath := newFlags("explain", stderr)
