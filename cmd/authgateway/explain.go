@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/authgateway/authgateway/internal/proxy"
@@ -25,9 +26,9 @@ const explainUsage = `usage: authgateway explain [-config PATH] METHOD URL [-H "
 func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cfgPath := newFlags("explain", stderr)
 	var headers headerFlags
-	fs.Var(&headers, "H", `request header "Name: value" (repeatable)`)
+	fs.Var(&headers, "H", `request header "Name: value" (repeatable; Host and Content-Length count as the server reads them)`)
 	asJSON := fs.Bool("json", false, "print JSON")
-	clientIP := fs.String("ip", "127.0.0.1", "client address the request comes from")
+	clientIP := fs.String("ip", "127.0.0.1", "address the request comes from (the TCP peer; X-Forwarded-For counts only from server.trusted_proxies)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -45,13 +46,13 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return exitFailure
 	}
-	app, err := server.Build(ctx, cfg, server.NewLogger(cfg.Log, io.Discard))
+	app, err := server.Build(ctx, cfg, server.NewLogger(cfg.Log, io.Discard), server.DryRun())
 	if err != nil {
 		printBuildError(stderr, cfg.Path, err)
 		return exitFailure
 	}
 	defer app.Close()
-	ex := app.Gateway.Explain(r)
+	ex := app.Explain(r)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -62,41 +63,67 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
-func explainRequest(ctx context.Context, method, rawURL string, headers []string, ip string) (*http.Request, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("URL %q: want a path or an http(s) URL", rawURL)
-	}
-	// The request-target as a client would send it: the URL's path and
-	// query, exactly as written (no cleaning), so path tricks can be explained.
-	target := rawURL
-	if u.Scheme != "" {
-		target = strings.TrimPrefix(rawURL, u.Scheme+"://"+u.Host)
+// explainRequest builds the request the gateway would have read: target is
+// the request-target as on the wire (origin-form "/path?q", or absolute-form
+// "http://host/path", whose host is the request's Host as in net/http), so
+// every path trick is decided as sent.
+func explainRequest(ctx context.Context, method, target string, headers []string, ip string) (*http.Request, error) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil, fmt.Errorf("-ip %q: want an IP address", ip)
 	}
 	if target == "" {
-		target = "/"
+		return nil, fmt.Errorf("empty TARGET: want a path or an http(s) URL")
 	}
-	r, err := http.NewRequestWithContext(ctx, strings.ToUpper(method), "http://gateway/", nil)
+	r, err := http.NewRequestWithContext(ctx, method, "http://gateway/", nil)
 	if err != nil {
 		return nil, err
 	}
 	r.RequestURI = target
-	r.Host = u.Host
+	r.Host = absoluteHost(target)
+	r.RemoteAddr = netip.AddrPortFrom(addr, 0).String()
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, fmt.Errorf(`-H %q: want "Name: value"`, h)
+		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Host": // the server moves it out of the header map
+			if r.Host == "" {
+				r.Host = value
+			}
+			continue
+		case "Content-Length":
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("-H %q: want a length", h)
+			}
+			r.ContentLength = n
+		case "Transfer-Encoding": // a streamed body of unknown length
+			r.TransferEncoding, r.ContentLength = []string{value}, -1
+			continue
+		}
+		r.Header.Add(name, value)
+	}
 	if r.Host == "" {
 		r.Host = "localhost"
 	}
-	r.RemoteAddr = ip + ":0"
-	if strings.Contains(ip, ":") {
-		r.RemoteAddr = "[" + ip + "]:0"
-	}
-	for _, h := range headers {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(name) == "" {
-			return nil, fmt.Errorf(`-H %q: want "Name: value"`, h)
-		}
-		r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
 	return r, nil
+}
+
+// absoluteHost is the host of an absolute-form target ("" for any other).
+func absoluteHost(target string) string {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(target) > len(scheme) && strings.EqualFold(target[:len(scheme)], scheme) {
+			rest := target[len(scheme):]
+			if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+				rest = rest[:i]
+			}
+			return rest
+		}
+	}
+	return ""
 }
 
 func printExplanation(w io.Writer, ex *proxy.Explanation) {
@@ -144,6 +171,15 @@ func printExplanation(w io.Writer, ex *proxy.Explanation) {
 		status = fmt.Sprintf("%d %s", ex.Status, http.StatusText(ex.Status))
 	}
 	p("decision:  %s: %s", status, ex.Decision)
+	if ex.Reason != "" || ex.Outcome != proxy.OutcomeNone {
+		p("logged:    outcome=%s reason=%s", orDash(ex.Outcome.String()), orDash(ex.Reason))
+	}
+	if len(ex.ResponseHeaders) > 0 {
+		p("response headers set by the gateway:")
+		for _, name := range proxy.SortedHeaderNames(ex.ResponseHeaders) {
+			p("  %s: %s", name, ex.ResponseHeaders[name])
+		}
+	}
 	if ex.UpstreamURL != "" {
 		p("upstream:  %s %s", ex.Method, ex.UpstreamURL)
 		p("headers the upstream would get:")

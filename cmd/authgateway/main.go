@@ -23,8 +23,8 @@ const usage = `usage: authgateway <command> [flags]
 commands:
   serve    [-config PATH]                 run the gateway (default command)
   validate [-config PATH]                 check a config; print PATH:LINE: message per problem
-  explain  [-config PATH] METHOD URL [-H "Name: value"]... [-json]
-                                          dry run: route, strategies, decision
+  explain  [-config PATH] METHOD URL [-H "Name: value"]... [-ip ADDR] [-json]
+                                          the gateway's decision on a request; counts nothing
   keys create -name N [-prefix P] [-roles a,b] [-scopes x,y] [-expires 90d]
   keys list | revoke ID | rotate ID [-grace 24h] | migrate [ID...] [-dry-run]   (all take [-strategy S])
   token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]

@@ -43,8 +43,9 @@ type Metrics struct {
 }
 
 type reqKey struct {
-	route, outcome string
-	status         int
+	route   string
+	outcome proxy.Outcome
+	status  int
 }
 
 // New registers every metric on a fresh registry.
@@ -107,13 +108,13 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 	k := reqKey{route: route, outcome: ev.Outcome, status: ev.Status}
 	c, ok := m.children.Load(k)
 	if !ok {
-		c, _ = m.children.LoadOrStore(k, m.requests.WithLabelValues(route, strconv.Itoa(ev.Status), ev.Outcome))
+		c, _ = m.children.LoadOrStore(k, m.requests.WithLabelValues(route, strconv.Itoa(ev.Status), ev.Outcome.String()))
 	}
 	c.(prometheus.Counter).Inc()
-	switch ev.Outcome {
-	case "invalid", "unauthenticated", "forbidden", "auth_unavailable":
+	switch ev.Outcome.Class() {
+	case proxy.ClassAuthFailure:
 		m.authFailures.WithLabelValues(route, ev.Reason).Inc()
-	case "rate_limited":
+	case proxy.ClassRateLimited:
 		m.rateLimited.WithLabelValues(ev.Reason).Inc()
 	}
 	if ev.UpstreamDuration > 0 {

@@ -92,7 +92,7 @@ func TestCaseMismatchEveryDoor(t *testing.T) {
 				t.Fatalf("%d events, want 2 (proxy, forward-auth)", len(events))
 			}
 			for _, ev := range events {
-				if ev.Status != 400 || ev.Outcome != "bad_request" || ev.Reason != "path_case_mismatch" {
+				if ev.Status != 400 || ev.Outcome != OutcomeBadRequest || ev.Reason != "path_case_mismatch" {
 					t.Errorf("event %d %s %s, want 400 bad_request path_case_mismatch", ev.Status, ev.Outcome, ev.Reason)
 				}
 			}

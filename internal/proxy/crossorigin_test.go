@@ -93,7 +93,7 @@ func TestCrossOriginSessionRequests(t *testing.T) {
 			if got := w.Body.String(); got != `{"error":"cross-origin request refused"}`+"\n" {
 				t.Errorf("body %q", got)
 			}
-			if last.Outcome != "forbidden" || last.Reason != "cross_origin_refused" {
+			if last.Outcome != OutcomeForbidden || last.Reason != "cross_origin_refused" {
 				t.Errorf("event outcome/reason = %s/%s, want forbidden/cross_origin_refused", last.Outcome, last.Reason)
 			}
 		})

@@ -40,7 +40,7 @@ func (e *eventEncoder) write(ev *Event, now time.Time) {
 	b = ev.ClientIP.AppendTo(b)
 	b = append(b, '"')
 	b = appendField(b, "strategy", ev.Strategy)
-	b = appendField(b, "outcome", ev.Outcome)
+	b = appendField(b, "outcome", ev.Outcome.String())
 	b = appendField(b, "reason", ev.Reason)
 	b = appendField(b, "subject", ev.Subject)
 	b = appendField(b, "token_id", ev.TokenID)

@@ -13,7 +13,7 @@ func TestEventEncoderIsJSON(t *testing.T) {
 	e := newEventEncoder(&buf)
 	ev := &Event{
 		RequestID: "r1", Route: "api", Method: "GET", Path: "/a\"b\\c", ClientIP: netip.MustParseAddr("2001:db8::1"),
-		Strategy: "jwt", Outcome: "allowed", Subject: "bob\n\x00\xff<script>\u2028", TokenID: "t", Status: 200,
+		Strategy: "jwt", Outcome: OutcomeAllowed, Subject: "bob\n\x00\xff<script>\u2028", TokenID: "t", Status: 200,
 		Start: time.Now().Add(-time.Millisecond),
 	}
 	e.write(ev, time.Now())
@@ -36,7 +36,7 @@ func TestEventEncoderIsJSON(t *testing.T) {
 func BenchmarkEventEncoder(b *testing.B) {
 	e := newEventEncoder(discard{})
 	ev := &Event{RequestID: "abc-1", Route: "api", Method: "GET", Path: "/api/x", ClientIP: netip.MustParseAddr("127.0.0.1"),
-		Strategy: "jwt", Outcome: "allowed", Subject: "alice", TokenID: "tok", Status: 200, Start: time.Now()}
+		Strategy: "jwt", Outcome: OutcomeAllowed, Subject: "alice", TokenID: "tok", Status: 200, Start: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {
 		e.write(ev, time.Now())

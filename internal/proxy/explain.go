@@ -5,19 +5,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/authgateway/authgateway/internal/routing"
-	"github.com/authgateway/authgateway/internal/strategies"
 )
 
-// Explanation is a dry run of the pipeline for one request: what the gateway
-// would decide and forward, without calling the upstream or counting limits.
+// Explanation is a dry run of the pipeline for one request: the decision the
+// gateway would take (decide, as for a real request), and what it would
+// forward, without calling the upstream, counting failures or taking from
+// a quota.
 type Explanation struct {
 	Method         string            `json:"method"`
 	RequestTarget  string            `json:"request_target"`
+	ClientIP       string            `json:"client_ip"`
 	Path           string            `json:"path,omitempty"`
 	PathError      string            `json:"path_error,omitempty"`
 	Route          string            `json:"route,omitempty"`
@@ -30,10 +31,17 @@ type Explanation struct {
 	ScopesRequired []string          `json:"scopes_required,omitempty"`
 	Authorization  string            `json:"authorization,omitempty"` // "ok", or why not
 	RateLimit      string            `json:"rate_limit,omitempty"`
-	Status         int               `json:"status"`
-	Decision       string            `json:"decision"`
-	Reason         string            `json:"reason,omitempty"`
-	UpstreamURL    string            `json:"upstream_url,omitempty"`
+	// Status is the gateway's own answer (200 when it forwards; 0 when one
+	// of its endpoints answers).
+	Status   int     `json:"status"`
+	Outcome  Outcome `json:"outcome"`
+	Decision string  `json:"decision"`
+	Reason   string  `json:"reason,omitempty"`
+	// ResponseHeaders are the headers the gateway puts on its answer, or on
+	// the upstream's when it forwards (CORS, RateLimit-*): Location,
+	// WWW-Authenticate, Allow, Retry-After, Access-Control-*.
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	UpstreamURL     string            `json:"upstream_url,omitempty"`
 	// UpstreamHeaders are what the upstream would receive; credential values
 	// are shown as [redacted].
 	UpstreamHeaders map[string]string `json:"upstream_headers,omitempty"`
@@ -63,21 +71,73 @@ type IdentityView struct {
 	Strategy string   `json:"strategy"`
 }
 
-// Explain runs the decision part of the pipeline on r (RequestURI, Method,
-// Header, RemoteAddr) and reports each step.
+// Explain decides on r (RequestURI, Method, Header, Host, RemoteAddr,
+// ContentLength) as the gateway would, without side effects, and reports
+// each step.
 func (g *Gateway) Explain(r *http.Request) *Explanation {
-	ex := &Explanation{Method: r.Method, RequestTarget: r.RequestURI}
-	path, query, err := routing.Normalize(r.RequestURI)
-	if err != nil {
-		ex.PathError = err.Error()
-		return ex.decide(http.StatusBadRequest, "bad request path", "bad_path")
+	st := &reqState{}
+	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
+	ex := &Explanation{Method: r.Method, RequestTarget: r.RequestURI, ClientIP: st.ev.ClientIP.String()}
+	h := http.Header{}
+	d := g.decide(r, st, r.RequestURI, h, doorExplain)
+	ex.Status, ex.Outcome, ex.Reason = d.Status, d.Outcome, d.Reason
+	ex.ResponseHeaders = flatten(h, nil)
+	if d.Reason == ReasonBadPath {
+		ex.PathError = d.Err.Error()
+		ex.Decision = d.Message
+		return ex
 	}
-	ex.Path = path
-	if _, ok := g.opts.Endpoints[path]; ok {
+	ex.Path = st.path
+	if d.Endpoint != nil || d.Verify {
 		ex.Route = "gateway endpoint"
-		return ex.decide(0, "answered by the gateway itself", "")
+		ex.Decision = "answered by the gateway itself"
+		if d.Verify {
+			ex.Decision += " (forward-auth: explain the request its caller describes instead)"
+		}
+		if d.Status != 0 {
+			ex.Decision = d.Message
+		}
+		return ex
 	}
-	table := g.table.Load()
+	caseRoute := ex.routes(g.table.Load(), st.path)
+	if rt := d.Route; rt != nil {
+		ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
+	}
+	for _, o := range d.Steps {
+		ex.Strategies = append(ex.Strategies, StrategyOutcome{Name: o.Strategy, Result: o.Result, Reason: string(o.Reason)})
+	}
+	if rt := d.Route; rt != nil && !rt.Public && (d.Steps != nil || d.Identity != nil) {
+		ex.RolesRequired, ex.ScopesRequired = rt.Roles, rt.Scopes
+	}
+	if id := d.Identity; id != nil {
+		ex.Identity = &IdentityView{Subject: id.Subject, Email: id.Email, Roles: id.Roles, Scopes: id.Scopes, ClientID: id.ClientID, Strategy: id.Strategy}
+		switch d.Reason {
+		case ReasonMissingRole, ReasonMissingScope:
+			ex.Authorization = d.Reason
+		case ReasonCrossOriginRefused:
+		default:
+			ex.Authorization = "ok"
+		}
+	}
+	// The quota's step ran when it set its headers or refused.
+	if rt := d.Route; rt != nil && rt.Limit != nil && (h.Get("RateLimit-Limit") != "" || d.Reason == ReasonRouteQuota) {
+		by := "subject"
+		if rt.LimitByIP || st.identity == nil {
+			by = "client IP " + ex.ClientIP
+		}
+		ex.RateLimit = "per-route quota by " + by + " (peeked: explain takes nothing)"
+	}
+	ex.Decision = describe(&d, caseRoute)
+	if d.Status == 0 {
+		ex.Status = http.StatusOK
+		ex.UpstreamURL, ex.UpstreamHeaders = g.upstreamView(r, st)
+	}
+	return ex
+}
+
+// routes lists why the other routes did not serve path, and returns the
+// route path matches when case is ignored, if that is why it was refused.
+func (ex *Explanation) routes(table *Table, path string) (caseRoute *Route) {
 	rt, res := table.Match(path)
 	ok := res == routing.Matched
 	for _, other := range table.Routes() {
@@ -95,81 +155,46 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		}
 		ex.OtherRoutes = append(ex.OtherRoutes, RouteMiss{Route: other.Name, Prefix: other.Prefix, Why: why})
 	}
-	switch res {
-	case routing.NoRoute:
-		return ex.decide(http.StatusNotFound, "no route matches", "no_route")
-	case routing.CaseMismatch:
-		return ex.decide(http.StatusBadRequest, fmt.Sprintf("refused: compared case-insensitively the path is route %q's (prefix %s), spelt exactly it is not, and an upstream that ignores case would serve it there (server.case_sensitive_upstreams)", rt.Name, rt.Prefix), "path_case_mismatch")
+	if res == routing.CaseMismatch {
+		return rt
 	}
-	ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
-	if !rt.allowsMethod(r.Method, query) {
-		return ex.decide(http.StatusMethodNotAllowed, "method not allowed (allowed: "+rt.allow+")", "method")
-	}
-	ip, trusted := g.opts.IPResolver.ClientIP(r)
-	st := &reqState{route: rt, path: path, query: query, peerTrusted: trusted}
-	st.ev.ClientIP = ip
-	st.takeHeaders(r.Header)
-	if !rt.Public {
-		res := strategies.Run(r.Context(), rt.Chain, r, true)
-		for _, o := range res.Outcomes {
-			ex.Strategies = append(ex.Strategies, StrategyOutcome{Name: o.Strategy, Result: o.Result, Reason: string(o.Reason)})
-		}
-		ex.RolesRequired, ex.ScopesRequired = rt.Roles, rt.Scopes
-		if res.Identity == nil {
-			switch {
-			case res.Invalid:
-				return ex.decide(http.StatusUnauthorized, "invalid credentials", string(res.Reason))
-			case res.Err != nil:
-				return ex.decide(http.StatusServiceUnavailable, "authentication unavailable", "strategy_error")
-			case rt.Login != "" && isBrowserNavigation(r):
-				return ex.decide(http.StatusFound, "browser navigation without credentials: redirect to login", "no_credentials")
-			default:
-				return ex.decide(http.StatusUnauthorized, "no credentials", "no_credentials")
-			}
-		}
-		id := res.Identity
-		st.identity = id
-		ex.Identity = &IdentityView{Subject: id.Subject, Email: id.Email, Roles: id.Roles, Scopes: id.Scopes, ClientID: id.ClientID, Strategy: id.Strategy}
-		if id.FromCookie && g.crossOriginRefused(r, rt) {
-			return ex.decide(http.StatusForbidden, "cross-origin request with the session cookie refused", "cross_origin_refused")
-		}
-		if reason := authorize(rt, id); reason != "" {
-			ex.Authorization = reason
-			return ex.decide(http.StatusForbidden, "forbidden", reason)
-		}
-		ex.Authorization = "ok"
-	}
-	if rt.Limit != nil {
-		by := "subject"
-		if rt.LimitByIP || st.identity == nil {
-			by = "client IP " + ip.String()
-		}
-		ex.RateLimit = "per-route quota by " + by + " (not counted by explain)"
-	}
-	ex.UpstreamURL, ex.UpstreamHeaders = g.upstreamView(r, st)
-	return ex.decide(http.StatusOK, "forwarded to the upstream", "")
+	return nil
 }
 
-func (ex *Explanation) decide(status int, decision, reason string) *Explanation {
-	ex.Status, ex.Decision, ex.Reason = status, decision, reason
-	return ex
+// describe says in words what the gateway does with d; refusals without
+// more to say are described by the message the client gets.
+func describe(d *Decision, caseRoute *Route) string {
+	switch {
+	case d.Status == 0:
+		return "forwarded to the upstream"
+	case d.Status == http.StatusNoContent:
+		return "CORS preflight answered by the gateway"
+	case d.Status == http.StatusFound:
+		return "browser navigation without a valid session: redirect to login"
+	}
+	switch d.Reason {
+	case ReasonNoRoute:
+		return "no route matches"
+	case ReasonPathCaseMismatch:
+		if caseRoute != nil {
+			return fmt.Sprintf("refused: compared case-insensitively the path is route %q's (prefix %s), spelt exactly it is not, and an upstream that ignores case would serve it there (server.case_sensitive_upstreams)", caseRoute.Name, caseRoute.Prefix)
+		}
+	case ReasonMethod:
+		return "method not allowed (allowed: " + d.Route.allow + ")"
+	case ReasonAuthFailures:
+		return "too many failed authentication attempts from this client IP: refused until the window ends"
+	}
+	switch d.Outcome {
+	case OutcomeInvalid:
+		return "invalid credentials"
+	case OutcomeUnauthenticated:
+		return "no credentials"
+	}
+	return d.Message
 }
 
 func prefixOf(prefix, path string) bool {
 	return prefix == "/" || path == prefix || strings.HasPrefix(path, prefix+"/")
-}
-
-// authorize checks roles (any of) and scopes (all of); "" means allowed.
-func authorize(rt *Route, id *strategies.Identity) string {
-	if len(rt.Roles) > 0 && !slices.ContainsFunc(rt.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
-		return "missing_role"
-	}
-	for _, s := range rt.Scopes {
-		if !slices.Contains(id.Scopes, s) {
-			return "missing_scope"
-		}
-	}
-	return ""
 }
 
 // upstreamView runs the real Rewrite on a copy of the request, after the
@@ -188,15 +213,24 @@ func (g *Gateway) upstreamView(r *http.Request, st *reqState) (string, map[strin
 	}
 	st.ev.RequestID = "(generated per request)"
 	g.rewrite(&httputil.ProxyRequest{In: in, Out: out})
-	headers := map[string]string{}
-	for k, v := range out.Header {
+	return out.URL.String(), flatten(out.Header, st.route)
+}
+
+// flatten joins each header's values for output; with a route, the values
+// of credential headers and of the signed assertion are [redacted].
+func flatten(h http.Header, rt *Route) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(h))
+	for k, v := range h {
 		val := strings.Join(v, ", ")
-		if isCredentialHeader(k, st.route) {
+		if rt != nil && (isCredentialHeader(k, rt) || k == HeaderToken) {
 			val = "[redacted]"
 		}
-		headers[k] = val
+		m[k] = val
 	}
-	return out.URL.String(), headers
+	return m
 }
 
 func isCredentialHeader(name string, rt *Route) bool {

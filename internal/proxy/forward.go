@@ -131,17 +131,17 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	st.ev.UpstreamDuration = time.Since(st.ev.forwardStart)
 	if errors.Is(r.Context().Err(), context.Canceled) {
-		st.ev.Status, st.ev.Reason = 499, "client_closed" // nginx's code for a client that went away
+		st.ev.Status, st.ev.Reason = 499, ReasonClientClosed // nginx's code for a client that went away
 		return
 	}
-	status, reason, msg := http.StatusBadGateway, "upstream_unavailable", "upstream unavailable"
+	status, reason, msg := http.StatusBadGateway, ReasonUpstreamUnavailable, "upstream unavailable"
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		status, reason, msg = http.StatusGatewayTimeout, "upstream_timeout", "upstream timeout"
+		status, reason, msg = http.StatusGatewayTimeout, ReasonUpstreamTimeout, "upstream timeout"
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		status, reason, msg = http.StatusRequestEntityTooLarge, "body_too_large", "request body too large"
+		status, reason, msg = http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body too large"
 	}
 	g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 		slog.String("route", st.ev.Route), slog.String("request_id", st.ev.RequestID), slog.String("error", err.Error()))

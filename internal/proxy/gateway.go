@@ -1,6 +1,8 @@
-// Package proxy is the gateway's request pipeline: normalise the path, match
-// the route, rate-limit failures, run the route's strategies, check roles and
-// scopes, and forward with httputil.ReverseProxy.
+// Package proxy is the gateway's request pipeline: one decision (decide.go:
+// normalise the path, match the route, CORS, method, the auth-failure limit,
+// the route's strategies, roles and scopes, quota, body limit) taken for
+// every door — the main listener (ServeHTTP, which answers or forwards with
+// httputil.ReverseProxy), forward auth (/auth/verify) and explain.
 package proxy
 
 import (
@@ -12,14 +14,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/authgateway/authgateway/internal/ratelimit"
-	"github.com/authgateway/authgateway/internal/routing"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
 
@@ -129,7 +128,7 @@ type Event struct {
 	Path      string
 	ClientIP  netip.Addr
 	Strategy  string
-	Outcome   string // allowed, public, unauthenticated, invalid, forbidden, rate_limited, auth_unavailable, bad_request, not_found, method_not_allowed, endpoint
+	Outcome   Outcome
 	Reason    string
 	Subject   string
 	// TokenID is the API key id or the token's jti (never the credential).
@@ -156,7 +155,9 @@ type reqState struct {
 	// chain and X-Forwarded-Proto, kept for the outbound request.
 	forwardedFor   []string
 	forwardedProto string
-	ev             Event
+	// steps are the strategies' results, recorded for explain only.
+	steps []strategies.Outcome
+	ev    Event
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's
@@ -179,72 +180,62 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.ev.RequestID = g.ids.get(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
+	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
 
-	ip, trusted := g.opts.IPResolver.ClientIP(r)
-	st.ev.ClientIP, st.peerTrusted = ip, trusted
-	path, query, err := routing.Normalize(r.RequestURI)
-	if err != nil {
-		// The raw target is attacker-controlled and not logged; the reason is.
-		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_path", "bad request path")
-		return
-	}
-	st.path, st.query, st.ev.Path = path, query, path
-	// The gateway's own endpoints forward nothing: /auth/verify reads its
-	// pair and then takes the headers, the others read the forwarding chain
-	// for their audit events.
-	if path == VerifyPath {
+	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
+	st.record(&d)
+	switch {
+	case d.Verify:
 		g.serveVerify(w, r, st)
-		return
+	case d.Status != 0:
+		g.answer(w, r, st, &d)
+	case d.Endpoint != nil:
+		d.Endpoint.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		st.ev.Status = 0 // unknown: the endpoint answered
+	default:
+		g.forward(w, r, st)
 	}
-	if h, ok := g.opts.Endpoints[path]; ok {
-		g.serveEndpoint(w, r, st, h)
-		return
-	}
-	st.takeHeaders(r.Header)
+}
 
-	rt, ok := g.route(w, st)
-	if !ok {
-		return
+// record notes the decision in the request's auth event.
+func (st *reqState) record(d *Decision) {
+	st.ev.Status, st.ev.Outcome, st.ev.Reason = d.Status, d.Outcome, d.Reason
+	st.ev.Path = st.path
+	switch {
+	case d.Endpoint != nil:
+		st.ev.Route = "gateway"
+	case d.Route != nil:
+		st.ev.Route = d.Route.Name
 	}
-	if rt.CORS != nil {
-		if isPreflight(r) {
-			if rt.CORS.preflight(w, r) {
-				st.ev.Outcome, st.ev.Status = "cors_preflight", http.StatusNoContent
-				return
-			}
-			// Not an authentication failure: counted and audited as refused.
-			g.deny(w, st, http.StatusForbidden, "cors_refused", "cors_preflight_refused", "CORS preflight refused")
-			return
-		}
-		rt.CORS.decorate(w.Header(), r.Header.Get("Origin"))
+	if id := d.Identity; id != nil {
+		st.ev.Strategy, st.ev.Subject, st.ev.TokenID = id.Strategy, id.Subject, id.TokenID
 	}
-	if !rt.allowsMethod(r.Method, st.query) {
-		w.Header().Set("Allow", rt.allow)
-		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
-		return
-	}
+}
 
-	if !rt.Public && !g.authenticate(w, r, st) {
-		return
-	}
-	if rt.Limit != nil && !g.routeLimit(w, r, st) {
-		return
-	}
-	if rt.MaxBodyBytes > 0 {
-		if r.ContentLength > rt.MaxBodyBytes {
-			g.deny(w, st, http.StatusRequestEntityTooLarge, "bad_request", "body_too_large", "request body too large")
-			return
+// answer writes the gateway's own answer of d, whose headers decide put in
+// w.Header(): 204 to a preflight, 302 to login, or the JSON error.
+func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, st *reqState, d *Decision) {
+	switch d.Status {
+	case http.StatusNoContent:
+		w.WriteHeader(d.Status)
+	case http.StatusFound:
+		http.Redirect(w, r, w.Header().Get("Location"), d.Status)
+	default:
+		if d.Reason == ReasonStrategyError && d.Err != nil {
+			g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
+				slog.String("route", st.ev.Route), slog.String("request_id", st.ev.RequestID), slog.String("error", d.Err.Error()))
 		}
-		// A request without a body (the server's http.NoBody) has nothing
-		// to bound.
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
-		}
+		WriteError(w, d.Status, d.Message)
 	}
-	if st.identity == nil {
-		st.ev.Outcome = "public"
-	} else {
-		st.ev.Outcome = "allowed"
+}
+
+// forward sends an admitted request to its route's upstream.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) {
+	rt := st.route
+	// A request without a body (the server's http.NoBody) has nothing to
+	// bound; one with a Content-Length over the limit was refused.
+	if rt.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	if rt.Timeout > 0 {
@@ -256,167 +247,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// route matches st.path to its route, or answers the request itself: 404
-// for no route, 400 for a path that an upstream ignoring case would serve
-// as another route than its own spelling is (Table.Match).
-func (g *Gateway) route(w http.ResponseWriter, st *reqState) (*Route, bool) {
-	rt, res := g.table.Load().Match(st.path)
-	switch res {
-	case routing.NoRoute:
-		g.deny(w, st, http.StatusNotFound, "not_found", "no_route", "not found")
-		return nil, false
-	case routing.CaseMismatch:
-		g.deny(w, st, http.StatusBadRequest, "bad_request", "path_case_mismatch", "path matches another route when case is ignored")
-		return nil, false
-	}
-	st.route, st.ev.Route = rt, rt.Name
-	return rt, true
-}
-
-// authenticate runs the failure limit, the strategy chain and the role and
-// scope checks; it answers the request itself and returns false on denial.
-func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, st *reqState) bool {
-	rt := st.route
-	if !g.failureLimitOK(w, r, st) {
-		return false
-	}
-	res := strategies.Run(r.Context(), rt.Chain, r, false)
-	if res.Identity == nil {
-		st.ev.Reason = string(res.Reason)
-		// A browser navigation whose session is missing, expired or revoked
-		// goes to login; that is a user's session ending, not an attack, so it
-		// does not count as a failure.
-		navigate := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
-		if res.Invalid && !navigate {
-			g.countFailure(r.Context(), st)
-		}
-		switch {
-		case res.Err != nil && !res.Invalid:
-			g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
-				slog.String("route", rt.Name), slog.String("request_id", st.ev.RequestID), slog.String("error", res.Err.Error()))
-			g.deny(w, st, http.StatusServiceUnavailable, "auth_unavailable", "strategy_error", "authentication temporarily unavailable")
-		case res.Invalid && !navigate:
-			g.unauthorized(w, st, "invalid", `error="invalid_token"`)
-		case navigate:
-			st.ev.Outcome, st.ev.Status = "unauthenticated", http.StatusFound
-			target := st.path
-			if st.query != "" {
-				target += "?" + st.query
-			}
-			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, rt.Login+"?rd="+url.QueryEscape(target), http.StatusFound)
-		default:
-			g.unauthorized(w, st, "unauthenticated", "")
-		}
-		return false
-	}
-	id := res.Identity
-	st.identity = id
-	st.ev.Strategy, st.ev.Subject = id.Strategy, id.Subject
-	st.ev.TokenID = id.TokenID
-	if id.FromCookie && g.crossOriginRefused(r, rt) {
-		// The credential is valid (the victim's browser sent it), so this
-		// is not counted as a failure: another site could otherwise make
-		// its visitors' browsers lock their own addresses out.
-		g.deny(w, st, http.StatusForbidden, "forbidden", "cross_origin_refused", "cross-origin request refused")
-		return false
-	}
-	switch authorize(rt, id) {
-	case "missing_role":
-		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_role", "forbidden")
-		return false
-	case "missing_scope":
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
-		g.deny(w, st, http.StatusForbidden, "forbidden", "missing_scope", "insufficient scope")
-		return false
-	}
-	return true
-}
-
-func (g *Gateway) unauthorized(w http.ResponseWriter, st *reqState, outcome, errParam string) {
-	for _, c := range st.route.challenges {
-		if errParam != "" && strings.HasPrefix(c, "Bearer") {
-			c += ", " + errParam
-		}
-		w.Header().Add("WWW-Authenticate", c)
-	}
-	g.deny(w, st, http.StatusUnauthorized, outcome, st.ev.Reason, "unauthorized")
-}
-
-// failureLimitOK answers 429 when the client IP is over its auth-failure
-// limit, and 503 when the limit's store cannot tell (deny policy).
-func (g *Gateway) failureLimitOK(w http.ResponseWriter, r *http.Request, st *reqState) bool {
-	if g.opts.AuthFailures == nil {
-		return true
-	}
-	res := g.opts.AuthFailures.Peek(r.Context(), ratelimit.Key(st.ev.ClientIP))
-	if res.StoreError != nil {
-		st.ev.StoreErrors++ // counted here; the limiter logs the outage once
-	}
-	if !res.Reached {
-		return true
-	}
-	if res.StoreError != nil {
-		g.storeUnavailable(w, st, res, "authentication temporarily unavailable")
-		return false
-	}
-	setRetryAfter(w.Header(), res.RetryAfter(time.Now()))
-	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "auth_failures", "too many failed authentication attempts")
-	return false
-}
-
-// storeUnavailable answers a limit whose store failed under the deny
-// policy: nobody knows whether the client is over it, so this is an outage
-// (503, retry in a few seconds), not a lockout (429 until the window ends).
-func (g *Gateway) storeUnavailable(w http.ResponseWriter, st *reqState, res ratelimit.Result, msg string) {
-	setRetryAfter(w.Header(), res.RetryAfter(time.Now()))
-	g.deny(w, st, http.StatusServiceUnavailable, "auth_unavailable", "store_unavailable", msg)
-}
-
-func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
-	if g.opts.AuthFailures == nil {
-		return
-	}
-	if res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP)); res.StoreError != nil {
-		st.ev.StoreErrors++
-	}
-}
-
-func (g *Gateway) routeLimit(w http.ResponseWriter, r *http.Request, st *reqState) bool {
-	rt := st.route
-	key := ""
-	if rt.LimitByIP || st.identity == nil {
-		key = "ip:" + ratelimit.Key(st.ev.ClientIP)
-	} else {
-		key = "sub:" + st.identity.Strategy + ":" + st.identity.Subject
-	}
-	res := rt.Limit.Take(r.Context(), key)
-	now := time.Now()
-	res.SetHeaders(w.Header(), now)
-	if res.StoreError != nil {
-		st.ev.StoreErrors++
-	}
-	if !res.Reached {
-		return true
-	}
-	if res.StoreError != nil {
-		g.storeUnavailable(w, st, res, "rate limit temporarily unavailable")
-		return false
-	}
-	setRetryAfter(w.Header(), res.RetryAfter(now))
-	g.deny(w, st, http.StatusTooManyRequests, "rate_limited", "route_quota", "rate limit exceeded")
-	return false
-}
-
-func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request, st *reqState, h http.Handler) {
-	st.ev.Route, st.ev.Outcome = "gateway", "endpoint"
-	if strings.HasPrefix(st.path, "/auth/") && !g.failureLimitOK(w, r, st) {
-		return
-	}
-	h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-	st.ev.Status = 0 // unknown: the endpoint answered
-}
-
 // CountAuthFailure lets an endpoint (login callback, refresh) count a failed
 // attempt against the client's IP.
 func (g *Gateway) CountAuthFailure(r *http.Request) {
@@ -425,12 +255,26 @@ func (g *Gateway) CountAuthFailure(r *http.Request) {
 	}
 }
 
-func (g *Gateway) deny(w http.ResponseWriter, st *reqState, status int, outcome, reason, msg string) {
-	st.ev.Status, st.ev.Outcome = status, outcome
-	if st.ev.Reason == "" {
-		st.ev.Reason = reason
+// Info is what the gateway established about a request it handed to one of
+// its endpoints, as its auth event records it.
+type Info struct {
+	// RequestID is the id of the request's auth event (the client's
+	// X-Request-Id when acceptable, else generated).
+	RequestID string
+	// ClientIP is the client's address, resolved through trusted_proxies.
+	ClientIP netip.Addr
+	// Path is the canonical path the gateway matched.
+	Path string
+}
+
+// RequestInfo returns what the gateway established about r; ok is false for
+// a request that did not come through the gateway.
+func RequestInfo(r *http.Request) (info Info, ok bool) {
+	st, ok := r.Context().Value(stateKey{}).(*reqState)
+	if !ok {
+		return Info{}, false
 	}
-	WriteError(w, status, msg)
+	return Info{RequestID: st.ev.RequestID, ClientIP: st.ev.ClientIP, Path: st.path}, true
 }
 
 func (g *Gateway) finish(st *reqState) {
@@ -456,23 +300,13 @@ func (g *Gateway) finish(st *reqState) {
 		slog.String("path", ev.Path),
 		slog.String("client_ip", ev.ClientIP.String()),
 		slog.String("strategy", ev.Strategy),
-		slog.String("outcome", ev.Outcome),
+		slog.String("outcome", ev.Outcome.String()),
 		slog.String("reason", ev.Reason),
 		slog.String("subject", ev.Subject),
 		slog.String("token_id", ev.TokenID),
 		slog.Int("status", ev.Status),
 		slog.Int64("duration_us", time.Since(ev.Start).Microseconds()),
 	)
-}
-
-func isBrowserNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
-		return false
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // requestIDs accepts a client's X-Request-Id when it is short and plain, and

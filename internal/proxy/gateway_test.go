@@ -293,8 +293,8 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 }
 
-// BenchmarkDecision is the gateway's own work without the network: normalise,
-// match, strip, authenticate, authorise.
+// BenchmarkDecision is the gateway's own work without the network: decide
+// (normalise, match, strip, authenticate, authorise) and the identity headers.
 func BenchmarkDecision(b *testing.B) {
 	g, _ := newTestGateway(b, nil)
 	r := httptest.NewRequest("GET", "/api/admin/users?page=2", nil)
@@ -303,11 +303,7 @@ func BenchmarkDecision(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		st := &reqState{}
-		st.path, st.query, _ = normalizeForBench(r.RequestURI)
-		rt, _ := g.table.Load().Match(st.path)
-		st.route = rt
-		st.takeHeaders(r.Header)
-		if !g.authenticate(httptest.NewRecorder(), r, st) {
+		if d := g.decide(r, st, r.RequestURI, httptest.NewRecorder().Header(), doorClient); d.Outcome != OutcomeAllowed {
 			b.Fatal("denied")
 		}
 		h := http.Header{}

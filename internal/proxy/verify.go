@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"net/http"
-
-	"github.com/authgateway/authgateway/internal/routing"
 )
 
 // VerifyPath is the forward-auth endpoint for nginx auth_request and Traefik
@@ -18,48 +16,31 @@ const VerifyPath = "/auth/verify"
 // server.trusted_proxies may ask: anyone else could describe any request.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqState) {
 	st.ev.Route = "verify"
-	if !st.peerTrusted {
-		g.deny(w, st, http.StatusForbidden, "forbidden", "untrusted_forward_auth_caller", "forward-auth caller is not a trusted proxy")
-		return
-	}
+	var d Decision
 	uri, method, ok := originalRequest(r.Header)
-	st.takeHeaders(r.Header)
-	if !ok {
-		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_original_request",
+	switch {
+	case !st.peerTrusted:
+		d = refuse(http.StatusForbidden, OutcomeForbidden, ReasonUntrustedCaller, "forward-auth caller is not a trusted proxy")
+	case !ok:
+		d = refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadOriginalRequest,
 			"need one consistent X-Original-URI/X-Original-Method or X-Forwarded-Uri/X-Forwarded-Method pair")
-		return
+	default:
+		// Strategies and the login redirect look at the original method.
+		orig := *r
+		orig.Method = method
+		st.ev.Method = method
+		r = &orig
+		d = g.decide(r, st, uri, w.Header(), doorVerify)
 	}
-	path, query, err := routing.Normalize(uri)
-	if err != nil {
-		g.deny(w, st, http.StatusBadRequest, "bad_request", "bad_path", "bad request path")
-		return
-	}
-	st.path, st.query, st.ev.Path, st.ev.Method = path, query, path, method
-	rt, ok := g.route(w, st)
-	if !ok {
-		return
-	}
-	if !rt.allowsMethod(method, query) {
-		w.Header().Set("Allow", rt.allow)
-		g.deny(w, st, http.StatusMethodNotAllowed, "method_not_allowed", "method", "method not allowed")
-		return
-	}
-	// Strategies and the login redirect look at the original method.
-	orig := *r
-	orig.Method = method
-	if !rt.Public && !g.authenticate(w, &orig, st) {
-		return
-	}
-	if rt.Limit != nil && !g.routeLimit(w, &orig, st) {
+	st.record(&d)
+	if d.Status != 0 {
+		g.answer(w, r, st, &d)
 		return
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if st.identity != nil {
 		g.setIdentity(h, st)
-		st.ev.Outcome = "allowed"
-	} else {
-		st.ev.Outcome = "public"
 	}
 	st.ev.Status = http.StatusOK
 	w.WriteHeader(http.StatusOK)

@@ -74,6 +74,7 @@ type App struct {
 	// sets by URL: shared by the login and every strategy, across reloads.
 	idp     *http.Client
 	keySets *jwks.Sets
+	dryRun   bool
 }
 
 // generation is what one config load built and a reload replaces.
@@ -104,6 +105,12 @@ type Option func(*App)
 // WithEventLog sends the per-request auth events to w as JSON lines on the
 // fast path (w should be the logger's own buffered writer).
 func WithEventLog(w io.Writer) Option { return func(a *App) { a.eventLog = w } }
+
+// DryRun builds the gateway for explain, whose decisions must leave no
+// trace: API key uses are not recorded (last_used_at) and no audit log is
+// opened. Failures are not counted and quotas only peeked by the proxy
+// itself (Gateway.Explain).
+func DryRun() Option { return func(a *App) { a.dryRun = true } }
 
 // Build constructs everything from cfg without listening. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
@@ -141,10 +148,12 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 			return nil, config.Errors{cfg.Problem("server.tls", "%v", err)}
 		}
 	}
-	if a.Audit, err = audit.Open(cfg.Audit.Output); err != nil {
-		return nil, config.Errors{cfg.Problem("audit.output", "%v", err)}
+	if !a.dryRun {
+		if a.Audit, err = audit.Open(cfg.Audit.Output); err != nil {
+			return nil, config.Errors{cfg.Problem("audit.output", "%v", err)}
+		}
+		a.closers = append(a.closers, func() { _ = a.Audit.Close() })
 	}
-	a.closers = append(a.closers, func() { _ = a.Audit.Close() })
 	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
 	// Sessions (login, refresh families, the access-token denylist) come
 	// first: the jwt strategy checks the denylist.
@@ -224,7 +233,7 @@ func (a *App) endpoints() map[string]http.Handler {
 // buildGeneration builds the strategies and route table of cfg.
 func (a *App) buildGeneration(ctx context.Context, cfg *config.Config) (*generation, error) {
 	gen := &generation{}
-	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult}
+	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun}
 	if a.Issuer != nil {
 		deps.Tokens = &strategies.GatewayTokens{Keys: a.Issuer.Keys, Issuer: cfg.Tokens.Issuer, AccessTTL: cfg.Tokens.AccessTTL.D()}
 	}
@@ -339,14 +348,14 @@ func (a *App) observe(ev *proxy.Event) {
 		return
 	}
 	var name string
-	switch ev.Outcome {
-	case "allowed":
+	switch ev.Outcome.Class() {
+	case proxy.ClassSuccess:
 		name = audit.AuthSuccess
-	case "unauthenticated", "invalid", "forbidden", "auth_unavailable":
+	case proxy.ClassAuthFailure:
 		name = audit.AuthFailure
-	case "rate_limited":
+	case proxy.ClassRateLimited:
 		name = audit.AuthRateLimited
-	case "bad_request", "cors_refused":
+	case proxy.ClassRefused:
 		name = audit.RequestRefused
 	default:
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/login"
+	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/tokens"
@@ -150,18 +151,21 @@ func sessionCookie(cfg *config.Config, logger *slog.Logger) string {
 	return found[0]
 }
 
-// auditRequest records an endpoint's audit event with the client IP and
-// request id of r.
+// auditRequest records an endpoint's audit event with what the gateway
+// established about r: the request id of its access-log line (accepted or
+// generated: never a raw client value) and the client IP it resolved, so the
+// audit line joins the access log.
 func (a *App) auditRequest(r *http.Request, ev audit.Event) {
 	if a.Audit == nil {
 		return
 	}
-	ip, _ := a.ips.ClientIP(r)
-	ev.ClientIP = ip.String()
-	ev.RequestID = r.Header.Get("X-Request-Id")
+	// The endpoints are served only through the gateway; a handler called
+	// otherwise records no address or id rather than one the client wrote.
+	if info, ok := proxy.RequestInfo(r); ok {
+		ev.ClientIP, ev.RequestID, ev.Path = info.ClientIP.String(), info.RequestID, info.Path
+	}
 	if ev.Route == "" {
 		ev.Route = "gateway"
 	}
-	ev.Path = r.URL.Path
 	a.Audit.Write(ev)
 }

@@ -78,31 +78,78 @@ func httpsRedirect(tlsListen string) http.Handler {
 // and with https_only behind a TLS-terminating proxy, requests that did not
 // come through a trusted proxy over https are refused or redirected.
 func secureTransport(next http.Handler, s config.Server, ips *ratelimit.IPResolver) http.Handler {
-	hsts := s.TLS != nil && s.TLS.HSTS
-	behindProxy := s.HTTPSOnly && s.TLS == nil && s.BehindTLSProxy
+	hsts, behindProxy := hstsOn(s), httpsBehindProxy(s)
 	if !hsts && !behindProxy {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hsts {
-			w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			w.Header().Set(hstsHeader, hstsValue)
 		}
 		if behindProxy {
-			_, trusted := ips.ClientIP(r)
-			if !trusted {
-				proxy.WriteError(w, http.StatusForbidden, "https required: connect through the TLS proxy")
+			status, msg, location := httpsOnlyAnswer(r, ips)
+			switch {
+			case location != "":
+				w.Header().Set("Location", location)
+				w.WriteHeader(status)
 				return
-			}
-			if !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-				if r.Host == "" || strings.ContainsAny(r.Host, "/\\@") {
-					proxy.WriteError(w, http.StatusBadRequest, "bad host")
-					return
-				}
-				w.Header().Set("Location", "https://"+r.Host+r.URL.RequestURI())
-				w.WriteHeader(http.StatusPermanentRedirect)
+			case status != 0:
+				proxy.WriteError(w, status, msg)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+const hstsHeader, hstsValue = "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+
+func hstsOn(s config.Server) bool { return s.TLS != nil && s.TLS.HSTS }
+
+// httpsBehindProxy: https_only with TLS terminated by a trusted proxy.
+func httpsBehindProxy(s config.Server) bool { return s.HTTPSOnly && s.TLS == nil && s.BehindTLSProxy }
+
+// httpsOnlyAnswer is what https_only behind a TLS proxy answers instead of
+// the pipeline: 403 for a request not from a trusted proxy, 308 to https
+// (with location) for one the proxy received over plain http, 400 for a
+// host no redirect may name; status 0 lets the request through.
+func httpsOnlyAnswer(r *http.Request, ips *ratelimit.IPResolver) (status int, msg, location string) {
+	if _, trusted := ips.ClientIP(r); !trusted {
+		return http.StatusForbidden, "https required: connect through the TLS proxy", ""
+	}
+	if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return 0, "", ""
+	}
+	if r.Host == "" || strings.ContainsAny(r.Host, "/\\@") {
+		return http.StatusBadRequest, "bad host", ""
+	}
+	return http.StatusPermanentRedirect, "plain http through the TLS proxy: redirect to https", "https://" + r.Host + r.URL.RequestURI()
+}
+
+// Explain is explain's answer for r: the main listener's own rules in front
+// of the pipeline (HSTS; https_only behind a TLS proxy), then the
+// pipeline's decision (proxy.Gateway.Explain).
+func (a *App) Explain(r *http.Request) *proxy.Explanation {
+	s := a.Config().Server
+	var ex *proxy.Explanation
+	if httpsBehindProxy(s) {
+		if status, msg, location := httpsOnlyAnswer(r, a.ips); status != 0 {
+			ip, _ := a.ips.ClientIP(r)
+			ex = &proxy.Explanation{Method: r.Method, RequestTarget: r.RequestURI, ClientIP: ip.String(),
+				Status: status, Decision: "server.https_only: " + msg}
+			if location != "" {
+				ex.ResponseHeaders = map[string]string{"Location": location}
+			}
+		}
+	}
+	if ex == nil {
+		ex = a.Gateway.Explain(r)
+	}
+	if hstsOn(s) {
+		if ex.ResponseHeaders == nil {
+			ex.ResponseHeaders = map[string]string{}
+		}
+		ex.ResponseHeaders[hstsHeader] = hstsValue
+	}
+	return ex
 }

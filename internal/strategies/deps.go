@@ -34,6 +34,9 @@ type Deps struct {
 	OnCache func(cache string, hit bool)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// DryRun builds strategies for explain, whose decisions leave no trace:
+	// no credential use is recorded (API keys' last_used_at).
+	DryRun bool
 }
 
 // Clock answers Now, or time.Now.

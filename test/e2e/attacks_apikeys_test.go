@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,19 +127,23 @@ func TestAttacksAPIKeyStrategies(t *testing.T) {
 			}
 		}},
 	}
-	for _, tc := range tests {
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			up.Reset()
 			if tc.action != nil {
 				tc.action(t)
 			} else {
-				r := g.Do(t, tc.raw)
+				id := "key-row-" + strconv.Itoa(i)
+				raw := withID(tc.raw, id)
+				ex := g.explain(t, raw, "127.0.0.1")
+				r := g.Do(t, raw)
 				if r.Status != tc.status {
 					t.Fatalf("status = %d, want %d (body %q)", r.Status, tc.status, r.Body)
 				}
 				if r.Status >= 400 {
 					wantRefused(t, tc.name, r)
 				}
+				explainAgrees(t, g, ex, id, r)
 			}
 			if tc.saw == nil {
 				up.WantNothing(t)

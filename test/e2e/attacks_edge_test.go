@@ -88,8 +88,10 @@ func startEdgeSuite(t *testing.T) *edgeSuite {
 // edgeAttack is one row.
 type edgeAttack struct {
 	name string
-	// attack sends the request(s); id is the X-Request-Id to send, so the
-	// gateway's auth event can be found.
+	// raw is one request to gw, sent with an X-Request-Id and explained
+	// just before; or attack sends the request(s), id being the
+	// X-Request-Id to send, so the gateway's auth event can be found.
+	raw    string
 	attack func(t *testing.T, s *edgeSuite, id string) (*Response, error)
 	// status is the wanted status; 0: not an HTTP exchange, the attack's
 	// error must be nil.
@@ -99,6 +101,7 @@ type edgeAttack struct {
 	// resp are response headers: exact value, "*" any value, "" absent.
 	resp map[string]string
 	// gw and reason: the auth event of the request on gw must have reason.
+	// gw is also where raw goes.
 	gw     func(*edgeSuite) *Gateway
 	reason string
 	// up is the upstream that must have received nothing (want == nil) or
@@ -116,10 +119,8 @@ func TestAttacksEdge(t *testing.T) {
 	app := func(s *edgeSuite) *Upstream { return s.app }
 	redisUp := func(s *edgeSuite) *Upstream { return s.redisUp }
 	deny := func(s *edgeSuite) *Gateway { return s.deny }
-	post := func(path string, headers ...string) func(*testing.T, *edgeSuite, string) (*Response, error) {
-		return func(_ *testing.T, s *edgeSuite, id string) (*Response, error) {
-			return doRaw(s.csrf.Addr, req("POST", path, append(headers, "X-Request-Id: "+id, "Content-Length: 0")...))
-		}
+	post := func(path string, headers ...string) string {
+		return req("POST", path, append(headers, "Content-Length: 0")...)
 	}
 	cookie := sessionCookie(s.reader)
 	forwardedAs := func(sub string) func(*testing.T, *edgeSuite, *Response, []Seen) {
@@ -165,34 +166,32 @@ func TestAttacksEdge(t *testing.T) {
 		// 9. A POST carrying only the session cookie, from a sibling
 		// subdomain (SameSite=Strict calls it the same site), was forwarded.
 		{name: "csrf: POST with only the session cookie from https://evil.example.com",
-			attack: post("/api/transfer", cookie, "Origin: https://evil.example.com"),
+			raw:    post("/api/transfer", cookie, "Origin: https://evil.example.com"),
 			status: 403, msg: "cross-origin request refused", gw: csrf, reason: "cross_origin_refused", up: csrfUp},
 		{name: "csrf: the browser says Sec-Fetch-Site: same-site",
-			attack: post("/api/transfer", cookie, "Sec-Fetch-Site: same-site", "Origin: https://evil.example.com"),
+			raw:    post("/api/transfer", cookie, "Sec-Fetch-Site: same-site", "Origin: https://evil.example.com"),
 			status: 403, msg: "cross-origin request refused", gw: csrf, reason: "cross_origin_refused", up: csrfUp},
 		{name: "csrf: a CORS route, an origin it does not name",
-			attack: post("/app/items", cookie, "Sec-Fetch-Site: same-site", "Origin: https://evil.example.com"),
+			raw:    post("/app/items", cookie, "Sec-Fetch-Site: same-site", "Origin: https://evil.example.com"),
 			status: 403, msg: "cross-origin request refused", gw: csrf, reason: "cross_origin_refused", up: csrfUp},
 		{name: "csrf: refusals are not auth failures (limit 3, after 3 refusals)",
-			attack: post("/api/transfer", bearer(s.reader)), status: 200, up: csrfUp, check: forwardedAs("rita")},
+			raw: post("/api/transfer", bearer(s.reader)), status: 200, gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 		{name: "csrf control: same-origin POST",
-			attack: post("/api/transfer", cookie, "Sec-Fetch-Site: same-origin", "Origin: http://gateway.test"),
-			status: 200, up: csrfUp, check: forwardedAs("rita")},
+			raw:    post("/api/transfer", cookie, "Sec-Fetch-Site: same-origin", "Origin: http://gateway.test"),
+			status: 200, gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 		{name: "csrf control: same origin by Origin alone (no Sec-Fetch-Site)",
-			attack: post("/api/transfer", cookie, "Origin: http://gateway.test"),
-			status: 200, up: csrfUp, check: forwardedAs("rita")},
+			raw:    post("/api/transfer", cookie, "Origin: http://gateway.test"),
+			status: 200, gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 		{name: "csrf control: the origin the route's CORS names",
-			attack: post("/app/items", cookie, "Sec-Fetch-Site: cross-site", "Origin: https://app.example.com"),
+			raw:    post("/app/items", cookie, "Sec-Fetch-Site: cross-site", "Origin: https://app.example.com"),
 			status: 200, resp: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com"},
-			up: csrfUp, check: forwardedAs("rita")},
+			gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 		{name: "csrf control: a bearer token from another origin",
-			attack: post("/api/transfer", bearer(s.reader), "Sec-Fetch-Site: cross-site", "Origin: https://evil.example.com"),
-			status: 200, up: csrfUp, check: forwardedAs("rita")},
+			raw:    post("/api/transfer", bearer(s.reader), "Sec-Fetch-Site: cross-site", "Origin: https://evil.example.com"),
+			status: 200, gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 		{name: "csrf control: GET with the session cookie from another origin",
-			attack: func(_ *testing.T, s *edgeSuite, id string) (*Response, error) {
-				return doRaw(s.csrf.Addr, req("GET", "/api/x", cookie, "Sec-Fetch-Site: cross-site", "X-Request-Id: "+id))
-			},
-			status: 200, up: csrfUp, check: forwardedAs("rita")},
+			raw:    req("GET", "/api/x", cookie, "Sec-Fetch-Site: cross-site"),
+			status: 200, gw: csrf, up: csrfUp, check: forwardedAs("rita")},
 
 		// 15. With Redis down a valid token got 429 "too many failed
 		// authentication attempts", and the log blamed a deadline.
@@ -201,17 +200,13 @@ func TestAttacksEdge(t *testing.T) {
 			resp: retrySoon, gw: deny, reason: "store_unavailable", up: redisUp,
 			check: func(t *testing.T, _ *edgeSuite, r *Response, _ []Seen) { wantUnavailable(t, "valid token", r) }},
 		{name: "redis down: no credentials either (the limit cannot be checked)",
-			attack: func(_ *testing.T, s *edgeSuite, id string) (*Response, error) {
-				return doRaw(s.deny.Addr, req("GET", "/api/x", "X-Request-Id: "+id))
-			},
+			raw:    req("GET", "/api/x"),
 			status: 503, msg: "authentication temporarily unavailable", resp: retrySoon, gw: deny, reason: "store_unavailable", up: redisUp},
 		{name: "redis down: one log line names the outage, not one per request",
 			attack: logsOneOutage},
 		{name: "redis down control: on_redis_error allow judges the token",
-			attack: func(_ *testing.T, s *edgeSuite, id string) (*Response, error) {
-				return doRaw(s.allow.Addr, req("GET", "/api/x", bearer(s.redisReader), "X-Request-Id: "+id))
-			},
-			status: 200, up: redisUp, check: forwardedAs("rita")},
+			raw:    req("GET", "/api/x", bearer(s.redisReader)),
+			status: 200, gw: func(s *edgeSuite) *Gateway { return s.allow }, up: redisUp, check: forwardedAs("rita")},
 		{name: "redis down: a gateway started now warns at start and fails closed",
 			attack: startWithRedisDown, status: 503, msg: "authentication temporarily unavailable", up: redisUp},
 
@@ -227,7 +222,16 @@ func TestAttacksEdge(t *testing.T) {
 				u.Reset()
 			}
 			id := "edge-" + strconv.Itoa(i)
-			resp, err := tc.attack(t, s, id)
+			var resp *Response
+			var err error
+			var ex explanation
+			if tc.raw != "" {
+				raw := withID(tc.raw, id)
+				ex = tc.gw(s).explain(t, raw, "127.0.0.1")
+				resp, err = doRaw(tc.gw(s).Addr, raw)
+			} else {
+				resp, err = tc.attack(t, s, id)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,6 +255,9 @@ func TestAttacksEdge(t *testing.T) {
 				if got := tc.gw(s).Event(t, id)["reason"]; got != tc.reason {
 					t.Errorf("auth event reason = %v, want %q", got, tc.reason)
 				}
+			}
+			if tc.raw != "" {
+				explainAgrees(t, tc.gw(s), ex, id, resp)
 			}
 			var got []Seen
 			if tc.up != nil {

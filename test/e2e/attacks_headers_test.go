@@ -173,11 +173,13 @@ func TestHeaderAttacks(t *testing.T) {
 				m.Reset()
 			}
 			id := "hdr-" + strconv.Itoa(i)
-			line, rest, _ := strings.Cut(tc.raw, "\r\n")
-			resp := g.Do(t, line+"\r\nX-Request-Id: "+id+"\r\n"+rest)
+			raw := withID(tc.raw, id)
+			ex := g.explain(t, raw, "127.0.0.1")
+			resp := g.Do(t, raw)
 			if resp.Status != tc.status {
 				t.Fatalf("status = %d, want %d (body %q)", resp.Status, tc.status, truncate(resp.Body))
 			}
+			explainAgrees(t, g, ex, id, resp)
 			if tc.status >= 400 {
 				resp.ErrorMessage(t)
 			}

@@ -335,12 +335,21 @@ func TestAttacks(t *testing.T) {
 }
 
 // runAttacks runs each row on s: status, the gateway's JSON error, response
-// headers, the logged reason (main gateway), and exactly what the upstreams saw.
+// headers, the logged reason (main gateway), and exactly what the upstreams
+// saw; and for a row that is one request, that explain, asked just before,
+// said what the gateway did.
 func runAttacks(t *testing.T, s *atkSuite, tests []attack) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s.resetUpstreams()
-			resp, err := tc.run(t, s, "atk-"+strconv.Itoa(i))
+			id := "atk-" + strconv.Itoa(i)
+			raw := withID(strings.ReplaceAll(tc.raw, "{assertion}", s.assertion), id)
+			g, peer, why := s.explainTarget(tc)
+			var ex explanation
+			if why == "" {
+				ex = g.explain(t, raw, peer)
+			}
+			resp, err := tc.run(t, s, raw)
 			if tc.status == 0 {
 				switch {
 				case resp != nil:
@@ -368,9 +377,14 @@ func runAttacks(t *testing.T, s *atkSuite, tests []attack) {
 					t.Errorf("response %s = %q, want %q", k, got, want)
 				}
 				if tc.reason != "" {
-					if got := s.main.Event(t, "atk-"+strconv.Itoa(i))["reason"]; got != tc.reason {
+					if got := s.main.Event(t, id)["reason"]; got != tc.reason {
 						t.Errorf("auth event reason = %v, want %q", got, tc.reason)
 					}
+				}
+				if why == "" {
+					explainAgrees(t, g, ex, id, resp)
+				} else if tc.action == nil {
+					t.Logf("explain not compared: %s", why)
 				}
 			}
 			got := tc.saw.verify(t, s)
@@ -381,17 +395,41 @@ func runAttacks(t *testing.T, s *atkSuite, tests []attack) {
 	}
 }
 
-// run performs the row's attack; rows with a reason get an X-Request-Id.
-func (tc attack) run(t *testing.T, s *atkSuite, id string) (*Response, error) {
+// run performs the row's attack: its action, or raw (the row's request
+// with an X-Request-Id).
+func (tc attack) run(t *testing.T, s *atkSuite, raw string) (*Response, error) {
 	if tc.action != nil {
 		return tc.action(t, s)
 	}
-	raw := strings.ReplaceAll(tc.raw, "{assertion}", s.assertion)
-	if tc.reason != "" {
-		line, rest, _ := strings.Cut(raw, "\r\n")
-		raw = line + "\r\nX-Request-Id: " + id + "\r\n" + rest
-	}
 	return s.send(tc.via, raw)
+}
+
+// explainTarget is the gateway a row's one request reaches and the address
+// it comes from; or why explain's view of it cannot be compared.
+func (s *atkSuite) explainTarget(tc attack) (g *Gateway, peer, why string) {
+	switch {
+	case tc.action != nil:
+		return nil, "", "not one request"
+	case tc.plain:
+		return nil, "", "refused by net/http or crypto/tls before the gateway's pipeline runs"
+	}
+	switch tc.via {
+	case viaMain:
+		return s.main, "127.0.0.1", ""
+	case viaTLS12:
+		return s.tls, "127.0.0.1", ""
+	case viaProxyUntrust:
+		return s.proxy, "127.0.0.1", ""
+	case viaProxyTrusted:
+		return s.proxy, "127.0.0.2", ""
+	case viaAuthLimit:
+		return s.authLimit, "127.0.0.1", ""
+	case viaRotation:
+		return s.rot, "127.0.0.1", ""
+	case viaTLSRedirect:
+		return nil, "", "the redirect_http listener answers every request with a 308 to https; explain explains the main listener"
+	}
+	return nil, "", "no gateway pipeline behind " + tc.via
 }
 
 // verify compares what the upstreams received with the row's want, and

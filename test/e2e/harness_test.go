@@ -264,10 +264,24 @@ type cliResult struct {
 // runCLI runs the authgateway binary with args in dir and env.
 func runCLI(t *testing.T, dir string, env map[string]string, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, dir, processEnv(env), args...)
+}
+
+// CLI runs the authgateway binary with args as the gateway runs: in its
+// directory and environment.
+func (g *Gateway) CLI(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	return runCLIEnv(t, g.Dir, g.env, args...)
+}
+
+// runCLIEnv runs the authgateway binary with args in dir and exactly the
+// environment env.
+func runCLIEnv(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Dir, cmd.Env = dir, processEnv(env)
+	cmd.Dir, cmd.Env = dir, env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -286,16 +300,11 @@ func runCLI(t *testing.T, dir string, env map[string]string, args ...string) cli
 // e.g. g.Token(t, "-sub", "alice", "-roles", "reader").
 func (g *Gateway) Token(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, append([]string{"token", "-config", g.ConfigPath}, args...)...)
-	cmd.Dir, cmd.Env = g.Dir, g.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("authgateway token %v: %v\n%s", args, err, stderr.String())
+	res := g.CLI(t, append([]string{"token", "-config", g.ConfigPath}, args...)...)
+	if res.Code != 0 {
+		t.Fatalf("authgateway token %v: exit %d\n%s", args, res.Code, res.Stderr)
 	}
-	tok := strings.TrimSpace(stdout.String())
+	tok := strings.TrimSpace(res.Stdout)
 	if strings.Count(tok, ".") != 2 {
 		t.Fatalf("authgateway token printed %q, want a JWT", tok)
 	}

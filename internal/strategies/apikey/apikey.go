@@ -44,8 +44,13 @@ func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Str
 	if err != nil {
 		return nil, err
 	}
+	var lastUsed time.Duration // the verifier's default interval
+	if deps.DryRun {
+		lastUsed = -1 // a use explain shows is not a use
+	}
 	v, err := keys.NewVerifier(store, keys.VerifierOptions{
 		Prefixes: sc.Prefixes, Logger: log, OnCache: deps.CacheHook("api_keys"), Now: deps.Now,
+		LastUsedInterval: lastUsed,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authgateway/authgateway/internal/ratelimit"
+	"github.com/authgateway/authgateway/internal/routing"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+// door is how a request reached the pipeline. Every door calls decide; they
+// differ in how they act on its Decision.
+type door uint8
+
+const (
+	// doorClient is a client's request on the main listener (ServeHTTP):
+	// answered by the gateway or forwarded.
+	doorClient door = iota
+	// doorVerify is the request a trusted proxy describes to /auth/verify:
+	// answered 200 with the identity, or refused. Its proxy answers the
+	// browser, so there is no CORS step, and it carries no body to limit.
+	doorVerify
+	// doorExplain is a client's request decided without side effects:
+	// failures are not counted, the quota is peeked, not taken (explain).
+	doorExplain
+)
+
+// Decision is what the pipeline decided for one request.
+type Decision struct {
+	// Status is the gateway's own answer; 0 means the request goes on: to
+	// the upstream, to the gateway's endpoint (Endpoint, Verify) or, at
+	// /auth/verify, to a 200 with the identity.
+	Status  int
+	Outcome Outcome
+	Reason  string
+	// Message is the JSON error's message, for answers of 400 and above.
+	Message string
+	// Route is the matched route; nil before matching or without a match.
+	Route *Route
+	// Identity is who the strategies authenticated; nil on public routes
+	// and when none did.
+	Identity *strategies.Identity
+	// Endpoint is the gateway's own handler for the path, and Verify marks
+	// /auth/verify; both may come with a refusal (the auth-failure limit).
+	Endpoint http.Handler
+	Verify   bool
+	// Err is the technical failure behind a strategy_error (the door logs
+	// it), or why a path was refused (explain shows it).
+	Err error
+	// Steps are the strategies' results in order; recorded by explain only.
+	Steps []strategies.Outcome
+}
+
+// decided reports whether a step decided (the zero Decision goes on).
+func (d *Decision) decided() bool { return d.Outcome != OutcomeNone }
+
+// refuse is a Decision to answer status with the JSON error msg.
+func refuse(status int, o Outcome, reason, msg string) Decision {
+	return Decision{Status: status, Outcome: o, Reason: reason, Message: msg}
+}
+
+// decide runs the pipeline's checks on one request, in order (README, "How
+// a request flows"), and says what the gateway does with it. target is the
+// request-target to route: the request's own, or the one a forward-auth
+// caller describes; r gives the method and headers, which are taken
+// (takeHeaders) once the gateway's endpoints are ruled out. decide
+// keeps in st what forwarding needs (canonical path and query, route,
+// identity, a trusted proxy's forwarding headers) and writes the headers of
+// the answer to h: CORS, Allow, WWW-Authenticate, Retry-After, RateLimit-*,
+// Location. It writes nothing to the client and, for doorExplain, counts
+// and takes nothing.
+func (g *Gateway) decide(r *http.Request, st *reqState, target string, h http.Header, via door) Decision {
+	d := g.steps(r, st, target, h, via)
+	d.Route, d.Identity, d.Steps = st.route, st.identity, st.steps
+	return d
+}
+
+func (g *Gateway) steps(r *http.Request, st *reqState, target string, h http.Header, via door) Decision {
+	ctx := r.Context()
+	path, query, err := routing.Normalize(target)
+	if err != nil {
+		// The raw target is attacker-controlled and not logged; the reason is.
+		d := refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadPath, "bad request path")
+		d.Err = err
+		return d
+	}
+	st.path, st.query = path, query
+	if via != doorVerify {
+		// The gateway's own endpoints forward nothing, and their audit
+		// events read the forwarding chain: they come before the headers
+		// are taken. /auth/verify reads its pair first, then decides again.
+		if d := g.endpoint(ctx, st, h); d.decided() {
+			return d
+		}
+	}
+	st.takeHeaders(r.Header)
+	if d := g.match(st); d.decided() {
+		return d
+	}
+	rt := st.route
+	if rt.CORS != nil && via != doorVerify {
+		if isPreflight(r) {
+			if rt.CORS.preflight(h, r) {
+				return Decision{Status: http.StatusNoContent, Outcome: OutcomeCORSPreflight}
+			}
+			// Not an authentication failure: counted and audited as refused.
+			return refuse(http.StatusForbidden, OutcomeCORSRefused, ReasonCORSPreflightRefused, "CORS preflight refused")
+		}
+		rt.CORS.decorate(h, r.Header.Get("Origin"))
+	}
+	if !rt.allowsMethod(r.Method, query) {
+		h.Set("Allow", rt.allow)
+		return refuse(http.StatusMethodNotAllowed, OutcomeMethodNotAllowed, ReasonMethod, "method not allowed")
+	}
+	if !rt.Public {
+		if d := g.authenticate(r, st, h, via); d.decided() {
+			return d
+		}
+	}
+	if rt.Limit != nil {
+		if d := g.quota(ctx, st, h, via); d.decided() {
+			return d
+		}
+	}
+	// A body sent chunked is bounded while it is forwarded (ServeHTTP).
+	if via != doorVerify && rt.MaxBodyBytes > 0 && r.ContentLength > rt.MaxBodyBytes {
+		return refuse(http.StatusRequestEntityTooLarge, OutcomeBadRequest, ReasonBodyTooLarge, "request body too large")
+	}
+	if st.identity == nil {
+		return Decision{Outcome: OutcomePublic}
+	}
+	return Decision{Outcome: OutcomeAllowed}
+}
+
+// endpoint decides for the gateway's own paths: /auth/verify, and the
+// Endpoints, the /auth/ ones behind the auth-failure limit.
+func (g *Gateway) endpoint(ctx context.Context, st *reqState, h http.Header) Decision {
+	if st.path == VerifyPath {
+		return Decision{Outcome: OutcomeEndpoint, Verify: true}
+	}
+	ep, ok := g.opts.Endpoints[st.path]
+	if !ok {
+		return Decision{}
+	}
+	d := Decision{Outcome: OutcomeEndpoint}
+	if strings.HasPrefix(st.path, "/auth/") {
+		if limited := g.failureLimit(ctx, st, h); limited.decided() {
+			d = limited
+		}
+	}
+	d.Endpoint = ep
+	return d
+}
+
+// match finds st.path's route: 404 for none, 400 for a path that an
+// upstream ignoring case would serve as another route than its own
+// spelling (Table.Match).
+func (g *Gateway) match(st *reqState) Decision {
+	rt, res := g.table.Load().Match(st.path)
+	switch res {
+	case routing.NoRoute:
+		return refuse(http.StatusNotFound, OutcomeNotFound, ReasonNoRoute, "not found")
+	case routing.CaseMismatch:
+		return refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonPathCaseMismatch, "path matches another route when case is ignored")
+	}
+	st.route = rt
+	return Decision{}
+}
+
+// authenticate runs the auth-failure limit, the route's strategies, and the
+// cross-origin, role and scope checks.
+func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via door) Decision {
+	ctx, rt := r.Context(), st.route
+	if d := g.failureLimit(ctx, st, h); d.decided() {
+		return d
+	}
+	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
+	st.steps = res.Outcomes
+	if res.Identity == nil {
+		return g.noIdentity(r, st, h, via, &res)
+	}
+	id := res.Identity
+	st.identity = id
+	if id.FromCookie && g.crossOriginRefused(r, rt) {
+		// The credential is valid (the victim's browser sent it), so this
+		// is not counted as a failure: another site could otherwise make
+		// its visitors' browsers lock their own addresses out.
+		return refuse(http.StatusForbidden, OutcomeForbidden, ReasonCrossOriginRefused, "cross-origin request refused")
+	}
+	switch authorize(rt, id) {
+	case ReasonMissingRole:
+		return refuse(http.StatusForbidden, OutcomeForbidden, ReasonMissingRole, "forbidden")
+	case ReasonMissingScope:
+		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
+		return refuse(http.StatusForbidden, OutcomeForbidden, ReasonMissingScope, "insufficient scope")
+	}
+	return Decision{}
+}
+
+// noIdentity decides for a request no strategy authenticated: 503 when a
+// strategy could not tell, a redirect to login for a browser navigation,
+// else 401. An invalid credential counts against the client's IP.
+func (g *Gateway) noIdentity(r *http.Request, st *reqState, h http.Header, via door, res *strategies.Result) Decision {
+	rt := st.route
+	// A browser navigation whose session is missing, expired or revoked
+	// goes to login; that is a user's session ending, not an attack, so it
+	// does not count as a failure.
+	navigate := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
+	if res.Invalid && !navigate && via != doorExplain {
+		g.countFailure(r.Context(), st)
+	}
+	switch {
+	case res.Err != nil && !res.Invalid:
+		d := refuse(http.StatusServiceUnavailable, OutcomeAuthUnavailable, ReasonStrategyError, "authentication temporarily unavailable")
+		d.Err = res.Err
+		return d
+	case navigate:
+		target := st.path
+		if st.query != "" {
+			target += "?" + st.query
+		}
+		h.Set("Cache-Control", "no-store")
+		h.Set("Location", rt.Login+"?rd="+url.QueryEscape(target))
+		return Decision{Status: http.StatusFound, Outcome: OutcomeUnauthenticated, Reason: string(res.Reason)}
+	case res.Invalid:
+		challenge(h, rt, `error="invalid_token"`)
+		return refuse(http.StatusUnauthorized, OutcomeInvalid, string(res.Reason), "unauthorized")
+	default:
+		challenge(h, rt, "")
+		return refuse(http.StatusUnauthorized, OutcomeUnauthenticated, string(res.Reason), "unauthorized")
+	}
+}
+
+// challenge adds the route's WWW-Authenticate challenges for a 401; the
+// Bearer ones carry errParam when it is given.
+func challenge(h http.Header, rt *Route, errParam string) {
+	for _, c := range rt.challenges {
+		if errParam != "" && strings.HasPrefix(c, "Bearer") {
+			c += ", " + errParam
+		}
+		h.Add("WWW-Authenticate", c)
+	}
+}
+
+// authorize checks roles (any of) and scopes (all of); "" means allowed.
+func authorize(rt *Route, id *strategies.Identity) string {
+	if len(rt.Roles) > 0 && !slices.ContainsFunc(rt.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+		return ReasonMissingRole
+	}
+	for _, s := range rt.Scopes {
+		if !slices.Contains(id.Scopes, s) {
+			return ReasonMissingScope
+		}
+	}
+	return ""
+}
+
+// failureLimit refuses a client IP over its auth-failure limit. It only
+// peeks, so explain calls it too.
+func (g *Gateway) failureLimit(ctx context.Context, st *reqState, h http.Header) Decision {
+	if g.opts.AuthFailures == nil {
+		return Decision{}
+	}
+	res := g.opts.AuthFailures.Peek(ctx, ratelimit.Key(st.ev.ClientIP))
+	return limited(st, h, res, ReasonAuthFailures, "too many failed authentication attempts", "authentication temporarily unavailable")
+}
+
+// limited decides on a limit's result: on under the limit; 429 over it
+// (reason, msg) until its window ends; 503 (unavailable) when its store
+// failed under the deny policy — nobody knows whether the client is over
+// it, so that is an outage to retry in a few seconds, not a lockout.
+func limited(st *reqState, h http.Header, res ratelimit.Result, reason, msg, unavailable string) Decision {
+	if res.StoreError != nil {
+		st.ev.StoreErrors++ // counted here; the limiter logs the outage once
+	}
+	if !res.Reached {
+		return Decision{}
+	}
+	setRetryAfter(h, res.RetryAfter(time.Now()))
+	if res.StoreError != nil {
+		return refuse(http.StatusServiceUnavailable, OutcomeAuthUnavailable, ReasonStoreUnavailable, unavailable)
+	}
+	return refuse(http.StatusTooManyRequests, OutcomeRateLimited, reason, msg)
+}
+
+func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
+	if g.opts.AuthFailures == nil {
+		return
+	}
+	if res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP)); res.StoreError != nil {
+		st.ev.StoreErrors++
+	}
+}
+
+// quota takes one request from the route's quota, keyed by subject or
+// client IP; explain peeks instead.
+func (g *Gateway) quota(ctx context.Context, st *reqState, h http.Header, via door) Decision {
+	rt := st.route
+	key := ""
+	if rt.LimitByIP || st.identity == nil {
+		key = "ip:" + ratelimit.Key(st.ev.ClientIP)
+	} else {
+		key = "sub:" + st.identity.Strategy + ":" + st.identity.Subject
+	}
+	var res ratelimit.Result
+	if via == doorExplain {
+		res = rt.Limit.Peek(ctx, key)
+		if !res.Reached && res.StoreError == nil {
+			res.Remaining-- // what the Take would have left
+		}
+	} else {
+		res = rt.Limit.Take(ctx, key)
+	}
+	res.SetHeaders(h, time.Now())
+	return limited(st, h, res, ReasonRouteQuota, "rate limit exceeded", "rate limit temporarily unavailable")
+}
+
+func isBrowserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
