@@ -74,7 +74,7 @@ type App struct {
 	// sets by URL: shared by the login and every strategy, across reloads.
 	idp     *http.Client
 	keySets *jwks.Sets
-	dryRun   bool
+	dryRun  bool
 }
 
 // generation is what one config load built and a reload replaces.
