@@ -17,18 +17,20 @@ import (
 const maxInterval = 20 * time.Millisecond
 
 // Wait calls cond until it returns nil and answers how long that took; if
-// limit passes first, it answers an error that wraps cond's last one. It
-// does not touch a testing.TB: helpers that return errors, and goroutines,
-// may call it.
+// limit passes first, it answers an error that wraps cond's last one. The
+// last look is always begun after limit: a busy machine that stalls the
+// test makes it wait longer, never fail sooner. It does not touch a
+// testing.TB: helpers that return errors, and goroutines, may call it.
 func Wait(limit time.Duration, cond func() error) (time.Duration, error) {
 	start := time.Now()
 	pause := time.Millisecond
 	for {
+		late := time.Since(start) > limit
 		err := cond()
 		if err == nil {
 			return time.Since(start), nil
 		}
-		if time.Since(start) > limit {
+		if late {
 			return time.Since(start), fmt.Errorf("not within %s: %w", limit, err)
 		}
 		time.Sleep(pause)

@@ -31,5 +31,18 @@ func TestWait(t *testing.T) {
 		if !errors.Is(err, never) || d <= time.Second || d > time.Second+maxInterval {
 			t.Errorf("a condition that never holds: %v, %v; want its error just after 1s", d, err)
 		}
+
+		// A look that a busy machine stalls past the limit is not the last.
+		looks := 0
+		stalled := func() error {
+			if looks++; looks == 1 {
+				time.Sleep(2 * time.Second)
+				return errors.New("not yet")
+			}
+			return nil
+		}
+		if _, err := Wait(time.Second, stalled); err != nil || looks != 2 {
+			t.Errorf("a first look that ended after the limit: %v after %d looks; want success at the second", err, looks)
+		}
 	})
 }
