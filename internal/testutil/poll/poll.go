@@ -52,17 +52,12 @@ func Until(t testing.TB, limit time.Duration, what string, cond func() error) ti
 // True is Until for a condition that is true or not.
 func True(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	return Until(t, limit, what, Bool(cond))
-}
-
-// Bool is cond as a condition for Wait and Until.
-func Bool(cond func() bool) func() error {
-	return func() error {
+	return Until(t, limit, what, func() error {
 		if cond() {
 			return nil
 		}
 		return errStillFalse
-	}
+	})
 }
 
 var errStillFalse = errors.New("still false")
