@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/authgateway/authgateway/internal/testutil/clocktest"
@@ -290,34 +291,40 @@ func TestVerifyStaleLookupNotCached(t *testing.T) {
 }
 
 // TestVerifyConcurrentMissesShareOneLookup: a burst of requests with one
-// uncached key makes a single store lookup.
+// uncached key makes a single store lookup. In a synctest bubble, so that
+// every request is known to be waiting before the lookup ends (a request
+// that arrived after it would be served from the cache and prove nothing).
 func TestVerifyConcurrentMissesShareOneLookup(t *testing.T) {
-	ctx := context.Background()
-	f := newVerifierFixture(t, VerifierOptions{})
-	key, _ := f.create(t, CreateParams{})
-	release := make(chan struct{})
-	f.store.hold = func() { <-release }
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for range 20 {
-		wg.Go(func() {
-			_, err := f.verifier.Verify(ctx, key)
-			errs <- err
-		})
-	}
-	poll.True(t, 5*time.Second, "first lookup", func() bool { return f.store.getByHash.Load() == 1 })
-	time.Sleep(20 * time.Millisecond) // let the others queue behind it
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newVerifierFixture(t, VerifierOptions{})
+		key, _ := f.create(t, CreateParams{})
+		release := make(chan struct{})
+		f.store.hold = func() { <-release }
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Go(func() {
+				_, err := f.verifier.Verify(ctx, key)
+				errs <- err
+			})
 		}
-	}
-	if n := f.store.getByHash.Load(); n != 1 {
-		t.Errorf("store lookups = %d; want 1", n)
-	}
+		synctest.Wait() // all 20 are blocked: in the store, or behind its lookup
+		if n := f.store.getByHash.Load(); n != 1 {
+			t.Errorf("store lookups with 20 requests waiting = %d; want 1", n)
+		}
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.store.getByHash.Load(); n != 1 {
+			t.Errorf("store lookups = %d; want 1", n)
+		}
+	})
 }
 
 func TestVerifyTechnicalErrorFailsClosed(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -49,20 +50,13 @@ func readMetrics(names ...string) []uint64 {
 	return out
 }
 
-// waitFor waits until cond holds, running a collection before each check
-// when collect is set.
-func waitFor(t *testing.T, what string, collect bool, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		if collect {
-			runtime.GC()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// collectAndLook runs a collection and lets the tuner take its next look
+// (in a synctest bubble, one poll interval passes at once, and Wait returns
+// once the tuner is idle again).
+func collectAndLook() {
+	runtime.GC()
+	time.Sleep(pollInterval)
+	synctest.Wait()
 }
 
 // The tests change process-wide GC settings, so none runs in parallel.
@@ -77,50 +71,53 @@ func TestFloorRaisesGoalForSmallHeap(t *testing.T) {
 	if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal >= floor {
 		t.Fatalf("heap goal %d MiB before tuning: the test needs a small heap", goal>>20)
 	}
-	tu := Start(floor)
-	if tu == nil {
-		t.Fatal("Start returned nil without GOGC in the environment")
-	}
-	defer tu.Stop()
-	// A test binary's live heap is a few MiB: the goal must reach the floor.
-	waitFor(t, "the heap goal to reach the floor", true, func() bool {
-		return readMetrics("/gc/heap/goal:bytes")[0] >= floor-floor/100
-	})
-	// ... and not much more: the floor is a floor, not a new multiplier.
-	if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal > floor+floor/8 {
-		t.Errorf("heap goal %d MiB, want about the floor (%d MiB)", goal>>20, floor>>20)
-	}
-	if p := readMetrics("/gc/gogc:percent")[0]; p <= basePercent {
-		t.Errorf("GOGC = %d with a small live heap, want more than %d", p, basePercent)
-	}
+	// In a synctest bubble the tuner looks exactly when the test lets a
+	// poll interval pass: "after one collection" below means one
+	// collection and one look, however busy the machine is.
+	synctest.Test(t, func(t *testing.T) {
+		tu := Start(floor)
+		if tu == nil {
+			t.Fatal("Start returned nil without GOGC in the environment")
+		}
+		defer tu.Stop()
+		// A test binary's live heap is a few MiB: after one collection the
+		// goal must reach the floor ...
+		collectAndLook()
+		if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal < floor-floor/100 {
+			t.Fatalf("heap goal %d MiB after a collection, want the floor (%d MiB)", goal>>20, floor>>20)
+		}
+		// ... and not much more: the floor is a floor, not a new multiplier.
+		if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal > floor+floor/8 {
+			t.Errorf("heap goal %d MiB, want about the floor (%d MiB)", goal>>20, floor>>20)
+		}
+		if p := readMetrics("/gc/gogc:percent")[0]; p <= basePercent {
+			t.Errorf("GOGC = %d with a small live heap, want more than %d", p, basePercent)
+		}
 
-	// A live heap above the floor gets Go's default back, so a busy gateway
-	// (many connections) peaks no higher than without the floor. One
-	// collection must be enough: a raised GOGC left in place after the live
-	// heap grew would let the heap run to many times its size before the
-	// next one.
-	big := make([][]byte, 96)
-	for i := range big {
-		big[i] = make([]byte, 1<<20)
-	}
-	runtime.GC()
-	start := time.Now()
-	waitFor(t, "GOGC back to 100 after one collection with a large live heap", false, func() bool {
-		return readMetrics("/gc/gogc:percent")[0] == basePercent
-	})
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("GOGC went back to 100 only after %v", d)
-	}
-	live, goal := readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
-	if goal > 2*live+(8<<20) {
-		t.Errorf("goal %d MiB with %d MiB live: more than Go's default", goal>>20, live>>20)
-	}
-	runtime.KeepAlive(big)
+		// A live heap above the floor gets Go's default back, so a busy
+		// gateway (many connections) peaks no higher than without the
+		// floor. One collection must be enough: a raised GOGC left in place
+		// after the live heap grew would let the heap run to many times its
+		// size before the next one.
+		big := make([][]byte, 96)
+		for i := range big {
+			big[i] = make([]byte, 1<<20)
+		}
+		collectAndLook()
+		if p := readMetrics("/gc/gogc:percent")[0]; p != basePercent {
+			t.Errorf("GOGC = %d after one collection with a large live heap, want %d", p, basePercent)
+		}
+		live, goal := readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
+		if goal > 2*live+(8<<20) {
+			t.Errorf("goal %d MiB with %d MiB live: more than Go's default", goal>>20, live>>20)
+		}
+		runtime.KeepAlive(big)
 
-	tu.Stop()
-	if p := debug.SetGCPercent(basePercent); p != basePercent {
-		t.Errorf("after Stop GOGC = %d, want %d", p, basePercent)
-	}
+		tu.Stop()
+		if p := debug.SetGCPercent(basePercent); p != basePercent {
+			t.Errorf("after Stop GOGC = %d, want %d", p, basePercent)
+		}
+	})
 }
 
 func TestOperatorGOGCWins(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/authgateway/authgateway/internal/testutil/clocktest"
@@ -35,38 +36,43 @@ func TestGateRetryInterval(t *testing.T) {
 	}
 }
 
+// TestGateSharesAttempt runs in a synctest bubble so that every caller is
+// known to be inside Do, waiting on the one attempt, before it ends.
 func TestGateSharesAttempt(t *testing.T) {
-	var g Gate[int]
-	var attempts atomic.Int64
-	release := make(chan struct{})
-	attempt := func(context.Context) (int, error) {
-		attempts.Add(1)
-		<-release
-		return 1, nil
-	}
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Go(func() {
-			if v, err := g.Do(context.Background(), attempt); v != 1 || err != nil {
-				t.Errorf("Do = %d, %v", v, err)
-			}
-		})
-	}
-	for attempts.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	// A caller that leaves gets its context's error; the attempt goes on
-	// for those who wait.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := g.Do(ctx, attempt); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Do with a canceled context = %v", err)
-	}
-	close(release)
-	wg.Wait()
-	if n := attempts.Load(); n != 1 {
-		t.Fatalf("attempts = %d; want 1 shared by every caller", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var g Gate[int]
+		var attempts atomic.Int64
+		release := make(chan struct{})
+		attempt := func(context.Context) (int, error) {
+			attempts.Add(1)
+			<-release
+			return 1, nil
+		}
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				if v, err := g.Do(context.Background(), attempt); v != 1 || err != nil {
+					t.Errorf("Do = %d, %v", v, err)
+				}
+			})
+		}
+		synctest.Wait() // all 50 callers are blocked in Do
+		if n := attempts.Load(); n != 1 {
+			t.Fatalf("attempts with 50 callers waiting = %d; want 1", n)
+		}
+		// A caller that leaves gets its context's error; the attempt goes on
+		// for those who wait.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := g.Do(ctx, attempt); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Do with a canceled context = %v", err)
+		}
+		close(release)
+		wg.Wait()
+		if n := attempts.Load(); n != 1 {
+			t.Fatalf("attempts = %d; want 1 shared by every caller", n)
+		}
+	})
 }
 
 func TestLazy(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // answerServer is an introspection endpoint that answers whatever the test
@@ -315,9 +316,7 @@ func TestCallerGivesUp(t *testing.T) {
 		_, err := c.Introspect(context.Background(), "tok")
 		done <- err
 	}()
-	for hits.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.True(t, 5*time.Second, "the first request at the provider", func() bool { return hits.Load() > 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Introspect(ctx, "tok"); !errors.Is(err, context.Canceled) {

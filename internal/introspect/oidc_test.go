@@ -211,7 +211,9 @@ func TestProviderDown(t *testing.T) {
 }
 
 func TestExpiredToken(t *testing.T) {
-	p := oidctest.Start(t, oidctest.Options{AccessTokenTTL: 2 * time.Second})
+	// The provider's clock moves with the test's too: no waiting for exp.
+	pclk := &clocktest.Offset{}
+	p := oidctest.Start(t, oidctest.Options{AccessTokenTTL: 2 * time.Second, Now: pclk.Now})
 	opts := gatewayOptions(p)
 	opts.CacheTTL = time.Hour
 	c, clk := newClient(t, opts)
@@ -236,8 +238,9 @@ func TestExpiredToken(t *testing.T) {
 	}
 
 	// Both clocks past exp: the provider says inactive.
-	fresh, _ := newClient(t, opts)
-	time.Sleep(time.Until(exp) + 1100*time.Millisecond)
+	fresh, fclk := newClient(t, opts)
+	pclk.Advance(time.Until(exp) + time.Second)
+	fclk.Advance(time.Until(exp) + time.Second)
 	if _, err := fresh.Introspect(ctx, tok); !errors.Is(err, ErrInactive) {
 		t.Fatalf("expired at the provider: %v; want ErrInactive", err)
 	}

@@ -8,19 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestRunLifecycle: messages arrive; a killed connection is re-subscribed
 // and reported through Subscribed (so the user resyncs); Redis going away is
@@ -41,7 +31,7 @@ func TestRunLifecycle(t *testing.T) {
 			Down:       func() { down.Add(1) },
 		}, Options{PingInterval: 100 * time.Millisecond, StartBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	}()
-	waitFor(t, "first subscription", func() bool { return subscribed.Load() == 1 })
+	poll.True(t, 10*time.Second, "first subscription", func() bool { return subscribed.Load() == 1 })
 	if err := c.Publish(context.Background(), "test:events", "hello").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +48,14 @@ func TestRunLifecycle(t *testing.T) {
 	if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "re-subscription", func() bool { return subscribed.Load() >= 2 })
+	poll.True(t, 10*time.Second, "re-subscription", func() bool { return subscribed.Load() >= 2 })
 
 	// Redis gone: Down is called; back: subscribed again.
 	s.Stop()
-	waitFor(t, "down", func() bool { return down.Load() >= 1 })
+	poll.True(t, 10*time.Second, "down", func() bool { return down.Load() >= 1 })
 	n := subscribed.Load()
 	s.Restart()
-	waitFor(t, "subscription after restart", func() bool { return subscribed.Load() > n })
+	poll.True(t, 10*time.Second, "subscription after restart", func() bool { return subscribed.Load() > n })
 
 	cancel()
 	select {

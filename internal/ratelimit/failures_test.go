@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -48,17 +50,11 @@ func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Durati
 
 func waitLive(t *testing.T, w *FailureWatch) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.True(t, 5*time.Second, "watch live", func() bool {
 		w.mu.RLock()
-		live := w.live
-		w.mu.RUnlock()
-		if live {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("watch never went live")
+		defer w.mu.RUnlock()
+		return w.live
+	})
 }
 
 // endExactWindow ends the initial window of exact checks (tests use a long
@@ -85,13 +81,7 @@ func TestFailureWatchSkipsRedisForCleanClients(t *testing.T) {
 	for range 3 {
 		a.Add(ctx, "203.0.113.7")
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !b.Peek(ctx, "203.0.113.7").Reached {
-		if time.Now().After(deadline) {
-			t.Fatal("B never saw A's failures")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.True(t, 2*time.Second, "B sees A's failures", func() bool { return b.Peek(ctx, "203.0.113.7").Reached })
 	_ = ca
 	// Other keys stay free on B.
 	wantCleanWithoutRedis(t, b, cb, "198.51.100.1")
@@ -106,17 +96,12 @@ func TestFailureWatchFailsClosedWhenRedisGoes(t *testing.T) {
 	s.Stop()
 	// Once the subscription is seen to be gone, every check goes to Redis,
 	// and the deny policy refuses.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := w.Peek(ctx, "198.51.100.9")
-		if r.Reached && r.StoreError != nil {
-			break
+	poll.Until(t, 15*time.Second, "refused with Redis gone", func() error {
+		if r := w.Peek(ctx, "198.51.100.9"); !r.Reached || r.StoreError == nil {
+			return fmt.Errorf("still answering from the fast path: %+v", r)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("still answering from the fast path with Redis gone")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	s.Restart()
 	waitLive(t, w)
 	// Back, but in the exact window: no failures in the (empty) Redis.
@@ -167,7 +152,9 @@ func wantCleanWithoutRedis(t *testing.T, w *FailureWatch, cc *commandCounter, ke
 }
 
 // TestFailureWatchWithoutScanChecksAWindow: a client it cannot scan with
-// (cluster, ring) falls back to exact checks for one window.
+// (cluster, ring) falls back to exact checks for one window. (In a synctest
+// bubble, so that the window is measured exactly: no time passes there
+// unless the test waits.)
 func TestFailureWatchWithoutScanChecksAWindow(t *testing.T) {
 	s := redistest.Start(t)
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": s.Addr()}})
@@ -180,14 +167,15 @@ func TestFailureWatchWithoutScanChecksAWindow(t *testing.T) {
 	if _, seeded := w.countedKeys(context.Background()); seeded {
 		t.Fatal("a ring client was scanned")
 	}
-	before := time.Now()
-	w.resume(nil, false)
-	w.mu.RLock()
-	until, live := w.exactUntil, w.live
-	w.mu.RUnlock()
-	if !live || until.Before(before.Add(time.Minute)) {
-		t.Errorf("live %v, exact until %v; want live with exact checks for a whole window", live, until)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w.resume(nil, false)
+		w.mu.RLock()
+		until, live := w.exactUntil, w.live
+		w.mu.RUnlock()
+		if d := time.Until(until); !live || d != time.Minute {
+			t.Errorf("live %v, exact checks for %v; want live with exact checks for a whole window (1m0s)", live, d)
+		}
+	})
 }
 
 func TestGlobEscape(t *testing.T) {
@@ -200,43 +188,50 @@ func TestGlobEscape(t *testing.T) {
 // must not grow memory past maxMarked, and must not open the fast path for
 // anyone: past the bound, and when a scan finds more counters than fit, the
 // watch forgets the marks and checks every request in Redis for a window.
+// In a synctest bubble: marking maxMarked keys takes no time there, so the
+// window is exactly one period however busy the machine is (with the real
+// clock it once measured 58.9 s under load).
 func TestFailureWatchTooManyKeysChecksAWindow(t *testing.T) {
+	// Built outside the bubble: the memory store's cleaner goroutine runs
+	// for the life of the process. The watch does not use it here.
 	l, err := NewMemory(Options{Name: "auth_failures", Limit: 3, Period: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exactFor := func(w *FailureWatch) time.Duration {
-		w.mu.RLock()
-		defer w.mu.RUnlock()
-		return time.Until(w.exactUntil)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		exactFor := func(w *FailureWatch) time.Duration {
+			w.mu.RLock()
+			defer w.mu.RUnlock()
+			return time.Until(w.exactUntil)
+		}
 
-	w := NewFailureWatch(l, nil, nil)
-	w.resume(nil, true)
-	if d := exactFor(w); d > 0 {
-		t.Fatalf("an empty seeded resume left %v of exact checks, want none", d)
-	}
-	now := time.Now()
-	for i := range maxMarked {
-		w.mark(fmt.Sprintf("k%d", i), now)
-	}
-	if d := exactFor(w); d > 0 {
-		t.Fatalf("%v of exact checks at the bound, want none yet", d)
-	}
-	w.mark("one-more", now)
-	if n, d := len(w.marked), exactFor(w); n > 1 || d < 59*time.Second {
-		t.Errorf("past the bound: %d marks and %v of exact checks; want the marks dropped and a whole window", n, d)
-	}
+		w := NewFailureWatch(l, nil, nil)
+		w.resume(nil, true)
+		if d := exactFor(w); d > 0 {
+			t.Fatalf("an empty seeded resume left %v of exact checks, want none", d)
+		}
+		now := time.Now()
+		for i := range maxMarked {
+			w.mark(fmt.Sprintf("k%d", i), now)
+		}
+		if d := exactFor(w); d > 0 {
+			t.Fatalf("%v of exact checks at the bound, want none yet", d)
+		}
+		w.mark("one-more", now)
+		if n, d := len(w.marked), exactFor(w); n > 1 || d != time.Minute {
+			t.Errorf("past the bound: %d marks and %v of exact checks; want the marks dropped and a whole window (1m0s)", n, d)
+		}
 
-	w = NewFailureWatch(l, nil, nil)
-	for i := range maxMarked {
-		w.marked[fmt.Sprintf("k%d", i)] = now.Add(time.Minute)
-	}
-	w.resume([]string{"scanned"}, true)
-	if d := exactFor(w); d < 59*time.Second {
-		t.Errorf("a scan that does not fit left %v of exact checks, want a whole window", d)
-	}
-	if _, ok := w.marked["scanned"]; ok {
-		t.Error("a scanned key was marked past the bound")
-	}
+		w = NewFailureWatch(l, nil, nil)
+		for i := range maxMarked {
+			w.marked[fmt.Sprintf("k%d", i)] = now.Add(time.Minute)
+		}
+		w.resume([]string{"scanned"}, true)
+		if d := exactFor(w); d != time.Minute {
+			t.Errorf("a scan that does not fit left %v of exact checks, want a whole window (1m0s)", d)
+		}
+		if _, ok := w.marked["scanned"]; ok {
+			t.Error("a scanned key was marked past the bound")
+		}
+	})
 }

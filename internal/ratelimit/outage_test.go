@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -93,13 +94,9 @@ func TestOutageLogOnePerIncident(t *testing.T) {
 	}
 
 	s.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for limiters[0].Take(context.Background(), "k").StoreError != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis back but the limiter still fails")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the limiter working with Redis back", func() error {
+		return limiters[0].Take(context.Background(), "k").StoreError
+	})
 	calls(4)
 	msgs := lines.messages(t)
 	if countPrefix(msgs, "rate limit store outage over") != 1 || countPrefix(msgs, "rate limit store outage:") != 1 {

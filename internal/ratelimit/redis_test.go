@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -148,11 +149,10 @@ func TestRedisDown(t *testing.T) {
 	s.Restart()
 	for p, l := range limiters {
 		var r Result
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if r = l.Take(ctx, "after:"+p.String()); r.StoreError == nil {
-				break
-			}
-		}
+		_, _ = poll.Wait(10*time.Second, func() error {
+			r = l.Take(ctx, "after:"+p.String())
+			return r.StoreError
+		})
 		if r.StoreError != nil || r.Reached || r.Remaining != 2 {
 			t.Errorf("%v: after restart Take = %+v; want counting again (Remaining 2)", p, r)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -205,7 +206,7 @@ func TestNewClusterRealRedis(t *testing.T) {
 	if err := admin.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	poll.True(t, 10*time.Second, "cluster_state:ok", func() bool {
 		info, err := admin.ClusterInfo(ctx).Result()
 		return err == nil && strings.Contains(info, "cluster_state:ok")
 	})
@@ -255,12 +256,12 @@ func TestNewSentinelRealRedis(t *testing.T) {
 	}
 	startProcess(t, dir, bin, conf, "--sentinel")
 	saddr := "127.0.0.1:" + strconv.Itoa(sport)
-	waitFor(t, 10*time.Second, func() bool {
+	poll.Until(t, 10*time.Second, "sentinel listening", func() error {
 		c, err := net.DialTimeout("tcp", saddr, 200*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
 		}
-		return err == nil
+		return err
 	})
 
 	c, err := New("redis+sentinel://:" + secret + "@" + saddr + "?master_name=mymaster")
@@ -269,7 +270,7 @@ func TestNewSentinelRealRedis(t *testing.T) {
 	}
 	defer c.Close()
 	// The sentinel may need a moment before it answers for the master.
-	waitFor(t, 10*time.Second, func() bool { return c.Set(ctx, "k", "via-sentinel", 0).Err() == nil })
+	poll.Until(t, 10*time.Second, "SET through the sentinel", func() error { return c.Set(ctx, "k", "via-sentinel", 0).Err() })
 	if got, err := admin.Get(ctx, "k").Result(); err != nil || got != "via-sentinel" {
 		t.Fatalf("master GET k = %q, %v; want via-sentinel", got, err)
 	}
@@ -307,18 +308,7 @@ func startProcess(t *testing.T, dir, bin string, args ...string) {
 
 func waitPing(t *testing.T, addr string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() bool { return redistest.Ping(addr) })
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.True(t, 10*time.Second, "PING "+addr, func() bool { return redistest.Ping(addr) })
 }
 
 func freePort(t *testing.T) int {

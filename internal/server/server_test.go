@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 func writeCert(t *testing.T, certFile, keyFile string, serial int64) {
@@ -100,16 +101,17 @@ routes:
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}} //nolint:gosec // self-signed test certificate
 	get := func(path string) int {
 		t.Helper()
-		for range 50 {
+		var code int
+		poll.Until(t, time.Second, "gateway reachable", func() error {
 			resp, err := client.Get("https://" + listen + path)
-			if err == nil {
-				resp.Body.Close()
-				return resp.StatusCode
+			if err != nil {
+				return err
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("gateway not reachable")
-		return 0
+			resp.Body.Close()
+			code = resp.StatusCode
+			return nil
+		})
+		return code
 	}
 	if got := get("/a"); got != 200 {
 		t.Fatalf("/a = %d", got)

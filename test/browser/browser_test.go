@@ -33,9 +33,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/authgateway/authgateway/internal/testutil/oidctest"
-
 	"github.com/authgateway/authgateway/internal/testutil/gwbin"
+	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -125,23 +125,20 @@ func startGateway(t *testing.T, cfg string, addr string) *syncBuffer {
 			<-done
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Until(t, 20*time.Second, "gateway answering", func() error {
 		select {
 		case <-done:
 			t.Fatalf("gateway exited during startup:\n%s", out)
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/auth/session")
-		if err == nil {
-			resp.Body.Close()
-			return out
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not answer within 20s:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return nil
+	})
+	return out
 }
 
 func newBrowser(t *testing.T) context.Context {
@@ -177,20 +174,18 @@ func newBrowser(t *testing.T) context.Context {
 // waitLocation polls the page's location until it satisfies ok.
 func waitLocation(t *testing.T, ctx context.Context, what string, ok func(string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		loc, err := chromedp.Run(ctx, chromedp.Location())
-		if err == nil {
-			last = loc
-			if ok(loc) {
-				return loc
-			}
+	loc := ""
+	poll.Until(t, 20*time.Second, what, func() error {
+		l, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			return fmt.Errorf("page last at %q; reading its location: %w", loc, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: page still at %q", what, last)
-	return ""
+		if loc = l; !ok(loc) {
+			return fmt.Errorf("page still at %q", loc)
+		}
+		return nil
+	})
+	return loc
 }
 
 func cookies(t *testing.T, ctx context.Context, url string) map[string]*network.Cookie {

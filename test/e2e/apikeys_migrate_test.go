@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -62,20 +63,16 @@ func legacyLeft(t *testing.T, rc *redis.Client) []string {
 // keys wait in the shared layout, and which command moves them.
 func wantLegacyWarning(t *testing.T, g *Gateway, strategy string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
 	want := `"legacy_keys":` + strconv.Itoa(n)
-	for {
+	poll.Until(t, 5*time.Second, "start-up warning", func() error {
 		for _, line := range strings.Split(g.Stdout(), "\n") {
 			if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, want) &&
 				strings.Contains(line, `"command":"authgateway keys migrate -strategy `+strategy+`"`) {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no start-up warning about %d legacy keys for %s in the gateway log:\n%s", n, strategy, g.Stdout())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("none about %d legacy keys for %s in the gateway log:\n%s", n, strategy, g.Stdout())
+	})
 }
 
 // TestAPIKeyLegacyMigration: keys in the shared Redis layout of earlier

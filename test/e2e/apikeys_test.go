@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -109,14 +111,14 @@ func noSecrets(t *testing.T, where, text string, keys []apiKey, hashesAllowed bo
 	}
 }
 
-// measureRefusal polls every replica every ~10ms with raw until each
-// answers 401, and returns how long each took (missing: never within
-// limit). Any status other than 200 or 401 meanwhile is an error.
+// measureRefusal polls every replica with raw until each answers 401, and
+// returns how long each took (missing: never within limit). Any status
+// other than 200 or 401 meanwhile is an error.
 func measureRefusal(t *testing.T, reps []replicaGW, raw string, limit time.Duration) map[string]time.Duration {
 	t.Helper()
 	start := time.Now()
 	took := map[string]time.Duration{}
-	for len(took) < len(reps) && time.Since(start) < limit {
+	_, _ = poll.Wait(limit, func() error {
 		for _, r := range reps {
 			if _, done := took[r.name]; done {
 				continue
@@ -129,8 +131,11 @@ func measureRefusal(t *testing.T, reps []replicaGW, raw string, limit time.Durat
 				t.Errorf("replica %s answered %d while the revocation spread, want 200 or 401", r.name, code)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		if len(took) < len(reps) {
+			return errors.New("not refused everywhere yet")
+		}
+		return nil
+	})
 	return took
 }
 
@@ -383,16 +388,12 @@ func TestAPIKeyRevocationWhileCutOff(t *testing.T) {
 func waitSubscribers(t *testing.T, rc *redis.Client, n int64) {
 	t.Helper()
 	const channel = "authgw:{apikey:apiKey}:events"
-	deadline := time.Now().Add(5 * time.Second)
-	var got int64
-	for time.Now().Before(deadline) {
-		got = rc.PubSubNumSub(context.Background(), channel).Val()[channel]
-		if got == n {
-			return
+	poll.Until(t, 5*time.Second, channel+" subscribers", func() error {
+		if got := rc.PubSubNumSub(context.Background(), channel).Val()[channel]; got != n {
+			return fmt.Errorf("%d, want %d", got, n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s has %d subscribers after 5s, want %d", channel, got, n)
+		return nil
+	})
 }
 
 // TestAPIKeyRedisOutage: while Redis is away, a key a replica has not
@@ -454,13 +455,9 @@ func TestAPIKeyRedisOutage(t *testing.T) {
 
 	rs.Restart()
 	for _, r := range reps {
-		deadline := time.Now().Add(5 * time.Second)
-		for adminStatus(r.g, "/readyz") != http.StatusOK {
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %s not ready 5s after Redis came back", r.name)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		poll.True(t, 5*time.Second, "replica "+r.name+" ready after Redis came back", func() bool {
+			return adminStatus(r.g, "/readyz") == http.StatusOK
+		})
 	}
 	// The restarted Redis is empty: the key is gone, and A must not keep
 	// serving it from the cache it flushes on resubscribing.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -284,10 +285,13 @@ func stopRedisAndAsk(t *testing.T, s *edgeSuite, id string) (*Response, error) {
 	s.marker = s.deny.Stdout()
 	s.redis.Stop()
 	raw := req("GET", "/api/x", bearer(s.redisReader))
-	for deadline := time.Now().Add(10 * time.Second); statusOf(s.deny.Addr, raw) == http.StatusOK; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return nil, errors.New("the deny gateway still admits requests 10 s after Redis went away")
+	if _, err := poll.Wait(10*time.Second, func() error {
+		if statusOf(s.deny.Addr, raw) == http.StatusOK {
+			return errors.New("still admitted")
 		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("the deny gateway after Redis went away: %w", err)
 	}
 	s.redisUp.Reset()
 	return doRaw(s.deny.Addr, req("GET", "/api/x", bearer(s.redisReader), "X-Request-Id: "+id))
@@ -297,14 +301,30 @@ func stopRedisAndAsk(t *testing.T, s *edgeSuite, id string) (*Response, error) {
 // it logged since Redis stopped: one line naming the store outage (not a
 // lockout), however many requests were refused.
 func logsOneOutage(t *testing.T, s *edgeSuite, _ string) (*Response, error) {
+	var ids []string
 	for i := range 20 {
-		if r, err := doRaw(s.deny.Addr, req("GET", "/api/x", bearer(s.redisReader))); err != nil || r.Status != http.StatusServiceUnavailable {
+		id := fmt.Sprintf("outage-log-%d", i)
+		ids = append(ids, `"request_id":"`+id+`"`)
+		if r, err := doRaw(s.deny.Addr, req("GET", "/api/x", bearer(s.redisReader), "X-Request-Id: "+id)); err != nil || r.Status != http.StatusServiceUnavailable {
 			return nil, fmt.Errorf("request %d with Redis down: %v %v, want 503", i, r, err)
 		}
 	}
-	// The auth events of those requests are written after their answers.
-	time.Sleep(100 * time.Millisecond)
-	logged := strings.TrimPrefix(s.deny.Stdout(), s.marker)
+	// The auth events of those requests are written after their answers,
+	// and the log is written out every 100 ms: wait for all of them.
+	var logged string
+	if _, err := poll.Wait(5*time.Second, func() error {
+		logged = strings.TrimPrefix(s.deny.Stdout(), s.marker)
+		for _, id := range ids {
+			if !slices.ContainsFunc(strings.Split(logged, "\n"), func(line string) bool {
+				return strings.Contains(line, `"msg":"auth"`) && strings.Contains(line, id)
+			}) {
+				return fmt.Errorf("no auth event with %s in the log", id)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	var outage []string
 	for _, line := range strings.Split(logged, "\n") {
 		if strings.Contains(line, `"msg":"rate limit store`) {
@@ -327,12 +347,13 @@ func logsOneOutage(t *testing.T, s *edgeSuite, _ string) (*Response, error) {
 func startWithRedisDown(t *testing.T, s *edgeSuite, _ string) (*Response, error) {
 	cfg := limitConfig{redisURL: s.redis.URL(), authFailures: "{limit: 100000, period: 1m}"}
 	g := startGateway(t, cfg.yaml(s.redisUp.URL), s.redisEnv)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(g.Stdout(), "redis unreachable at start") {
-		if time.Now().After(deadline) {
-			return nil, errors.New("no start-up warning that Redis does not answer")
+	if _, err := poll.Wait(5*time.Second, func() error {
+		if !strings.Contains(g.Stdout(), "redis unreachable at start") {
+			return errors.New("no start-up warning that Redis does not answer")
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return doRaw(g.Addr, req("GET", "/api/x", bearer(s.redisReader)))
 }

@@ -31,6 +31,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // The gateway configurations of the attack suite. Placeholders in capitals
@@ -709,67 +711,74 @@ func verifyAssertion(t *testing.T, g *Gateway, tok, route, sub string) {
 // events the suite caused, and no credential the suite used appears in it
 // or in the gateway's own output.
 func checkAuditLog(t *testing.T, s *atkSuite) (*Response, error) {
-	// The last rows' events are written as their requests finish.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The last rows' events are written as their requests finish: wait
+	// for every kind of event (a line that is not an event ends the wait).
+	var text string
+	var events map[string]int
+	var bad, missing []string
+	var readErr error
+	_, _ = poll.Wait(5*time.Second, func() error {
 		b, err := os.ReadFile(s.auditPath)
 		if err != nil {
-			return nil, fmt.Errorf("reading the audit log: %w", err)
+			readErr = err
+			return nil
 		}
-		text := string(b)
-		events := map[string]int{}
-		bad := 0
+		text, events, bad, missing = string(b), map[string]int{}, nil, nil
 		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 			var ev struct {
 				Time  time.Time `json:"time"`
 				Event string    `json:"event"`
 			}
 			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Event == "" || ev.Time.IsZero() {
-				bad++
-				t.Errorf("audit line is not a JSON event: %q", line)
+				bad = append(bad, line)
 				continue
 			}
 			events[ev.Event]++
 		}
-		var missing []string
 		for _, want := range []string{"key.created", "auth.success", "auth.failure", "request.refused"} {
 			if events[want] == 0 {
 				missing = append(missing, want)
 			}
 		}
-		if len(missing) > 0 && time.Now().Before(deadline) && bad == 0 {
-			time.Sleep(50 * time.Millisecond)
-			continue
+		if len(missing) > 0 && len(bad) == 0 {
+			return fmt.Errorf("audit log has events %v, missing %v", events, missing)
 		}
-		if len(missing) > 0 {
-			return nil, fmt.Errorf("audit log has events %v, missing %v", events, missing)
-		}
-		t.Logf("audit events: %v", events)
-		outputs := map[string]string{
-			"the audit log": text, "the main gateway's output": s.main.Stdout() + s.main.Stderr(),
-			"the TLS gateway's output":        s.tls.Stdout() + s.tls.Stderr(),
-			"the auth-limit gateway's output": s.authLimit.Stdout() + s.authLimit.Stderr(),
-			"the rotation gateway's output":   s.rot.Stdout() + s.rot.Stderr(),
-		}
-		for where, out := range outputs {
-			for i, sec := range s.secrets {
-				if sec == "" {
-					continue
-				}
-				if strings.Contains(out, sec) {
-					t.Errorf("%s holds credential #%d the suite sent (%d bytes)", where, i, len(sec))
-				}
-				if parts := strings.Split(sec, "."); len(parts) == 3 && len(parts[2]) >= 16 && strings.Contains(out, parts[2]) {
-					t.Errorf("%s holds the signature of token #%d", where, i)
-				}
-			}
-			// No JWT of any kind: every JWT header starts with base64 of `{"`.
-			if strings.Contains(out, "eyJ") {
-				t.Errorf("%s holds something that looks like a JWT", where)
-			}
-		}
-		return nil, nil
+		return nil
+	})
+	if readErr != nil {
+		return nil, fmt.Errorf("reading the audit log: %w", readErr)
 	}
+	for _, line := range bad {
+		t.Errorf("audit line is not a JSON event: %q", line)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("audit log has events %v, missing %v", events, missing)
+	}
+	t.Logf("audit events: %v", events)
+	outputs := map[string]string{
+		"the audit log": text, "the main gateway's output": s.main.Stdout() + s.main.Stderr(),
+		"the TLS gateway's output":        s.tls.Stdout() + s.tls.Stderr(),
+		"the auth-limit gateway's output": s.authLimit.Stdout() + s.authLimit.Stderr(),
+		"the rotation gateway's output":   s.rot.Stdout() + s.rot.Stderr(),
+	}
+	for where, out := range outputs {
+		for i, sec := range s.secrets {
+			if sec == "" {
+				continue
+			}
+			if strings.Contains(out, sec) {
+				t.Errorf("%s holds credential #%d the suite sent (%d bytes)", where, i, len(sec))
+			}
+			if parts := strings.Split(sec, "."); len(parts) == 3 && len(parts[2]) >= 16 && strings.Contains(out, parts[2]) {
+				t.Errorf("%s holds the signature of token #%d", where, i)
+			}
+		}
+		// No JWT of any kind: every JWT header starts with base64 of `{"`.
+		if strings.Contains(out, "eyJ") {
+			t.Errorf("%s holds something that looks like a JWT", where)
+		}
+	}
+	return nil, nil
 }
 
 // pipelined writes raw (several requests on one connection) and returns the
@@ -848,15 +857,12 @@ func rotateSigningKeys(t *testing.T, s *atkSuite) (*Response, error) {
 			t.Fatal(err)
 		}
 		g.Signal(t, syscall.SIGHUP)
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			got := map[string]int{"old": status(oldTok), "new": status(newTok)}
-			if maps.Equal(got, want) {
-				return
+		poll.Until(t, 10*time.Second, name, func() error {
+			if got := map[string]int{"old": status(oldTok), "new": status(newTok)}; !maps.Equal(got, want) {
+				return fmt.Errorf("token statuses %v, want %v", got, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: token statuses %v, want %v", name, got, want)
-			}
-		}
+			return nil
+		})
 	}
 	if got := status(oldTok); got != http.StatusOK {
 		t.Fatalf("before rotation: old key's token got %d, want 200", got)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // attack is one row of the attack table.
@@ -439,10 +442,13 @@ func (w saw) verify(t *testing.T, s *atkSuite) []Seen {
 	got := s.seen()
 	if w.cutAt > 0 {
 		// A streamed body reaches the upstream as it arrives; the upstream
-		// may log it just after the gateway answered.
-		for deadline := time.Now().Add(time.Second); len(got) == 0 && time.Now().Before(deadline); got = s.seen() {
-			time.Sleep(20 * time.Millisecond)
-		}
+		// may log it just after the gateway answered (or never: at most one).
+		_, _ = poll.Wait(time.Second, func() error {
+			if got = s.seen(); len(got) == 0 {
+				return errors.New("nothing at the upstreams")
+			}
+			return nil
+		})
 		for _, r := range got {
 			t.Logf("upstream received %s %s with %d body bytes", r.Method, r.RequestURI, len(r.Body))
 			if len(r.Body) > w.cutAt {

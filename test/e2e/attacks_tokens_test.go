@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // atkSSOConfig: two oauth2 strategies against two real zitadel OPs, their
@@ -360,10 +362,13 @@ func (g *ssoGateway) loginRefused(user string) func(*testing.T, *atkSuite) (*Res
 			return nil, fmt.Errorf("callback: status %d, session cookies %v; want 403 and none (body %q)", resp.Status, sessionCookies(resp), truncate(resp.Body))
 		}
 		// Log lines are written out every 100 ms.
-		for deadline := time.Now().Add(5 * time.Second); strings.Count(g.Stdout(), `"reason":"email_unverified"`) <= g.refusals; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("no new login refusal with reason email_unverified in the log")
+		if _, err := poll.Wait(5*time.Second, func() error {
+			if strings.Count(g.Stdout(), `"reason":"email_unverified"`) <= g.refusals {
+				return errors.New("no new login refusal with reason email_unverified in the log")
 			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 		g.refusals++
 		return nil, nil

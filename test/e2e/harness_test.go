@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/authgateway/authgateway/internal/testutil/gwbin"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // binPath is the authgateway binary built by TestMain.
@@ -236,23 +237,31 @@ func (g *Gateway) launch(t *testing.T) error {
 		}
 	})
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	exited := false
+	_, err := poll.Wait(15*time.Second, func() error {
 		select {
 		case <-g.done:
-			return fmt.Errorf("gateway exited during startup (%v)\nstdout:\n%s\nstderr:\n%s", g.err, g.Stdout(), g.Stderr())
+			exited = true
+			return nil
 		default:
 		}
 		resp, err := client.Get("http://" + g.AdminAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/healthz answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("gateway exited during startup (%v)\nstdout:\n%s\nstderr:\n%s", g.err, g.Stdout(), g.Stderr())
+	case err != nil:
+		return fmt.Errorf("gateway not healthy: %w\nstdout:\n%s\nstderr:\n%s", err, g.Stdout(), g.Stderr())
 	}
-	return fmt.Errorf("gateway not healthy within 15s\nstdout:\n%s\nstderr:\n%s", g.Stdout(), g.Stderr())
+	return nil
 }
 
 // cliResult is the outcome of one CLI invocation.
@@ -495,25 +504,23 @@ func (g *Gateway) authEvents(t *testing.T) []map[string]any {
 // The event is logged after the response is written, so it may lag a little.
 func (g *Gateway) Event(t *testing.T, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var found []map[string]any
+	var found []map[string]any
+	poll.Until(t, 5*time.Second, "auth event for request "+id, func() error {
+		found = nil
 		for _, ev := range g.authEvents(t) {
 			if ev["request_id"] == id {
 				found = append(found, ev)
 			}
 		}
-		if len(found) > 1 {
-			t.Fatalf("%d auth events for request %s, want one: %v", len(found), id, found)
+		if len(found) == 0 {
+			return errors.New("none in the log")
 		}
-		if len(found) == 1 {
-			return found[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no auth event for request %s in the log", id)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	if len(found) > 1 {
+		t.Fatalf("%d auth events for request %s, want one: %v", len(found), id, found)
 	}
+	return found[0]
 }
 
 // randomSecret returns a fresh 64-character HMAC secret: the tests generate

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // nginxConfPath is the forward-auth config the README prints; the test runs
@@ -197,23 +199,20 @@ http {
 			t.Logf("nginx output:\n%s\nnginx error.log:\n%s", out.String(), log)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, 10*time.Second, "nginx listening on "+addr, func() error {
 		select {
 		case <-done:
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Fatalf("nginx exited at startup:\n%s\n%s", out.String(), log)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
 			c.Close()
-			return addr
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening on %s within 10s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
+	return addr
 }
 
 // TestNginxForwardAuth puts a real nginx in front of a recording app, with

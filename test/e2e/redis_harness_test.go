@@ -25,6 +25,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
@@ -114,9 +115,9 @@ func rotateKey(t *testing.T, cfg string, env map[string]string, id, grace string
 	return apiKey{ID: m[2], Key: printedKey(t, res)}
 }
 
-// revokeAndWait runs `keys revoke` for k on g's config, then polls g every
-// 10ms until k is refused, and returns how long that took after the CLI
-// returned. It does not touch t, so goroutines may call it.
+// revokeAndWait runs `keys revoke` for k on g's config, then polls g until
+// k is refused, and returns how long that took after the CLI returned. It
+// does not touch t, so goroutines may call it.
 func revokeAndWait(g *Gateway, k apiKey, within time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -125,15 +126,20 @@ func revokeAndWait(g *Gateway, k apiKey, within time.Duration) (time.Duration, e
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("keys revoke: %v: %s", err, out)
 	}
-	start := time.Now()
 	raw := req("GET", "/api/x", k.header())
-	for time.Since(start) < within {
-		if statusOf(g.Addr, raw) == http.StatusUnauthorized {
-			return time.Since(start), nil
-		}
-		time.Sleep(10 * time.Millisecond)
+	d, err := poll.Wait(within, func() error { return wantStatus(g, raw, http.StatusUnauthorized) })
+	if err != nil {
+		return 0, fmt.Errorf("after keys revoke: %w", err)
 	}
-	return 0, fmt.Errorf("still not refused %v after keys revoke", within)
+	return d, nil
+}
+
+// wantStatus sends raw to g and answers an error unless it gets want.
+func wantStatus(g *Gateway, raw string, want int) error {
+	if got := statusOf(g.Addr, raw); got != want {
+		return fmt.Errorf("status %d, want %d", got, want)
+	}
+	return nil
 }
 
 // statusOf sends raw to addr and returns the status, 0 if the exchange failed.
@@ -145,20 +151,11 @@ func statusOf(addr, raw string) int {
 	return r.Status
 }
 
-// waitStatus polls g every 10ms until raw gets want, and returns how long
-// that took; it fails the test after within.
+// waitStatus polls g until raw gets want, and returns how long that took;
+// it fails the test after within.
 func waitStatus(t *testing.T, name string, g *Gateway, raw string, want int, within time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	last := 0
-	for time.Since(start) < within {
-		if last = statusOf(g.Addr, raw); last == want {
-			return time.Since(start)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: status still %d after %v, want %d", name, last, within, want)
-	return 0
+	return poll.Until(t, within, name, func() error { return wantStatus(g, raw, want) })
 }
 
 // wantAlive fails the test if g's process has exited, or /healthz is not 200.
@@ -300,22 +297,20 @@ func (m *redisMonitor) Drain(t *testing.T, rc *redis.Client) []string {
 	if err := rc.Echo(context.Background(), marker).Err(); err != nil {
 		t.Fatalf("ECHO: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var out []string
+	poll.True(t, 5*time.Second, "MONITOR showing the marker command", func() bool {
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		for i, line := range m.seen {
 			if strings.Contains(line, marker) {
-				out := m.seen[:i]
+				out = m.seen[:i]
 				m.seen = append([]string(nil), m.seen[i+1:]...)
-				m.mu.Unlock()
-				return out
+				return true
 			}
 		}
-		m.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("MONITOR did not show the marker command within 5s")
-	return nil
+		return false
+	})
+	return out
 }
 
 // linesWith returns the lines that contain s.

@@ -28,6 +28,8 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // Fixtures of DefaultClients and DefaultUsers.
@@ -103,6 +105,11 @@ type Options struct {
 	Host string
 	// AccessTokenTTL is the lifetime of access tokens; default 5m.
 	AccessTokenTTL time.Duration
+	// Now is the provider's clock for the tokens it keeps: when access and
+	// refresh tokens are issued and end, and so whether introspection and
+	// userinfo answer them as active. Default time.Now. (zitadel's own
+	// times, such as an ID token's iat, stay real.)
+	Now func() time.Time
 	// Clients replace DefaultClients when non-nil.
 	Clients []Client
 	// Users replace DefaultUsers when non-nil.
@@ -188,7 +195,11 @@ func Start(t testing.TB, opts Options) *Provider {
 		t:      t,
 		issued: map[string]string{},
 	}
-	p.store = newStore(p.Issuer, ttl, clients, users)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	p.store = newStore(p.Issuer, ttl, now, clients, users)
 	p.store.introspectionIssuer = !opts.IntrospectionWithoutIssuer
 	// nil logger: SetupServer would otherwise replace the process-wide
 	// slog default. Its request log goes to the default logger.
@@ -374,13 +385,10 @@ func (p *Provider) Restart() {
 	p.t.Helper()
 	p.Stop()
 	var l net.Listener
-	var err error
-	for range 50 { // the port may linger for a moment after Close
-		if l, err = net.Listen("tcp", p.Addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	_, err := poll.Wait(time.Second, func() (err error) { // the port may linger for a moment after Close
+		l, err = net.Listen("tcp", p.Addr)
+		return err
+	})
 	if err != nil {
 		p.t.Fatalf("oidctest: restart on %s: %v", p.Addr, err)
 	}

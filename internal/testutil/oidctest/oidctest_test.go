@@ -14,6 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 )
 
 // introspect calls the introspection endpoint as the gateway client.
@@ -191,15 +193,20 @@ func TestWrongClientSecretGetsNoToken(t *testing.T) {
 	}
 }
 
+// TestShortTokenLifetime: an access token is active for exactly
+// AccessTokenTTL on the provider's clock.
 func TestShortTokenLifetime(t *testing.T) {
-	p := Start(t, Options{AccessTokenTTL: time.Second})
+	clk := clocktest.NewFake(time.Now())
+	p := Start(t, Options{AccessTokenTTL: time.Second, Now: clk.Now})
 	tok := p.ClientCredentialsToken(t, ServiceClientID, ServiceClientSecret)
-	m := introspect(t, p, tok)
-	if m["active"] != true {
+	if m := introspect(t, p, tok); m["active"] != true {
 		t.Fatalf("fresh token: %v", m)
 	}
-	exp := time.Unix(int64(m["exp"].(float64)), 0)
-	time.Sleep(time.Until(exp) + 1100*time.Millisecond)
+	clk.Advance(time.Second - time.Millisecond)
+	if m := introspect(t, p, tok); m["active"] != true {
+		t.Fatalf("token 1 ms before its end: %v", m)
+	}
+	clk.Advance(time.Millisecond)
 	if m := introspect(t, p, tok); m["active"] != false {
 		t.Fatalf("expired token: %v", m)
 	}

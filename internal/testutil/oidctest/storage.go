@@ -27,6 +27,7 @@ type store struct {
 
 	issuer    string
 	accessTTL time.Duration
+	now       func() time.Time
 	users     map[string]User // by ID; read-only after start
 	// introspectionIssuer: introspection answers carry iss.
 	introspectionIssuer bool
@@ -44,10 +45,11 @@ type accessToken struct {
 	refreshID             string
 }
 
-func newStore(issuer string, accessTTL time.Duration, clients []Client, users []User) *store {
+func newStore(issuer string, accessTTL time.Duration, now func() time.Time, clients []Client, users []User) *store {
 	s := &store{
 		issuer:    issuer,
 		accessTTL: accessTTL,
+		now:       now,
 		users:     make(map[string]User, len(users)),
 		clients:   make(map[string]Client, len(clients)),
 		access:    make(map[string]*accessToken),
@@ -143,7 +145,7 @@ func clientOf(req op.TokenRequest) string {
 
 // newAccess records an access token; the caller holds s.mu.
 func (s *store) newAccess(ctx context.Context, req op.TokenRequest, refreshID string) *accessToken {
-	now := time.Now()
+	now := s.now()
 	a := &accessToken{
 		id:        uuid.NewString(),
 		clientID:  clientOf(req),
@@ -181,7 +183,7 @@ func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRe
 		}
 		delete(s.refresh, current)
 		delete(s.access, old.AccessToken)
-		if old.Expiration.Before(time.Now()) {
+		if old.Expiration.Before(s.now()) {
 			return "", "", time.Time{}, errors.New("expired refresh token")
 		}
 		rt = *old
@@ -198,7 +200,7 @@ func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRe
 	}
 	rt.ID = uuid.NewString()
 	rt.Token = rt.ID
-	rt.Expiration = time.Now().Add(5 * time.Hour)
+	rt.Expiration = s.now().Add(5 * time.Hour)
 	a := s.newAccess(ctx, req, rt.ID)
 	rt.AccessToken = a.id
 	s.refresh[rt.ID] = &rt
@@ -210,7 +212,7 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, ok := s.refresh[token]
-	if !ok || rt.Expiration.Before(time.Now()) {
+	if !ok || rt.Expiration.Before(s.now()) {
 		return nil, errors.New("invalid refresh_token")
 	}
 	cp := *rt // the request may change its scopes
@@ -271,7 +273,7 @@ func (s *store) activeToken(tokenID, subject string) (accessToken, error) {
 	if !ok || a.subject != subject {
 		return accessToken{}, errors.New("token is invalid")
 	}
-	if !a.expires.After(time.Now()) {
+	if !a.expires.After(s.now()) {
 		return accessToken{}, errors.New("token is expired")
 	}
 	return *a, nil

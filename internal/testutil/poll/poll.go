@@ -1,31 +1,52 @@
 // Package poll waits, in tests, for what happens in the background (a
 // watcher applying a revocation, a cache entry ending, a replica catching
-// up) without asserting how long it takes.
+// up, a process starting) without asserting how long it takes.
 package poll
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
 
-// interval is the pause between two looks.
-const interval = 5 * time.Millisecond
+// maxInterval bounds the pause between two looks. The first pause is 1 ms
+// and each next one doubles: a quick change is seen at once, and a slow one
+// (a process starting, a rate-limit window ending) is not asked about
+// hundreds of times a second on a shared machine.
+const maxInterval = 20 * time.Millisecond
 
-// Until calls cond until it returns nil and answers how long that took; if
-// limit passes first, t fails with what and cond's last error.
-func Until(t testing.TB, limit time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
+// Wait calls cond until it returns nil and answers how long that took; if
+// limit passes first, it answers an error that wraps cond's last one. The
+// last look is always begun after limit: a busy machine that stalls the
+// test makes it wait longer, never fail sooner. It does not touch a
+// testing.TB: helpers that return errors, and goroutines, may call it.
+func Wait(limit time.Duration, cond func() error) (time.Duration, error) {
 	start := time.Now()
+	pause := time.Millisecond
 	for {
+		late := time.Since(start) > limit
 		err := cond()
 		if err == nil {
-			return time.Since(start)
+			return time.Since(start), nil
 		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %s: %v", what, limit, err)
+		if late {
+			return time.Since(start), fmt.Errorf("not within %s: %w", limit, err)
 		}
-		time.Sleep(interval)
+		time.Sleep(pause)
+		pause = min(2*pause, maxInterval)
 	}
+}
+
+// Until is Wait that fails t, with what and cond's last error, when limit
+// passes.
+func Until(t testing.TB, limit time.Duration, what string, cond func() error) time.Duration {
+	t.Helper()
+	d, err := Wait(limit, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return d
 }
 
 // True is Until for a condition that is true or not.
@@ -35,12 +56,8 @@ func True(t testing.TB, limit time.Duration, what string, cond func() bool) time
 		if cond() {
 			return nil
 		}
-		return errNotYet
+		return errStillFalse
 	})
 }
 
-type notYet struct{}
-
-func (notYet) Error() string { return "still false" }
-
-var errNotYet error = notYet{}
+var errStillFalse = errors.New("still false")

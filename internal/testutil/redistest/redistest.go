@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // Server is a redis-server process owned by one test.
@@ -73,15 +75,16 @@ func (s *Server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if reply := ping(s.Addr()); reply == "+PONG" || strings.HasPrefix(reply, "-NOAUTH") {
-			return
+	_, err = poll.Wait(10*time.Second, func() error {
+		if reply := ping(s.Addr()); reply != "+PONG" && !strings.HasPrefix(reply, "-NOAUTH") {
+			return fmt.Errorf("PING answered %q", reply)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		s.Stop()
+		s.t.Fatalf("redis-server on %s: %v", s.Addr(), err)
 	}
-	s.Stop()
-	s.t.Fatalf("redis-server on %s did not answer PING within 10s", s.Addr())
 }
 
 // Stop kills the server (idempotent). Data is lost: there is no persistence.
