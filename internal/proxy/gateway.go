@@ -80,9 +80,6 @@ func New(table *Table, opts Options) *Gateway {
 	if opts.IPResolver == nil {
 		opts.IPResolver = ratelimit.NewIPResolver(nil)
 	}
-	if l, ok := opts.AuthFailures.(*ratelimit.Limiter); ok && l == nil {
-		opts.AuthFailures = nil // a typed nil would pass the nil checks below
-	}
 	if opts.Transport == nil {
 		opts.Transport = NewTransport(TransportOptions{})
 	}
