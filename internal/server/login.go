@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 
@@ -120,14 +119,10 @@ func stateSecret(k config.SigningKey) ([]byte, error) {
 	if k.Secret != "" {
 		return []byte(k.Secret), nil
 	}
-	if k.PrivateKeyFile == "" {
+	if k.PrivateKeyFile == "" || len(k.KeyPEM) == 0 {
 		return nil, fmt.Errorf("login needs the first signing key to have a secret or private_key_file")
 	}
-	b, err := os.ReadFile(k.PrivateKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading private key for the login state key: %w", err)
-	}
-	return b, nil
+	return k.KeyPEM, nil
 }
 
 // sessionCookie is the access cookie the jwt strategies (keys: tokens) read;
@@ -142,7 +137,7 @@ func sessionCookie(cfg *config.Config, logger *slog.Logger) string {
 	switch len(found) {
 	case 0:
 		logger.Warn("login is enabled but no jwt strategy with keys: tokens reads the session cookie; sessions will not open any route")
-		return login.DefaultAccessCookie
+		return config.DefaultSessionCookie
 	case 1:
 		return found[0]
 	}

@@ -19,7 +19,7 @@ type certificate struct {
 }
 
 func (c *certificate) load(cfg *config.TLS) error {
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	cert, err := tls.X509KeyPair(cfg.CertPEM, cfg.KeyPEM)
 	if err != nil {
 		return fmt.Errorf("loading TLS certificate: %w", err)
 	}

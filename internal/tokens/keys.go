@@ -15,7 +15,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 
@@ -52,7 +51,8 @@ type keyData struct {
 // Replace swaps in the keys of other (already validated).
 func (s *KeySet) Replace(other *KeySet) { s.cur.Store(other.cur.Load()) }
 
-// LoadKeySet builds the key set from tokens.signing_keys, reading PEM files.
+// LoadKeySet builds the key set from tokens.signing_keys: HMAC secrets, and
+// the PEM keys config.LoadSecrets read from their files (KeyPEM).
 // Errors name the offending key by its position.
 func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {
 	d := &keyData{byKid: make(map[string]*Key, len(cfgKeys))}
@@ -83,13 +83,13 @@ func loadKey(ck config.SigningKey) (*Key, error) {
 		return k, nil
 	}
 	if ck.PrivateKeyFile != "" {
-		priv, err := readPrivateKey(ck.PrivateKeyFile)
+		priv, err := parsePrivateKey(ck.KeyPEM, ck.PrivateKeyFile)
 		if err != nil {
 			return nil, err
 		}
 		k.sign, k.verify = priv, priv.Public()
 	} else {
-		pub, err := readPublicKey(ck.PublicKeyFile)
+		pub, err := parsePublicKey(ck.KeyPEM, ck.PublicKeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -128,11 +128,8 @@ func checkKeyType(alg string, pub any) error {
 	return fmt.Errorf("key type %T does not fit algorithm %s", pub, alg)
 }
 
-func readPEM(file string) (*pem.Block, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
+// decodePEM decodes the first PEM block of data, read from file.
+func decodePEM(data []byte, file string) (*pem.Block, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, fmt.Errorf("key file %s holds no PEM block", file)
@@ -140,8 +137,8 @@ func readPEM(file string) (*pem.Block, error) {
 	return block, nil
 }
 
-func readPrivateKey(file string) (crypto.Signer, error) {
-	block, err := readPEM(file)
+func parsePrivateKey(data []byte, file string) (crypto.Signer, error) {
+	block, err := decodePEM(data, file)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +161,8 @@ func readPrivateKey(file string) (crypto.Signer, error) {
 	return s, nil
 }
 
-func readPublicKey(file string) (any, error) {
-	block, err := readPEM(file)
+func parsePublicKey(data []byte, file string) (any, error) {
+	block, err := decodePEM(data, file)
 	if err != nil {
 		return nil, err
 	}
