@@ -191,6 +191,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	defer app.Close()
+	if err := app.Start(ctx); err != nil {
+		printBuildError(stderr, cfg.Path, err)
+		return exitFailure
+	}
 	if err := app.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authgateway: %v\n", err)
 		return exitFailure
@@ -208,8 +212,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitFailure
 	}
-	// Building checks what loading cannot: key files parse, strategies construct.
-	app, err := server.Build(context.Background(), cfg, server.NewLogger(cfg.Log, io.Discard))
+	// Building checks what loading cannot: keys and certificates parse,
+	// strategies and the login construct. A dry build dials, starts and
+	// writes nothing.
+	app, err := server.Build(context.Background(), cfg, server.NewLogger(cfg.Log, io.Discard), server.DryRun())
 	if err != nil {
 		printBuildError(stdout, cfg.Path, err)
 		return exitFailure

@@ -161,7 +161,7 @@ func (g *Gateway) endpoint(ctx context.Context, st *reqState, h http.Header) Dec
 // upstream ignoring case would serve as another route than its own
 // spelling (Table.Match).
 func (g *Gateway) match(st *reqState) Decision {
-	rt, res := g.table.Load().Match(st.path)
+	rt, res := g.table.Match(st.path)
 	switch res {
 	case routing.NoRoute:
 		return refuse(http.StatusNotFound, OutcomeNotFound, ReasonNoRoute, "not found")

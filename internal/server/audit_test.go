@@ -71,7 +71,7 @@ audit:
 			r.Header.Set("X-Request-Id", tc.requestID)
 			r.Header.Set("X-Forwarded-For", "203.0.113.66")
 			w := httptest.NewRecorder()
-			app.Gateway.ServeHTTP(w, r)
+			app.ServeHTTP(w, r)
 			if w.Code != http.StatusOK {
 				t.Fatalf("logout: %d %s", w.Code, w.Body)
 			}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -36,20 +35,16 @@ type Key struct {
 	verify any // []byte, or a public key
 }
 
-// KeySet is the configured keys: the first signs, all verify. Its contents
-// can be replaced atomically (secret rotation on reload) while every holder
-// keeps the same *KeySet.
+// KeySet is the configured keys: the first signs, all verify. It does not
+// change: a reload builds a new one (with its config generation).
 type KeySet struct {
-	cur atomic.Pointer[keyData]
+	cur *keyData
 }
 
 type keyData struct {
 	keys  []*Key
 	byKid map[string]*Key
 }
-
-// Replace swaps in the keys of other (already validated).
-func (s *KeySet) Replace(other *KeySet) { s.cur.Store(other.cur.Load()) }
 
 // LoadKeySet builds the key set from tokens.signing_keys: HMAC secrets, and
 // the PEM keys config.LoadSecrets read from their files (KeyPEM).
@@ -65,7 +60,7 @@ func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {
 		d.byKid[k.Kid] = k
 	}
 	ks := &KeySet{}
-	ks.cur.Store(d)
+	ks.cur = d
 	return ks, nil
 }
 
@@ -177,7 +172,7 @@ func parsePublicKey(data []byte, file string) (any, error) {
 // kid is accepted only when the set holds exactly one key, so that rotation
 // never has to guess. It implements the jwt strategy's key source.
 func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
-	d := s.cur.Load()
+	d := s.cur
 	var k *Key
 	if kid == "" {
 		if len(d.keys) != 1 {
@@ -196,7 +191,7 @@ func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
 // Signer is the key that signs new tokens, or nil if the set is empty or
 // the first key is verify-only.
 func (s *KeySet) Signer() *Key {
-	d := s.cur.Load()
+	d := s.cur
 	if len(d.keys) == 0 || d.keys[0].sign == nil {
 		return nil
 	}
@@ -225,7 +220,7 @@ func (s *KeySet) Sign(claims jwt.Claims, typ string) (string, error) {
 // (HMAC secrets are never published), and whether there is any.
 func (s *KeySet) JWKS() ([]byte, bool) {
 	var set jose.JSONWebKeySet
-	for _, k := range s.cur.Load().keys {
+	for _, k := range s.cur.keys {
 		if _, hmac := k.verify.([]byte); hmac {
 			continue
 		}
