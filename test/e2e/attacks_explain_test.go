@@ -210,4 +210,3 @@ func TestExplainAttacks(t *testing.T) {
 		})
 	}
 }
-
