@@ -128,8 +128,6 @@ type Event struct {
 	TokenID string
 	Status  int
 	Start   time.Time
-	// StoreErrors counts rate-limit store (Redis) failures met by this request.
-	StoreErrors int
 	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
 	UpstreamDuration time.Duration
 	forwardStart     time.Time

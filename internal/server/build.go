@@ -152,6 +152,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		if a.dryRun {
 			redisconn.ReadOnly(rc)
 		}
+		redisconn.CountErrors(rc, a.Metrics)
 		a.Redis = rc
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		a.outages = ratelimit.NewOutageLog(logger.With("component", "ratelimit"), 0)
@@ -197,6 +198,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 // found by starting (a provider naming another issuer).
 func (a *App) Start(ctx context.Context) error {
 	a.startOnce.Do(func() {
+		// Subscriptions under it count their failures (package pubsub).
+		ctx = redisconn.WithErrorCounter(ctx, a.Metrics)
 		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stop, a.stopped = cancel, make(chan struct{})
 		if w := a.failureWatch; w != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
 // Reload loads the config file again and, if it is valid and builds, swaps in
@@ -68,7 +69,7 @@ func (a *App) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := gen.start(ctx); err != nil {
+	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
 		gen.strats.Close()
 		return err
 	}
