@@ -21,6 +21,7 @@ const (
 	DefaultMaxIdleConnsPerUpstream = 1024
 	DefaultShutdownTimeout         = 20 * time.Second
 	DefaultTLSMinVersion           = "1.2"
+	DefaultGCHeapFloor             = 32 << 20
 
 	DefaultAccessTTL        = 15 * time.Minute
 	DefaultRefreshTTL       = 168 * time.Hour
@@ -103,6 +104,7 @@ func (c *Config) provisionServer() {
 	orDefault(c, "server.upstream_timeout", &s.UpstreamTimeout, Duration(DefaultUpstreamTimeout))
 	orDefault(c, "server.max_idle_conns_per_upstream", &s.MaxIdleConnsPerUpstream, DefaultMaxIdleConnsPerUpstream)
 	orDefault(c, "server.shutdown_timeout", &s.ShutdownTimeout, Duration(DefaultShutdownTimeout))
+	orDefault(c, "server.gc_heap_floor", &s.GCHeapFloor, DefaultGCHeapFloor)
 	if s.TLS != nil {
 		orZero(&s.TLS.MinVersion, DefaultTLSMinVersion)
 	}

@@ -125,6 +125,9 @@ func (v *validator) server() {
 	if s.ReadHeaderTimeout <= 0 {
 		v.errorf("server.read_header_timeout", "must be positive")
 	}
+	if s.GCHeapFloor < 0 {
+		v.errorf("server.gc_heap_floor", "must be a size in bytes, or 0 to turn the floor off")
+	}
 }
 
 func (v *validator) redis() {

@@ -151,8 +151,9 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		if a.dryRun {
 			redisconn.ReadOnly(rc)
+		} else {
+			redisconn.CountErrors(rc, a.Metrics)
 		}
-		redisconn.CountErrors(rc, a.Metrics)
 		a.Redis = rc
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		a.outages = ratelimit.NewOutageLog(logger.With("component", "ratelimit"), 0)

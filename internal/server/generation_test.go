@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/authgateway/authgateway/internal/config"
 )
 
 // TestGenerationOutlivesItsLastRequest: a streamed response that began
@@ -33,24 +31,12 @@ func TestGenerationOutlivesItsLastRequest(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer up.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gw.yaml")
+	path := filepath.Join(t.TempDir(), "gw.yaml")
 	routes := `server: {listen: "127.0.0.1:0", admin_listen: ""}
 routes:
   - {name: stream, path: /stream, upstream: "` + up.URL + `", public: true}
 `
-	if err := os.WriteFile(path, []byte(routes), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := appFromFile(t, path, routes)
 
 	first := app.gen.Load()
 	w := httptest.NewRecorder()

@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
@@ -24,7 +21,6 @@ import (
 // only rate-limit errors were counted (Metrics.RedisError was never
 // called).
 func TestRedisErrorsOfEveryComponent(t *testing.T) {
-	dir := t.TempDir()
 	y := `server: {listen: "127.0.0.1:0", admin_listen: ""}
 redis: {url: "redis://127.0.0.1:1/0?dial_timeout=100ms"}
 strategies:
@@ -33,15 +29,7 @@ routes:
   - {name: machine, path: /machine, upstream: "http://127.0.0.1:1", strategies: [keys]}
   - {name: open, path: /open, upstream: "http://127.0.0.1:1", public: true, rate_limit: {limit: 5, period: 1m}}
 `
-	cfg, err := config.Parse(filepath.Join(dir, "c.yaml"), []byte(y), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := appFromFile(t, filepath.Join(t.TempDir(), "c.yaml"), y)
 	if err := app.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

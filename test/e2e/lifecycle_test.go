@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -113,14 +114,7 @@ func TestDryRunsWriteNothing(t *testing.T) {
 	}
 	fileKey := createKey(t, cfgPath, nil, "-name", "file-bot", "-strategy", "fileKey")
 	redisKey := createKey(t, cfgPath, nil, "-name", "redis-bot", "-strategy", "redisKey")
-	before, err := os.ReadFile(keysFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	statBefore, err := os.Stat(keysFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, mtimeBefore := fileState(t, keysFile)
 	mon := startMonitor(t, rs)
 	mon.Drain(t, rc)
 
@@ -155,17 +149,23 @@ func TestDryRunsWriteNothing(t *testing.T) {
 		}
 	}
 
-	after, err := os.ReadFile(keysFile)
+	if after, mtimeAfter := fileState(t, keysFile); after != before || !mtimeAfter.Equal(mtimeBefore) {
+		t.Errorf("explain changed the key file (mtime %v -> %v):\n--- before\n%s--- after\n%s", mtimeBefore, mtimeAfter, before, after)
+	}
+}
+
+// fileState is a file's content and modification time.
+func fileState(t *testing.T, path string) (string, time.Time) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	statAfter, err := os.Stat(keysFile)
+	info, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(after) != string(before) || !statAfter.ModTime().Equal(statBefore.ModTime()) {
-		t.Errorf("explain changed the key file (mtime %v -> %v):\n--- before\n%s--- after\n%s", statBefore.ModTime(), statAfter.ModTime(), before, after)
-	}
+	return string(b), info.ModTime()
 }
 
 // monitoredCommand is the command name of a MONITOR line
