@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -177,12 +178,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitFailure
 	}
-	// Fewer collections under load, the same peak heap (see gcfloor); a GOGC
-	// in the environment turns this off.
-	defer gcfloor.Start(gcfloor.DefaultFloor).Stop()
 	logOut := server.NewLogWriter(stdout)
 	defer logOut.Close()
 	logger := server.NewLogger(cfg.Log, logOut)
+	// Fewer collections under load, the same peak heap (see gcfloor).
+	defer startGCFloor(cfg.Server.GCHeapFloor, logger).Stop()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	app, err := server.Build(ctx, cfg, logger, server.WithEventLog(logOut))
@@ -191,6 +191,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	defer app.Close()
+	if err := app.Start(ctx); err != nil {
+		printBuildError(stderr, cfg.Path, err)
+		return exitFailure
+	}
 	if err := app.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authgateway: %v\n", err)
 		return exitFailure
@@ -208,8 +212,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitFailure
 	}
-	// Building checks what loading cannot: key files parse, strategies construct.
-	app, err := server.Build(context.Background(), cfg, server.NewLogger(cfg.Log, io.Discard))
+	// Building checks what loading cannot: keys and certificates parse,
+	// strategies and the login construct. A dry build dials, starts and
+	// writes nothing.
+	app, err := server.Build(context.Background(), cfg, server.NewLogger(cfg.Log, io.Discard), server.DryRun())
 	if err != nil {
 		printBuildError(stdout, cfg.Path, err)
 		return exitFailure
@@ -217,4 +223,22 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	app.Close()
 	fmt.Fprintf(stdout, "%s: ok (%d routes, %d strategies)\n", cfg.Path, len(cfg.Routes), len(cfg.Strategies))
 	return exitOK
+}
+
+// startGCFloor starts the heap goal floor of server.gc_heap_floor, unless
+// it is 0 or GOGC is set (the operator's setting wins), and says which.
+func startGCFloor(floor int64, logger *slog.Logger) *gcfloor.Tuner {
+	t := gcfloor.Start(uint64(max(floor, 0)))
+	_, gogc := os.LookupEnv("GOGC")
+	switch {
+	case t != nil:
+		logger.Info("gc heap floor on", "server.gc_heap_floor", floor)
+	case gogc:
+		logger.Info("gc heap floor off: GOGC is set", "server.gc_heap_floor", floor)
+	case floor == 0:
+		logger.Info("gc heap floor off", "server.gc_heap_floor", floor)
+	default:
+		logger.Warn("gc heap floor off: the runtime lacks the metrics it reads", "server.gc_heap_floor", floor)
+	}
+	return t
 }

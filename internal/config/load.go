@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Problem is one thing wrong with a config file.
@@ -50,9 +50,10 @@ func (e Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads, expands, decodes and validates the config at path. A returned
-// error is an Errors value when the file was read but is not valid. Relative
-// file paths in the config are resolved against the directory of path.
+// Load reads, expands, decodes, provisions, validates and reads the secrets
+// of the config at path. A returned error is an Errors value when the file
+// was read but is not valid. Relative file paths in the config are resolved
+// against the directory of path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -61,44 +62,24 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data, os.LookupEnv)
 }
 
-// Parse is Load on bytes already read; lookupEnv resolves ${VAR}.
+// Parse is Load on bytes already read; lookupEnv resolves ${VAR}. The steps,
+// each once: expand ${VAR} → strict decode onto the zero Config →
+// Provision (every default, relative paths) → Validate (pure) →
+// LoadSecrets (the *_file secrets and key files).
 func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	l := &loader{file: path, lines: map[string]int{}, notes: map[string]string{}, unset: map[*yaml.Node]string{}}
-	sum := sha256.Sum256(data)
-
-	// ${...} would be a syntax error inside YAML flow collections
-	// ({kid: k1, secret: ${S}}), so each reference is swapped for an inert
-	// placeholder before parsing and expanded in the parsed scalars after.
-	data, refs := protectEnvRefs(data)
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{l.syntaxProblem(data, err)}
+	cfg, l, err := decode(path, data, lookupEnv)
+	if err != nil {
+		return nil, err
 	}
-	cfg := defaults()
-	cfg.Path, cfg.Hash, cfg.lines, cfg.notes = path, hex.EncodeToString(sum[:]), l.lines, l.notes
-	if len(root.Content) == 0 {
-		return nil, Errors{{File: path, Message: "config is empty"}}
-	}
-	doc := root.Content[0]
-	l.expandEnv(doc, refs, lookupEnv)
-	// checkKeys reports unknown keys and values of the wrong shape, and
-	// takes the latter out of the tree, so the decoder keeps the defaults
-	// there instead of reporting them again in its own words.
-	l.checkKeys(doc, reflect.TypeOf(cfg).Elem(), "")
-	if err := doc.Decode(cfg); err != nil {
-		l.typeErrors(err)
-	}
-	cfg.resolvePaths(baseDir(path))
+	cfg.Provision()
 	// Validate even when keys were unknown or mistyped, so one run reports
 	// every problem in the file.
-	v := &validator{cfg: cfg, file: path, lines: l.lines}
-	v.run()
 	all := l.problems
 	reported := map[string]bool{}
 	for _, p := range l.problems {
 		reported[p.Path] = true
 	}
-	for _, p := range v.problems {
+	for _, p := range append(cfg.Validate(), cfg.LoadSecrets()...) {
 		// A value the loader refused is left at its default: what
 		// validation says about that default is not news.
 		if !reported[p.Path] {
@@ -111,9 +92,43 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	return cfg, nil
 }
 
+// decode reads data into a Config without defaults: what the file says,
+// expanded. The loader holds the problems found so far.
+func decode(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, *loader, error) {
+	l := &loader{file: path, lines: map[string]int{}, given: map[string]bool{}, notes: map[string]string{}, unset: map[*yaml.Node]string{}}
+	sum := sha256.Sum256(data)
+
+	// ${...} would be a syntax error inside YAML flow collections
+	// ({kid: k1, secret: ${S}}), so each reference is swapped for an inert
+	// placeholder before parsing and expanded in the parsed scalars after.
+	data, refs := protectEnvRefs(data)
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, Errors{l.syntaxProblem(data, err)}
+	}
+	cfg := &Config{Path: path, Hash: hex.EncodeToString(sum[:]), lines: l.lines, given: l.given, notes: l.notes}
+	if len(root.Content) == 0 {
+		return nil, nil, Errors{{File: path, Message: "config is empty"}}
+	}
+	doc := root.Content[0]
+	l.expandEnv(doc, refs, lookupEnv)
+	// checkKeys reports unknown keys and values of the wrong shape, and
+	// takes the latter out of the tree, so the decoder leaves them unset
+	// (Provision gives them their default) instead of reporting them again
+	// in its own words.
+	l.checkKeys(doc, reflect.TypeOf(cfg).Elem(), "")
+	if err := doc.Decode(cfg); err != nil {
+		l.typeErrors(err)
+	}
+	return cfg, l, nil
+}
+
 type loader struct {
-	file     string
-	lines    map[string]int
+	file  string
+	lines map[string]int
+	// given holds the paths written with a value (not null, not taken
+	// out as the wrong shape): Provision leaves them as written.
+	given    map[string]bool
 	problems []Problem
 	// unset holds, for a scalar that referred to unset variables, what to
 	// say about them; notes holds the same by YAML path once checkKeys has
@@ -166,8 +181,12 @@ func (l *loader) checkKeys(n *yaml.Node, t reflect.Type, path string) {
 	if note, ok := l.unset[n]; ok {
 		l.notes[path] = note
 	}
-	if n.Kind == yaml.AliasNode || n.ShortTag() == "!!null" {
-		return // an alias is checked by the decoder; null keeps the default
+	if n.ShortTag() == "!!null" {
+		return // null: unset, Provision gives the default
+	}
+	l.given[path] = true
+	if n.Kind == yaml.AliasNode {
+		return // an alias is checked by the decoder
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		l.checkScalar(n, t, path)
@@ -257,7 +276,7 @@ func (l *loader) wrongShape(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		l.add(n, path, "want a single value, got %s", got)
 	}
-	clearNode(n)
+	l.clear(n, path)
 }
 
 // checkScalar decodes a single value on its own and reports a value the
@@ -278,7 +297,7 @@ func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
 			msg = m[2]
 		}
 		l.add(n, path, "%s", msg)
-		clearNode(n)
+		l.clear(n, path)
 		return
 	}
 	var msg string
@@ -294,7 +313,7 @@ func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
 		msg = l.yamlError(err).Message
 	}
 	l.add(n, path, "%s", msg)
-	clearNode(n)
+	l.clear(n, path)
 }
 
 // describeNode says what a value is, for a message.
@@ -311,9 +330,11 @@ func describeNode(n *yaml.Node) string {
 	return n.Value
 }
 
-// clearNode turns n into null, so decoding leaves the field's default.
-func clearNode(n *yaml.Node) {
+// clear turns n, at path, into null: decoding leaves the field unset and
+// Provision gives it its default.
+func (l *loader) clear(n *yaml.Node, path string) {
 	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+	delete(l.given, path)
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
@@ -466,7 +487,7 @@ func AdminListen(path string) (string, error) {
 			(&loader{unset: map[*yaml.Node]string{}}).expandEnv(n, refs, os.LookupEnv)
 			return n.Value, nil
 		}
-		return defaults().Server.AdminListen, nil
+		return DefaultAdminListen, nil
 	}
 	(&loader{unset: map[*yaml.Node]string{}}).expandEnv(root.Content[0], refs, os.LookupEnv)
 	var partial struct {
@@ -475,7 +496,7 @@ func AdminListen(path string) (string, error) {
 		} `yaml:"server"`
 	}
 	if err := root.Content[0].Decode(&partial); err != nil || partial.Server.AdminListen == nil {
-		return defaults().Server.AdminListen, nil
+		return DefaultAdminListen, nil
 	}
 	return *partial.Server.AdminListen, nil
 }

@@ -159,8 +159,17 @@ func TestRelativePathsFromConfigDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	abs := filepath.Join(root, "abs-audit.log")
+	absKey := filepath.Join(root, "abs-key.pem")
+	for _, f := range []string{filepath.Join(root, "configs", "tls", "cert.pem"), absKey} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	y := `server:
-  tls: {cert_file: tls/cert.pem, key_file: /etc/gw/key.pem}
+  tls: {cert_file: tls/cert.pem, key_file: ` + absKey + `}
 tokens:
   signing_keys: [{kid: k1, algorithm: HS256, secret_file: secrets/hs}]
 strategies:
@@ -178,7 +187,7 @@ audit: {output: ` + abs + `}
 		cfg.Tokens.SigningKeys[0].Secret:     secret32,
 		cfg.Strategies["keys"].File:          filepath.Join(root, ".dev", "api-keys.yaml"),
 		cfg.Server.TLS.CertFile:              filepath.Join(root, "configs", "tls", "cert.pem"),
-		cfg.Server.TLS.KeyFile:               "/etc/gw/key.pem",
+		cfg.Server.TLS.KeyFile:               absKey,
 		cfg.Audit.Output:                     abs,
 	} {
 		if got != want {

@@ -53,9 +53,12 @@ func (c *Config) fileFields() []fileField {
 }
 
 // resolvePaths makes every relative file path of c relative to dir, and
-// remembers what was written (for error messages).
+// remembers what was written (for error messages). Provision calls it; a
+// second call finds nothing relative.
 func (c *Config) resolvePaths(dir string) {
-	c.relative = map[string]string{}
+	if c.relative == nil {
+		c.relative = map[string]string{}
+	}
 	for _, f := range c.fileFields() {
 		if *f.value == "" || filepath.IsAbs(*f.value) {
 			continue

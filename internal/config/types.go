@@ -1,10 +1,14 @@
 // Package config loads, expands and validates the gateway's YAML configuration.
 //
-// Loading is: read the file → parse into a YAML node tree → expand ${VAR} and
-// ${VAR:-default} in scalar values (never in keys, so an environment value
-// cannot add structure) → check for unknown keys → decode onto defaults →
-// read *_file secrets → one Validate pass that reports every problem with its
-// file and line.
+// Loading is, each step once: read the file → parse into a YAML node tree →
+// expand ${VAR} and ${VAR:-default} in scalar values (never in keys, so an
+// environment value cannot add structure) → check for unknown keys and
+// values of the wrong shape → decode onto the zero Config → Provision
+// (every default, applied in provision.go and nowhere else; relative paths
+// resolved against the config file's directory) → Validate (pure: reads
+// the config only) → LoadSecrets (reads the *_file secrets, key files and
+// TLS files). Every problem of every step is reported at once, each with
+// its file and line.
 package config
 
 import (
@@ -31,6 +35,9 @@ type Config struct {
 	Hash string `yaml:"-"`
 	// lines maps a YAML path ("routes[1].strategies") to its line, for errors.
 	lines map[string]int
+	// given holds the YAML paths the file gave a value: Provision leaves
+	// those as written, zero or not.
+	given map[string]bool
 	// notes maps a YAML path to what to add to any problem there: which
 	// ${VAR} its value referred to was unset.
 	notes map[string]string
@@ -79,11 +86,17 @@ type Server struct {
 	// refused with 400, and route paths that differ only in case are a
 	// config error. True turns both off.
 	CaseSensitiveUpstreams bool `yaml:"case_sensitive_upstreams"`
+	// GCHeapFloor, in bytes, keeps the garbage collector's heap goal at or
+	// above it while the live heap is small (package gcfloor): fewer
+	// collections under load, a lower p99. Default 32 MiB (33554432); 0
+	// turns it off, and so does GOGC in the environment. Process-wide, read
+	// at start.
+	GCHeapFloor int64 `yaml:"gc_heap_floor"`
 
 	trustedPrefixes []netip.Prefix
 }
 
-// TrustedPrefixes returns TrustedProxies parsed (valid after Load).
+// TrustedPrefixes returns TrustedProxies parsed (set by Provision).
 func (s *Server) TrustedPrefixes() []netip.Prefix { return s.trustedPrefixes }
 
 // TLS configures HTTPS on the main listener.
@@ -96,6 +109,9 @@ type TLS struct {
 	HSTS bool `yaml:"hsts"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+	// CertPEM and KeyPEM are the contents of CertFile and KeyFile (read by
+	// LoadSecrets).
+	CertPEM, KeyPEM []byte `yaml:"-"`
 }
 
 // Redis points at the shared state store.
@@ -130,6 +146,9 @@ type SigningKey struct {
 	PrivateKeyFile string `yaml:"private_key_file"`
 	// PublicKeyFile is a PEM public key: the key then only verifies.
 	PublicKeyFile string `yaml:"public_key_file"`
+	// KeyPEM is the content of PrivateKeyFile or PublicKeyFile (read by
+	// LoadSecrets).
+	KeyPEM []byte `yaml:"-"`
 }
 
 // Strategy is one named authentication strategy. Which fields apply depends on Type.
@@ -209,6 +228,8 @@ type Route struct {
 	CanonicalPath string `yaml:"-"`
 	// UpstreamURL is Upstream parsed (set by Load).
 	UpstreamURL *url.URL `yaml:"-"`
+
+	nameDefaulted bool // Name is the path: Provision named the route
 }
 
 // CORS is a route's cross-origin policy; the gateway answers preflights.

@@ -1,13 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,28 +26,6 @@ const MaxAccessTTL = 15 * time.Minute
 
 // MinHMACSecret is the shortest HMAC secret accepted, in bytes.
 const MinHMACSecret = 32
-
-func defaults() *Config {
-	return &Config{
-		Server: Server{
-			Listen:                  ":8080",
-			AdminListen:             "127.0.0.1:9090",
-			ReadHeaderTimeout:       Duration(10 * time.Second),
-			IdleTimeout:             Duration(120 * time.Second),
-			MaxHeaderBytes:          32 << 10,
-			MaxBodyBytes:            10 << 20,
-			UpstreamTimeout:         Duration(30 * time.Second),
-			MaxIdleConnsPerUpstream: 1024,
-			ShutdownTimeout:         Duration(20 * time.Second),
-		},
-		Tokens: Tokens{
-			AccessTTL:        Duration(15 * time.Minute),
-			RefreshTTL:       Duration(168 * time.Hour),
-			IdentityTokenTTL: Duration(60 * time.Second),
-		},
-		Log: Log{Level: "info", Format: "json"},
-	}
-}
 
 // LineOf returns the line of a YAML path ("routes[1].strategies"), or of its
 // nearest ancestor that has one, or 0.
@@ -81,10 +54,18 @@ func (c *Config) Problem(path, format string, args ...any) Problem {
 	return Problem{File: c.Path, Line: c.LineOf(path), Path: path, Message: msg}
 }
 
+// Validate reports every problem of a provisioned config, each with its
+// file, line and YAML path. It reads the config only: no file, no
+// environment, no change to c. What only the files can tell (the secrets
+// and keys they hold) LoadSecrets checks.
+func (c *Config) Validate() []Problem {
+	v := &validator{cfg: c}
+	v.run()
+	return v.problems
+}
+
 type validator struct {
 	cfg      *Config
-	file     string
-	lines    map[string]int
 	problems []Problem
 }
 
@@ -99,7 +80,6 @@ func (v *validator) run() {
 	for _, name := range sortedKeys(v.cfg.Strategies) {
 		v.strategy(name, v.cfg.Strategies[name])
 	}
-	v.sharedKeyStores()
 	v.routes()
 	v.rateLimits()
 	v.log()
@@ -109,18 +89,13 @@ func (v *validator) run() {
 }
 
 func (v *validator) server() {
-	s := &v.cfg.Server
+	s := v.cfg.Server
 	if s.Listen == "" {
 		v.errorf("server.listen", "must not be empty")
 	}
 	for i, p := range s.TrustedProxies {
-		path := fmt.Sprintf("server.trusted_proxies[%d]", i)
-		if pfx, err := netip.ParsePrefix(p); err == nil {
-			s.trustedPrefixes = append(s.trustedPrefixes, pfx.Masked())
-		} else if a, err := netip.ParseAddr(p); err == nil {
-			s.trustedPrefixes = append(s.trustedPrefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-		} else {
-			v.errorf(path, "%q is not an IP address or CIDR", p)
+		if _, ok := parseTrusted(p); !ok {
+			v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an IP address or CIDR", p)
 		}
 	}
 	if s.TLS != nil {
@@ -128,8 +103,6 @@ func (v *validator) server() {
 			v.errorf("server.tls", "cert_file and key_file are both required")
 		}
 		switch s.TLS.MinVersion {
-		case "":
-			s.TLS.MinVersion = "1.2"
 		case "1.2", "1.3":
 		default:
 			v.errorf("server.tls.min_version", "%q: want 1.2 or 1.3 (older versions are not offered)", s.TLS.MinVersion)
@@ -152,20 +125,28 @@ func (v *validator) server() {
 	if s.ReadHeaderTimeout <= 0 {
 		v.errorf("server.read_header_timeout", "must be positive")
 	}
+	if s.GCHeapFloor < 0 {
+		v.errorf("server.gc_heap_floor", "must be a size in bytes, or 0 to turn the floor off")
+	}
 }
 
 func (v *validator) redis() {
-	r := &v.cfg.Redis
+	r := v.cfg.Redis
 	if r.URLFile != "" {
 		if r.URL != "" {
 			v.errorf("redis.url_file", "set url or url_file, not both")
 		}
-		r.URL, _ = v.readSecret("redis.url_file", r.URLFile)
+		return // the file's URL is checked when it is read
 	}
-	if r.URL == "" {
+	v.redisURL(r.URL)
+}
+
+// redisURL checks redis.url, written or read from url_file.
+func (v *validator) redisURL(raw string) {
+	if raw == "" {
 		return
 	}
-	u, err := url.Parse(r.URL)
+	u, err := url.Parse(raw)
 	if err != nil {
 		v.errorf("redis.url", "not a valid URL") // the URL may hold a password: not echoed
 		return
@@ -177,32 +158,8 @@ func (v *validator) redis() {
 	}
 }
 
-// readSecret reads a *_file secret (its trailing newline trimmed); ok is
-// false, and the problem reported, when it cannot be read or is empty.
-func (v *validator) readSecret(path, file string) (secret string, ok bool) {
-	b, err := os.ReadFile(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		v.errorf(path, "no such file: %s", v.cfg.describeFile(path, file))
-		return "", false
-	case err != nil:
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is named already
-		}
-		v.errorf(path, "reading %s: %v", v.cfg.describeFile(path, file), err)
-		return "", false
-	}
-	secret = strings.TrimRight(string(b), "\r\n")
-	if secret == "" {
-		v.errorf(path, "the file is empty: %s", v.cfg.describeFile(path, file))
-		return "", false
-	}
-	return secret, true
-}
-
 func (v *validator) tokens() {
-	t := &v.cfg.Tokens
+	t := v.cfg.Tokens
 	if t.AccessTTL <= 0 {
 		v.errorf("tokens.access_ttl", "must be positive")
 	} else if t.AccessTTL.D() > MaxAccessTTL && !t.AllowLongTTL {
@@ -212,8 +169,7 @@ func (v *validator) tokens() {
 		v.errorf("tokens.refresh_ttl", "must be positive")
 	}
 	seen := map[string]bool{}
-	for i := range t.SigningKeys {
-		k := &t.SigningKeys[i]
+	for i, k := range t.SigningKeys {
 		path := fmt.Sprintf("tokens.signing_keys[%d]", i)
 		if k.Kid == "" {
 			v.errorf(path+".kid", "required: tokens name their key so keys can rotate")
@@ -226,22 +182,14 @@ func (v *validator) tokens() {
 			continue
 		}
 		if strings.HasPrefix(k.Algorithm, "HS") {
-			read := true
-			if k.SecretFile != "" {
-				if k.Secret != "" {
-					v.errorf(path+".secret_file", "set secret or secret_file, not both")
-				}
-				k.Secret, read = v.readSecret(path+".secret_file", k.SecretFile)
+			if k.SecretFile != "" && k.Secret != "" {
+				v.errorf(path+".secret_file", "set secret or secret_file, not both")
 			}
 			if k.PrivateKeyFile != "" || k.PublicKeyFile != "" {
 				v.errorf(path, "%s takes a secret, not a key file", k.Algorithm)
 			}
-			switch {
-			case !read: // reported by readSecret
-			case k.Secret == "":
-				v.errorf(path+".secret", "required for %s: set secret or secret_file", k.Algorithm)
-			case len(k.Secret) < MinHMACSecret:
-				v.errorf(path+".secret", "HMAC secret is %d bytes; at least %d are required", len(k.Secret), MinHMACSecret)
+			if k.SecretFile == "" { // the file's secret is checked when it is read
+				v.hmacSecret(path, k.Algorithm, k.Secret)
 			}
 			continue
 		}
@@ -256,6 +204,17 @@ func (v *validator) tokens() {
 	// that only verifies cannot sign.
 	if len(t.SigningKeys) > 0 && t.SigningKeys[0].PrivateKeyFile == "" && t.SigningKeys[0].PublicKeyFile != "" {
 		v.errorf("tokens.signing_keys[0]", "the first key signs, so it needs a secret or private_key_file")
+	}
+}
+
+// hmacSecret checks the secret of an HMAC signing key at path, written or
+// read from secret_file.
+func (v *validator) hmacSecret(path, alg, secret string) {
+	switch {
+	case secret == "":
+		v.errorf(path+".secret", "required for %s: set secret or secret_file", alg)
+	case len(secret) < MinHMACSecret:
+		v.errorf(path+".secret", "HMAC secret is %d bytes; at least %d are required", len(secret), MinHMACSecret)
 	}
 }
 
@@ -278,12 +237,6 @@ func (v *validator) strategy(name string, s *Strategy) {
 }
 
 func (v *validator) apiKey(path string, s *Strategy) {
-	if s.Header == "" {
-		s.Header = "X-API-Key"
-	}
-	if s.Store == "" {
-		s.Store = "file"
-	}
 	if len(s.Prefixes) == 0 {
 		v.errorf(path+".prefixes", "at least one key prefix is required (e.g. [pk_live])")
 	}
@@ -306,59 +259,6 @@ func (v *validator) apiKey(path string, s *Strategy) {
 	}
 }
 
-// sharedKeyStores refuses two api_key strategies that read one key store
-// and accept one prefix: a key made for either would be accepted by both,
-// with the other's routes, roles and X-Auth-Strategy. Sharing a key file
-// with distinct prefixes is fine: a key's prefix then says whose it is
-// (the gateway refuses a prefix its strategy does not list before any
-// lookup, and `keys` shows and changes only the strategy's prefixes). In
-// Redis every strategy has a namespace of its own, named after it, so two
-// strategies never share one.
-func (v *validator) sharedKeyStores() {
-	type keyFile struct {
-		name, path string
-		info       os.FileInfo // nil: the file does not exist (yet)
-		prefixes   []string
-	}
-	var files []keyFile
-	for _, name := range sortedKeys(v.cfg.Strategies) {
-		s := v.cfg.Strategies[name]
-		if s == nil || s.Type != "api_key" || s.Store != "file" || s.File == "" {
-			continue
-		}
-		// Paths are absolute here (resolvePaths made relative ones relative
-		// to the config file's directory); a link or a second spelling of
-		// the same file is the same store too.
-		f := keyFile{name: name, path: filepath.Clean(s.File), prefixes: s.Prefixes}
-		if abs, err := filepath.Abs(f.path); err == nil {
-			f.path = abs
-		}
-		if info, err := os.Stat(f.path); err == nil {
-			f.info = info
-		}
-		for _, o := range files {
-			same := o.path == f.path || (o.info != nil && f.info != nil && os.SameFile(o.info, f.info))
-			if !same {
-				continue
-			}
-			if p := firstShared(o.prefixes, f.prefixes); p != "" {
-				v.errorf("strategies."+name+".file", "strategy %s reads the same key file with prefix %q: a key made for either would be accepted by both; give each strategy its own file, or prefixes of its own", o.name, p)
-			}
-		}
-		files = append(files, f)
-	}
-}
-
-// firstShared returns the first of a that b holds too, or "".
-func firstShared(a, b []string) string {
-	for _, p := range a {
-		if slices.Contains(b, p) {
-			return p
-		}
-	}
-	return ""
-}
-
 func validPrefix(p string) bool {
 	if len(p) < 2 || len(p) > 32 {
 		return false
@@ -371,22 +271,7 @@ func validPrefix(p string) bool {
 	return true
 }
 
-// claimDefaults fills the claim names and clock leeway that token-checking
-// strategies (jwt, oauth2) share.
-func claimDefaults(s *Strategy) {
-	if s.RolesClaim == "" {
-		s.RolesClaim = "roles"
-	}
-	if s.EmailClaim == "" {
-		s.EmailClaim = "email"
-	}
-	if s.Leeway == 0 {
-		s.Leeway = Duration(30 * time.Second)
-	}
-}
-
 func (v *validator) jwt(path string, s *Strategy) {
-	claimDefaults(s)
 	if s.Issuer == "" {
 		v.errorf(path+".issuer", "required: every token's iss is checked against it")
 	}
@@ -410,9 +295,6 @@ func (v *validator) jwt(path string, s *Strategy) {
 		if len(v.cfg.Tokens.SigningKeys) == 0 {
 			v.errorf(path+".keys", "keys: tokens needs tokens.signing_keys")
 		}
-		if s.Cookie == "" {
-			s.Cookie = "__Host-authgw_access"
-		}
 		for i, a := range s.Algorithms {
 			if !slices.ContainsFunc(v.cfg.Tokens.SigningKeys, func(k SigningKey) bool { return k.Algorithm == a }) {
 				v.errorf(fmt.Sprintf("%s.algorithms[%d]", path, i), "no key in tokens.signing_keys uses %s", a)
@@ -431,17 +313,8 @@ func (v *validator) jwt(path string, s *Strategy) {
 }
 
 func (v *validator) oauth2(path string, s *Strategy) {
-	claimDefaults(s)
-	read := true
-	if s.ClientSecretFile != "" {
-		if s.ClientSecret != "" {
-			v.errorf(path+".client_secret_file", "set client_secret or client_secret_file, not both")
-		}
-		s.ClientSecret, read = v.readSecret(path+".client_secret_file", s.ClientSecretFile)
-	}
-	if s.CacheTTL == nil {
-		d := Duration(60 * time.Second)
-		s.CacheTTL = &d
+	if s.ClientSecretFile != "" && s.ClientSecret != "" {
+		v.errorf(path+".client_secret_file", "set client_secret or client_secret_file, not both")
 	}
 	if s.IssuerURL == "" && s.IntrospectionURL == "" && s.JWKSURL == "" {
 		v.errorf(path, "needs issuer_url (OIDC discovery) or introspection_url / jwks_url")
@@ -458,7 +331,7 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	if s.ClientID == "" {
 		v.errorf(path+".client_id", "required")
 	}
-	if (s.IntrospectionURL != "" || s.Login) && s.ClientSecret == "" && read {
+	if (s.IntrospectionURL != "" || s.Login) && s.ClientSecret == "" && s.ClientSecretFile == "" {
 		v.errorf(path+".client_secret", "required to authenticate to the provider: set client_secret or client_secret_file")
 	}
 	if s.Login && s.RedirectURL == "" {
@@ -502,16 +375,13 @@ func (v *validator) routes() {
 			v.errorf(path, "empty route")
 			continue
 		}
-		if r.Name == "" {
-			r.Name = r.Path
-		} else if j, dup := names[r.Name]; dup {
+		if j, dup := names[r.Name]; dup && !r.nameDefaulted {
 			v.errorf(path+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
 		}
 		names[r.Name] = i
 		if cp, err := CanonicalRoutePath(r.Path); err != nil {
 			v.errorf(path+".path", "%v", err)
 		} else {
-			r.CanonicalPath = cp
 			fold := routing.FoldPrefix(cp)
 			if j, dup := byPath[cp]; dup {
 				v.errorf(path+".path", "duplicate path %q (also routes[%d])", r.Path, j)
@@ -523,19 +393,14 @@ func (v *validator) routes() {
 			byFold[fold] = i
 		}
 		for j, m := range r.Methods {
-			up := strings.ToUpper(m)
-			if !slices.Contains(httpMethods, up) {
+			if !slices.Contains(httpMethods, m) { // Provision wrote the known ones in upper case
 				v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q", m)
 			}
-			r.Methods[j] = up
 		}
 		if r.Upstream == "" {
 			v.errorf(path+".upstream", "required: where to forward the route's requests")
-		} else if u := v.httpURL(path+".upstream", r.Upstream); u != nil {
-			if u.RawQuery != "" || u.Fragment != "" {
-				v.errorf(path+".upstream", "must not have a query or fragment")
-			}
-			r.UpstreamURL = u
+		} else if u := v.httpURL(path+".upstream", r.Upstream); u != nil && (u.RawQuery != "" || u.Fragment != "") {
+			v.errorf(path+".upstream", "must not have a query or fragment")
 		}
 		switch {
 		case r.Public && len(r.Strategies) > 0:
@@ -555,9 +420,6 @@ func (v *validator) routes() {
 				v.errorf(sp, "strategy %q listed twice", s)
 			}
 			seen[s] = true
-		}
-		if r.MaxBodyBytes == 0 {
-			r.MaxBodyBytes = v.cfg.Server.MaxBodyBytes
 		}
 		if rl := r.RateLimit; rl != nil {
 			v.routeLimit(path+".rate_limit", rl, r.Public)
@@ -595,23 +457,10 @@ func (v *validator) cors(path string, r *Route) {
 			v.errorf(p, "%q: write origins in lower case (browsers send them so)", o)
 		}
 	}
-	if len(c.AllowedMethods) == 0 {
-		c.AllowedMethods = r.Methods
-		if len(c.AllowedMethods) == 0 {
-			c.AllowedMethods = []string{"GET", "HEAD", "POST"}
-		}
-	}
 	for i, m := range c.AllowedMethods {
-		c.AllowedMethods[i] = strings.ToUpper(m)
-		if !slices.Contains(httpMethods, c.AllowedMethods[i]) {
+		if !slices.Contains(httpMethods, m) { // Provision wrote the known ones in upper case
 			v.errorf(fmt.Sprintf("%s.allowed_methods[%d]", path, i), "unknown method %q", m)
 		}
-	}
-	if len(c.AllowedHeaders) == 0 {
-		c.AllowedHeaders = []string{"Authorization", "Content-Type"}
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = Duration(10 * time.Minute)
 	}
 }
 
@@ -622,12 +471,6 @@ func (v *validator) routeLimit(path string, rl *RouteLimit, public bool) {
 	if rl.Period <= 0 {
 		v.errorf(path+".period", "must be a positive duration")
 	}
-	if rl.By == "" {
-		rl.By = "subject"
-		if public {
-			rl.By = "ip"
-		}
-	}
 	switch rl.By {
 	case "subject":
 		if public {
@@ -637,9 +480,6 @@ func (v *validator) routeLimit(path string, rl *RouteLimit, public bool) {
 	default:
 		v.errorf(path+".by", "unknown %q (want subject or ip)", rl.By)
 	}
-	if rl.OnRedisError == "" {
-		rl.OnRedisError = "allow"
-	}
 	if rl.OnRedisError != "allow" && rl.OnRedisError != "deny" {
 		v.errorf(path+".on_redis_error", "unknown %q (want allow or deny)", rl.OnRedisError)
 	}
@@ -647,18 +487,11 @@ func (v *validator) routeLimit(path string, rl *RouteLimit, public bool) {
 
 func (v *validator) rateLimits() {
 	af := v.cfg.RateLimits.AuthFailures
-	if af == nil {
-		af = &FailureLimit{Limit: 10, Period: Duration(time.Minute)}
-		v.cfg.RateLimits.AuthFailures = af
-	}
 	if af.Limit <= 0 {
 		v.errorf("rate_limits.auth_failures.limit", "must be positive")
 	}
 	if af.Period <= 0 {
 		v.errorf("rate_limits.auth_failures.period", "must be a positive duration")
-	}
-	if af.OnRedisError == "" {
-		af.OnRedisError = "deny"
 	}
 	if af.OnRedisError != "allow" && af.OnRedisError != "deny" {
 		v.errorf("rate_limits.auth_failures.on_redis_error", "unknown %q (want allow or deny)", af.OnRedisError)
@@ -666,16 +499,12 @@ func (v *validator) rateLimits() {
 }
 
 func (v *validator) log() {
-	l := &v.cfg.Log
+	l := v.cfg.Log
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
 		v.errorf("log.level", "unknown level %q (want debug, info, warn or error)", l.Level)
 	}
 	if l.Format != "json" && l.Format != "text" {
 		v.errorf("log.format", "unknown format %q (want json or text)", l.Format)
-	}
-	if l.AuthEvents == nil {
-		t := true
-		l.AuthEvents = &t
 	}
 }
 

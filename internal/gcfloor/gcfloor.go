@@ -10,6 +10,8 @@
 // the live heap is small makes collections rarer under load; once the live
 // heap is large (many connections), twice it is above the floor and GOGC=100
 // applies unchanged, so the peak heap does not grow.
+//
+// The gateway's floor is server.gc_heap_floor (default 32 MiB, 0 off).
 package gcfloor
 
 import (
@@ -19,9 +21,6 @@ import (
 	"sync"
 	"time"
 )
-
-// DefaultFloor is the gateway's heap goal floor: 32 MiB.
-const DefaultFloor = 32 << 20
 
 // maxPercent bounds GOGC when the live heap is tiny (a floor of 32 MiB over
 // a few hundred KiB of live heap), where the floor is reached anyway.

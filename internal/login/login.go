@@ -37,7 +37,7 @@ import (
 // Cookie names (defaults). __Host- makes the browser insist on Secure,
 // Path=/ and no Domain: no sibling subdomain can set or shadow them.
 const (
-	DefaultAccessCookie  = "__Host-authgw_access"
+	DefaultAccessCookie  = config.DefaultSessionCookie
 	DefaultRefreshCookie = "__Host-authgw_refresh"
 	DefaultStateCookie   = "__Host-authgw_login"
 )
@@ -65,16 +65,19 @@ type Options struct {
 	// discovery finds; with the first three set, discovery is skipped.
 	AuthorizationURL, TokenURL, JWKSURL, UserinfoURL string
 	ClientID, ClientSecret                           string
-	// Scopes requested; "openid" is always added. Default openid email profile.
+	// Scopes requested; "openid" is always added (the config's default is
+	// config.DefaultLoginScopes).
 	Scopes []string
 	// RedirectURL is this gateway's /auth/callback as the provider knows it;
 	// its origin is the gateway's own origin (CSRF checks, redirects).
 	RedirectURL string
 	// AllowedRedirectHosts may be named by an absolute post-login rd.
 	AllowedRedirectHosts []string
-	// RolesClaim is the (dotted) ID token claim holding roles; default "roles".
+	// RolesClaim is the (dotted) ID token claim holding roles; "" reads
+	// none (the config's default is config.DefaultRolesClaim).
 	RolesClaim string
-	// EmailClaim is the ID token claim holding the email; default "email".
+	// EmailClaim is the ID token claim holding the email; "" reads none
+	// (the config's default is config.DefaultEmailClaim).
 	EmailClaim string
 	// AllowUnverifiedEmail lets users sign in whose email the provider states
 	// unverified (email_verified false); their session has no email. Default
@@ -161,12 +164,6 @@ func New(o Options) (*Handler, error) {
 	if o.StateCookie == "" {
 		o.StateCookie = DefaultStateCookie
 	}
-	if o.RolesClaim == "" {
-		o.RolesClaim = "roles"
-	}
-	if o.EmailClaim == "" {
-		o.EmailClaim = "email"
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -187,11 +184,13 @@ func New(o Options) (*Handler, error) {
 		return nil, err
 	}
 	// The session cookie is checked exactly as a jwt strategy with keys:
-	// tokens checks it on every route.
-	access, err := jwt.New("session", &config.Strategy{
+	// tokens checks it on every route, with that strategy's defaults.
+	sc := &config.Strategy{
 		Type: "jwt", Keys: "tokens", Issuer: o.Issuer.Issuer, Audience: o.Issuer.Audience,
-		Algorithms: o.Algorithms, Leeway: config.Duration(30 * time.Second), Cookie: o.AccessCookie,
-	}, strategies.Deps{
+		Algorithms: o.Algorithms, Cookie: o.AccessCookie,
+	}
+	sc.Provision()
+	access, err := jwt.New("session", sc, strategies.Deps{
 		Tokens:      &strategies.GatewayTokens{Keys: o.Issuer.Keys, Issuer: o.Issuer.Issuer, AccessTTL: o.Issuer.AccessTTL},
 		Revocations: o.Sessions, Now: o.Now,
 	})
@@ -199,9 +198,6 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("session verifier: %w", err)
 	}
 	scopes := o.Scopes
-	if len(scopes) == 0 {
-		scopes = []string{oidc.ScopeOpenID, "email", "profile"}
-	}
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgateway/authgateway/internal/proxy"
+	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
 // Metrics is the set of gateway metrics.
@@ -124,9 +125,6 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 		}
 		o.(prometheus.Observer).Observe(ev.UpstreamDuration.Seconds())
 	}
-	if ev.StoreErrors > 0 {
-		m.redisErrors.WithLabelValues("ratelimit").Add(float64(ev.StoreErrors))
-	}
 }
 
 // CacheResult counts a cache lookup; hit is false for a miss.
@@ -148,7 +146,8 @@ type cacheKey struct {
 	hit   bool
 }
 
-// RedisError counts a Redis failure in a component.
+// RedisError counts a Redis failure in a component (redisconn.ErrorCounter:
+// the Redis client tells of every failed command).
 func (m *Metrics) RedisError(component string) { m.redisErrors.WithLabelValues(component).Inc() }
 
 // ConfigLoaded records a load or reload attempt: hash is the loaded config's
@@ -186,3 +185,5 @@ func (m *Metrics) RestartRequired(keys []string) {
 		m.restart.Set(0)
 	}
 }
+
+var _ redisconn.ErrorCounter = (*Metrics)(nil)

@@ -161,7 +161,7 @@ func (g *Gateway) endpoint(ctx context.Context, st *reqState, h http.Header) Dec
 // upstream ignoring case would serve as another route than its own
 // spelling (Table.Match).
 func (g *Gateway) match(st *reqState) Decision {
-	rt, res := g.table.Load().Match(st.path)
+	rt, res := g.table.Match(st.path)
 	switch res {
 	case routing.NoRoute:
 		return refuse(http.StatusNotFound, OutcomeNotFound, ReasonNoRoute, "not found")
@@ -267,17 +267,15 @@ func (g *Gateway) failureLimit(ctx context.Context, st *reqState, h http.Header)
 		return Decision{}
 	}
 	res := g.opts.AuthFailures.Peek(ctx, ratelimit.Key(st.ev.ClientIP))
-	return limited(st, h, res, ReasonAuthFailures, "too many failed authentication attempts", "authentication temporarily unavailable")
+	return limited(h, res, ReasonAuthFailures, "too many failed authentication attempts", "authentication temporarily unavailable")
 }
 
 // limited decides on a limit's result: on under the limit; 429 over it
 // (reason, msg) until its window ends; 503 (unavailable) when its store
 // failed under the deny policy — nobody knows whether the client is over
-// it, so that is an outage to retry in a few seconds, not a lockout.
-func limited(st *reqState, h http.Header, res ratelimit.Result, reason, msg, unavailable string) Decision {
-	if res.StoreError != nil {
-		st.ev.StoreErrors++ // counted here; the limiter logs the outage once
-	}
+// it, so that is an outage to retry in a few seconds, not a lockout. (The
+// store's failure is counted by the Redis client, logged by the limiter.)
+func limited(h http.Header, res ratelimit.Result, reason, msg, unavailable string) Decision {
 	if !res.Reached {
 		return Decision{}
 	}
@@ -292,9 +290,7 @@ func (g *Gateway) countFailure(ctx context.Context, st *reqState) {
 	if g.opts.AuthFailures == nil {
 		return
 	}
-	if res := g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP)); res.StoreError != nil {
-		st.ev.StoreErrors++
-	}
+	g.opts.AuthFailures.Add(ctx, ratelimit.Key(st.ev.ClientIP))
 }
 
 // quota takes one request from the route's quota, keyed by subject or
@@ -317,7 +313,7 @@ func (g *Gateway) quota(ctx context.Context, st *reqState, h http.Header, via do
 		res = rt.Limit.Take(ctx, key)
 	}
 	res.SetHeaders(h, time.Now())
-	return limited(st, h, res, ReasonRouteQuota, "rate limit exceeded", "rate limit temporarily unavailable")
+	return limited(h, res, ReasonRouteQuota, "rate limit exceeded", "rate limit temporarily unavailable")
 }
 
 func isBrowserNavigation(r *http.Request) bool {

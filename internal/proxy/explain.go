@@ -99,7 +99,7 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		}
 		return ex
 	}
-	caseRoute := ex.routes(g.table.Load(), st.path)
+	caseRoute := ex.routes(g.table, st.path)
 	if rt := d.Route; rt != nil {
 		ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
 	}

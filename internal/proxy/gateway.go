@@ -59,11 +59,11 @@ type Asserter interface {
 	Assert(id *strategies.Identity, route string) (string, error)
 }
 
-// Gateway is the request pipeline. Its route table can be swapped while it
-// serves: in-flight requests finish on the table they started with.
+// Gateway is the request pipeline over one route table; it does not change
+// while it serves (a config reload builds a new Gateway).
 type Gateway struct {
 	opts   Options
-	table  atomic.Pointer[Table]
+	table  *Table
 	proxy  *httputil.ReverseProxy
 	ids    requestIDs
 	events *eventEncoder // nil: events go through opts.Logger
@@ -80,17 +80,13 @@ func New(table *Table, opts Options) *Gateway {
 	if opts.IPResolver == nil {
 		opts.IPResolver = ratelimit.NewIPResolver(nil)
 	}
-	if l, ok := opts.AuthFailures.(*ratelimit.Limiter); ok && l == nil {
-		opts.AuthFailures = nil // a typed nil would pass the nil checks below
-	}
 	if opts.Transport == nil {
 		opts.Transport = NewTransport(TransportOptions{})
 	}
-	g := &Gateway{opts: opts, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
+	g := &Gateway{opts: opts, table: table, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
 	if opts.EventLog != nil {
 		g.events = newEventEncoder(opts.EventLog)
 	}
-	g.table.Store(table)
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      opts.Transport,
@@ -114,11 +110,8 @@ func New(table *Table, opts Options) *Gateway {
 // in the gateway's buffers before the client sees it.
 const sizedFlushInterval = 100 * time.Millisecond
 
-// SwapTable replaces the route table atomically.
-func (g *Gateway) SwapTable(t *Table) { g.table.Store(t) }
-
-// Table returns the current route table.
-func (g *Gateway) Table() *Table { return g.table.Load() }
+// Table returns the route table.
+func (g *Gateway) Table() *Table { return g.table }
 
 // Event is what happened to one request: logged and counted.
 type Event struct {
@@ -135,8 +128,6 @@ type Event struct {
 	TokenID string
 	Status  int
 	Start   time.Time
-	// StoreErrors counts rate-limit store (Redis) failures met by this request.
-	StoreErrors int
 	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
 	UpstreamDuration time.Duration
 	forwardStart     time.Time

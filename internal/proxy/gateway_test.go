@@ -57,7 +57,8 @@ func (s *seen) last(t *testing.T) *http.Request {
 
 func (s *seen) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.reqs) }
 
-func newTestGateway(t testing.TB, limiter *ratelimit.Limiter) (*Gateway, *seen) {
+// newTestGateway serves a test table; limiter may be nil (no failure limit).
+func newTestGateway(t testing.TB, limiter FailureLimiter) (*Gateway, *seen) {
 	up := &seen{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		up.mu.Lock()

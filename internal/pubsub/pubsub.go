@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
 // Handler receives a subscription's events. Every field is optional.
@@ -72,6 +74,9 @@ func Run(ctx context.Context, client redis.UniversalClient, channel string, h Ha
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if c := redisconn.ErrorCounterFrom(ctx); c != nil {
+			c.RedisError(redisconn.ComponentPubSub) // lost, or never got going
 		}
 		if live {
 			o.Logger.Warn("subscription lost; reconnecting", "channel", channel, "error", err)

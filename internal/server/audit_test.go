@@ -2,17 +2,13 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/authgateway/authgateway/internal/config"
 )
 
 // TestLoginAuditJoinsTheAccessLog: the audit line of a login endpoint
@@ -45,16 +41,8 @@ routes:
 audit:
   output: ` + auditPath + `
 `
-	cfg, err := config.Parse(filepath.Join(dir, "c.yaml"), []byte(y), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log bytes.Buffer
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard), WithEventLog(&log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Close)
+	app := appFromFile(t, filepath.Join(dir, "c.yaml"), y, WithEventLog(&log))
 
 	for _, tc := range []struct{ name, requestID string }{
 		{"a refused request id", "forged id <script>"},
@@ -71,7 +59,7 @@ audit:
 			r.Header.Set("X-Request-Id", tc.requestID)
 			r.Header.Set("X-Forwarded-For", "203.0.113.66")
 			w := httptest.NewRecorder()
-			app.Gateway.ServeHTTP(w, r)
+			app.ServeHTTP(w, r)
 			if w.Code != http.StatusOK {
 				t.Fatalf("logout: %d %s", w.Code, w.Body)
 			}

@@ -23,7 +23,7 @@ func BenchmarkGatewayJWT(b *testing.B) {
 			app := jwtApp(b, `  - {name: api, path: /api, upstream: "`+up.URL+`", strategies: [jwt]}
   - {name: pub, path: /, upstream: "`+up.URL+`", public: true}
 `)
-			tok, _, _, _ := app.Issuer.Access(tokens.AccessClaims{Subject: "alice", Roles: []string{"admin"}})
+			tok, _, _, _ := app.Issuer().Access(tokens.AccessClaims{Subject: "alice", Roles: []string{"admin"}})
 			target := "/pub/x"
 			if tc.name == "jwt" {
 				target = "/api/x"
@@ -33,7 +33,7 @@ func BenchmarkGatewayJWT(b *testing.B) {
 				r := httptest.NewRequest("GET", target, nil)
 				r.Header.Set("Authorization", "Bearer "+tok)
 				w := httptest.NewRecorder()
-				app.Gateway.ServeHTTP(w, r)
+				app.ServeHTTP(w, r)
 				if w.Code != 200 {
 					b.Fatal(w.Code)
 				}

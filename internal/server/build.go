@@ -23,8 +23,7 @@ import (
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/redisconn"
-	"github.com/authgateway/authgateway/internal/strategies"
-	"github.com/authgateway/authgateway/internal/strategies/builtin"
+	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/tokens"
 )
 
@@ -39,30 +38,35 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// App is a gateway built from a config. The parts that cannot change while
-// running (listeners, Redis) are built once; the route table, strategies and
-// signing keys are rebuilt by Reload and swapped atomically.
+// App is a gateway built from a config. What cannot change while running
+// (listeners, the Redis client, the failure limit, the session store) is
+// built once; everything a config load decides — the config itself, the
+// route table, strategies, signing keys, TLS certificate, login and
+// session endpoints — is one immutable generation, which Reload replaces
+// whole behind one pointer.
 type App struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
-	Gateway *proxy.Gateway
-	Issuer  *tokens.Issuer // nil without tokens.signing_keys
 	Redis   redis.UniversalClient
 
-	cfg       atomic.Pointer[config.Config]
+	gen       atomic.Pointer[generation]
 	reloadErr atomic.Pointer[string]
 	reloadMu  sync.Mutex
 	failures  *ratelimit.Limiter
-	outages   *ratelimit.OutageLog              // Redis rate-limit store incidents, one log line each
-	limiters  map[limiterKey]*ratelimit.Limiter // reused across reloads (memory counters survive)
-	current   *generation
-	sessions  *sessions
+	// failureWatch checks clients without failures without a Redis round
+	// trip; nil without Redis. Start runs it.
+	failureWatch *ratelimit.FailureWatch
+	outages      *ratelimit.OutageLog              // Redis rate-limit store incidents, one log line each
+	limiters     map[limiterKey]*ratelimit.Limiter // reused across reloads (memory counters survive)
+	// sessions holds browser sessions and the access-token denylist for the
+	// process (in memory without Redis, they must survive a reload); each
+	// generation mints with its own keys through a view. nil without login.
+	sessions  *session.Manager
+	transport http.RoundTripper // one connection pool to the upstreams, across reloads
 	closers   []func()
 	ips       *ratelimit.IPResolver
-	cert      certificate
 	// Audit is the audit log (nil when audit.output is unset).
 	Audit    *audit.Log
-	asserter *tokens.Asserter
 	eventLog io.Writer
 
 	// started is the config the process was built from: what the
@@ -72,21 +76,16 @@ type App struct {
 	restartKeys atomic.Pointer[[]string]
 	// idp is the one client for identity providers, and keySets their key
 	// sets by URL: shared by the login and every strategy, across reloads.
-	idp     *http.Client
-	keySets *jwks.Sets
-	dryRun  bool
-}
-
-// generation is what one config load built and a reload replaces.
-type generation struct {
-	table   *proxy.Table
-	closers []func()
-}
-
-func (g *generation) close() {
-	for i := len(g.closers) - 1; i >= 0; i-- {
-		g.closers[i]()
-	}
+	idp       *http.Client
+	keySets   *jwks.Sets
+	dryRun    bool
+	startOnce sync.Once
+	startErr  error
+	stop      context.CancelFunc // ends what Start began
+	stopped   chan struct{}      // closed when it has ended
+	// denylistRead: a dry run reads the session denylist once, when a
+	// decision first needs it.
+	denylistRead sync.Once
 }
 
 type limiterKey struct {
@@ -97,7 +96,21 @@ type limiterKey struct {
 }
 
 // Config returns the config currently served.
-func (a *App) Config() *config.Config { return a.cfg.Load() }
+func (a *App) Config() *config.Config {
+	if g := a.gen.Load(); g != nil {
+		return g.cfg
+	}
+	return a.started
+}
+
+// Issuer returns the current generation's token issuer (nil without
+// tokens.signing_keys).
+func (a *App) Issuer() *tokens.Issuer {
+	if g := a.gen.Load(); g != nil {
+		return g.issuer
+	}
+	return nil
+}
 
 // Option adjusts Build.
 type Option func(*App)
@@ -106,20 +119,25 @@ type Option func(*App)
 // fast path (w should be the logger's own buffered writer).
 func WithEventLog(w io.Writer) Option { return func(a *App) { a.eventLog = w } }
 
-// DryRun builds the gateway for explain, whose decisions must leave no
-// trace: API key uses are not recorded (last_used_at) and no audit log is
-// opened. Failures are not counted and quotas only peeked by the proxy
-// itself (Gateway.Explain).
+// DryRun builds the gateway for validate and explain, which must leave no
+// trace: nothing is dialled or started by Build (no subscription, no
+// watcher, no goroutine), no audit log is opened, and the Redis client
+// refuses every command that writes (redisconn.ReadOnly). An explained
+// decision may read what it needs (an API key's record, a quota's count,
+// the session denylist): the gateway's answer depends on them. API key uses
+// are not recorded; failures are not counted and quotas only peeked by the
+// proxy itself (Gateway.Explain).
 func DryRun() Option { return func(a *App) { a.dryRun = true } }
 
-// Build constructs everything from cfg without listening. Close releases it.
+// Build constructs everything from cfg without listening, dialling or
+// starting anything (Start does that); only a non-dry build's session store
+// subscribes to Redis as it is built. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
 	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient()}
 	a.keySets = jwks.NewSets(a.idp, jwks.Options{OnCache: func(hit bool) { a.Metrics.CacheResult("jwks", hit) }})
 	for _, o := range opts {
 		o(a)
 	}
-	a.cfg.Store(cfg)
 	a.started = cfg
 	defer func() {
 		if err != nil {
@@ -131,22 +149,14 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		if err != nil {
 			return nil, fmt.Errorf("connecting to redis: %w", err)
 		}
+		if a.dryRun {
+			redisconn.ReadOnly(rc)
+		} else {
+			redisconn.CountErrors(rc, a.Metrics)
+		}
 		a.Redis = rc
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		a.outages = ratelimit.NewOutageLog(logger.With("component", "ratelimit"), 0)
-	}
-	if len(cfg.Tokens.SigningKeys) > 0 {
-		iss, err := tokens.NewIssuer(cfg.Tokens)
-		if err != nil {
-			return nil, config.Errors{cfg.Problem("tokens.signing_keys", "%v", err)}
-		}
-		a.Issuer = iss
-		a.asserter = tokens.NewAsserter(iss.Keys, cfg.Tokens.Issuer, cfg.Tokens.IdentityTokenTTL.D())
-	}
-	if cfg.Server.TLS != nil {
-		if err := a.cert.load(cfg.Server.TLS); err != nil {
-			return nil, config.Errors{cfg.Problem("server.tls", "%v", err)}
-		}
 	}
 	if !a.dryRun {
 		if a.Audit, err = audit.Open(cfg.Audit.Output); err != nil {
@@ -155,11 +165,11 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		a.closers = append(a.closers, func() { _ = a.Audit.Close() })
 	}
 	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
-	// Sessions (login, refresh families, the access-token denylist) come
-	// first: the jwt strategy checks the denylist.
-	if a.sessions, err = a.buildSessions(ctx); err != nil {
-		return nil, err
-	}
+	a.transport = proxy.NewTransport(proxy.TransportOptions{
+		MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
+		MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
+		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
+	})
 	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   "auth_failures",
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
@@ -168,96 +178,45 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	if err != nil {
 		return nil, config.Errors{cfg.Problem("rate_limits.auth_failures", "%v", err)}
 	}
-	var failures proxy.FailureLimiter = a.failures
-	if a.Redis != nil {
-		// Clients without failures are checked without a Redis round trip.
-		w := ratelimit.NewFailureWatch(a.failures, a.Redis, logger.With("component", "ratelimit"))
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() { defer close(done); _ = w.Run(wctx) }()
-		a.closers = append(a.closers, func() { cancel(); <-done })
-		failures = w
+	if a.Redis != nil && !a.dryRun {
+		a.failureWatch = ratelimit.NewFailureWatch(a.failures, a.Redis, logger.With("component", "ratelimit"))
 	}
-	gen, err := a.buildGeneration(ctx, cfg)
+	gen, err := a.buildGeneration(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.current = gen
-	popts := proxy.Options{
-		Logger:       logger.With("component", "proxy"),
-		IPResolver:   a.ips,
-		AuthFailures: failures,
-		Transport: proxy.NewTransport(proxy.TransportOptions{
-			MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
-			MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
-			ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
-		}),
-		Endpoints:  a.endpoints(),
-		AuthEvents: *cfg.Log.AuthEvents,
-		Observer:   a.observe,
-	}
-	if cfg.Log.Format == "json" {
-		popts.EventLog = a.eventLog
-	}
-	if a.asserter != nil {
-		popts.Asserter = a.asserter
-	}
-	a.Gateway = proxy.New(gen.table, popts)
+	gen.refs.Store(1) // the App's own reference, released when replaced
+	a.gen.Store(gen)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	a.Metrics.RestartRequired(nil)
 	return a, nil
 }
 
-func (a *App) endpoints() map[string]http.Handler {
-	endpoints := map[string]http.Handler{}
-	if a.sessions != nil {
-		for path, h := range a.sessions.Endpoints {
-			endpoints[path] = h
+// Start begins what a built gateway runs in the background: the first
+// generation's strategies (provider discovery, API key watchers) and the
+// failure limit's watch of other replicas. It is called once (Run calls
+// it too); a dry run is never started. An error is a configuration error
+// found by starting (a provider naming another issuer).
+func (a *App) Start(ctx context.Context) error {
+	a.startOnce.Do(func() {
+		// Subscriptions under it count their failures (package pubsub).
+		ctx = redisconn.WithErrorCounter(ctx, a.Metrics)
+		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		a.stop, a.stopped = cancel, make(chan struct{})
+		if w := a.failureWatch; w != nil {
+			go func() { defer close(a.stopped); _ = w.Run(runCtx) }()
+		} else {
+			close(a.stopped)
 		}
-	}
-	if a.Issuer != nil {
-		endpoints["/.well-known/jwks.json"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			jwks, ok := a.Issuer.Keys.JWKS()
-			if !ok {
-				proxy.WriteError(w, http.StatusNotFound, "not found")
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "public, max-age=300")
-			_, _ = w.Write(jwks)
-		})
-	}
-	return endpoints
+		if g := a.gen.Load(); g != nil {
+			a.startErr = g.start(ctx)
+		}
+	})
+	return a.startErr
 }
 
-// buildGeneration builds the strategies and route table of cfg.
-func (a *App) buildGeneration(ctx context.Context, cfg *config.Config) (*generation, error) {
-	gen := &generation{}
-	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun}
-	if a.Issuer != nil {
-		deps.Tokens = &strategies.GatewayTokens{Keys: a.Issuer.Keys, Issuer: cfg.Tokens.Issuer, AccessTTL: cfg.Tokens.AccessTTL.D()}
-	}
-	if a.sessions != nil {
-		deps.Revocations = a.sessions.Revocations
-	}
-	strats, err := builtin.Build(cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	gen.closers = append(gen.closers, strats.Close)
-	if err := strats.Start(ctx, cfg); err != nil {
-		gen.close()
-		return nil, err
-	}
-	table, err := a.buildTable(cfg, strats)
-	if err != nil {
-		gen.close()
-		return nil, err
-	}
-	gen.table = table
-	return gen, nil
-}
-
+// limiter returns the limiter of o and policy, reusing the one an earlier
+// generation built (its memory counters survive a reload).
 func (a *App) limiter(o ratelimit.Options, policy string) (*ratelimit.Limiter, error) {
 	key := limiterKey{o.Name, o.Limit, o.Period, policy}
 	if l, ok := a.limiters[key]; ok {
@@ -282,50 +241,36 @@ func (a *App) limiter(o ratelimit.Options, policy string) (*ratelimit.Limiter, e
 	return l, nil
 }
 
-func (a *App) buildTable(cfg *config.Config, strats map[string]strategies.Strategy) (*proxy.Table, error) {
-	routes := make([]*proxy.Route, 0, len(cfg.Routes))
-	for i, rc := range cfg.Routes {
-		rt := &proxy.Route{
-			Name: rc.Name, Prefix: rc.CanonicalPath, Methods: rc.Methods,
-			Upstream: rc.UpstreamURL, Public: rc.Public,
-			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
-			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
-		}
-		if c := rc.CORS; c != nil {
-			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())
-		}
-		for _, name := range rc.Strategies {
-			rt.Chain = append(rt.Chain, strategies.Named{Name: name, Strategy: strats[name]})
-			if sc := cfg.Strategies[name]; sc.Type == "oauth2" && sc.Login {
-				rt.Login = "/auth/login"
-			}
-		}
-		if rl := rc.RateLimit; rl != nil {
-			l, err := a.limiter(ratelimit.Options{Name: "route:" + rc.Name, Limit: rl.Limit, Period: rl.Period.D()}, rl.OnRedisError)
-			if err != nil {
-				return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].rate_limit", i), "%v", err)}
-			}
-			rt.Limit, rt.LimitByIP = l, rl.By == "ip"
-		}
-		routes = append(routes, rt)
-	}
-	t, err := proxy.TableOptions{CaseSensitiveUpstreams: cfg.Server.CaseSensitiveUpstreams}.NewTable(routes)
-	if err != nil {
-		return nil, config.Errors{cfg.Problem("routes", "%v", err)}
-	}
-	return t, nil
-}
-
-// Close releases what Build acquired.
+// Close releases what Build acquired and Start began. The current
+// generation closes when its last request has ended.
 func (a *App) Close() {
-	if a.current != nil {
-		a.current.close()
-		a.current = nil
+	if g := a.gen.Swap(nil); g != nil {
+		g.release()
+	}
+	if a.stop != nil {
+		a.stop()
+		<-a.stopped
+	}
+	if a.sessions != nil {
+		a.sessions.Close()
 	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
 	a.closers = nil
+}
+
+// ServeHTTP serves r on the current generation, which stays open until r
+// ends: a WebSocket tunnel or a streamed response keeps the generation it
+// started on.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := a.acquire()
+	if g == nil {
+		proxy.WriteError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	defer g.release()
+	g.gateway.ServeHTTP(w, r)
 }
 
 // Ready reports whether the gateway can serve: Redis answers if configured.

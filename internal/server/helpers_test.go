@@ -29,11 +29,21 @@ strategies:
   jwt: {type: jwt, issuer: i, audience: a, algorithms: [HS256], keys: tokens}
 routes:
 ` + routes
-	cfg, err := config.Parse(filepath.Join(dir, "c.yaml"), []byte(y), os.LookupEnv)
+	return appFromFile(tb, filepath.Join(dir, "c.yaml"), y)
+}
+
+// appFromFile writes the config y to path and builds an App from it (not
+// started), closed when the test ends.
+func appFromFile(tb testing.TB, path, y string, opts ...Option) *App {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
+	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,67 +1,26 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
-	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/login"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/session"
-	"github.com/authgateway/authgateway/internal/strategies"
-	"github.com/authgateway/authgateway/internal/tokens"
 )
 
-// sessions is what browser login contributes to the gateway.
-type sessions struct {
-	// Endpoints are /auth/login, /auth/callback, /auth/logout, /auth/refresh,
-	// /auth/session by canonical path.
-	Endpoints map[string]http.Handler
-	// Revocations is the access-token denylist the jwt strategy consults.
-	Revocations strategies.Revocations
-}
-
-// buildSessions builds the login flow and session stores when some oauth2
-// strategy has login: true; nil otherwise.
-func (a *App) buildSessions(ctx context.Context) (*sessions, error) {
-	s, closeFn, err := newSessions(ctx, sessionDeps{
-		cfg: a.Config(), logger: a.Logger, redis: a.Redis, issuer: a.Issuer, audit: a.auditRequest,
-		idp: a.idp, keySets: a.keySets,
-		// Read at request time: the Gateway is built after the sessions.
-		onFailure: func(r *http.Request) {
-			if g := a.Gateway; g != nil {
-				g.CountAuthFailure(r)
-			}
-		},
-	})
-	if closeFn != nil {
-		a.closers = append(a.closers, closeFn)
-	}
-	return s, err
-}
-
-type sessionDeps struct {
-	cfg       *config.Config
-	logger    *slog.Logger
-	redis     redis.UniversalClient
-	issuer    *tokens.Issuer
-	onFailure func(*http.Request)
-	audit     func(*http.Request, audit.Event)
-	idp       *http.Client
-	keySets   *jwks.Sets
-}
-
-func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
-	cfg := d.cfg
+// buildLogin builds the login and session endpoints of generation g from
+// the oauth2 strategy with login: true, if cfg has one: with g's signing
+// keys, the strategy's provider, client secret and redirect settings, over
+// the process's session store (built with the first generation). A config
+// that turns login on after start gets no endpoints until a restart
+// (restartKeys says so): the session store is built once.
+func (a *App) buildLogin(cfg *config.Config, g *generation) (map[string]http.Handler, error) {
 	names := make([]string, 0, len(cfg.Strategies))
 	for name, sc := range cfg.Strategies {
 		if sc != nil && sc.Type == "oauth2" && sc.Login {
@@ -69,7 +28,7 @@ func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
 		}
 	}
 	if len(names) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	sort.Strings(names)
 	name := names[0]
@@ -77,39 +36,41 @@ func newSessions(_ context.Context, d sessionDeps) (*sessions, func(), error) {
 	path := "strategies." + name
 	if len(names) > 1 {
 		// The endpoints are fixed paths: there is room for one provider.
-		return nil, nil, config.Errors{cfg.Problem("strategies."+names[1]+".login", "only one oauth2 strategy may have login: true (%s has it too)", name)}
+		return nil, config.Errors{cfg.Problem("strategies."+names[1]+".login", "only one oauth2 strategy may have login: true (%s has it too)", name)}
 	}
-	if d.issuer == nil || d.issuer.Keys.Signer() == nil {
-		return nil, nil, config.Errors{cfg.Problem(path+".login", "login: true needs tokens.signing_keys with a signing key: the gateway mints the session tokens")}
+	if g.issuer == nil {
+		return nil, config.Errors{cfg.Problem(path+".login", "login: true needs tokens.signing_keys with a signing key: the gateway mints the session tokens")}
 	}
 	secret, err := stateSecret(cfg.Tokens.SigningKeys[0])
 	if err != nil {
-		return nil, nil, config.Errors{cfg.Problem("tokens.signing_keys[0]", "%v", err)}
+		return nil, config.Errors{cfg.Problem("tokens.signing_keys[0]", "%v", err)}
 	}
-	var algs []string
-	for _, k := range cfg.Tokens.SigningKeys {
-		if !slices.Contains(algs, k.Algorithm) {
-			algs = append(algs, k.Algorithm)
+	algs := signingAlgorithms(cfg)
+	if a.sessions == nil {
+		if a.gen.Load() != nil {
+			return nil, nil // login turned on by a reload: after a restart
 		}
-	}
-	mgr, err := session.New(session.Options{Issuer: d.issuer, Algorithms: algs, Redis: d.redis, Logger: d.logger})
-	if err != nil {
-		return nil, nil, config.Errors{cfg.Problem(path+".login", "%v", err)}
+		mgr, err := session.New(session.Options{Issuer: g.issuer, Algorithms: algs, Redis: a.Redis, Logger: a.Logger, DryRun: a.dryRun})
+		if err != nil {
+			return nil, config.Errors{cfg.Problem(path+".login", "%v", err)}
+		}
+		a.sessions = mgr
 	}
 	h, err := login.New(login.Options{
 		Name: name, IssuerURL: sc.IssuerURL, AuthorizationURL: sc.AuthorizationURL, TokenURL: sc.TokenURL,
 		JWKSURL: sc.JWKSURL, UserinfoURL: sc.UserinfoURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
 		Scopes: sc.Scopes, RedirectURL: sc.RedirectURL, AllowedRedirectHosts: sc.AllowedRedirectHosts,
 		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim, AllowUnverifiedEmail: sc.AllowUnverifiedEmail,
-		Issuer: d.issuer, Algorithms: algs, Sessions: mgr, StateSecret: secret,
-		AccessCookie: sessionCookie(cfg, d.logger), HTTPClient: d.idp, KeySets: d.keySets,
-		Logger: d.logger, OnFailure: d.onFailure, Audit: d.audit,
+		Issuer: g.issuer, Algorithms: algs, Sessions: a.sessions.WithIssuer(g.issuer, algs), StateSecret: secret,
+		AccessCookie: sessionCookie(cfg, a.Logger), HTTPClient: a.idp, KeySets: a.keySets,
+		Logger: a.Logger, Audit: a.auditRequest,
+		// The generation's gateway is built after its endpoints.
+		OnFailure: func(r *http.Request) { g.gateway.CountAuthFailure(r) },
 	})
 	if err != nil {
-		mgr.Close()
-		return nil, nil, config.Errors{cfg.Problem(path, "%v", err)}
+		return nil, config.Errors{cfg.Problem(path, "%v", err)}
 	}
-	return &sessions{Endpoints: h.Endpoints(), Revocations: mgr}, mgr.Close, nil
+	return h.Endpoints(), nil
 }
 
 // stateSecret is the keying material of the login-state cookie: the first
@@ -120,14 +81,10 @@ func stateSecret(k config.SigningKey) ([]byte, error) {
 	if k.Secret != "" {
 		return []byte(k.Secret), nil
 	}
-	if k.PrivateKeyFile == "" {
+	if k.PrivateKeyFile == "" || len(k.KeyPEM) == 0 {
 		return nil, fmt.Errorf("login needs the first signing key to have a secret or private_key_file")
 	}
-	b, err := os.ReadFile(k.PrivateKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading private key for the login state key: %w", err)
-	}
-	return b, nil
+	return k.KeyPEM, nil
 }
 
 // sessionCookie is the access cookie the jwt strategies (keys: tokens) read;
@@ -142,7 +99,7 @@ func sessionCookie(cfg *config.Config, logger *slog.Logger) string {
 	switch len(found) {
 	case 0:
 		logger.Warn("login is enabled but no jwt strategy with keys: tokens reads the session cookie; sessions will not open any route")
-		return login.DefaultAccessCookie
+		return config.DefaultSessionCookie
 	case 1:
 		return found[0]
 	}

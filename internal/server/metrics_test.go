@@ -16,12 +16,12 @@ func TestCacheMetrics(t *testing.T) {
 	defer up.Close()
 	app := jwtApp(t, `  - {name: api, path: /, upstream: "`+up.URL+`", strategies: [jwt]}
 `)
-	tok, _, _, _ := app.Issuer.Access(tokens.AccessClaims{Subject: "alice"})
+	tok, _, _, _ := app.Issuer().Access(tokens.AccessClaims{Subject: "alice"})
 	for range 3 {
 		r := httptest.NewRequest("GET", "/x", nil)
 		r.Header.Set("Authorization", "Bearer "+tok)
 		w := httptest.NewRecorder()
-		app.Gateway.ServeHTTP(w, r)
+		app.ServeHTTP(w, r)
 		if w.Code != 200 {
 			t.Fatalf("status %d", w.Code)
 		}

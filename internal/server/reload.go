@@ -19,14 +19,15 @@ import (
 
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
-	"github.com/authgateway/authgateway/internal/tokens"
+	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
 // Reload loads the config file again and, if it is valid and builds, swaps in
-// the new route table, strategies and signing keys atomically. In-flight
-// requests finish on what they started with. On any error the running config
-// stays and the error (with file:line) is logged, reported by /readyz and
-// counted.
+// a new generation (config, route table, strategies, signing keys, TLS
+// certificate, login and session endpoints) in one step. In-flight requests
+// finish on the generation they started with. On any error the running
+// generation stays and the error (with file:line) is logged, reported by
+// /readyz and counted.
 func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
@@ -57,50 +58,33 @@ func (a *App) RestartKeys() []string {
 }
 
 func (a *App) reload(ctx context.Context) error {
-	old := a.Config()
-	cfg, err := config.Load(old.Path)
+	cfg, err := config.Load(a.Config().Path)
 	if err != nil {
 		return err
 	}
 	// Compared with the config the process started with, not the previous
 	// reload's: a second edit must not hide the first's pending change.
 	pending := restartKeys(a.started, cfg)
-	var keys *tokens.KeySet
-	if a.Issuer != nil {
-		if keys, err = tokens.LoadKeySet(cfg.Tokens.SigningKeys); err != nil {
-			return config.Errors{cfg.Problem("tokens.signing_keys", "%v", err)}
-		}
-		if keys.Signer() == nil {
-			return config.Errors{cfg.Problem("tokens.signing_keys", "no signing key")}
-		}
-	}
-	var cert certificate
-	if cfg.Server.TLS != nil && a.Config().Server.TLS != nil {
-		if err := cert.load(cfg.Server.TLS); err != nil {
-			return config.Errors{cfg.Problem("server.tls", "%v", err)}
-		}
-	}
-	gen, err := a.buildGeneration(ctx, cfg)
+	gen, err := a.buildGeneration(cfg)
 	if err != nil {
 		return err
 	}
-	if c := cert.cur.Load(); c != nil {
-		a.cert.cur.Store(c)
+	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
+		gen.strats.Close()
+		return err
 	}
-	if keys != nil {
-		a.Issuer.Keys.Replace(keys)
-	}
-	a.Gateway.SwapTable(gen.table)
-	prev := a.current
-	a.current = gen
-	a.cfg.Store(cfg)
+	gen.refs.Store(1)
+	// One swap: every request from here on is served by gen, whole;
+	// requests that started on the previous generation finish on it, and
+	// the last of them closes it.
+	prev := a.gen.Swap(gen)
 	a.restartKeys.Store(&pending)
 	for _, key := range pending {
 		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)
 	}
-	// Requests that started on the previous generation may still use its
-	// strategies; release them once they must have finished.
-	time.AfterFunc(cfg.Server.ShutdownTimeout.D()+cfg.Server.UpstreamTimeout.D(), prev.close)
+	if prev != nil {
+		prev.release()
+	}
 	a.Logger.Info("config reloaded", "hash", cfg.Hash, "routes", len(cfg.Routes))
 	return nil
 }
@@ -108,8 +92,9 @@ func (a *App) reload(ctx context.Context) error {
 // restartKeys lists, by exact YAML key, the settings that differ between
 // the config the process started with and cfg but that only a restart
 // applies: they are read once, when the listeners, Redis client, loggers,
-// token issuer and login endpoints are built. Everything else (routes,
-// strategies, signing keys, the TLS certificate) a reload rebuilds.
+// limits and session store are built. Everything else (routes, strategies,
+// signing keys, the TLS certificate, the login's provider, client and
+// redirect settings) a reload rebuilds.
 func restartKeys(started, cfg *config.Config) []string {
 	// Sections read once at start. A key added to one of them is
 	// restart-only unless listed in reloadable.
@@ -132,31 +117,10 @@ func restartKeys(started, cfg *config.Config) []string {
 	if (len(started.Tokens.SigningKeys) == 0) != (len(cfg.Tokens.SigningKeys) == 0) {
 		out = append(out, "tokens.signing_keys")
 	}
-	return append(out, loginKeys(started, cfg)...)
-}
-
-// loginKeys lists the changed settings of browser login, whose endpoints are
-// built once at start from the oauth2 strategy with login: true.
-func loginKeys(started, cfg *config.Config) []string {
-	before, after := loginStrategy(started), loginStrategy(cfg)
-	if before != after {
-		name := after
-		if name == "" {
-			name = before
-		}
-		return []string{"strategies." + name + ".login"}
-	}
-	if before == "" {
-		return nil
-	}
-	var out []string
-	login := []string{"issuer_url", "authorization_url", "token_url", "jwks_url", "userinfo_url", "client_id",
-		"client_secret", "client_secret_file", "scopes", "redirect_url", "allowed_redirect_hosts", "roles_claim", "email_claim"}
-	path := "strategies." + before
-	for _, key := range changedKeys(reflect.ValueOf(started.Strategies[before]).Elem(), reflect.ValueOf(cfg.Strategies[before]).Elem(), path) {
-		if slices.Contains(login, strings.TrimPrefix(key, path+".")) {
-			out = append(out, key)
-		}
+	// The session store is built at start when some strategy has login:
+	// true; login turned on later waits for a restart.
+	if name := loginStrategy(cfg); name != "" && loginStrategy(started) == "" {
+		out = append(out, "strategies."+name+".login")
 	}
 	return out
 }

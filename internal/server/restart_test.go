@@ -31,8 +31,11 @@ log: {level: info}
 
 func TestRestartKeys(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "s"), []byte(strings.Repeat("k", 40)), 0o600); err != nil {
-		t.Fatal(err)
+	// Parsing reads the files (not what they hold beyond the secret).
+	for name, content := range map[string]string{"s": strings.Repeat("k", 40), "c.pem": "c", "k.pem": "k", "c2.pem": "c", "k2.pem": "k"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	parse := func(t *testing.T, y string) *config.Config {
 		t.Helper()
@@ -43,6 +46,11 @@ func TestRestartKeys(t *testing.T) {
 		return cfg
 	}
 	started := parse(t, restartBase)
+	// Login turned on after start waits for the session store a restart builds.
+	noLogin := parse(t, strings.Replace(restartBase, "login: true, ", "", 1))
+	if got := restartKeys(noLogin, started); !slices.Equal(got, []string{"strategies.idp.login"}) {
+		t.Errorf("login on: restartKeys = %q, want strategies.idp.login", got)
+	}
 	tests := []struct {
 		name     string
 		old, new string
@@ -55,14 +63,17 @@ func TestRestartKeys(t *testing.T) {
 		{"tls off", "  tls: {cert_file: c.pem, key_file: k.pem, min_version: \"1.2\"}\n", "", []string{"server.tls"}},
 		{"log level", "level: info", "level: debug", []string{"log.level"}},
 		{"token issuer", "issuer: i\n  audience", "issuer: j\n  audience", []string{"tokens.issuer"}},
-		{"login redirect", "redirect_url: \"https://gw.example/auth/callback\"", "redirect_url: \"https://gw2.example/auth/callback\"", []string{"strategies.idp.redirect_url"}},
-		{"login off", "login: true, ", "", []string{"strategies.idp.login"}},
 		// What a reload applies.
 		{"certificate files", "cert_file: c.pem, key_file: k.pem", "cert_file: c2.pem, key_file: k2.pem", nil},
 		{"body limit", "max_body_bytes: 1000", "max_body_bytes: 2000", nil},
 		{"route roles", "roles: [reader]", "roles: [admin]", nil},
 		{"jwt leeway", "keys: tokens}", "keys: tokens, leeway: 1m}", nil},
 		{"signing key kid", "kid: k1", "kid: k2", nil},
+		// The login is rebuilt with the rest (issue 15): its settings, and
+		// turning it off.
+		{"login redirect", "redirect_url: \"https://gw.example/auth/callback\"", "redirect_url: \"https://gw2.example/auth/callback\"", nil},
+		{"login client secret", "client_secret: x,", "client_secret: y,", nil},
+		{"login off", "login: true, ", "", nil},
 		{"nothing", "", "", nil},
 	}
 	for _, tt := range tests {

@@ -51,14 +51,18 @@ func (a *App) AdminHandler() http.Handler {
 	return mux
 }
 
-// Run serves until ctx is done, then drains in-flight requests for up to
-// server.shutdown_timeout. It reloads the config on SIGHUP and when the
-// config file (or a secret file it names) changes.
+// Run starts the gateway (Start) and serves until ctx is done, then drains
+// in-flight requests for up to server.shutdown_timeout. It reloads the
+// config on SIGHUP and when the config file (or a secret file it names)
+// changes. The listeners' settings are those the process started with.
 func (a *App) Run(ctx context.Context) error {
-	s := a.Config().Server
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	s := a.started.Server
 	main := &http.Server{
 		Addr:              s.Listen,
-		Handler:           secureTransport(a.Gateway, s, a.ips),
+		Handler:           secureTransport(a, s, a.ips),
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.IdleTimeout.D(),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
@@ -66,7 +70,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	servers := []*http.Server{main}
 	if s.TLS != nil {
-		main.TLSConfig = tlsConfig(s.TLS, &a.cert)
+		main.TLSConfig = a.tlsConfig(s.TLS)
 		if s.TLS.RedirectHTTP != "" {
 			servers = append(servers, &http.Server{
 				Addr: s.TLS.RedirectHTTP, Handler: httpsRedirect(s.Listen),

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
@@ -81,18 +80,7 @@ func TestReloadSwapsCertificateAndRoutes(t *testing.T) {
 routes:
   - {name: a, path: /a, upstream: "` + up.URL + `", public: true}
 `
-	if err := os.WriteFile(cfgPath, []byte(base), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := Build(context.Background(), cfg, NewLogger(cfg.Log, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := appFromFile(t, cfgPath, base)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
@@ -140,7 +128,7 @@ routes:
 	// A broken edit (and a broken certificate) changes nothing.
 	_ = os.WriteFile(certFile, []byte("not a certificate"), 0o600)
 	_ = os.WriteFile(cfgPath, []byte(withB+"routes: [\n"), 0o600)
-	err = app.Reload(context.Background())
+	err := app.Reload(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "gw.yaml:") {
 		t.Fatalf("broken reload: err = %v, want a file:line error", err)
 	}

@@ -2,34 +2,20 @@ package server
 
 import (
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 )
 
-// certificate holds the serving certificate; a reload swaps it.
-type certificate struct {
-	cur atomic.Pointer[tls.Certificate]
-}
-
-func (c *certificate) load(cfg *config.TLS) error {
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return fmt.Errorf("loading TLS certificate: %w", err)
-	}
-	c.cur.Store(&cert)
-	return nil
-}
-
 // tlsConfig serves TLS 1.2+ with forward-secret AEAD suites only (TLS 1.3
-// suites are not configurable and all modern).
-func tlsConfig(cfg *config.TLS, cert *certificate) *tls.Config {
+// suites are not configurable and all modern), with the certificate of the
+// generation current at each handshake.
+func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 	min := uint16(tls.VersionTLS12)
 	if cfg.MinVersion == "1.3" {
 		min = tls.VersionTLS13
@@ -44,7 +30,11 @@ func tlsConfig(cfg *config.TLS, cert *certificate) *tls.Config {
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
 		NextProtos:       []string{"http/1.1"},
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return cert.cur.Load(), nil
+			// The certificate is data: no reference needs holding.
+			if g := a.gen.Load(); g != nil && g.cert != nil {
+				return g.cert, nil
+			}
+			return nil, errors.New("no certificate: shutting down")
 		},
 	}
 }
@@ -130,7 +120,21 @@ func httpsOnlyAnswer(r *http.Request, ips *ratelimit.IPResolver) (status int, ms
 // of the pipeline (HSTS; https_only behind a TLS proxy), then the
 // pipeline's decision (proxy.Gateway.Explain).
 func (a *App) Explain(r *http.Request) *proxy.Explanation {
-	s := a.Config().Server
+	g := a.acquire()
+	if g == nil {
+		return &proxy.Explanation{Method: r.Method, RequestTarget: r.RequestURI, Status: http.StatusServiceUnavailable, Decision: "closed"}
+	}
+	defer g.release()
+	if a.dryRun && a.sessions != nil {
+		// A session's access token is checked against the denylist: read
+		// it once (a gateway keeps it current by subscription).
+		a.denylistRead.Do(func() {
+			if err := a.sessions.ReadDenylist(r.Context()); err != nil {
+				a.Logger.Warn("reading the session denylist", "error", err)
+			}
+		})
+	}
+	s := g.cfg.Server
 	var ex *proxy.Explanation
 	if httpsBehindProxy(s) {
 		if status, msg, location := httpsOnlyAnswer(r, a.ips); status != 0 {
@@ -143,7 +147,7 @@ func (a *App) Explain(r *http.Request) *proxy.Explanation {
 		}
 	}
 	if ex == nil {
-		ex = a.Gateway.Explain(r)
+		ex = g.gateway.Explain(r)
 	}
 	if hstsOn(s) {
 		if ex.ResponseHeaders == nil {

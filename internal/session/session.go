@@ -90,6 +90,10 @@ type Options struct {
 	ResyncInterval time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// DryRun builds the manager for a dry run (explain): with Redis, no
+	// subscription and no goroutine; the denylist is read once, by
+	// ReadDenylist, and nothing is ever written by the caller's choice.
+	DryRun bool
 }
 
 // Manager runs sessions. It implements the jwt strategy's Revocations.
@@ -180,11 +184,44 @@ func New(o Options) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.watch = &watcher{rb: rb, deny: m.deny, log: m.log, now: o.Now, resync: o.ResyncInterval}
+	if o.DryRun {
+		close(m.done)
+		return m, nil
+	}
 	go func() {
 		defer close(m.done)
 		m.watch.run(ctx)
 	}()
 	return m, nil
+}
+
+// ReadDenylist reads the revoked tokens from Redis once (a read, no
+// subscription): for a dry run, which keeps no watcher. If Redis cannot be
+// read, the denylist is stale at once: IsRevoked fails closed, as a
+// gateway's does when it cannot know.
+func (m *Manager) ReadDenylist(ctx context.Context) error {
+	if m.watch == nil {
+		return nil
+	}
+	if err := m.watch.load(ctx); err != nil {
+		m.deny.downSince.Store(1) // down since long before the grace period
+		return err
+	}
+	return nil
+}
+
+// WithIssuer returns a view of m that mints and reads tokens with iss and
+// its algorithms algs (a reloaded config's signing keys), over m's
+// sessions, denylist and subscription. A view is not closed; m is.
+func (m *Manager) WithIssuer(iss *tokens.Issuer, algs []string) *Manager {
+	if len(algs) == 0 {
+		algs = []string{iss.Keys.Signer().Alg}
+	}
+	v := *m
+	v.iss, v.codec = iss, newTokenCodec(iss, algs, m.now)
+	v.cancel, v.done = nil, make(chan struct{})
+	close(v.done) // Close on a view returns at once
+	return &v
 }
 
 // Close stops the denylist subscription (idempotent).

@@ -25,16 +25,23 @@ func BearerToken(r *http.Request) (token string, ok bool) {
 // member roles of the object realm_access.
 type ClaimPath []string
 
-// NewClaimPath splits name, or def when name is empty.
+// NewClaimPath splits name, or def when name is empty; both empty: a path
+// that leads nowhere (never the claim named "").
 func NewClaimPath(name, def string) ClaimPath {
 	if name == "" {
 		name = def
+	}
+	if name == "" {
+		return nil
 	}
 	return strings.Split(name, ".")
 }
 
 // Lookup follows the path through claims; nil where it leads nowhere.
 func (p ClaimPath) Lookup(claims map[string]any) any {
+	if len(p) == 0 {
+		return nil
+	}
 	var cur any = claims
 	for _, part := range p {
 		m, ok := cur.(map[string]any)

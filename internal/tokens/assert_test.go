@@ -22,7 +22,7 @@ func testAsserter(tb testing.TB) (*Asserter, *ecdsa.PrivateKey) {
 		tb.Fatal(err)
 	}
 	priv, _ := writeKey(tb, p256)
-	ks, err := LoadKeySet([]config.SigningKey{{Kid: "k", Algorithm: "ES256", PrivateKeyFile: priv}})
+	ks, err := LoadKeySet([]config.SigningKey{withPEM(tb, config.SigningKey{Kid: "k", Algorithm: "ES256", PrivateKeyFile: priv})})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -15,9 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -37,11 +35,10 @@ type Key struct {
 	verify any // []byte, or a public key
 }
 
-// KeySet is the configured keys: the first signs, all verify. Its contents
-// can be replaced atomically (secret rotation on reload) while every holder
-// keeps the same *KeySet.
+// KeySet is the configured keys: the first signs, all verify. It does not
+// change: a reload builds a new one (with its config generation).
 type KeySet struct {
-	cur atomic.Pointer[keyData]
+	cur *keyData
 }
 
 type keyData struct {
@@ -49,10 +46,8 @@ type keyData struct {
 	byKid map[string]*Key
 }
 
-// Replace swaps in the keys of other (already validated).
-func (s *KeySet) Replace(other *KeySet) { s.cur.Store(other.cur.Load()) }
-
-// LoadKeySet builds the key set from tokens.signing_keys, reading PEM files.
+// LoadKeySet builds the key set from tokens.signing_keys: HMAC secrets, and
+// the PEM keys config.LoadSecrets read from their files (KeyPEM).
 // Errors name the offending key by its position.
 func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {
 	d := &keyData{byKid: make(map[string]*Key, len(cfgKeys))}
@@ -65,7 +60,7 @@ func LoadKeySet(cfgKeys []config.SigningKey) (*KeySet, error) {
 		d.byKid[k.Kid] = k
 	}
 	ks := &KeySet{}
-	ks.cur.Store(d)
+	ks.cur = d
 	return ks, nil
 }
 
@@ -83,13 +78,13 @@ func loadKey(ck config.SigningKey) (*Key, error) {
 		return k, nil
 	}
 	if ck.PrivateKeyFile != "" {
-		priv, err := readPrivateKey(ck.PrivateKeyFile)
+		priv, err := parsePrivateKey(ck.KeyPEM, ck.PrivateKeyFile)
 		if err != nil {
 			return nil, err
 		}
 		k.sign, k.verify = priv, priv.Public()
 	} else {
-		pub, err := readPublicKey(ck.PublicKeyFile)
+		pub, err := parsePublicKey(ck.KeyPEM, ck.PublicKeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -128,11 +123,8 @@ func checkKeyType(alg string, pub any) error {
 	return fmt.Errorf("key type %T does not fit algorithm %s", pub, alg)
 }
 
-func readPEM(file string) (*pem.Block, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
+// decodePEM decodes the first PEM block of data, read from file.
+func decodePEM(data []byte, file string) (*pem.Block, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, fmt.Errorf("key file %s holds no PEM block", file)
@@ -140,8 +132,8 @@ func readPEM(file string) (*pem.Block, error) {
 	return block, nil
 }
 
-func readPrivateKey(file string) (crypto.Signer, error) {
-	block, err := readPEM(file)
+func parsePrivateKey(data []byte, file string) (crypto.Signer, error) {
+	block, err := decodePEM(data, file)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +156,8 @@ func readPrivateKey(file string) (crypto.Signer, error) {
 	return s, nil
 }
 
-func readPublicKey(file string) (any, error) {
-	block, err := readPEM(file)
+func parsePublicKey(data []byte, file string) (any, error) {
+	block, err := decodePEM(data, file)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +172,7 @@ func readPublicKey(file string) (any, error) {
 // kid is accepted only when the set holds exactly one key, so that rotation
 // never has to guess. It implements the jwt strategy's key source.
 func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
-	d := s.cur.Load()
+	d := s.cur
 	var k *Key
 	if kid == "" {
 		if len(d.keys) != 1 {
@@ -199,7 +191,7 @@ func (s *KeySet) Key(_ context.Context, kid, alg string) (any, error) {
 // Signer is the key that signs new tokens, or nil if the set is empty or
 // the first key is verify-only.
 func (s *KeySet) Signer() *Key {
-	d := s.cur.Load()
+	d := s.cur
 	if len(d.keys) == 0 || d.keys[0].sign == nil {
 		return nil
 	}
@@ -228,7 +220,7 @@ func (s *KeySet) Sign(claims jwt.Claims, typ string) (string, error) {
 // (HMAC secrets are never published), and whether there is any.
 func (s *KeySet) JWKS() ([]byte, bool) {
 	var set jose.JSONWebKeySet
-	for _, k := range s.cur.Load().keys {
+	for _, k := range s.cur.keys {
 		if _, hmac := k.verify.([]byte); hmac {
 			continue
 		}

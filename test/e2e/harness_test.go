@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/authgateway/authgateway/internal/testutil/gwbin"
 	"github.com/authgateway/authgateway/internal/testutil/poll"

@@ -104,6 +104,14 @@ func scenarios() []*scenario {
 				return nil
 			}},
 		jwtScenario("gw-jwt-hs256", "HS256", 1000, true),
+		withOptional(&scenario{name: "gw-jwt-hs256-nofloor", target: targetGateway, path: pathAPI, fixedRate: true,
+			desc:     "gw-jwt-hs256 with server.gc_heap_floor: 0 (Go's default GC pacing): beside gw-jwt-hs256 at the same instants, what the heap goal floor buys at the p99",
+			baseline: "bare-proxy-bearer",
+			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+				c.Server["gc_heap_floor"] = 0
+				return protectWithJWT(e, c, "HS256")
+			},
+			creds: mintCreds(1000)}),
 		jwtScenario("gw-jwt-es256", "ES256", 1000, false),
 		jwtScenario("gw-jwt-rs256", "RS256", 1000, false),
 		jwtScenario("gw-jwt-es256-uncached", "ES256", -1, false),

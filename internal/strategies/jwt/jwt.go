@@ -14,6 +14,7 @@ import (
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
+	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/jwscheck"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
@@ -60,8 +61,10 @@ func NewVerifier(o Options) (*Verifier, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// The verifier's own defaults, for users of Options; a strategy built
+	// from the config gets them from config.Strategy.Provision.
 	if o.EmailClaim == "" {
-		o.EmailClaim = "email"
+		o.EmailClaim = config.DefaultEmailClaim
 	}
 	p := gojwt.NewParser(
 		gojwt.WithValidMethods(o.Algorithms),
@@ -72,7 +75,7 @@ func NewVerifier(o Options) (*Verifier, error) {
 		gojwt.WithLeeway(o.Leeway),
 		gojwt.WithTimeFunc(o.Now),
 	)
-	s := &Verifier{opts: o, parser: p, rolesPath: strategies.NewClaimPath(o.RolesClaim, "roles")}
+	s := &Verifier{opts: o, parser: p, rolesPath: strategies.NewClaimPath(o.RolesClaim, config.DefaultRolesClaim)}
 	if o.ScopesClaim != "" {
 		s.scopesPath = strategies.NewClaimPath(o.ScopesClaim, "")
 	}

@@ -70,8 +70,6 @@ const (
 	// startTimeout bounds how long Start waits for the first discovery, so
 	// that an unreachable provider does not hold start-up or a reload.
 	startTimeout = 3 * time.Second
-	// defaultCacheTTL applies when the config left cache_ttl unset.
-	defaultCacheTTL = 60 * time.Second
 )
 
 // errUnusable: the discovered provider offers nothing the strategy can
@@ -100,8 +98,9 @@ type verifiers struct {
 	intro *introspect.Client // nil: no introspection endpoint or no client secret
 }
 
-// New builds the strategy named name from its config; it makes no request
-// (see Start).
+// New builds the strategy named name from its config, provisioned
+// (config.Strategy.Provision: its defaults are applied there, not here); it
+// makes no request (see Start).
 func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Strategy, error) {
 	if sc == nil {
 		return nil, errors.New("oauth2 strategy: no config")
@@ -115,11 +114,10 @@ func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Str
 	if deps.HTTPClient == nil {
 		deps.HTTPClient = idp.NewHTTPClient()
 	}
-	s := &Strategy{name: name, sc: *sc, deps: deps, log: deps.Log("strategy.oauth2", name)}
-	if s.sc.CacheTTL == nil {
-		d := config.Duration(defaultCacheTTL)
-		s.sc.CacheTTL = &d
+	if sc.CacheTTL == nil {
+		return nil, errors.New("cache_ttl unset: the config was not provisioned")
 	}
+	s := &Strategy{name: name, sc: *sc, deps: deps, log: deps.Log("strategy.oauth2", name)}
 	// Without issuer_url the jwt-style `issuer` key names the expected iss.
 	s.issuer = sc.IssuerURL
 	if s.issuer == "" {
@@ -137,9 +135,9 @@ func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Str
 			return nil, fmt.Errorf("algorithm %q cannot be verified with a JWKS of public keys", a)
 		}
 	}
-	s.rolesPath = strategies.NewClaimPath(sc.RolesClaim, "roles")
+	s.rolesPath = strategies.NewClaimPath(sc.RolesClaim, "")
 	s.scopesPath = strategies.NewClaimPath(sc.ScopesClaim, "scope")
-	s.emailPath = strategies.NewClaimPath(sc.EmailClaim, "email")
+	s.emailPath = strategies.NewClaimPath(sc.EmailClaim, "")
 
 	if sc.IssuerURL == "" || (sc.IntrospectionURL != "" && sc.JWKSURL != "") {
 		v, err := s.build(nil)
