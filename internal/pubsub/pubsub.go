@@ -9,6 +9,13 @@
 // the context ends, pings it and closes it when pongs stop, treats every
 // (re)subscription confirmation as "you may have missed messages", and
 // reconnects with backoff.
+//
+// On Redis Cluster a (classic) message published on any node reaches the
+// subscribers of every node, but go-redis subscribes on the master that
+// serves the channel name's hash slot. Publish sends there too, so a
+// channel named with the hash tag of the data it announces lives, with its
+// publisher and its subscribers, on that data's master: a master that is
+// down takes down only the parts whose data it holds.
 package pubsub
 
 import (
@@ -44,6 +51,17 @@ type Options struct {
 	StartBackoff  time.Duration // default 100ms
 	MaxBackoff    time.Duration // default 5s
 	Logger        *slog.Logger
+}
+
+// Publish publishes payload on channel through the node Run subscribes at:
+// on a cluster, the master of the channel name's slot (go-redis would send
+// a PUBLISH to a random master, which may be one that is down while the
+// subscribers' master is up). On other clients it is a plain PUBLISH.
+func Publish(ctx context.Context, client redis.UniversalClient, channel, payload string) error {
+	cmd := redis.NewIntCmd(ctx, "publish", channel, payload)
+	cmd.SetFirstKeyPos(1) // route by the channel name, as a key
+	_ = client.Process(ctx, cmd)
+	return cmd.Err()
 }
 
 // Run subscribes to channel and dispatches to h until ctx ends, reconnecting

@@ -108,6 +108,9 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Running reports whether the server was started and not stopped since.
+func (s *Server) Running() bool { return s.cmd != nil }
+
 // Restart starts the server again on the same port after Stop: empty data,
 // unless its arguments turn persistence on (cluster nodes do).
 func (s *Server) Restart() {
