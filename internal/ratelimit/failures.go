@@ -57,8 +57,12 @@ func NewFailureWatch(l *Limiter, client redis.UniversalClient, logger *slog.Logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FailureWatch{l: l, client: client, channel: keyPrefix(l.name) + ":events", logger: logger, marked: map[string]time.Time{}}
+	return &FailureWatch{l: l, client: client, channel: NoticeChannel(l.name), logger: logger, marked: map[string]time.Time{}}
 }
+
+// NoticeChannel is the channel on which the FailureWatch of the limiter
+// named name publishes and hears failures.
+func NoticeChannel(name string) string { return keyPrefix(name) + ":events" }
 
 // Peek reports whether key is over the limit; see the type's doc for when
 // it asks Redis.

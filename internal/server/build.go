@@ -161,7 +161,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		return nil, err
 	}
 	a.failures, err = a.limiter(ratelimit.Options{
-		Name:   "auth_failures",
+		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
 		Period: cfg.RateLimits.AuthFailures.Period.D(),
 	}, cfg.RateLimits.AuthFailures.OnRedisError)
@@ -328,17 +328,17 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-// Ready reports whether the gateway can serve: Redis answers if configured.
+// Ready reports whether the gateway can serve: Redis answers if configured
+// (on a cluster, every master). An error wrapping redisconn.ErrDegraded
+// means some cluster masters answer: the gateway serves what does not live
+// on the others, and the error says what does.
 func (a *App) Ready(ctx context.Context) error {
 	if a.Redis == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := a.Redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return nil
+	return redisconn.Check(ctx, a.Redis, a.redisParts()...)
 }
 
 // observe feeds each request's event to the metrics and the audit log.
