@@ -46,7 +46,7 @@ func (a *App) AdminHandler() http.Handler {
 			// Serving: what lives on the masters that answer works, the
 			// rest fails closed. Every replica shares the cluster, so
 			// taking this one out of rotation would help nothing.
-			body.Status, body.Detail = "degraded", "redis: "+err.Error()
+			body.Status, body.Detail = "degraded", err.Error()
 		} else if err != nil {
 			body.Status, body.Detail, code = "not_ready", "redis unreachable", http.StatusServiceUnavailable
 		}
