@@ -190,7 +190,9 @@ func (s *sharedState) sessionsShared(t *testing.T, client string) {
 		}
 		return access, refresh
 	}
-	use := func(access string) string { return req("GET", "/api/x", "Cookie: __Host-authgw_access="+access, from(client)) }
+	use := func(access string) string {
+		return req("GET", "/api/x", "Cookie: __Host-authgw_access="+access, from(client))
+	}
 	post := func(path string, cookies ...string) string {
 		return req("POST", path, "Origin: http://gateway.test", "Content-Length: 0", "Cookie: "+strings.Join(cookies, "; "), from(client))
 	}
