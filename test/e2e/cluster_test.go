@@ -548,3 +548,92 @@ func readyz(t *testing.T, g *Gateway) readyzBody {
 	st.code = resp.StatusCode
 	return st
 }
+
+// waitSubscribedOnMaster waits until both replicas' three subscriptions
+// (api key evictions, session revocations, auth-failure notices) are on
+// the master (Sentinel: the client follows the master).
+func (s *sharedState) waitSubscribedOnMaster(t *testing.T) {
+	t.Helper()
+	for _, ch := range []string{apikey.RedisNamespace("apiKey") + "events", session.DenyChannel, "authgateway:ratelimit:auth_failures:events"} {
+		took := poll.True(t, 15*time.Second, "both replicas subscribed to "+ch+" on the master", func() bool {
+			return s.rc.PubSubNumSub(context.Background(), ch).Val()[ch] == 2
+		})
+		t.Logf("both replicas subscribed to %s on the master after %v", ch, took)
+	}
+}
+
+// TestRedisSentinel runs two gateway replicas on a Sentinel-managed Redis
+// (a master, its replica, three sentinels), URL redis+sentinel://. Every
+// piece of shared state works as on one Redis, and keeps working through a
+// failover an operator asks for and one after the master died (the
+// replicas fail closed meanwhile), subscriptions included.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	sen := redistest.StartSentinel(t)
+	s := startSharedState(t, sen.URL(), "apiKey")
+	n := 0
+	ip := func() string { n++; return fmt.Sprintf("203.0.113.%d", n) }
+
+	t.Run("auth-failure limit shared exactly", func(t *testing.T) { s.failureLimitShared(t, ip()) })
+	t.Run("route quota exact across replicas under concurrency", func(t *testing.T) { s.quotaShared(t, "burst", ip()) })
+	t.Run("api key revoked on both replicas within a second", func(t *testing.T) { s.keyRevokedEverywhere(t, ip()) })
+	t.Run("logout and refresh reuse seen by both replicas", func(t *testing.T) { s.sessionsShared(t, ip()) })
+
+	// A failover an operator asks for (SENTINEL FAILOVER, before
+	// maintenance): the replicas follow the new master by themselves.
+	t.Run("failover asked by an operator", func(t *testing.T) {
+		client := ip()
+		strict := req("GET", "/strict/x", bearer(s.a.Token(t, "-sub", "switch")), from(client))
+		promoted := sen.Failover()
+		t.Logf("sentinels promoted %s", promoted.Addr())
+		for _, r := range s.reps {
+			waitStatus(t, "quota after the failover, replica "+r.name, r.g, strict, http.StatusOK, 10*time.Second)
+			wantAlive(t, "replica "+r.name, r.g)
+		}
+		// go-redis leaves subscriptions on the demoted master, which hears
+		// nothing the new one publishes: the gateway must move them itself.
+		s.waitSubscribedOnMaster(t)
+		s.keyRevokedEverywhere(t, client)
+		s.sessionsShared(t, ip())
+		s.failureLimitShared(t, ip())
+	})
+
+	// The master dies: the replicas fail closed until the sentinels
+	// promote the replica, then carry on by themselves.
+	t.Run("failover after the master died", func(t *testing.T) {
+		// The demoted master of the failover before must be a replica in
+		// sync first, or what the new one stored dies with it.
+		sen.WaitReady()
+		client := ip()
+		key := createKey(t, s.a.ConfigPath, s.env, "-name", "before-failover")
+		keyRaw := req("GET", "/api/x", key.header(), from(client))
+		strict := req("GET", "/strict/x", bearer(s.a.Token(t, "-sub", "failover")), from(client))
+		old := sen.Master()
+		old.Stop()
+		// Until a replica is promoted: fail closed, as with one Redis down.
+		for _, r := range s.reps {
+			if code := statusOf(r.g.Addr, strict); code != http.StatusServiceUnavailable {
+				t.Errorf("replica %s, quota with on_redis_error deny, master down: status %d, want 503", r.name, code)
+			}
+			if code := statusOf(r.g.Addr, req("GET", "/public/x", from(client))); code != http.StatusOK {
+				t.Errorf("replica %s, public route, master down: status %d, want 200", r.name, code)
+			}
+		}
+		start := time.Now()
+		promoted := sen.WaitFailover(old)
+		t.Logf("sentinels promoted %s %v after the checks", promoted.Addr(), time.Since(start))
+		for _, r := range s.reps {
+			waitStatus(t, "quota after the failover, replica "+r.name, r.g, strict, http.StatusOK, 10*time.Second)
+			waitStatus(t, "api key made before the failover, replica "+r.name, r.g, keyRaw, http.StatusOK, 10*time.Second)
+			poll.True(t, 10*time.Second, "replica "+r.name+" /readyz ready again", func() bool {
+				st := readyz(t, r.g)
+				return st.code == http.StatusOK && st.Status == "ready"
+			})
+			wantAlive(t, "replica "+r.name, r.g)
+		}
+		s.waitSubscribedOnMaster(t)
+		s.revokedWithinASecond(t, key, keyRaw)
+		s.sessionsShared(t, ip())
+		s.failureLimitShared(t, ip())
+	})
+}

@@ -38,15 +38,18 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-// TestSentinel: a failover after the master dies promotes the replica.
+// TestSentinel: a failover an operator asks for promotes the replica; a
+// failover after that master dies promotes the other node again.
 func TestSentinel(t *testing.T) {
 	s := StartSentinel(t)
-	old := s.Master()
-	if old != s.Data[0] {
-		t.Fatalf("master at start is %s, want %s", old.Addr(), s.Data[0].Addr())
+	if m := s.Master(); m != s.Data[0] {
+		t.Fatalf("master at start is %s, want %s", m.Addr(), s.Data[0].Addr())
 	}
-	old.Stop()
-	if m := s.WaitFailover(old); m != s.Data[1] {
-		t.Fatalf("new master %s, want the replica", m.Addr())
+	if m := s.Failover(); m != s.Data[1] {
+		t.Fatalf("after SENTINEL FAILOVER the master is %s, want the replica", m.Addr())
+	}
+	s.Data[1].Stop()
+	if m := s.WaitFailover(s.Data[1]); m != s.Data[0] {
+		t.Fatalf("after the master died the master is %s, want the first node again", m.Addr())
 	}
 }

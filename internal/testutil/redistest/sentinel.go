@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -55,7 +54,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		n.start()
 		s.Sentinels = append(s.Sentinels, n)
 	}
-	s.waitReady()
+	s.WaitReady()
 	return s
 }
 
@@ -68,27 +67,32 @@ func (s *Sentinel) URL() string {
 	return u
 }
 
-// waitReady waits until the replica is in sync and every sentinel knows
-// the replica and both other sentinels.
-func (s *Sentinel) waitReady() {
+// WaitReady waits until every sentinel knows a replica in sync with the
+// master (none down) and both other sentinels. After a failover, call it
+// before the next: the demoted master takes a while to become a replica in
+// sync, and what the new master stored before is lost with it otherwise.
+func (s *Sentinel) WaitReady() {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	ready := func() error {
-		info, err := s.Data[1].do("INFO", "replication")
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(info.(string), "master_link_status:up") {
-			return fmt.Errorf("replica not in sync")
-		}
 		for _, n := range s.Sentinels {
 			m, err := n.do("SENTINEL", "MASTER", SentinelMaster)
 			if err != nil {
 				return err
 			}
-			f := fields(m)
-			if f["num-slaves"] != "1" || f["num-other-sentinels"] != "2" {
-				return fmt.Errorf("sentinel %s sees %s replicas and %s other sentinels", n.Addr(), f["num-slaves"], f["num-other-sentinels"])
+			if f := fields(m); f["num-other-sentinels"] != "2" {
+				return fmt.Errorf("sentinel %s sees %s other sentinels", n.Addr(), f["num-other-sentinels"])
+			}
+			v, err := n.do("SENTINEL", "REPLICAS", SentinelMaster)
+			if err != nil {
+				return err
+			}
+			reps, _ := v.([]any)
+			if len(reps) != 1 {
+				return fmt.Errorf("sentinel %s sees %d replicas", n.Addr(), len(reps))
+			}
+			if f := fields(reps[0]); f["flags"] != "slave" || f["master-link-status"] != "ok" {
+				return fmt.Errorf("sentinel %s: replica %s flags %q, link %q", n.Addr(), f["name"], f["flags"], f["master-link-status"])
 			}
 		}
 		return nil
@@ -103,6 +107,21 @@ func (s *Sentinel) waitReady() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Failover asks the sentinels for a failover, as an operator does before
+// maintenance of the master (SENTINEL FAILOVER): once the replica is in
+// sync, it is promoted and the old master demoted. It returns the new
+// master. (A master stopped by the test takes the sentinels a while to
+// reconfigure as a replica after its restart: fail over by hand first.)
+func (s *Sentinel) Failover() *Server {
+	s.t.Helper()
+	s.WaitReady()
+	old := s.Master()
+	if _, err := s.Sentinels[0].do("SENTINEL", "FAILOVER", SentinelMaster); err != nil {
+		s.t.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	return s.WaitFailover(old)
 }
 
 // Master is the data node the sentinels name as master now.
