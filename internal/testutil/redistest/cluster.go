@@ -29,7 +29,7 @@ type Cluster struct {
 // is down fails only the slots it serves (cluster-require-full-coverage no).
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, cli: lookPath(t, "redis-cli")}
+	c := &Cluster{t: t, cli: LookPath(t, "redis-cli")}
 	var addrs []string
 	for range masters {
 		s := newServer(t)

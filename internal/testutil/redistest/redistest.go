@@ -57,14 +57,15 @@ func StartWith(t testing.TB, args ...string) *Server {
 // and picks a port and a directory; the caller sets argv and starts it.
 func newServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: lookPath(t, "redis-server"), dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, bin: LookPath(t, "redis-server"), dir: t.TempDir(), Port: freePort(t)}
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// lookPath finds a Redis binary. Without it the test is skipped, unless
-// AUTHGATEWAY_REQUIRE_REDIS=1, which makes it a failure.
-func lookPath(t testing.TB, name string) string {
+// LookPath finds a Redis binary (redis-server, redis-cli). Without it the
+// test is skipped, unless AUTHGATEWAY_REQUIRE_REDIS=1, which makes it a
+// failure.
+func LookPath(t testing.TB, name string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
