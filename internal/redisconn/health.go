@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -86,16 +88,23 @@ func Check(ctx context.Context, client redis.UniversalClient, parts ...Part) err
 }
 
 // slotsPerMaster counts the slots each master serves, by address, as the
-// live master c sees them; empty if it cannot tell.
+// live master c sees them (CLUSTER SHARDS, Redis 7); empty if it cannot
+// tell.
 func slotsPerMaster(ctx context.Context, c *redis.Client) map[string]int {
 	out := map[string]int{}
-	ranges, err := c.ClusterSlots(ctx).Result()
+	shards, err := c.ClusterShards(ctx).Result()
 	if err != nil {
 		return out
 	}
-	for _, r := range ranges {
-		if len(r.Nodes) > 0 {
-			out[r.Nodes[0].Addr] += r.End - r.Start + 1
+	for _, sh := range shards {
+		n := 0
+		for _, r := range sh.Slots {
+			n += int(r.End - r.Start + 1)
+		}
+		for _, node := range sh.Nodes {
+			if node.Role == "master" {
+				out[net.JoinHostPort(node.Endpoint, strconv.FormatInt(node.Port, 10))] += n
+			}
 		}
 	}
 	return out
