@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,9 +118,9 @@ func Run(ctx context.Context, client redis.UniversalClient, channel string, h Ha
 // once runs one subscription until it fails; live reports whether it got as
 // far as the first confirmation.
 func once(ctx context.Context, client redis.UniversalClient, channel string, h Handler, o Options) (live bool, err error) {
-	p := &probe{channel: probeChannel()}
+	p := &probe{channel: probeChannel(channel)}
 	// The probe channel rides on the same connection (on a cluster, the
-	// node of the first channel's slot).
+	// node of the first channel's slot, which is the probe's slot too).
 	ps := client.Subscribe(ctx, channel, p.channel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
@@ -178,7 +179,7 @@ func once(ctx context.Context, client redis.UniversalClient, channel string, h H
 // does not pass on what the master publishes. Pings still work there, so
 // every ProbeInterval a probe is published through the client (to the
 // current master) on a channel of this connection's own; one that is not
-// heard within two intervals closes the subscription, and Run subscribes
+// heard within three intervals closes the subscription, and Run subscribes
 // again on the current master (and the user resyncs).
 type probe struct {
 	channel string
@@ -187,11 +188,19 @@ type probe struct {
 	pending atomic.Int64
 }
 
-// probeChannel is a channel name of this subscription alone.
-func probeChannel() string {
+// probeChannel is a channel name of one subscription to channel alone, in
+// channel's hash slot: on a cluster the probes are published on the node
+// the subscription is on, not passed over the cluster bus.
+func probeChannel(channel string) string {
+	tag := channel
+	if i := strings.IndexByte(channel, '{'); i >= 0 {
+		if j := strings.IndexByte(channel[i+1:], '}'); j > 0 {
+			tag = channel[i+1 : i+1+j]
+		}
+	}
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return "authgw:pubsub:probe:" + hex.EncodeToString(b)
+	return "authgw:pubsub:probe:{" + tag + "}:" + hex.EncodeToString(b)
 }
 
 func (p *probe) heard() { p.pending.Store(0) }
@@ -241,7 +250,7 @@ func keepAlive(ctx context.Context, client redis.UniversalClient, channel string
 			}
 			_ = ps.Ping(ctx)
 		case <-probes.C:
-			if p.stale(time.Now(), 2*o.ProbeInterval) {
+			if p.stale(time.Now(), 3*o.ProbeInterval) {
 				o.Logger.Warn("subscription no longer hears the master (a failover?); subscribing again", "channel", channel)
 				_ = ps.Close()
 				return

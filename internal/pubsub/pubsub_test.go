@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,6 +124,22 @@ func TestRunFollowsFailover(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("nothing published on the new master reached the subscription within 10s of the failover")
+		}
+	}
+}
+
+// TestProbeChannelSlot: a probe channel hashes to its channel's slot (the
+// hash tag of the channel, or the whole name), so on a cluster probes are
+// published on the node the subscription is on.
+func TestProbeChannelSlot(t *testing.T) {
+	for _, tc := range []struct{ channel, tag string }{
+		{"authgw:{session}:deny:events", "{session}"},
+		{"authgw:{apikey:a%2Fb}:events", "{apikey:a%2Fb}"},
+		{"authgateway:ratelimit:auth_failures:events", "{authgateway:ratelimit:auth_failures:events}"},
+	} {
+		p := probeChannel(tc.channel)
+		if !strings.HasPrefix(p, "authgw:pubsub:probe:"+tc.tag+":") || p == probeChannel(tc.channel) {
+			t.Errorf("probeChannel(%q) = %q; want a fresh name with the tag %s", tc.channel, p, tc.tag)
 		}
 	}
 }
