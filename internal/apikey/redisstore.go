@@ -53,6 +53,11 @@ func strategyLayout(strategy string) redisLayout {
 	return layoutAt(prefix, prefix+"events")
 }
 
+// RedisNamespace is the prefix of every Redis key of the api_key strategy
+// named strategy; it carries the namespace's hash tag, so it names the
+// Redis Cluster slot (and master) that holds the strategy's keys.
+func RedisNamespace(strategy string) string { return strategyLayout(strategy).prefix }
+
 // legacyLayout is the layout every strategy shared before namespaces. No
 // strategy reads it: only LegacyStore, to move its keys out.
 func legacyLayout() redisLayout {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -24,9 +25,15 @@ import (
 // policy. Failures may have been counted while this replica was not
 // listening, so after each (re)subscription it scans Redis for the live
 // counters and marks their clients; only once that is done does it skip
-// Redis for the others. Where it cannot scan (a cluster or ring client, a
-// scan error, more counters than it remembers) it checks every request in
-// Redis for one whole window instead.
+// Redis for the others. It scans a single node, a Sentinel-managed master
+// or every master of a cluster; where it cannot (a ring client, a scan
+// error or a master down, more counters than it remembers) it checks every
+// request in Redis for one whole window instead.
+//
+// On a cluster the counters are spread over the masters by client key, and
+// the channel lives on the master of its own name's slot (see
+// internal/pubsub): while that master is down the watch is not live, and
+// every check goes to the master of its key, as without the watch.
 type FailureWatch struct {
 	l       *Limiter
 	client  redis.UniversalClient
@@ -50,8 +57,12 @@ func NewFailureWatch(l *Limiter, client redis.UniversalClient, logger *slog.Logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FailureWatch{l: l, client: client, channel: keyPrefix(l.name) + ":events", logger: logger, marked: map[string]time.Time{}}
+	return &FailureWatch{l: l, client: client, channel: NoticeChannel(l.name), logger: logger, marked: map[string]time.Time{}}
 }
+
+// NoticeChannel is the channel on which the FailureWatch of the limiter
+// named name publishes and hears failures.
+func NoticeChannel(name string) string { return keyPrefix(name) + ":events" }
 
 // Peek reports whether key is over the limit; see the type's doc for when
 // it asks Redis.
@@ -78,7 +89,7 @@ func (w *FailureWatch) Add(ctx context.Context, key string) Result {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.l.timeout)
 	defer cancel()
-	if err := w.client.Publish(pctx, w.channel, key).Err(); err != nil {
+	if err := pubsub.Publish(pctx, w.client, w.channel, key); err != nil {
 		// The others will not hear of it: they are exact-mode only if their
 		// own subscription broke. Logged; the count itself is in Redis.
 		w.logger.Warn("publishing auth failure", "error", err)
@@ -134,30 +145,50 @@ func (w *FailureWatch) exactWindowLocked(now time.Time) {
 const scanTimeout = 5 * time.Second
 
 // countedKeys lists the client keys that have a failure counter in Redis
-// now. It reports false when it could not list them all: only a plain
-// (single-node or failover) client is scanned.
+// now: one SCAN of the node, or of every master of a cluster. It reports
+// false when it could not list them all (a master down, too many keys, a
+// client kind it cannot scan).
 func (w *FailureWatch) countedKeys(ctx context.Context) ([]string, bool) {
-	c, ok := w.client.(*redis.Client)
-	if !ok {
-		return nil, false
-	}
 	ctx, cancel := context.WithTimeout(ctx, scanTimeout)
 	defer cancel()
 	prefix := keyPrefix(w.l.name) + ":"
-	var keys []string
-	it := c.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
-	for it.Next(ctx) {
-		keys = append(keys, strings.TrimPrefix(it.Val(), prefix))
-		if len(keys) > maxMarked {
-			return nil, false
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		it := c.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, strings.TrimPrefix(it.Val(), prefix))
+			n := len(keys)
+			mu.Unlock()
+			if n > maxMarked {
+				return errTooManyKeys
+			}
 		}
+		return it.Err()
 	}
-	if err := it.Err(); err != nil {
-		w.logger.Warn("listing auth failure counters; checking every request in Redis for one window", "error", err)
+	var err error
+	switch c := w.client.(type) {
+	case *redis.Client: // a single node or a Sentinel-managed master
+		err = scan(ctx, c)
+	case *redis.ClusterClient:
+		// A key being migrated may be listed twice; marking is idempotent.
+		err = c.ForEachMaster(ctx, scan)
+	default:
+		return nil, false
+	}
+	if err != nil {
+		if !errors.Is(err, errTooManyKeys) {
+			w.logger.Warn("listing auth failure counters; checking every request in Redis for one window", "error", err)
+		}
 		return nil, false
 	}
 	return keys, true
 }
+
+var errTooManyKeys = errors.New("more auth failure counters than the watch remembers")
 
 // globEscape quotes the characters special to Redis MATCH patterns.
 func globEscape(s string) string {

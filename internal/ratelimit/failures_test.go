@@ -34,6 +34,13 @@ func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Durati
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
+	return runWatch(t, c, limit, period)
+}
+
+// runWatch runs a watch of an auth_failures limiter on c until the test
+// ends, counting the commands sent through c.
+func runWatch(t *testing.T, c redis.UniversalClient, limit int64, period time.Duration) (*FailureWatch, *commandCounter) {
+	t.Helper()
 	cc := &commandCounter{}
 	c.AddHook(cc)
 	l, err := NewRedis(c, Options{Name: "auth_failures", Limit: limit, Period: period, OnStoreError: DenyOnError, Timeout: 300 * time.Millisecond})
@@ -152,7 +159,7 @@ func wantCleanWithoutRedis(t *testing.T, w *FailureWatch, cc *commandCounter, ke
 }
 
 // TestFailureWatchWithoutScanChecksAWindow: a client it cannot scan with
-// (cluster, ring) falls back to exact checks for one window. (In a synctest
+// (a ring) falls back to exact checks for one window. (In a synctest
 // bubble, so that the window is measured exactly: no time passes there
 // unless the test waits.)
 func TestFailureWatchWithoutScanChecksAWindow(t *testing.T) {

@@ -269,11 +269,11 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
 	var o outcome
-	if st := l.redis.built(); st != nil && l.redis.deadlines {
+	if l.redis.deadlines {
 		// The client bounds the call by ctx's deadline itself (as redisconn
 		// builds them): run it on this goroutine, which saves a goroutine,
 		// its stack growth through go-redis and a channel per request.
-		o.c, o.err = op(ctx, st, key, l.rate, peek)
+		o.c, o.err = op(ctx, l.redis, key, l.rate, peek)
 	} else {
 		o = l.bounded(ctx, key, peek)
 	}
@@ -292,21 +292,15 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 	return o.c, nil
 }
 
-// bounded runs the store call (building the store first if needed) on a
-// goroutine of its own and gives up when ctx is done: go-redis ignores
-// deadlines without ContextTimeoutEnabled, and ulule loads its scripts with
-// context.Background(). The abandoned call finishes in the background
-// within the client's own timeouts; its hit may still be counted.
+// bounded runs the store call on a goroutine of its own and gives up when
+// ctx is done: go-redis ignores deadlines without ContextTimeoutEnabled.
+// The abandoned call finishes in the background within the client's own
+// timeouts; its hit may still be counted.
 func (l *Limiter) bounded(ctx context.Context, key string, peek bool) outcome {
 	done := make(chan outcome, 1)
 	go func() {
 		var o outcome
-		st, err := l.redis.load(ctx)
-		if err == nil {
-			o.c, o.err = op(ctx, st, key, l.rate, peek)
-		} else {
-			o.err = err
-		}
+		o.c, o.err = op(ctx, l.redis, key, l.rate, peek)
 		done <- o
 	}()
 	select {

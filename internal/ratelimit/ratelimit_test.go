@@ -234,42 +234,48 @@ func TestLimiterNamesDoNotShareCounters(t *testing.T) {
 // 37 requests may pass.
 func TestConcurrentQuota(t *testing.T) {
 	backends(t, func(t *testing.T, b backend) {
-		const limit, perReplica = 37, 50
-		opts := Options{Name: "route:burst", Limit: limit, Period: time.Minute, Timeout: 10 * time.Second}
-		replicas := b.replicas(t, opts, 2)
-		start := time.Now()
-		var passed atomic.Int64
-		var wg sync.WaitGroup
-		results := make(chan Result, len(replicas)*perReplica)
-		for _, l := range replicas {
-			for range perReplica {
-				wg.Go(func() {
-					r := l.Take(context.Background(), "tenant-1")
-					if !r.Reached {
-						passed.Add(1)
-					}
-					results <- r
-				})
-			}
-		}
-		wg.Wait()
-		close(results)
-		end := time.Now()
-		if got := passed.Load(); got != limit {
-			t.Errorf("%d requests passed; want exactly %d", got, limit)
-		}
-		for r := range results {
-			if r.StoreError != nil {
-				t.Fatalf("store error: %v", r.StoreError)
-			}
-			if r.Reached && r.Remaining != 0 {
-				t.Errorf("refused request has Remaining %d; want 0", r.Remaining)
-			}
-			if r.Reset.Before(start.Add(time.Minute-time.Second)) || r.Reset.After(end.Add(time.Minute+time.Second)) {
-				t.Errorf("Reset %v not a minute after the burst (%v..%v)", r.Reset, start, end)
-			}
-		}
+		opts := Options{Name: "route:burst", Limit: 37, Period: time.Minute, Timeout: 10 * time.Second}
+		concurrentQuota(t, b.replicas(t, opts, 2), 37, "tenant-1")
 	})
+}
+
+// concurrentQuota sends 50 Takes of key at once to each replica (sharing
+// counters, limit limit, a one-minute window): exactly limit may pass.
+func concurrentQuota(t *testing.T, replicas []*Limiter, limit int64, key string) {
+	t.Helper()
+	const perReplica = 50
+	start := time.Now()
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	results := make(chan Result, len(replicas)*perReplica)
+	for _, l := range replicas {
+		for range perReplica {
+			wg.Go(func() {
+				r := l.Take(context.Background(), key)
+				if !r.Reached {
+					passed.Add(1)
+				}
+				results <- r
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	end := time.Now()
+	if got := passed.Load(); got != limit {
+		t.Errorf("%d requests passed; want exactly %d", got, limit)
+	}
+	for r := range results {
+		if r.StoreError != nil {
+			t.Fatalf("store error: %v", r.StoreError)
+		}
+		if r.Reached && r.Remaining != 0 {
+			t.Errorf("refused request has Remaining %d; want 0", r.Remaining)
+		}
+		if r.Reset.Before(start.Add(time.Minute-time.Second)) || r.Reset.After(end.Add(time.Minute+time.Second)) {
+			t.Errorf("Reset %v not a minute after the burst (%v..%v)", r.Reset, start, end)
+		}
+	}
 }
 
 func TestWindowExpiry(t *testing.T) {

@@ -2,9 +2,10 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
-	"sync/atomic"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
@@ -12,13 +13,13 @@ import (
 )
 
 // NewRedis returns a limiter whose counters live in Redis, shared by every
-// replica that uses the same Options.Name on the same Redis.
+// replica that uses the same Options.Name on the same Redis (a single node,
+// a Sentinel-managed master, or a Redis Cluster).
 //
-// It does no I/O: ulule's store loads its Lua scripts when it is built, and
-// doing that here would keep the gateway from starting while Redis is down,
-// whatever OnStoreError says. The store is built on first use instead (that
-// call costs three round trips, every later one costs one: a single EVALSHA,
-// atomic in Redis, so concurrent replicas never over-admit).
+// It does no I/O (see scriptClient), so the gateway starts while Redis is
+// down, whatever OnStoreError says. Every call is a single EVALSHA on the
+// node that holds the key, atomic in Redis, so concurrent replicas never
+// over-admit; the first call on a node that lacks the script sends it once.
 func NewRedis(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	if client == nil {
 		return nil, fmt.Errorf("rate limiter %q: redis client is nil", opts.Name)
@@ -27,37 +28,63 @@ func NewRedis(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.redis = &redisStore{
-		client:    client,
-		prefix:    keyPrefix(opts.Name),
-		sem:       make(chan struct{}, 1),
-		deadlines: honoursDeadlines(client),
+	st, err := ulredis.NewStoreWithOptions(&scriptClient{UniversalClient: client}, limiter.StoreOptions{Prefix: keyPrefix(opts.Name)})
+	if err != nil {
+		// Unreachable: scriptClient.ScriptLoad does no I/O and never fails.
+		return nil, fmt.Errorf("rate limiter %q: %w", opts.Name, err)
 	}
+	l.redis = &redisStore{Store: st, deadlines: honoursDeadlines(client)}
 	return l, nil
 }
 
-// redisStore builds ulule's Redis store on first use.
+// redisStore is ulule's Redis store on a scriptClient.
 type redisStore struct {
-	client redis.UniversalClient
-	prefix string
+	limiter.Store
 	// deadlines: the client bounds every call by its context's deadline.
 	deadlines bool
-	// sem admits one builder at a time. Others wait for it no longer than
-	// their context allows, so a hung Redis cannot make requests queue.
-	sem   chan struct{}
-	store atomic.Pointer[builtStore]
 }
 
-type builtStore struct{ limiter.Store }
+// scriptClient is the client ulule's store talks through. ulule loads its
+// scripts with SCRIPT LOAD when the store is built and again after a
+// NOSCRIPT; on a cluster go-redis sends SCRIPT LOAD to every node and fails
+// if one of them is down, which would fail every counter, and it does so
+// with context.Background(). Here SCRIPT LOAD only computes the digest
+// (no I/O, never fails), and an EVALSHA that meets NOSCRIPT (a node that
+// never saw the script, was restarted, or took over a slot) is sent once
+// more as EVAL, which loads the script on that node only: what go-redis's
+// Script.Run does.
+type scriptClient struct {
+	redis.UniversalClient
+	mu      sync.RWMutex
+	scripts map[string]string // SHA-1 hex -> source, of the scripts "loaded"
+}
 
-var errNoStore = errors.New("redis store not built yet")
-
-// built is the store if it has been built, else nil. No I/O.
-func (s *redisStore) built() limiter.Store {
-	if b := s.store.Load(); b != nil {
-		return b.Store
+// ScriptLoad records script and answers its digest, as Redis would.
+func (c *scriptClient) ScriptLoad(ctx context.Context, script string) *redis.StringCmd {
+	sum := sha1.Sum([]byte(script))
+	sha := hex.EncodeToString(sum[:])
+	c.mu.Lock()
+	if c.scripts == nil {
+		c.scripts = map[string]string{}
 	}
-	return nil
+	c.scripts[sha] = script
+	c.mu.Unlock()
+	return redis.NewStringResult(sha, nil)
+}
+
+// EvalSha runs the script sha, sending its source when the node lacks it.
+func (c *scriptClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	cmd := c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	if err := cmd.Err(); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return cmd
+	}
+	c.mu.RLock()
+	src, ok := c.scripts[sha]
+	c.mu.RUnlock()
+	if !ok {
+		return cmd
+	}
+	return c.UniversalClient.Eval(ctx, src, keys, args...)
 }
 
 // honoursDeadlines reports whether client bounds its calls by context
@@ -73,26 +100,4 @@ func honoursDeadlines(client redis.UniversalClient) bool {
 		return c.Options().ContextTimeoutEnabled
 	}
 	return false
-}
-
-func (s *redisStore) load(ctx context.Context) (limiter.Store, error) {
-	if st := s.built(); st != nil {
-		return st, nil
-	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", errNoStore, ctx.Err())
-	}
-	defer func() { <-s.sem }()
-	if st := s.built(); st != nil {
-		return st, nil
-	}
-	// ulule uses context.Background() here; the caller bounds the wait.
-	st, err := ulredis.NewStoreWithOptions(s.client, limiter.StoreOptions{Prefix: s.prefix})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNoStore, err)
-	}
-	s.store.Store(&builtStore{st})
-	return st, nil
 }

@@ -171,7 +171,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
 	})
 	a.failures, err = a.limiter(ratelimit.Options{
-		Name:   "auth_failures",
+		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
 		Period: cfg.RateLimits.AuthFailures.Period.D(),
 	}, cfg.RateLimits.AuthFailures.OnRedisError)
@@ -273,17 +273,17 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.gateway.ServeHTTP(w, r)
 }
 
-// Ready reports whether the gateway can serve: Redis answers if configured.
+// Ready reports whether the gateway can serve: Redis answers if configured
+// (on a cluster, every master). An error wrapping redisconn.ErrDegraded
+// means some cluster masters answer: the gateway serves what does not live
+// on the others, and the error says what does.
 func (a *App) Ready(ctx context.Context) error {
 	if a.Redis == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := a.Redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return nil
+	return redisconn.Check(ctx, a.Redis, a.redisParts()...)
 }
 
 // observe feeds each request's event to the metrics and the audit log.

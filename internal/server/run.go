@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
 // AdminHandler serves /healthz, /readyz and /metrics.
@@ -40,7 +42,12 @@ func (a *App) AdminHandler() http.Handler {
 			body.LastReloadError = *p
 		}
 		code := http.StatusOK
-		if err := a.Ready(r.Context()); err != nil {
+		if err := a.Ready(r.Context()); errors.Is(err, redisconn.ErrDegraded) {
+			// Serving: what lives on the masters that answer works, the
+			// rest fails closed. Every replica shares the cluster, so
+			// taking this one out of rotation would help nothing.
+			body.Status, body.Detail = "degraded", err.Error()
+		} else if err != nil {
 			body.Status, body.Detail, code = "not_ready", "redis unreachable", http.StatusServiceUnavailable
 		}
 		w.Header().Set("Content-Type", "application/json")

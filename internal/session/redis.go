@@ -13,7 +13,8 @@ import (
 )
 
 // Redis layout. Every key carries the {session} hash tag, so that the
-// scripts below touch one slot in Redis Cluster.
+// scripts below touch one slot in Redis Cluster: all session state lives on
+// one master.
 const (
 	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), at:<jti> = exp}.
 	familyKeyPrefix = "authgw:{session}:fam:"
@@ -24,8 +25,17 @@ const (
 	denyKey = "authgw:{session}:deny"
 	// consumedKeyPrefix + key: a single-use marker with a TTL.
 	consumedKeyPrefix = "authgw:{session}:used:"
-	// DenyChannel carries "<jti> <exp>" for every revoked access token.
-	DenyChannel = "authgw:session:deny"
+	// DenyChannel carries "<jti> <exp>" for every revoked access token. It
+	// has the {session} tag too: on Redis Cluster the revocations are
+	// published and heard on the master that holds the sessions (see
+	// internal/pubsub), so no other master's outage can make the denylists
+	// stale.
+	DenyChannel = "authgw:{session}:deny:events"
+	// legacyDenyChannel is where versions before the tag listen. The deny
+	// script publishes there too, so that replicas of such a version still
+	// hear revocations at once during a rolling upgrade (they would
+	// otherwise wait for their next resync). Remove in a later release.
+	legacyDenyChannel = "authgw:session:deny"
 )
 
 // rotateScript: KEYS[1] family; ARGV presented, next, access jti, access
@@ -76,13 +86,15 @@ end
 return out
 `)
 
-// denyScript: KEYS[1] the deny set; ARGV now, channel, then jti, exp pairs.
-// Adding and publishing in one script: a replica that resyncs after missing
-// the message finds the entry, one that is subscribed gets the message.
+// denyScript: KEYS[1] the deny set; ARGV now, channel, legacy channel,
+// then jti, exp pairs. Adding and publishing in one script: a replica that
+// resyncs after missing the message finds the entry, one that is subscribed
+// gets the message.
 var denyScript = redis.NewScript(`
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   redis.call('ZADD', KEYS[1], ARGV[i+1], ARGV[i])
   redis.call('PUBLISH', ARGV[2], ARGV[i] .. ' ' .. ARGV[i+1])
+  redis.call('PUBLISH', ARGV[3], ARGV[i] .. ' ' .. ARGV[i+1])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -166,8 +178,8 @@ func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, erro
 }
 
 func (b *redisBackend) deny(ctx context.Context, refs []AccessRef) error {
-	args := make([]any, 0, 2+2*len(refs))
-	args = append(args, b.now().Unix(), DenyChannel)
+	args := make([]any, 0, 3+2*len(refs))
+	args = append(args, b.now().Unix(), DenyChannel, legacyDenyChannel)
 	for _, r := range refs {
 		args = append(args, r.ID, r.Expiry.Unix())
 	}

@@ -16,11 +16,19 @@ import (
 func replicas(t *testing.T, o Options) (a, b *Manager, srv *redistest.Server) {
 	t.Helper()
 	srv = redistest.Start(t)
+	a, b = replicasOn(t, o, func() redis.UniversalClient { return newRedisClient(t, srv.URL()) })
+	return a, b, srv
+}
+
+// replicasOn are two managers, each with its own client from newClient,
+// with their denylists synced.
+func replicasOn(t *testing.T, o Options, newClient func() redis.UniversalClient) (a, b *Manager) {
+	t.Helper()
 	clk := newClock()
 	mk := func() *Manager {
 		opts := o
 		opts.Issuer = newIssuer(t, testSecret, clk.Now)
-		opts.Redis = newRedisClient(t, srv.URL())
+		opts.Redis = newClient()
 		synced := syncProbe(t, opts.Redis)
 		m, err := New(opts)
 		if err != nil {
@@ -30,12 +38,19 @@ func replicas(t *testing.T, o Options) (a, b *Manager, srv *redistest.Server) {
 		synced(m)
 		return m
 	}
-	return mk(), mk(), srv
+	return mk(), mk()
 }
 
 func TestLogoutPropagatesToOtherReplica(t *testing.T) {
-	ctx := context.Background()
 	a, b, _ := replicas(t, Options{})
+	logoutPropagates(t, a, b)
+}
+
+// logoutPropagates: a logout at a is seen by b (the access token denied,
+// the refresh token refused).
+func logoutPropagates(t *testing.T, a, b *Manager) {
+	t.Helper()
+	ctx := context.Background()
 	s, err := a.Start(ctx, alice)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +74,15 @@ func TestLogoutPropagatesToOtherReplica(t *testing.T) {
 }
 
 func TestReuseAcrossReplicas(t *testing.T) {
-	ctx := context.Background()
 	a, b, _ := replicas(t, Options{})
+	reuseAcrossReplicas(t, a, b)
+}
+
+// reuseAcrossReplicas: a refresh token rotated at a and presented again at
+// b revokes the family on both, with every access token minted in it.
+func reuseAcrossReplicas(t *testing.T, a, b *Manager) {
+	t.Helper()
+	ctx := context.Background()
 	t1, err := a.Start(ctx, alice)
 	if err != nil {
 		t.Fatal(err)
@@ -179,5 +201,33 @@ func BenchmarkRefresh(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRevocationReachesEarlierVersions: during a rolling upgrade, replicas
+// of the version before the {session} channel still listen on the old
+// channel; a logout must reach them there at once, in the same format.
+func TestRevocationReachesEarlierVersions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, _, srv := replicas(t, Options{})
+	old := newRedisClient(t, srv.URL()).Subscribe(ctx, legacyDenyChannel)
+	t.Cleanup(func() { _ = old.Close() })
+	if _, err := old.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.Start(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Logout(ctx, s.Access, ""); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := old.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, ok := parseDenyMessage(msg.Payload); !ok || ref.ID != s.AccessID {
+		t.Errorf("old channel got %q; want the revoked access token %s", msg.Payload, s.AccessID)
 	}
 }

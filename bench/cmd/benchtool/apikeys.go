@@ -26,9 +26,10 @@ const (
 )
 
 // apiKeyScenario protects /api with an api_key strategy on store ("file" or
-// "redis") holding benchKeyCount keys, presented in X-API-Key.
-func apiKeyScenario(name, store string) *scenario {
-	return &scenario{
+// "redis"; with cluster, a Redis Cluster) holding benchKeyCount keys,
+// presented in X-API-Key.
+func apiKeyScenario(name, store string, cluster bool) *scenario {
+	sc := &scenario{
 		name: name, target: targetGateway, path: pathAPI,
 		desc: fmt.Sprintf("gateway, api_key strategy, store: %s, %d distinct keys in X-API-Key (after warm-up: the verifier's cache, refreshed from the store every 30 s)", store, benchKeyCount),
 		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
@@ -37,7 +38,7 @@ func apiKeyScenario(name, store string) *scenario {
 			case "file":
 				s["file"] = filepath.Join(e.dir, "apikeys", "api-keys.yaml")
 			case "redis":
-				url, err := e.redis(ctx)
+				url, err := e.redisFor(ctx, cluster)
 				if err != nil {
 					return err
 				}
@@ -71,11 +72,15 @@ func apiKeyScenario(name, store string) *scenario {
 			}
 			c := &creds{header: sc.Header, values: keys}
 			if sc.Store == "redis" {
-				c.calls = e.redisCounter()
+				c.calls = e.redisCounter(cluster)
 			}
 			return c, nil
 		},
 	}
+	if cluster {
+		return onCluster(sc, "gw-apikey-redis")
+	}
+	return sc
 }
 
 // apiKeys makes the run's keys once, with apikey.Manager as `authgateway

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authgateway/authgateway/internal/apikey"
 	"github.com/authgateway/authgateway/internal/config"
@@ -108,7 +112,7 @@ func TestAPIKeyFileCreds(t *testing.T) {
 func TestAPIKeyRedisCreds(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newEnv(t)
-	e.redisURL = srv.URL()
+	e.redisSingle = &redisDeploy{url: srv.URL()}
 	cfg, c := scenarioCreds(t, e, "gw-apikey-redis")
 	if got := cfg.Redis.URL; got != srv.URL() {
 		t.Fatalf("redis.url %q; want %q", got, srv.URL())
@@ -246,5 +250,38 @@ func TestOpTB(t *testing.T) {
 	tb.cleanup()
 	if !slices.Equal(order, []int{2, 1}) {
 		t.Errorf("cleanups ran %v; want [2 1], once", order)
+	}
+}
+
+// TestRedisClusterDeploy: the harness's own Redis Cluster (redis-cli
+// --cluster create over cluster-enabled redis-servers) starts, serves the
+// api_key scenario's keys through its redis+cluster:// URL, and counts the
+// commands of every node.
+func TestRedisClusterDeploy(t *testing.T) {
+	redistest.LookPath(t, "redis-server")
+	redistest.LookPath(t, "redis-cli")
+	e := newEnv(t)
+	e.procs = &procs{}
+	t.Cleanup(e.procs.stopAll)
+	t.Cleanup(e.closeRedis)
+	cfg, c := scenarioCreds(t, e, "gw-apikey-rediscluster")
+	if !strings.HasPrefix(cfg.Redis.URL, "redis+cluster://") {
+		t.Fatalf("redis.url %q; want a redis+cluster:// URL", cfg.Redis.URL)
+	}
+	rc, err := redisconn.New(cfg.Redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	checkKeys(t, apikey.NewRedisStore(rc, benchKeyStrategy, slog.New(slog.DiscardHandler)), c)
+	before := c.calls.read()
+	for i := range 100 {
+		if err := rc.Get(context.Background(), strconv.Itoa(i)).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+	}
+	// A few more: the client reloads its slot map now and then.
+	if d := c.calls.read() - before; d < 100 || d > 103 {
+		t.Errorf("the counter saw %d commands over the cluster's nodes, want the 100 sent", d)
 	}
 }

@@ -115,6 +115,8 @@ func (r *report) markdown() string {
 		p("latency (and every ratio to them) are the machine's as much as the proxy's. The CPU µs/req column still holds.\n\n")
 	}
 
+	r.clusterRatios(p)
+
 	p("## p99 added by the gateway at half the bare proxy's peak load (open loop)\n\n")
 	if r.fixedRate == 0 {
 		p("Not measured: the bare proxy did not run.\n\n")
@@ -417,4 +419,61 @@ func pairedDiffs(a, b []float64) []float64 {
 		d[i] = a[i] - b[i]
 	}
 	return d
+}
+
+// clusterRatios writes each Redis Cluster scenario as ratios to its
+// single-Redis scenario of the same run.
+func (r *report) clusterRatios(p func(string, ...any)) {
+	var rows []*target
+	for _, t := range r.targets {
+		if t.sc.versus != "" {
+			rows = append(rows, t)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("## Redis Cluster against a single Redis\n\n")
+	p("Each `-rediscluster` scenario is its `-redis` scenario with `redis.url` naming a %d-master Redis Cluster\n", clusterMasters)
+	p("(`redis+cluster://`, no replicas) instead of one redis-server, on the same CPU. Ratios are cluster ÷ single\n")
+	p("of the medians above, same run: above 1 for req/s is faster on the cluster, above 1 for CPU and latency\n")
+	p("is dearer. Redis commands per request come from the nodes' own counts (all of them for the cluster).\n\n")
+	p("| scenario | vs | req/s | proxy CPU µs/req | p50 | p99 | Redis commands/req (single → cluster) |\n|---|---|--:|--:|--:|--:|--:|\n")
+	for _, t := range rows {
+		single := find(r.targets, t.sc.versus)
+		switch {
+		case single == nil:
+			p("| %s | %s | — | — | — | — | %s not run |\n", t.sc.name, t.sc.versus, t.sc.versus)
+			continue
+		case t.err != nil || single.err != nil || len(t.runs) == 0 || len(single.runs) == 0:
+			p("| %s | %s | — | — | — | — | a row did not run |\n", t.sc.name, t.sc.versus)
+			continue
+		}
+		latency := func(ts *target, pick func(*loadResult) int64) float64 {
+			var v []float64
+			for _, run := range ts.runs {
+				v = append(v, float64(pick(run)))
+			}
+			return median(v)
+		}
+		p50 := func(run *loadResult) int64 { return run.P50US }
+		p99 := func(run *loadResult) int64 { return run.P99US }
+		p("| %s | %s | **%.2f** | **%.2f** | %.2f | %.2f | %s → %s |\n", t.sc.name, t.sc.versus,
+			median(rpsOf(t.runs))/median(rpsOf(single.runs)), median(cpuPerReq(t.runs))/median(cpuPerReq(single.runs)),
+			latency(t, p50)/latency(single, p50), latency(t, p99)/latency(single, p99),
+			callsPerRequest(single), callsPerRequest(t))
+	}
+	p("\n")
+}
+
+// callsPerRequest is the backing service's calls per measured request.
+func callsPerRequest(t *target) string {
+	var calls, reqs int64
+	for _, run := range t.runs {
+		calls, reqs = calls+run.Calls, reqs+run.Requests
+	}
+	if t.calls == nil || reqs == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", float64(calls)/float64(reqs))
 }

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
 )
@@ -61,16 +60,14 @@ type env struct {
 	upstreamProc *proc
 	keys         map[string]map[string]any
 	missTokens   int
-	redisURL     string
 	nginxBin     string
 	// keySet holds the api keys both api_key scenarios serve.
 	keySet *keySet
 	// op is the oauth2 scenario's authorization server, started on demand.
 	op *authServer
-	// redisClient reads the redis-server's command count (nil: none yet);
-	// redisInfoReads is how many INFO commands that took.
-	redisClient    *redis.Client
-	redisInfoReads int64
+	// redisSingle and redisCluster are the Redis deployments of the
+	// Redis-backed scenarios, each started on first use (nil: not yet).
+	redisSingle, redisCluster *redisDeploy
 }
 
 // target is one scenario's running server and what was measured on it.
@@ -169,11 +166,7 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 	}
 	defer e.procs.stopAll()
 	defer func() { e.op.stop() }()
-	defer func() {
-		if e.redisClient != nil {
-			e.redisClient.Close()
-		}
-	}()
+	defer e.closeRedis()
 
 	started := time.Now()
 	loadBefore := loadAvg()
@@ -760,76 +753,6 @@ func (e *env) startNginx(name, dir, listen string) (*proc, error) {
 		return nil, err
 	}
 	return e.procs.start(name, dir, e.nginxBin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-}
-
-// redis starts one redis-server for the scenarios that need it (pinned with
-// the servers: it is part of what the gateway costs) and returns its URL.
-func (e *env) redis(ctx context.Context) (string, error) {
-	if e.redisURL != "" {
-		return e.redisURL, nil
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", fmt.Errorf("redis-server is %w (apt-get install -y redis-server)", errNotInstalled)
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(e.dir, "redis")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	p, err := e.procs.start("redis", dir, bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	if err != nil {
-		return "", err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("redis-server did not start: %s", p.stderrTail())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.redisURL = "redis://" + addr
-	e.redisClient = redis.NewClient(&redis.Options{Addr: addr})
-	return e.redisURL, nil
-}
-
-// redisCommands counts the commands the harness's redis-server has
-// processed, less the INFO that reads it, so the difference of two reads is
-// what the gateways sent in between (only the scenario being measured is
-// busy then). 0 without a redis-server.
-func (e *env) redisCommands() int64 {
-	if e.redisClient == nil {
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	info, err := e.redisClient.Info(ctx, "stats").Result()
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			e.redisInfoReads++
-			return n - e.redisInfoReads + 1
-		}
-	}
-	return 0
-}
-
-// redisCounter is the counter of the Redis-backed scenarios.
-func (e *env) redisCounter() *counter {
-	return &counter{what: "redis commands", read: e.redisCommands}
 }
 
 // waitReady polls url (with one credential, if given) until it answers 200,

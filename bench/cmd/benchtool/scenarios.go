@@ -58,6 +58,9 @@ type scenario struct {
 	baseline string
 	// optional scenarios run only when named in SCENARIOS (or SCENARIOS=all).
 	optional bool
+	// versus names the single-Redis scenario that this one (on a Redis
+	// Cluster) is compared with in the report; "" for the others.
+	versus string
 }
 
 // baselineName is the bare row this scenario's latency is compared with.
@@ -116,18 +119,9 @@ func scenarios() []*scenario {
 		jwtScenario("gw-jwt-rs256", "RS256", 1000, false),
 		jwtScenario("gw-jwt-es256-uncached", "ES256", -1, false),
 		withOptional(jwtScenario("gw-jwt-rs256-uncached", "RS256", -1, false)),
-		{name: "gw-jwt-hs256-ratelimit-redis", target: targetGateway, path: pathAPI,
-			desc: "gw-jwt-hs256 plus a per-subject rate_limit (never reached) on a local redis-server",
-			gateway: func(ctx context.Context, e *env, c *gwConfig) error {
-				if err := jwtWithRedis(ctx, e, c); err != nil {
-					return err
-				}
-				c.Routes[len(c.Routes)-1]["rate_limit"] = map[string]any{"limit": 1_000_000_000, "period": "1m", "by": "subject"}
-				return nil
-			},
-			creds: countRedis(mintCreds(1000))},
-		apiKeyScenario("gw-apikey-memory", "file"),
-		apiKeyScenario("gw-apikey-redis", "redis"),
+		ratelimitRedisScenario(false),
+		apiKeyScenario("gw-apikey-memory", "file", false),
+		apiKeyScenario("gw-apikey-redis", "redis", false),
 		oauth2Scenario("gw-oauth2-introspection"),
 		{name: "gw-session-cookie", target: targetGateway, path: pathAPI,
 			desc:    "gw-jwt-hs256 with each token in the session cookie __Host-authgw_access (the jwt strategy's default cookie with keys: tokens) instead of Authorization",
@@ -143,23 +137,72 @@ func scenarios() []*scenario {
 				c.header = "Cookie"
 				return c, nil
 			}},
-		{name: "gw-jwt-hs256-redis-authfail", target: targetGateway, path: pathAPI,
-			desc:    "gw-jwt-hs256 with redis.url set and no route quota: the auth-failure limiter (and whatever else uses Redis) is Redis-backed, what every authenticated request costs with Redis configured",
-			gateway: jwtWithRedis,
-			creds:   countRedis(mintCreds(1000))},
+		authFailRedisScenario(false),
+		// The Redis-backed scenarios again on a 3-master Redis Cluster; the
+		// report gives each as ratios to its single-Redis row.
+		ratelimitRedisScenario(true),
+		authFailRedisScenario(true),
+		apiKeyScenario("gw-apikey-rediscluster", "redis", true),
 	}
+}
+
+// redisName is the part of a scenario name that says where Redis is.
+func redisName(cluster bool) string {
+	if cluster {
+		return "rediscluster"
+	}
+	return "redis"
+}
+
+// onCluster marks sc as the Redis Cluster variant of the single-Redis
+// scenario versus.
+func onCluster(sc *scenario, versus string) *scenario {
+	sc.versus = versus
+	sc.desc += "; Redis is a " + strconv.Itoa(clusterMasters) + "-master Redis Cluster on loopback (redis+cluster://), pinned with the servers"
+	return sc
+}
+
+// ratelimitRedisScenario: gw-jwt-hs256 plus a per-subject quota on Redis.
+func ratelimitRedisScenario(cluster bool) *scenario {
+	sc := &scenario{name: "gw-jwt-hs256-ratelimit-" + redisName(cluster), target: targetGateway, path: pathAPI,
+		desc: "gw-jwt-hs256 plus a per-subject rate_limit (never reached) on a local redis-server",
+		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+			if err := jwtWithRedis(cluster)(ctx, e, c); err != nil {
+				return err
+			}
+			c.Routes[len(c.Routes)-1]["rate_limit"] = map[string]any{"limit": 1_000_000_000, "period": "1m", "by": "subject"}
+			return nil
+		},
+		creds: countRedis(mintCreds(1000), cluster)}
+	if cluster {
+		return onCluster(sc, "gw-jwt-hs256-ratelimit-redis")
+	}
+	return sc
+}
+
+// authFailRedisScenario: gw-jwt-hs256 with redis.url set and nothing else.
+func authFailRedisScenario(cluster bool) *scenario {
+	sc := &scenario{name: "gw-jwt-hs256-" + redisName(cluster) + "-authfail", target: targetGateway, path: pathAPI,
+		desc:    "gw-jwt-hs256 with redis.url set and no route quota: the auth-failure limiter (and whatever else uses Redis) is Redis-backed, what every authenticated request costs with Redis configured",
+		gateway: jwtWithRedis(cluster),
+		creds:   countRedis(mintCreds(1000), cluster)}
+	if cluster {
+		return onCluster(sc, "gw-jwt-hs256-redis-authfail")
+	}
+	return sc
 }
 
 // sessionCookie is the jwt strategy's default cookie with keys: tokens.
 const sessionCookie = "__Host-authgw_access"
 
-// countRedis adds the harness redis-server's command count to mint's
-// credentials: the report then gives Redis commands per request.
-func countRedis(mint func(context.Context, *env, string) (*creds, error)) func(context.Context, *env, string) (*creds, error) {
+// countRedis adds the command count of the harness's Redis (the single
+// redis-server, or the cluster) to mint's credentials: the report then
+// gives Redis commands per request.
+func countRedis(mint func(context.Context, *env, string) (*creds, error), cluster bool) func(context.Context, *env, string) (*creds, error) {
 	return func(ctx context.Context, e *env, cfgPath string) (*creds, error) {
 		c, err := mint(ctx, e, cfgPath)
 		if err == nil {
-			c.calls = e.redisCounter()
+			c.calls = e.redisCounter(cluster)
 		}
 		return c, err
 	}
@@ -190,17 +233,19 @@ func jwtGateway(alg string) func(context.Context, *env, *gwConfig) error {
 }
 
 // jwtWithRedis is gw-jwt-hs256's config with redis.url set to the
-// harness's redis-server.
-func jwtWithRedis(ctx context.Context, e *env, c *gwConfig) error {
-	if err := protectWithJWT(e, c, "HS256"); err != nil {
-		return err
+// harness's redis-server or, with cluster, its Redis Cluster.
+func jwtWithRedis(cluster bool) func(context.Context, *env, *gwConfig) error {
+	return func(ctx context.Context, e *env, c *gwConfig) error {
+		if err := protectWithJWT(e, c, "HS256"); err != nil {
+			return err
+		}
+		url, err := e.redisFor(ctx, cluster)
+		if err != nil {
+			return err
+		}
+		c.Redis = map[string]any{"url": url}
+		return nil
 	}
-	url, err := e.redis(ctx)
-	if err != nil {
-		return err
-	}
-	c.Redis = map[string]any{"url": url}
-	return nil
 }
 
 // protectWithJWT adds a signing key for alg and a route /api guarded by a

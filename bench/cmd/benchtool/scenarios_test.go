@@ -13,8 +13,9 @@ import (
 func TestScenarioConfigsLoad(t *testing.T) {
 	e := &env{
 		dir: t.TempDir(), upstream: "http://127.0.0.1:9", keys: map[string]map[string]any{},
-		// Preset so the redis scenario does not start a server.
-		redisURL: "redis://127.0.0.1:6379",
+		// Preset so the redis scenarios do not start servers.
+		redisSingle:  &redisDeploy{url: "redis://127.0.0.1:6379"},
+		redisCluster: &redisDeploy{url: "redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002"},
 	}
 	// The oauth2 scenario starts a real OP for its URLs.
 	t.Cleanup(func() { e.op.stop() })

@@ -24,7 +24,7 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	args []string // more redis-server arguments, after the defaults
+	argv []string // the whole command line after the binary
 	Port int
 	cmd  *exec.Cmd
 }
@@ -45,29 +45,44 @@ func Start(t testing.TB) *Server {
 // defaults (a later option wins): a config to include, a password.
 func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("AUTHGATEWAY_REQUIRE_REDIS") == "1" {
-			t.Fatalf("redis-server not found and AUTHGATEWAY_REQUIRE_REDIS=1: %v", err)
-		}
-		t.Skip("redis-server not installed; set AUTHGATEWAY_REQUIRE_REDIS=1 to make this a failure")
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args, Port: freePort(t)}
+	s := newServer(t)
+	// No persistence: every test starts from an empty store; appendonly would
+	// only slow the tests down.
+	s.argv = append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--protected-mode", "yes"}, args...)
 	s.start()
+	return s
+}
+
+// newServer finds redis-server (skipping or failing the test without it)
+// and picks a port and a directory; the caller sets argv and starts it.
+func newServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: LookPath(t, "redis-server"), dir: t.TempDir(), Port: freePort(t)}
 	t.Cleanup(s.Stop)
 	return s
 }
 
+// LookPath finds a Redis binary (redis-server, redis-cli). Without it the
+// test is skipped, unless AUTHGATEWAY_REQUIRE_REDIS=1, which makes it a
+// failure.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("AUTHGATEWAY_REQUIRE_REDIS") == "1" {
+			t.Fatalf("%s not found and AUTHGATEWAY_REQUIRE_REDIS=1: %v", name, err)
+		}
+		t.Skipf("%s not installed; set AUTHGATEWAY_REQUIRE_REDIS=1 to make this a failure", name)
+	}
+	return bin
+}
+
 func (s *Server) start() {
 	s.t.Helper()
-	// No persistence: every test starts from an empty store; appendonly would
-	// only slow the tests down.
-	s.cmd = exec.Command(s.bin,
-		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "yes")
-	s.cmd.Args = append(s.cmd.Args, s.args...)
-	logf, err := os.Create(filepath.Join(s.dir, "redis.log"))
+	s.cmd = exec.Command(s.bin, s.argv...)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatalf("creating redis log: %v", err)
 	}
@@ -97,7 +112,11 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port after Stop (empty data).
+// Running reports whether the server was started and not stopped since.
+func (s *Server) Running() bool { return s.cmd != nil }
+
+// Restart starts the server again on the same port after Stop: empty data,
+// unless its arguments turn persistence on (cluster nodes do).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
