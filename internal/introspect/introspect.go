@@ -131,10 +131,44 @@ type Result struct {
 	// Extra holds every other member of the answer (roles, email, iat, ...)
 	// as encoding/json decodes it.
 	Extra map[string]any `json:"extra,omitempty"`
+
+	claims atomic.Pointer[map[string]any] // built once by Claims
 }
 
 // Scopes splits Scope.
 func (r *Result) Scopes() []string { return strings.Fields(r.Scope) }
+
+// Claims is the whole answer as one map (the members Result has fields for
+// and Extra), for templates and policies that read claims by name. Built
+// once per Result and shared: treat it as read-only.
+func (r *Result) Claims() map[string]any {
+	if m := r.claims.Load(); m != nil {
+		return *m
+	}
+	m := make(map[string]any, len(r.Extra)+len(known))
+	for k, v := range r.Extra {
+		m[k] = v
+	}
+	m["active"] = r.Active
+	for name, v := range map[string]string{"sub": r.Subject, "client_id": r.ClientID, "scope": r.Scope,
+		"username": r.Username, "token_type": r.TokenType, "iss": r.Issuer} {
+		if v != "" {
+			m[name] = v
+		}
+	}
+	if len(r.Audience) > 0 {
+		aud := make([]any, len(r.Audience))
+		for i, a := range r.Audience {
+			aud[i] = a
+		}
+		m["aud"] = aud
+	}
+	if !r.ExpiresAt.IsZero() {
+		m["exp"] = float64(r.ExpiresAt.Unix()) // as encoding/json decodes a number
+	}
+	r.claims.CompareAndSwap(nil, &m)
+	return *r.claims.Load()
+}
 
 // Client introspects tokens; safe for concurrent use.
 type Client struct {

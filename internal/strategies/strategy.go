@@ -30,6 +30,11 @@ type Identity struct {
 	// session), which browsers attach to requests other sites make: the
 	// gateway then refuses cross-origin requests with unsafe methods.
 	FromCookie bool
+	// Claims are the verified credential's claims by name: a JWT's claims,
+	// an introspection answer, an API key's metadata; nil when the
+	// credential has none. Shared with the cache that holds the verified
+	// credential: read-only, never re-parsed per request.
+	Claims map[string]any
 }
 
 // ErrNoCredentials means the request carries no credential this strategy

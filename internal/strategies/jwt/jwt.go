@@ -181,7 +181,7 @@ func (s *Verifier) Verify(ctx context.Context, raw string) (*strategies.Identity
 			return nil, strategies.Invalid(strategies.ReasonLifetimeTooLong, nil)
 		}
 	}
-	id := &strategies.Identity{Subject: sub, Strategy: s.opts.Name}
+	id := &strategies.Identity{Subject: sub, Strategy: s.opts.Name, Claims: claims}
 	if !strategies.EmailUnverified(claims) {
 		id.Email, _ = claims[s.opts.EmailClaim].(string)
 	}

@@ -8,7 +8,7 @@ import (
 // identity turns an introspection answer into an identity. The answer comes
 // from a shared cache and is only read.
 func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error) {
-	id := &strategies.Identity{Subject: res.Subject, ClientID: res.ClientID, Strategy: s.name, ExpiresAt: res.ExpiresAt}
+	id := &strategies.Identity{Subject: res.Subject, ClientID: res.ClientID, Strategy: s.name, ExpiresAt: res.ExpiresAt, Claims: res.Claims()}
 	if id.ClientID == "" {
 		id.ClientID, _ = res.Extra["azp"].(string)
 	}
