@@ -25,6 +25,7 @@ import (
 	"github.com/authgateway/authgateway/internal/redisconn"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/tokens"
+	"github.com/authgateway/authgateway/internal/tracing"
 )
 
 // NewLogger builds the structured logger the config asks for.
@@ -83,6 +84,9 @@ type App struct {
 	startErr  error
 	stop      context.CancelFunc // ends what Start began
 	stopped   chan struct{}      // closed when it has ended
+	// tracing is the trace pipeline; nil when tracing is off (and in a
+	// dry run).
+	tracing *tracing.Tracing
 	// denylistRead: a dry run reads the session denylist once, when a
 	// decision first needs it.
 	denylistRead sync.Once
@@ -164,12 +168,28 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		a.closers = append(a.closers, func() { _ = a.Audit.Close() })
 	}
+	if t := cfg.Tracing; t.OTLPEndpoint != "" && !a.dryRun {
+		a.tracing, err = tracing.New(ctx, tracing.Options{
+			Endpoint: t.OTLPEndpoint, ServiceName: t.ServiceName, SampleRatio: *t.SampleRatio, OnDrop: a.Metrics.SpanDropped,
+		})
+		if err != nil {
+			return nil, config.Errors{cfg.Problem("tracing.otlp_endpoint", "%v", err)}
+		}
+		tr := a.tracing
+		a.closers = append(a.closers, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tr.Shutdown(sctx)
+		})
+		tr.InstrumentRedis(a.Redis)
+		a.idp.Transport = tr.Transport("idp", a.idp.Transport, true)
+	}
 	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
-	a.transport = proxy.NewTransport(proxy.TransportOptions{
+	a.transport = a.tracing.Transport("upstream", proxy.NewTransport(proxy.TransportOptions{
 		MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
 		MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
-	})
+	}), false)
 	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,

@@ -98,7 +98,7 @@ func (a *App) reload(ctx context.Context) error {
 func restartKeys(started, cfg *config.Config) []string {
 	// Sections read once at start. A key added to one of them is
 	// restart-only unless listed in reloadable.
-	restartOnly := []string{"server", "redis", "rate_limits", "log", "audit",
+	restartOnly := []string{"server", "redis", "rate_limits", "log", "audit", "tracing",
 		"tokens.issuer", "tokens.audience", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.identity_token_ttl"}
 	// Keys inside those sections that a reload does apply: the certificate
 	// files are read again, and max_body_bytes is copied into each route.
