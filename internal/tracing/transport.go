@@ -32,8 +32,8 @@ type transport struct {
 	name     string
 	withPath bool
 	next     http.RoundTripper
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -101,6 +101,8 @@ exporters:
 	out := &gwbin.SyncBuffer{}
 	cmd := exec.Command(bin, "--config", path)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+	// Jaeger's own traces would go to localhost:4317.
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting jaeger: %v", err)
 	}
@@ -218,6 +220,23 @@ func (tr jTrace) byName(name string) []jSpan {
 		}
 	}
 	return out
+}
+
+// descends reports whether s is a descendant of anc.
+func (tr jTrace) descends(s, anc jSpan) bool {
+	byID := map[string]jSpan{}
+	for _, sp := range tr.Spans {
+		byID[sp.SpanID] = sp
+	}
+	for p := s.parent(); p != ""; p = byID[p].parent() {
+		if p == anc.SpanID {
+			return true
+		}
+		if _, ok := byID[p]; !ok {
+			return false
+		}
+	}
+	return false
 }
 
 // one returns the trace's one span named name.
@@ -363,13 +382,15 @@ rate_limits:
 			t.Errorf("upstream traceparent's parent = %s, want the upstream span %s", m[2], ups.SpanID)
 		}
 		wantTags(t, ups, map[string]string{"http.response.status_code": "200", "span.kind": "client"})
+		// The key's lookup on a cold cache is the request's Redis call,
+		// made by the strategy.
 		redis := tr.byName("redis")
 		if len(redis) == 0 {
 			t.Errorf("no redis span: the key lookup should be one")
 		}
 		for _, r := range redis {
-			if r.parent() != st.SpanID {
-				t.Errorf("redis span %q: parent %q, want the strategy span", r.OperationName, r.parent())
+			if !tr.descends(r, st) {
+				t.Errorf("redis span %q does not descend from the strategy span", r.OperationName)
 			}
 		}
 	})
@@ -381,7 +402,7 @@ rate_limits:
 		tr := j.trace(t, traceOf("tr-401"), 2)
 		all = append(all, tr)
 		srv := server(tr, "GET keyed", "")
-		wantTags(t, srv, map[string]string{"http.response.status_code": "401", "authgateway.outcome": "invalid_credentials"})
+		wantTags(t, srv, map[string]string{"http.response.status_code": "401", "authgateway.outcome": "invalid"})
 		if srv.tag("authgateway.reason") == "" {
 			t.Errorf("401 server span has no authgateway.reason")
 		}
