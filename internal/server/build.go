@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/admin"
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/idp"
@@ -52,6 +53,9 @@ type App struct {
 
 	gen       atomic.Pointer[generation]
 	reloadErr atomic.Pointer[string]
+	reloadAt  atomic.Pointer[time.Time] // the last load or reload attempt
+	// stats is the traffic the admin dashboard shows.
+	stats *admin.Stats
 	reloadMu  sync.Mutex
 	failures  *ratelimit.Limiter
 	// failureWatch checks clients without failures without a Redis round
@@ -137,7 +141,7 @@ func DryRun() Option { return func(a *App) { a.dryRun = true } }
 // starting anything (Start does that); only a non-dry build's session store
 // subscribes to Redis as it is built. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient()}
+	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient(), stats: admin.NewStats()}
 	a.keySets = jwks.NewSets(a.idp, jwks.Options{OnCache: func(hit bool) { a.Metrics.CacheResult("jwks", hit) }})
 	for _, o := range opts {
 		o(a)
@@ -209,6 +213,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	a.gen.Store(gen)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	a.Metrics.RestartRequired(nil)
+	now := time.Now()
+	a.reloadAt.Store(&now)
 	return a, nil
 }
 
@@ -309,6 +315,7 @@ func (a *App) Ready(ctx context.Context) error {
 // observe feeds each request's event to the metrics and the audit log.
 func (a *App) observe(ev *proxy.Event) {
 	a.Metrics.Observe(ev)
+	a.stats.Observe(ev)
 	if a.Audit == nil {
 		return
 	}

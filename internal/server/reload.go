@@ -32,6 +32,8 @@ func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	err := a.reload(ctx)
+	now := time.Now()
+	a.reloadAt.Store(&now)
 	if err != nil {
 		msg := err.Error()
 		a.reloadErr.Store(&msg)

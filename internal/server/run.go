@@ -14,11 +14,26 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/admin"
 	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
-// AdminHandler serves /healthz, /readyz and /metrics.
+// AdminHandler serves the dashboard and admin API (package admin) and,
+// open to probes and scrapers, /healthz, /readyz and /metrics.
 func (a *App) AdminHandler() http.Handler {
+	return admin.New(admin.Options{
+		Token:      a.started.Server.AdminToken,
+		Probes:     a.probes(),
+		View:       a.adminView,
+		Stats:      a.stats,
+		Keys:       a.keyManager,
+		Logger:     a.Logger.With("component", "admin"),
+		OnKeyEvent: a.auditKeyEvent,
+	})
+}
+
+// probes serves /healthz, /readyz and /metrics.
+func (a *App) probes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
