@@ -55,9 +55,9 @@ type App struct {
 	reloadErr atomic.Pointer[string]
 	reloadAt  atomic.Pointer[time.Time] // the last load or reload attempt
 	// stats is the traffic the admin dashboard shows.
-	stats *admin.Stats
-	reloadMu  sync.Mutex
-	failures  *ratelimit.Limiter
+	stats    *admin.Stats
+	reloadMu sync.Mutex
+	failures *ratelimit.Limiter
 	// failureWatch checks clients without failures without a Redis round
 	// trip; nil without Redis. Start runs it.
 	failureWatch *ratelimit.FailureWatch
