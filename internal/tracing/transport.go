@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -46,6 +47,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return t.next.RoundTrip(req)
 	}
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		// An unsampled trace: no span to record, but the upstream still
+		// gets the trace (flagged not sampled) instead of the client's.
+		out := t.outbound(req, ctx)
+		return t.next.RoundTrip(out)
+	}
 	// Never the query: it may carry what a client sent.
 	name := t.name
 	if t.withPath {
@@ -58,14 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			attribute.String("url.scheme", req.URL.Scheme),
 		))
 	defer span.End()
-	out := req.WithContext(ctx)
-	if t.withPath {
-		out = req.Clone(ctx)
-	}
-	out.Header.Del("Traceparent")
-	out.Header.Del("Tracestate")
-	t.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
-	resp, err := t.next.RoundTrip(out)
+	resp, err := t.next.RoundTrip(t.outbound(req, ctx))
 	if err != nil {
 		span.SetStatus(codes.Error, "request failed")
 		return resp, err
@@ -75,4 +75,19 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
 	}
 	return resp, nil
+}
+
+// outbound is req carrying ctx's trace in place of any it had.
+func (t *transport) outbound(req *http.Request, ctx context.Context) *http.Request {
+	out := req
+	switch {
+	case t.withPath:
+		out = req.Clone(ctx)
+	case ctx != req.Context():
+		out = req.WithContext(ctx)
+	}
+	out.Header.Del("Traceparent")
+	out.Header.Del("Tracestate")
+	t.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	return out
 }
