@@ -21,7 +21,7 @@ import (
 // AdminHandler serves the dashboard and admin API (package admin) and,
 // open to probes and scrapers, /healthz, /readyz and /metrics.
 func (a *App) AdminHandler() http.Handler {
-	return admin.New(admin.Options{
+	opts := admin.Options{
 		Token:      a.started.Server.AdminToken,
 		Probes:     a.probes(),
 		View:       a.adminView,
@@ -29,7 +29,15 @@ func (a *App) AdminHandler() http.Handler {
 		Keys:       a.keyManager,
 		Logger:     a.Logger.With("component", "admin"),
 		OnKeyEvent: a.auditKeyEvent,
-	})
+	}
+	// The session store offers "revoke every session of a subject" once it
+	// can (issue 17); the dashboard shows the form only then.
+	if a.sessions != nil {
+		if r, ok := any(a.sessions).(admin.SessionRevoker); ok {
+			opts.Sessions = r
+		}
+	}
+	return admin.New(opts)
 }
 
 // probes serves /healthz, /readyz and /metrics.
