@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authgateway/authgateway/internal/testutil/gwbin"
+	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
@@ -516,4 +518,67 @@ rate_limits:
 			}
 		}
 	})
+}
+
+// TestTracingJaegerIdP: an oauth2 strategy's calls to the identity
+// provider are spans of the request that made them (a real zitadel OP):
+// the introspection of an opaque token under the strategy's span, and
+// never the token.
+func TestTracingJaegerIdP(t *testing.T) {
+	j := startJaeger(t)
+	op := oidctest.Start(t, oidctest.Options{})
+	up := newUpstream(t, 0)
+	cfg := fmt.Sprintf(`tracing:
+  otlp_endpoint: %s
+  service_name: gw-e2e-idp
+  sample_ratio: 1
+strategies:
+  sso:
+    type: oauth2
+    issuer_url: %s
+    client_id: %s
+    client_secret: ${SSO_SECRET}
+    audience: %s
+    cache_ttl: 0s
+routes:
+  - {name: sso, path: /sso, upstream: %s, strategies: [sso]}
+`, j.OTLP, op.Issuer, oidctest.GatewayClientID, oidctest.GatewayClientID, up.URL)
+	g := startGateway(t, cfg, map[string]string{"SSO_SECRET": oidctest.GatewayClientSecret})
+	tok := op.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret)
+	if r := g.Do(t, req("GET", "/sso/x", bearer(tok), "X-Request-Id: tr-idp")); r.Status != http.StatusOK {
+		t.Fatalf("opaque token: status %d (%s)", r.Status, r.Body)
+	}
+	id, _ := g.Event(t, "tr-idp")["trace_id"].(string)
+	tr := j.trace(t, id, 4)
+	srv := tr.one(t, "GET sso")
+	st := tr.one(t, "strategy sso")
+	if st.parent() != srv.SpanID {
+		t.Errorf("strategy span's parent %q, want the server span", st.parent())
+	}
+	intro := tr.byName("idp POST")
+	found := false
+	for _, s := range intro {
+		if strings.HasSuffix(s.OperationName, pathOnly(op.IntrospectionURL)) {
+			found = true
+			if !tr.descends(s, st) {
+				t.Errorf("introspection span %q does not descend from the strategy span", s.OperationName)
+			}
+			wantTags(t, s, map[string]string{"http.response.status_code": "200", "span.kind": "client"})
+		}
+	}
+	if !found {
+		t.Errorf("no introspection span (idp spans: %v)", intro)
+	}
+	if strings.Contains(tr.Raw, tok) || strings.Contains(tr.Raw, oidctest.GatewayClientSecret) {
+		t.Errorf("the trace holds the token or the client secret")
+	}
+}
+
+// pathOnly is the path of a URL.
+func pathOnly(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Path
 }
