@@ -24,7 +24,7 @@ run: build .dev/access-secret
 # private (0700); the files are 0644 so that the containers' users (65532 for
 # the gateway, redis for Redis) can read them: compose mounts file secrets
 # with their host owner and mode.
-compose-secrets: .dev/access-secret .dev/redis.conf .dev/redis-url
+compose-secrets: .dev/access-secret .dev/redis.conf .dev/redis-url .dev/admin-token
 
 # The directory is private (0700); the file is 0644 so that the container user
 # (uid 65532) can read it when docker compose mounts it as a secret. 48 random
@@ -36,6 +36,14 @@ compose-secrets: .dev/access-secret .dev/redis.conf .dev/redis-url
 	head -c 48 /dev/urandom | od -An -v -tx1 | tr -d ' \n' > $@.tmp && \
 	test "$$(wc -c < $@.tmp)" -eq 96 || { rm -f $@.tmp; echo "could not generate $@"; exit 1; }; \
 	chmod 644 $@.tmp && mv $@.tmp $@ && echo "wrote a random dev signing secret to $@"
+
+# The admin dashboard's token (server.admin_token_file): 32 random bytes as
+# 64 hex digits, written like the signing secret.
+.dev/admin-token:
+	@set -o pipefail; mkdir -p .dev && chmod 700 .dev && \
+	head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' > $@.tmp && \
+	test "$$(wc -c < $@.tmp)" -eq 64 || { rm -f $@.tmp; echo "could not generate $@"; exit 1; }; \
+	chmod 644 $@.tmp && mv $@.tmp $@ && echo "wrote a random admin token to $@"
 
 # Redis's password in the two forms its users read: the requirepass line
 # Redis includes, and the URL the gateway connects with (hex: no escaping).

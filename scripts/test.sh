@@ -59,6 +59,7 @@ report() {
 	[ "${AUTHGATEWAY_REQUIRE_REDIS:-}" = 1 ] && required+=("redis")
 	[ "${AUTHGATEWAY_REQUIRE_NGINX:-}" = 1 ] && required+=("nginx")
 	[ "${AUTHGATEWAY_REQUIRE_BROWSER:-}" = 1 ] && required+=("chrom" "browser")
+	[ "${AUTHGATEWAY_REQUIRE_JAEGER:-}" = 1 ] && required+=("jaeger")
 	local pattern
 	pattern=$(IFS='|'; echo "${required[*]:-}")
 	"$GO" run ./scripts/testreport summary ${pattern:+-fail-skips "(?i)$pattern"} "$EVENTS"

@@ -27,6 +27,7 @@ func (c *Config) fileFields() []fileField {
 		add("server.tls.cert_file", &t.CertFile)
 		add("server.tls.key_file", &t.KeyFile)
 	}
+	add("server.admin_token_file", &c.Server.AdminTokenFile)
 	add("redis.url_file", &c.Redis.URLFile)
 	for i := range c.Tokens.SigningKeys {
 		k := &c.Tokens.SigningKeys[i]

@@ -13,6 +13,8 @@ import (
 const (
 	DefaultListen                  = ":8080"
 	DefaultAdminListen             = "127.0.0.1:9090"
+	DefaultTracingServiceName      = "authgateway"
+	DefaultTracingSampleRatio      = 0.1
 	DefaultReadHeaderTimeout       = 10 * time.Second
 	DefaultIdleTimeout             = 120 * time.Second
 	DefaultMaxHeaderBytes          = 32 << 10
@@ -85,6 +87,11 @@ func (c *Config) Provision() {
 		c.RateLimits.AuthFailures = &FailureLimit{Limit: DefaultAuthFailureLimit, Period: Duration(DefaultAuthFailurePeriod)}
 	}
 	orZero(&c.RateLimits.AuthFailures.OnRedisError, defaultFailurePolicy)
+	orZero(&c.Tracing.ServiceName, DefaultTracingServiceName)
+	if c.Tracing.SampleRatio == nil {
+		r := DefaultTracingSampleRatio
+		c.Tracing.SampleRatio = &r
+	}
 	orDefault(c, "log.level", &c.Log.Level, DefaultLogLevel)
 	orDefault(c, "log.format", &c.Log.Format, DefaultLogFormat)
 	if c.Log.AuthEvents == nil {

@@ -29,6 +29,12 @@ func (c *Config) LoadSecrets() []Problem {
 			v.redisURL(r.URL)
 		}
 	}
+	if f := c.Server.AdminTokenFile; f != "" {
+		var ok bool
+		if c.Server.AdminToken, ok = v.readSecret("server.admin_token_file", f); ok && len(c.Server.AdminToken) < minAdminToken {
+			v.errorf("server.admin_token_file", "the admin token is %d characters: use at least %d (openssl rand -hex 32)", len(c.Server.AdminToken), minAdminToken)
+		}
+	}
 	for i := range c.Tokens.SigningKeys {
 		k := &c.Tokens.SigningKeys[i]
 		path := fmt.Sprintf("tokens.signing_keys[%d]", i)
@@ -60,6 +66,9 @@ func (c *Config) LoadSecrets() []Problem {
 	v.sharedKeyStores()
 	return v.problems
 }
+
+// minAdminToken is the shortest admin token accepted: 128 bits in hex.
+const minAdminToken = 32
 
 // readFile reads the file named at path; ok is false, and the problem
 // reported, when it cannot be read or is empty.

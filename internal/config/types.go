@@ -27,6 +27,7 @@ type Config struct {
 	RateLimits RateLimits           `yaml:"rate_limits"`
 	Log        Log                  `yaml:"log"`
 	Audit      Audit                `yaml:"audit"`
+	Tracing    Tracing              `yaml:"tracing"`
 
 	// Path is the file the config was loaded from. Relative file paths in
 	// the config were resolved against its directory by Load.
@@ -92,6 +93,13 @@ type Server struct {
 	// turns it off, and so does GOGC in the environment. Process-wide, read
 	// at start.
 	GCHeapFloor int64 `yaml:"gc_heap_floor"`
+	// AdminTokenFile names the file holding the admin token: when set,
+	// the dashboard and admin API need it (a login form setting a cookie,
+	// or Authorization: Bearer). Default unset: the admin listener must then
+	// be on loopback, or validate warns.
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// AdminToken is AdminTokenFile's content (LoadSecrets).
+	AdminToken string `yaml:"-"`
 
 	trustedPrefixes []netip.Prefix
 }
@@ -252,6 +260,18 @@ type Audit struct {
 	// Output is "" (off, the default), "stdout", "stderr" or a file path
 	// (appended to, created 0600).
 	Output string `yaml:"output"`
+}
+
+// Tracing exports OpenTelemetry traces over OTLP/HTTP.
+type Tracing struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP URL (http://jaeger:4318);
+	// spans go to its /v1/traces. Default unset: tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// ServiceName is the traces' service.name. Default "authgateway".
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; a trusted
+	// proxy's sampled traceparent is followed whatever it is. Default 0.1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
 }
 
 // RouteLimit is a per-route request quota.

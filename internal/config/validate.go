@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -83,6 +85,7 @@ func (v *validator) run() {
 	v.routes()
 	v.rateLimits()
 	v.log()
+	v.tracing()
 	if t := v.cfg.Tokens.IdentityTokenTTL; t <= 0 || t.D() > 5*time.Minute {
 		v.errorf("tokens.identity_token_ttl", "must be between 1s and 5m")
 	}
@@ -128,6 +131,42 @@ func (v *validator) server() {
 	if s.GCHeapFloor < 0 {
 		v.errorf("server.gc_heap_floor", "must be a size in bytes, or 0 to turn the floor off")
 	}
+}
+
+func (v *validator) tracing() {
+	t := v.cfg.Tracing
+	if t.OTLPEndpoint != "" {
+		if u, err := url.Parse(t.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf("tracing.otlp_endpoint", "%q: want the collector's OTLP/HTTP URL, like http://jaeger:4318", t.OTLPEndpoint)
+		}
+	}
+	if r := t.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		v.errorf("tracing.sample_ratio", "%v: want a ratio from 0 to 1", *r)
+	}
+}
+
+// Warnings reports what is allowed but probably a mistake: an admin
+// listener reachable from other hosts without an admin token (its
+// dashboard can create API keys).
+func (c *Config) Warnings() []Problem {
+	var out []Problem
+	if a := c.Server.AdminListen; a != "" && c.Server.AdminTokenFile == "" && !loopback(a) {
+		out = append(out, c.Problem("server.admin_listen", "WARNING: the admin listener %q is not on loopback and server.admin_token_file is unset: anyone who reaches it can create and revoke API keys; set admin_token_file or listen on 127.0.0.1", a))
+	}
+	return out
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (v *validator) redis() {

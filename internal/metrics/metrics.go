@@ -33,6 +33,7 @@ type Metrics struct {
 	lastReloadTS prometheus.Gauge
 	restart      prometheus.Gauge
 	restartKeys  *prometheus.GaugeVec
+	spansDropped prometheus.Counter
 
 	// children caches the per-label counters of the request path, so a
 	// request costs a map read instead of label hashing.
@@ -89,8 +90,11 @@ func New() *Metrics {
 	m.restartKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
 	}, []string{"key"})
+	m.spansDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authgateway_trace_spans_dropped_total", Help: "Trace spans dropped because the export queue was full.",
+	})
 	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
-		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
+		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,6 +130,9 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 		o.(prometheus.Observer).Observe(ev.UpstreamDuration.Seconds())
 	}
 }
+
+// SpanDropped counts a trace span the export queue had no room for.
+func (m *Metrics) SpanDropped() { m.spansDropped.Inc() }
 
 // CacheResult counts a cache lookup; hit is false for a miss.
 func (m *Metrics) CacheResult(cache string, hit bool) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"io"
 	"strconv"
 	"sync"
@@ -48,6 +49,11 @@ func (e *eventEncoder) write(ev *Event, now time.Time) {
 	b = strconv.AppendInt(b, int64(ev.Status), 10)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, now.Sub(ev.Start).Microseconds(), 10)
+	if ev.TraceID.IsValid() {
+		b = append(b, `,"trace_id":"`...)
+		b = hex.AppendEncode(b, ev.TraceID[:])
+		b = append(b, '"')
+	}
 	b = append(b, "}\n"...)
 	_, _ = e.w.Write(b)
 	*bp = b

@@ -18,8 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/tracing"
 )
 
 // Options configures a Gateway. Zero values are safe: no failure limit, no
@@ -45,6 +48,10 @@ type Options struct {
 	Observer func(*Event)
 	// Asserter signs X-Auth-Token for routes with IdentityToken; may be nil.
 	Asserter Asserter
+	// Tracing records a server span per request; nil: off, at no cost.
+	// Transport should then be wrapped by Tracing.Transport, which carries
+	// the trace to the upstream.
+	Tracing *tracing.Tracing
 }
 
 // FailureLimiter counts failed authentications per client key
@@ -130,7 +137,9 @@ type Event struct {
 	Start   time.Time
 	// UpstreamDuration is the time spent waiting for the upstream, if forwarded.
 	UpstreamDuration time.Duration
-	forwardStart     time.Time
+	// TraceID is the request's trace, when it is sampled (zero otherwise).
+	TraceID      trace.TraceID
+	forwardStart time.Time
 }
 
 type stateKey struct{}
@@ -172,6 +181,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
 	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
+	if g.opts.Tracing != nil {
+		var span trace.Span
+		r, span = g.startSpan(r, st)
+		defer endSpan(span, st) // before finish: deferred later, runs first
+	}
 
 	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
 	st.record(&d)
@@ -284,7 +298,7 @@ func (g *Gateway) finish(st *reqState) {
 	if ev.Status >= 500 {
 		lvl = slog.LevelWarn
 	}
-	g.opts.Logger.LogAttrs(context.Background(), lvl, "auth",
+	attrs := []slog.Attr{
 		slog.String("request_id", ev.RequestID),
 		slog.String("route", ev.Route),
 		slog.String("method", ev.Method),
@@ -297,7 +311,11 @@ func (g *Gateway) finish(st *reqState) {
 		slog.String("token_id", ev.TokenID),
 		slog.Int("status", ev.Status),
 		slog.Int64("duration_us", time.Since(ev.Start).Microseconds()),
-	)
+	}
+	if ev.TraceID.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", ev.TraceID.String()))
+	}
+	g.opts.Logger.LogAttrs(context.Background(), lvl, "auth", attrs...)
 }
 
 // requestIDs accepts a client's X-Request-Id when it is short and plain, and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgateway/authgateway/internal/admin"
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/idp"
@@ -25,6 +26,7 @@ import (
 	"github.com/authgateway/authgateway/internal/redisconn"
 	"github.com/authgateway/authgateway/internal/session"
 	"github.com/authgateway/authgateway/internal/tokens"
+	"github.com/authgateway/authgateway/internal/tracing"
 )
 
 // NewLogger builds the structured logger the config asks for.
@@ -51,8 +53,11 @@ type App struct {
 
 	gen       atomic.Pointer[generation]
 	reloadErr atomic.Pointer[string]
-	reloadMu  sync.Mutex
-	failures  *ratelimit.Limiter
+	reloadAt  atomic.Pointer[time.Time] // the last load or reload attempt
+	// stats is the traffic the admin dashboard shows.
+	stats    *admin.Stats
+	reloadMu sync.Mutex
+	failures *ratelimit.Limiter
 	// failureWatch checks clients without failures without a Redis round
 	// trip; nil without Redis. Start runs it.
 	failureWatch *ratelimit.FailureWatch
@@ -83,6 +88,9 @@ type App struct {
 	startErr  error
 	stop      context.CancelFunc // ends what Start began
 	stopped   chan struct{}      // closed when it has ended
+	// tracing is the trace pipeline; nil when tracing is off (and in a
+	// dry run).
+	tracing *tracing.Tracing
 	// denylistRead: a dry run reads the session denylist once, when a
 	// decision first needs it.
 	denylistRead sync.Once
@@ -133,7 +141,7 @@ func DryRun() Option { return func(a *App) { a.dryRun = true } }
 // starting anything (Start does that); only a non-dry build's session store
 // subscribes to Redis as it is built. Close releases it.
 func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
-	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient()}
+	a := &App{Logger: logger, Metrics: metrics.New(), limiters: map[limiterKey]*ratelimit.Limiter{}, idp: idp.NewHTTPClient(), stats: admin.NewStats()}
 	a.keySets = jwks.NewSets(a.idp, jwks.Options{OnCache: func(hit bool) { a.Metrics.CacheResult("jwks", hit) }})
 	for _, o := range opts {
 		o(a)
@@ -164,12 +172,28 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		}
 		a.closers = append(a.closers, func() { _ = a.Audit.Close() })
 	}
+	if t := cfg.Tracing; t.OTLPEndpoint != "" && !a.dryRun {
+		a.tracing, err = tracing.New(ctx, tracing.Options{
+			Endpoint: t.OTLPEndpoint, ServiceName: t.ServiceName, SampleRatio: *t.SampleRatio, OnDrop: a.Metrics.SpanDropped,
+		})
+		if err != nil {
+			return nil, config.Errors{cfg.Problem("tracing.otlp_endpoint", "%v", err)}
+		}
+		tr := a.tracing
+		a.closers = append(a.closers, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tr.Shutdown(sctx)
+		})
+		tr.InstrumentRedis(a.Redis)
+		a.idp.Transport = tr.Transport("idp", a.idp.Transport, true)
+	}
 	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
-	a.transport = proxy.NewTransport(proxy.TransportOptions{
+	a.transport = a.tracing.Transport("upstream", proxy.NewTransport(proxy.TransportOptions{
 		MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
 		MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
-	})
+	}), false)
 	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
@@ -189,6 +213,8 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 	a.gen.Store(gen)
 	a.Metrics.ConfigLoaded(cfg.Hash, nil)
 	a.Metrics.RestartRequired(nil)
+	now := time.Now()
+	a.reloadAt.Store(&now)
 	return a, nil
 }
 
@@ -289,6 +315,7 @@ func (a *App) Ready(ctx context.Context) error {
 // observe feeds each request's event to the metrics and the audit log.
 func (a *App) observe(ev *proxy.Event) {
 	a.Metrics.Observe(ev)
+	a.stats.Observe(ev)
 	if a.Audit == nil {
 		return
 	}

@@ -121,6 +121,7 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		Endpoints:    g.endpoints(login),
 		AuthEvents:   *a.started.Log.AuthEvents,
 		Observer:     a.observe,
+		Tracing:      a.tracing,
 	}
 	if a.started.Log.Format == "json" {
 		popts.EventLog = a.eventLog

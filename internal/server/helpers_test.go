@@ -15,13 +15,19 @@ import (
 // strategy named "jwt" (issuer i, audience a), plus the given routes YAML.
 func jwtApp(tb testing.TB, routes string) *App {
 	tb.Helper()
+	return jwtAppWith(tb, "", routes)
+}
+
+// jwtAppWith is jwtApp with extra top-level config sections.
+func jwtAppWith(tb testing.TB, extra, routes string) *App {
+	tb.Helper()
 	dir := tb.TempDir()
 	secret := filepath.Join(dir, "s")
 	if err := os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	y := `server: {listen: "127.0.0.1:0", admin_listen: ""}
-tokens:
+` + extra + `tokens:
   issuer: i
   audience: a
   signing_keys: [{kid: k, algorithm: HS256, secret_file: ` + secret + `}]

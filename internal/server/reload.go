@@ -32,6 +32,8 @@ func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	err := a.reload(ctx)
+	now := time.Now()
+	a.reloadAt.Store(&now)
 	if err != nil {
 		msg := err.Error()
 		a.reloadErr.Store(&msg)
@@ -98,7 +100,7 @@ func (a *App) reload(ctx context.Context) error {
 func restartKeys(started, cfg *config.Config) []string {
 	// Sections read once at start. A key added to one of them is
 	// restart-only unless listed in reloadable.
-	restartOnly := []string{"server", "redis", "rate_limits", "log", "audit",
+	restartOnly := []string{"server", "redis", "rate_limits", "log", "audit", "tracing",
 		"tokens.issuer", "tokens.audience", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.identity_token_ttl"}
 	// Keys inside those sections that a reload does apply: the certificate
 	// files are read again, and max_body_bytes is copied into each route.

@@ -14,11 +14,34 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/admin"
 	"github.com/authgateway/authgateway/internal/redisconn"
 )
 
-// AdminHandler serves /healthz, /readyz and /metrics.
+// AdminHandler serves the dashboard and admin API (package admin) and,
+// open to probes and scrapers, /healthz, /readyz and /metrics.
 func (a *App) AdminHandler() http.Handler {
+	opts := admin.Options{
+		Token:      a.started.Server.AdminToken,
+		Probes:     a.probes(),
+		View:       a.adminView,
+		Stats:      a.stats,
+		Keys:       a.keyManager,
+		Logger:     a.Logger.With("component", "admin"),
+		OnKeyEvent: a.auditKeyEvent,
+	}
+	// The session store offers "revoke every session of a subject" once it
+	// can (issue 17); the dashboard shows the form only then.
+	if a.sessions != nil {
+		if r, ok := any(a.sessions).(admin.SessionRevoker); ok {
+			opts.Sessions = r
+		}
+	}
+	return admin.New(opts)
+}
+
+// probes serves /healthz, /readyz and /metrics.
+func (a *App) probes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -8,6 +8,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/authgateway/authgateway/internal/tracing"
 )
 
 // Named is a strategy with its configured name.
@@ -43,8 +49,19 @@ type Result struct {
 // token after a jwt strategy). withOutcomes records every step (explain).
 func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool) Result {
 	var res Result
+	// Within a recorded trace each strategy tried is a span of its own.
+	var tracer trace.Tracer
+	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
+		tracer = sp.TracerProvider().Tracer(tracing.InstrumentationName)
+	}
 	for _, n := range chain {
-		id, err := n.Strategy.Authenticate(ctx, r)
+		var id *Identity
+		var err error
+		if tracer != nil {
+			id, err = authenticateTraced(ctx, tracer, n, r)
+		} else {
+			id, err = n.Strategy.Authenticate(ctx, r)
+		}
 		var o Outcome
 		switch {
 		case err == nil && id != nil && !cleanIdentity(id):
@@ -96,6 +113,31 @@ func Run(ctx context.Context, chain []Named, r *http.Request, withOutcomes bool)
 		res.Reason = ReasonNoCredentials
 	}
 	return res
+}
+
+// authenticateTraced runs one strategy in a span that records its result
+// and denial reason (never the credential, nor the error's text, which may
+// quote what the client sent).
+func authenticateTraced(ctx context.Context, tracer trace.Tracer, n Named, r *http.Request) (*Identity, error) {
+	ctx, span := tracer.Start(ctx, "strategy "+n.Name, trace.WithAttributes(attribute.String("authgateway.strategy", n.Name)))
+	defer span.End()
+	id, err := n.Strategy.Authenticate(ctx, r)
+	result, reason := "identity", Reason("")
+	switch {
+	case err == nil && id != nil:
+	case errors.Is(err, ErrNoCredentials):
+		result, reason = "no_credentials", ReasonNoCredentials
+	case errors.Is(err, ErrInvalidCredentials):
+		result, reason = "invalid", reasonOf(err)
+	default:
+		result, reason = "error", ReasonStrategyError
+		span.SetStatus(codes.Error, string(reason))
+	}
+	span.SetAttributes(attribute.String("authgateway.result", result))
+	if reason != "" {
+		span.SetAttributes(attribute.String("authgateway.reason", string(reason)))
+	}
+	return id, err
 }
 
 func reasonOf(err error) Reason {

@@ -102,14 +102,20 @@ func freePort(t *testing.T) int {
 // startGateway runs the binary on cfg until the test ends.
 func startGateway(t *testing.T, cfg string, addr string) *syncBuffer {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gateway.yaml")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startGatewayAt(t, path, addr)
+}
+
+// startGatewayAt runs the binary on the config file at path until the
+// test ends; addr is its main listener.
+func startGatewayAt(t *testing.T, path string, addr string) *syncBuffer {
+	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(binPath, "serve", "-config", path)
-	cmd.Dir = dir
+	cmd.Dir = filepath.Dir(path)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

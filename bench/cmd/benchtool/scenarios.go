@@ -115,6 +115,8 @@ func scenarios() []*scenario {
 				return protectWithJWT(e, c, "HS256")
 			},
 			creds: mintCreds(1000)}),
+		withOptional(traceScenario("gw-jwt-hs256-trace0.01", 0.01)),
+		withOptional(traceScenario("gw-jwt-hs256-trace1", 1)),
 		jwtScenario("gw-jwt-es256", "ES256", 1000, false),
 		jwtScenario("gw-jwt-rs256", "RS256", 1000, false),
 		jwtScenario("gw-jwt-es256-uncached", "ES256", -1, false),
@@ -209,6 +211,19 @@ func countRedis(mint func(context.Context, *env, string) (*creds, error), cluste
 }
 
 func withOptional(s *scenario) *scenario { s.optional = true; return s }
+
+// traceScenario is gw-jwt-hs256 with tracing on at ratio, exporting over
+// OTLP/HTTP to the bench upstream, which discards the spans.
+func traceScenario(name string, ratio float64) *scenario {
+	return &scenario{name: name, target: targetGateway, path: pathAPI, fixedRate: true,
+		desc:     fmt.Sprintf("gw-jwt-hs256 with tracing on, sample_ratio %g, spans exported over OTLP/HTTP (to the upstream, which discards them)", ratio),
+		baseline: "bare-proxy-bearer",
+		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
+			c.Tracing = map[string]any{"otlp_endpoint": e.upstream + otlpTracesPath, "sample_ratio": ratio}
+			return protectWithJWT(e, c, "HS256")
+		},
+		creds: mintCreds(1000)}
+}
 
 // jwtScenario protects /api with a jwt strategy verifying the gateway's own
 // tokens signed with alg. n tokens are minted; n < 0 means MISS_TOKENS, more
@@ -337,6 +352,7 @@ type gwConfig struct {
 	Strategies map[string]map[string]any `yaml:"strategies,omitempty"`
 	Routes     []map[string]any          `yaml:"routes"`
 	Log        map[string]any            `yaml:"log,omitempty"`
+	Tracing    map[string]any            `yaml:"tracing,omitempty"`
 }
 
 // baseConfig is what every gateway scenario starts from: the gateway as it

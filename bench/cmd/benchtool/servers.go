@@ -20,6 +20,9 @@ import (
 // the size of a small JSON API answer, so the proxies' own work dominates.
 const upstreamBody = `{"ok":true,"service":"bench-upstream","items":[1,2,3],"note":"fixed body for the load harness"}` + "\n"
 
+// otlpTracesPath is where the upstream takes OTLP/HTTP spans.
+const otlpTracesPath = "/v1/traces"
+
 func cmdUpstream(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	addr := fs.String("listen", "127.0.0.1:0", "address to listen on (loopback)")
@@ -30,6 +33,13 @@ func cmdUpstream(ctx context.Context, args []string) error {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Drain a request body so keep-alive survives POST scenarios.
 		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == otlpTracesPath {
+			// The tracing scenarios' collector: spans read and discarded
+			// (an empty ExportTraceServiceResponse), so what is measured
+			// is the gateway's side of tracing.
+			w.Header()["Content-Type"] = []string{"application/x-protobuf"}
+			return
+		}
 		w.Header()["Content-Type"] = []string{"application/json"}
 		w.Header()["Content-Length"] = []string{length}
 		_, _ = io.WriteString(w, upstreamBody)
