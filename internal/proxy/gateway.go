@@ -139,6 +139,11 @@ type stateKey struct{}
 type reqState struct {
 	route       *Route
 	path        string // canonical escaped path
+	// host is the request's host (r.Host: the Host header, or the authority
+	// of an absolute-form target, which HTTP/1.1 says replaces it) and
+	// hostName its name as routes match it. The same value decides the
+	// route, X-Forwarded-Host and, with preserve_host, the upstream's Host.
+	host, hostName string
 	query       string
 	identity    *strategies.Identity
 	peerTrusted bool
@@ -161,7 +166,7 @@ func (st *reqState) takeHeaders(h http.Header) {
 		st.forwardedFor = h["X-Forwarded-For"]
 		st.forwardedProto = h.Get("X-Forwarded-Proto")
 	}
-	stripInboundHeaders(h)
+	stripInboundHeaders(h, st.route)
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
