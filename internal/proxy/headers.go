@@ -255,9 +255,12 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 		return
 	}
 	var buf [256]byte
+	vals := make([]string, 0, len(tmpls)) // one backing array, as in setIdentityHeaders
 	for _, t := range tmpls {
 		if v, ok := t.Template.Append(buf[:0], id); ok {
-			h[t.Name] = []string{string(v)}
+			vals = append(vals, string(v))
+			n := len(vals)
+			h[t.Name] = vals[n-1 : n : n]
 		}
 	}
 }

@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/authgateway/authgateway/internal/headertmpl"
+	"github.com/authgateway/authgateway/internal/routing"
+	"github.com/authgateway/authgateway/internal/strategies"
+)
+
+func hostTable(t testing.TB, o TableOptions) *Table {
+	t.Helper()
+	u := &url.URL{Scheme: "http", Host: "up"}
+	table, err := o.NewTable([]*Route{
+		{Name: "legacy-read", Host: "legacy.example.com", Prefix: "/legacy", Methods: []string{"GET"}, Upstream: u},
+		{Name: "legacy-write", Host: "legacy.example.com", Prefix: "/legacy", Methods: []string{"POST", "PUT"}, Upstream: u},
+		{Name: "legacy-rest", Host: "legacy.example.com", Prefix: "/legacy", Upstream: u},
+		{Name: "legacy-admin", Host: "legacy.example.com", Prefix: "/legacy/admin", Methods: []string{"GET"}, Upstream: u},
+		{Name: "tenant", Host: "*.example.com", Prefix: "/", Upstream: u},
+		{Name: "tenant-api", Host: "*.example.com", Prefix: "/api", Methods: []string{"DELETE"}, Upstream: u},
+		{Name: "public-legacy", Prefix: "/legacy/public", Upstream: u},
+		{Name: "site", Prefix: "/", Upstream: u},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+func TestMatchHostsAndMethods(t *testing.T) {
+	table := hostTable(t, TableOptions{})
+	tests := []struct {
+		host, path, method string
+		want               string // route name; "" for none
+		res                routing.Result
+		serves             bool
+	}{
+		{"legacy.example.com", "/legacy/a", "GET", "legacy-read", routing.Matched, true},
+		{"legacy.example.com", "/legacy/a", "HEAD", "legacy-read", routing.Matched, true},
+		{"legacy.example.com", "/legacy", "POST", "legacy-write", routing.Matched, true},
+		{"legacy.example.com", "/legacy", "DELETE", "legacy-rest", routing.Matched, true},
+		{"legacy.example.com", "/legacy", "post", "legacy-rest", routing.Matched, false}, // "post" is POST to a lenient upstream: never the rest's
+		{"legacy.example.com", "/legacy", "TRACE", "legacy-rest", routing.Matched, false},
+		{"legacy.example.com", "/legacy/admin/x", "GET", "legacy-admin", routing.Matched, true},
+		{"legacy.example.com", "/legacy/admin/x", "POST", "legacy-admin", routing.Matched, false}, // 405, not the shorter prefix
+		// The host tier decides before host-less routes, whatever the prefix length.
+		{"legacy.example.com", "/legacy/public", "GET", "legacy-read", routing.Matched, true},
+		// Exact host before wildcard; a path the exact host has no route for falls through.
+		{"legacy.example.com", "/other", "GET", "tenant", routing.Matched, true},
+		{"a.example.com", "/legacy/public", "GET", "tenant", routing.Matched, true},
+		{"a.example.com", "/api/x", "DELETE", "tenant-api", routing.Matched, true},
+		{"a.example.com", "/api/x", "GET", "tenant-api", routing.Matched, false},
+		// A wildcard is exactly one more label.
+		{"a.b.example.com", "/legacy/public", "GET", "public-legacy", routing.Matched, true},
+		{"example.com", "/legacy/public", "GET", "public-legacy", routing.Matched, true},
+		{"", "/legacy/x", "GET", "site", routing.Matched, true},
+		// Case: a path whose fold is a host route's never falls through.
+		{"legacy.example.com", "/LEGACY/a", "GET", "legacy-read", routing.CaseMismatch, true},
+		{"legacy.example.com", "/Legacy/admin", "POST", "legacy-admin", routing.CaseMismatch, false},
+		{"legacy.example.com", "/legacy/ADMIN", "GET", "legacy-admin", routing.CaseMismatch, true},
+		{"other.test", "/LEGACY/PUBLIC", "GET", "public-legacy", routing.CaseMismatch, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %s %s", tt.method, tt.host, tt.path), func(t *testing.T) {
+			rt, res := table.Match(tt.host, tt.path, tt.method)
+			name := ""
+			if rt != nil {
+				name = rt.Name
+			}
+			if name != tt.want || res != tt.res {
+				t.Fatalf("Match = %q, %v; want %q, %v", name, res, tt.want, tt.res)
+			}
+			if rt != nil && rt.allowsMethod(tt.method, "") != tt.serves {
+				t.Errorf("allowsMethod(%s) = %v, want %v", tt.method, !tt.serves, tt.serves)
+			}
+		})
+	}
+	// A split's 405 lists every method of the path; _method on one route of
+	// a split names a method of another: refused, never that route's rules.
+	rt, _ := table.Match("a.example.com", "/api", "GET")
+	if rt.allow != "DELETE" {
+		t.Errorf("Allow = %q", rt.allow)
+	}
+	read, _ := table.Match("legacy.example.com", "/legacy", "GET")
+	rest, _ := table.Match("legacy.example.com", "/legacy", "DELETE")
+	for _, q := range []string{"_method=POST", "_method=put", "_method=PUT"} {
+		if read.allowsMethod("GET", q) || rest.allowsMethod("DELETE", q) {
+			t.Errorf("%s accepted on a route that does not serve it", q)
+		}
+	}
+}
+
+func TestNewTableRefusesOverlaps(t *testing.T) {
+	u := &url.URL{Scheme: "http", Host: "up"}
+	for name, routes := range map[string][]*Route{
+		"same methods": {{Name: "a", Prefix: "/x", Methods: []string{"GET"}, Upstream: u}, {Name: "b", Prefix: "/x", Methods: []string{"GET", "POST"}, Upstream: u}},
+		"GET and HEAD": {{Name: "a", Prefix: "/x", Methods: []string{"GET"}, Upstream: u}, {Name: "b", Prefix: "/x", Methods: []string{"HEAD"}, Upstream: u}},
+		"two rests":    {{Name: "a", Prefix: "/x", Upstream: u}, {Name: "b", Prefix: "/x", Upstream: u}},
+		"case on host": {{Name: "a", Host: "h.test", Prefix: "/x", Upstream: u}, {Name: "b", Host: "h.test", Prefix: "/X", Upstream: u}},
+	} {
+		if _, err := NewTable(routes); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	ok := []*Route{{Name: "a", Host: "h.test", Prefix: "/x", Upstream: u}, {Name: "b", Prefix: "/x", Upstream: u}}
+	if _, err := NewTable(ok); err != nil {
+		t.Errorf("same path on two hosts: %v", err)
+	}
+}
+
+func TestHostName(t *testing.T) {
+	for in, want := range map[string]string{
+		"legacy.example.com": "legacy.example.com", "LEGACY.Example.COM": "legacy.example.com",
+		"legacy.example.com.": "legacy.example.com", "Legacy.Example.com.:8443": "legacy.example.com",
+		"legacy.example.com:80": "legacy.example.com", "[::1]:8080": "[::1]", "": "",
+	} {
+		if got := HostName(in); got != want {
+			t.Errorf("HostName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tt := range []struct{ host, want string }{
+		{"LEGACY.example.com.:8443", "legacy.example.com:8443"},
+		{"legacy.example.com", "legacy.example.com"},
+		{"[::1]:8080", "[::1]:8080"},
+	} {
+		if got := forwardedHost(tt.host, HostName(tt.host)); got != tt.want {
+			t.Errorf("forwardedHost(%q) = %q, want %q", tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestUpstreamRest(t *testing.T) {
+	rt := &Route{Prefix: "/legacy", StripPrefix: true}
+	for in, want := range map[string]string{"/legacy": "/", "/legacy/a": "/a", "/legacy/a%2Fb%20c/": "/a%2Fb%20c/"} {
+		if got := rt.upstreamRest(in); got != want {
+			t.Errorf("upstreamRest(%q) = %q, want %q", in, got, want)
+		}
+	}
+	root := &Route{Prefix: "/", StripPrefix: true}
+	if got := root.upstreamRest("/a"); got != "/a" {
+		t.Errorf("strip of / = %q", got)
+	}
+}
+
+func TestTemplatedHeadersClassified(t *testing.T) {
+	tm, _ := headertmpl.Parse("{subject}")
+	rt := &Route{RequestHeaders: []HeaderTemplate{{Name: "X-Tenant", Template: tm}}, Upstream: &url.URL{}}
+	rt.compile()
+	h := http.Header{"X-Tenant": {"evil"}, "x-tenant": {"evil"}, "X_TENANT": {"evil"}, "x_Tenant": {"evil"}, "X-Tenantx": {"kept"}, "X-Webauth-User": {"evil"}}
+	stripInboundHeaders(h, rt)
+	if len(h) != 1 || h.Get("X-Tenantx") != "kept" {
+		t.Errorf("left %v", h)
+	}
+	setTemplatedHeaders(h, rt.RequestHeaders, &strategies.Identity{Subject: "alice"})
+	if got := h["X-Tenant"]; len(got) != 1 || got[0] != "alice" {
+		t.Errorf("X-Tenant = %q", got)
+	}
+}
+
+// BenchmarkMatchHosts matches through host tiers and method splits: 10
+// routes and 10,000 (1,000 hosts, each with GET/POST/rest splits and a
+// wildcard). Compare the ns/op of routes=10000 with routes=10 in one run.
+func BenchmarkMatchHosts(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			u := &url.URL{Scheme: "http", Host: "up"}
+			var routes []*Route
+			for i := 0; len(routes) < n; i++ {
+				host := fmt.Sprintf("app%d.example.com", i)
+				routes = append(routes,
+					&Route{Name: fmt.Sprint(len(routes)), Host: host, Prefix: "/legacy", Methods: []string{"GET"}, Upstream: u},
+					&Route{Name: fmt.Sprint(len(routes) + 1), Host: host, Prefix: "/legacy", Methods: []string{"POST"}, Upstream: u},
+					&Route{Name: fmt.Sprint(len(routes) + 2), Host: host, Prefix: "/legacy", Upstream: u},
+					&Route{Name: fmt.Sprint(len(routes) + 3), Host: "*.t" + fmt.Sprint(i) + ".example.com", Prefix: "/api", Upstream: u},
+					&Route{Name: fmt.Sprint(len(routes) + 4), Prefix: fmt.Sprintf("/svc%d", i), Upstream: u},
+				)
+			}
+			table, err := NewTable(routes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			hosts := n / 5
+			type req struct{ host, path, method string }
+			reqs := make([]req, 64)
+			for k := range reqs {
+				i := (k * 7919) % hosts
+				switch k % 4 {
+				case 0:
+					reqs[k] = req{fmt.Sprintf("app%d.example.com", i), "/legacy/items/42", "GET"}
+				case 1:
+					reqs[k] = req{fmt.Sprintf("app%d.example.com", i), "/legacy/items", "DELETE"}
+				case 2:
+					reqs[k] = req{fmt.Sprintf("x.t%d.example.com", i), "/api/v1/x", "GET"}
+				default:
+					reqs[k] = req{"unknown.example.org", fmt.Sprintf("/svc%d/a", i), "POST"}
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				r := &reqs[i&63]
+				if _, res := table.Match(r.host, r.path, r.method); res != routing.Matched {
+					b.Fatalf("%v: %v", r, res)
+				}
+			}
+		})
+	}
+}
