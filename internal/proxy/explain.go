@@ -16,11 +16,11 @@ import (
 // forward, without calling the upstream, counting failures or taking from
 // a quota.
 type Explanation struct {
-	Method         string            `json:"method"`
-	RequestTarget  string            `json:"request_target"`
-	ClientIP       string            `json:"client_ip"`
-	Path           string            `json:"path,omitempty"`
-	PathError      string            `json:"path_error,omitempty"`
+	Method        string `json:"method"`
+	RequestTarget string `json:"request_target"`
+	ClientIP      string `json:"client_ip"`
+	Path          string `json:"path,omitempty"`
+	PathError     string `json:"path_error,omitempty"`
 	// Host is the request's host as routes match it (port and trailing dot
 	// dropped, lower case).
 	Host        string `json:"host,omitempty"`
@@ -33,7 +33,7 @@ type Explanation struct {
 	// "the rest" for a route without methods.
 	RouteMethods string `json:"route_methods,omitempty"`
 	// UpstreamPath is the path the upstream gets (after strip_prefix).
-	UpstreamPath string `json:"upstream_path,omitempty"`
+	UpstreamPath   string            `json:"upstream_path,omitempty"`
 	OtherRoutes    []RouteMiss       `json:"other_routes,omitempty"`
 	Public         bool              `json:"public,omitempty"`
 	Strategies     []StrategyOutcome `json:"strategies,omitempty"`

@@ -56,14 +56,14 @@ type Route struct {
 	// ResponseHeaders are set on every answer to the client on this route.
 	ResponseHeaders http.Header
 
-	allow        string // Allow header for 405
+	allow string // Allow header for 405
 	// excluded are the methods sibling routes on the same host and path
 	// list: a route without methods serves all but these.
 	excluded []string
 	// templated and removed are the names of RequestHeaders and
 	// RemoveRequestHeaders folded as foldName does.
-	templated []string
-	removed   []string
+	templated    []string
+	removed      []string
 	credHeaders  []string
 	credCookies  []string
 	challenges   []string
