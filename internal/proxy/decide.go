@@ -107,6 +107,13 @@ func (g *Gateway) steps(r *http.Request, st *reqState, target string, h http.Hea
 	}
 	st.hostName = HostName(st.host)
 	d := g.match(st, r)
+	if g.table.hosts && !plainHost(st.host) {
+		// Routes choose by host: a host that is not a plain name could be
+		// read as one of theirs by an upstream that normalises otherwise
+		// ("x@legacy.example.com", "legacy.example.com..", "%2E").
+		d = refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadHost, "bad host")
+		st.route = nil
+	}
 	st.takeHeaders(r.Header)
 	if d.decided() {
 		return d

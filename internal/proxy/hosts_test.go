@@ -209,3 +209,17 @@ func BenchmarkMatchHosts(b *testing.B) {
 		})
 	}
 }
+
+func TestPlainHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"legacy.example.com": true, "LEGACY.example.com.": true, "legacy.example.com:8080": true, "127.0.0.1:80": true,
+		"[::1]:8080": true, "[::1]": true, "": true, "my_host": true,
+		"x@legacy.example.com": false, "legacy.example.com..": false, ".legacy.example.com": false, "legacy%2Eexample.com": false,
+		"legacy.example.com:": false, "legacy.example.com:8o": false, "legacy.example.com:80:80": false, "a..b": false,
+		"legacy.example.com!": false, "[::1": false, "[evil]": false, "legacy.example.com;x": false,
+	} {
+		if got := plainHost(host); got != want {
+			t.Errorf("plainHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -211,6 +211,7 @@ type Table struct {
 	wild  map[string]*routing.Table[*group] // by the name after "*."
 	any   *routing.Table[*group]            // nil when every route has a host
 	list  []*Route
+	hosts bool // some route has a host
 }
 
 // group is the routes on one host and path: those with methods (disjoint)
@@ -307,6 +308,7 @@ func (o TableOptions) NewTable(routes []*Route) (*Table, error) {
 		if after, ok := strings.CutPrefix(k.host, "*."); ok {
 			tiers, name = t.wild, after
 		}
+		t.hosts = t.hosts || k.host != ""
 		trie := tiers[name]
 		if k.host == "" {
 			trie = t.any
@@ -413,6 +415,42 @@ func HostName(host string) string {
 		}
 	}
 	return name
+}
+
+// plainHost reports whether a request's host is a DNS name or an IP
+// literal, with an optional trailing dot and numeric port, or empty
+// (HTTP/1.0 without Host): the only hosts a table with host routes serves.
+// Go's server already refuses hosts with bytes outside RFC 3986's
+// authority (spaces, non-ASCII), not userinfo, "%" or sub-delims.
+func plainHost(host string) bool {
+	name, port := host, ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 || strings.Trim(host[1:end], "0123456789abcdefABCDEF:.") != "" {
+			return false
+		}
+		name, port = "", host[end+1:]
+	} else if i := strings.IndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	if port != "" && (port[0] != ':' || len(port) == 1 || strings.Trim(port[1:], "0123456789") != "") {
+		return false
+	}
+	name = strings.TrimSuffix(name, ".")
+	for len(name) > 0 {
+		label, rest, more := strings.Cut(name, ".")
+		if label == "" || more && rest == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i] | 0x20
+			if !('a' <= c && c <= 'z' || '0' <= label[i] && label[i] <= '9' || label[i] == '-' || label[i] == '_') {
+				return false
+			}
+		}
+		name = rest
+	}
+	return true
 }
 
 // forwardedHost is the host the upstream is told the client asked for
