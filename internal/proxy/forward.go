@@ -100,7 +100,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	// SetXForwarded took In.Host; the upstream is told the host that chose
 	// the route, in the form it was matched.
-	out.Header["X-Forwarded-Host"] = []string{st.forwardedHost()}
+	if fh := st.forwardedHost(); fh != pr.In.Host {
+		out.Header["X-Forwarded-Host"] = []string{fh}
+	}
 	if rt.StripPrefix && rt.Prefix != "/" {
 		out.Header["X-Forwarded-Prefix"] = []string{rt.Prefix}
 	}

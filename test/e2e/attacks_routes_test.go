@@ -114,7 +114,7 @@ func TestRouteAttacks(t *testing.T) {
 		{name: "reader with a lower-case post: no route on the path serves it",
 			raw: hostReq("post", "/legacy/items", legacy, reader, "Content-Length: 0"), status: 405, allow: "GET, HEAD, POST, PUT, DELETE"},
 		{name: "reader GETs with every override header: the app runs GET",
-			raw: hostReq("GET", "/legacy/items", legacy, reader, "X-HTTP-Method-Override: DELETE", "X_HTTP_Method: DELETE", "X-Method-Override: PUT"),
+			raw:    hostReq("GET", "/legacy/items", legacy, reader, "X-HTTP-Method-Override: DELETE", "X_HTTP_Method: DELETE", "X-Method-Override: PUT"),
 			status: 200, upstream: "legacy", concluded: ritaGET},
 		{name: "editor POSTs with override headers: the app runs POST, never DELETE",
 			raw: post("/legacy/items", legacy, editor, "X-HTTP-Method-Override: DELETE", "x_http_method_override: DELETE"), status: 200, upstream: "legacy",

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
-	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,11 +64,11 @@ rate_limits:
 
 // routesSuite is a gateway on routesConfig and its upstreams.
 type routesSuite struct {
-	g      *Gateway
-	secret string
-	legacy *modelUpstream // legacyAppModel
+	g                   *Gateway
+	secret              string
+	legacy              *modelUpstream // legacyAppModel
 	tenant, other, site *Upstream
-	tokens map[string]string // by role: reader, editor
+	tokens              map[string]string // by role: reader, editor
 }
 
 // legacyAppModel is the app behind the legacy routes, as a CGI-style
@@ -191,6 +193,22 @@ func TestRoutesLegacyApp(t *testing.T) {
 		if _, ok := env["HTTP_X_TENANT"]; ok {
 			t.Error("the write route sent X-Tenant, which only the read route templates")
 		}
+		// Metrics count by route: the split's routes apart.
+		fams, _ := scrapeMetrics(t, s.g)
+		for _, c := range []struct {
+			labels map[string]string
+			want   float64
+		}{
+			{promLabels("route", "legacy-write", "status", "403", "outcome", "forbidden"), 1},
+			{promLabels("route", "legacy-write", "status", "200", "outcome", "allowed"), 1},
+		} {
+			if got := fams.value("authgateway_requests_total", c.labels); got != c.want {
+				t.Errorf("authgateway_requests_total%v = %v, want %v", c.labels, got, c.want)
+			}
+		}
+		if got := fams.value("authgateway_auth_failures_total", promLabels("route", "legacy-write", "reason", "missing_role")); got != 1 {
+			t.Errorf("auth_failures_total{route=legacy-write,reason=missing_role} = %v, want 1", got)
+		}
 	})
 
 	t.Run("a method no route on the path serves: 405 with every method of the path", func(t *testing.T) {
@@ -260,7 +278,7 @@ func TestRoutesLegacyApp(t *testing.T) {
 			"-H", "Host: LEGACY.example.com:8443", "-H", "Authorization: Bearer "+s.tokens["reader"], "-H", "X-Tenant: evil")
 		var ex struct {
 			Host, Route, RouteHost, RouteMethods, UpstreamPath, UpstreamURL string
-			UpstreamHeaders, ResponseHeaders                                 map[string]string
+			UpstreamHeaders, ResponseHeaders                                map[string]string
 		}
 		if err := json.Unmarshal([]byte(res.Stdout), &struct {
 			Host            *string            `json:"host"`
@@ -308,4 +326,65 @@ func sameEnviron(t *testing.T, got, want map[string]string) {
 	}
 }
 
-var _ = http.StatusOK
+// TestReadmeLegacyApp runs the README's legacy walkthrough as printed, on
+// configs/legacy.yaml with a recording upstream as the app.
+func TestReadmeLegacyApp(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, 0)
+	cfg, err := os.ReadFile(filepath.Join(repoRoot, "configs", "legacy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(cfg, []byte("http://127.0.0.1:9000")) {
+		t.Fatal("configs/legacy.yaml no longer points at the demo upstream on 127.0.0.1:9000")
+	}
+	secret := filepath.Join(t.TempDir(), "access-secret")
+	if err := os.WriteFile(secret, []byte(randomSecret(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, string(bytes.ReplaceAll(cfg, []byte("http://127.0.0.1:9000"), []byte(up.URL))),
+		map[string]string{"ACCESS_SECRET_FILE": secret})
+	block := strings.ReplaceAll(readmeBlock(t, "Put it in front of a legacy app", "curl"), "configs/legacy.yaml", g.ConfigPath)
+	out := runReadmeScript(t, g, block)
+
+	var got []string
+	for _, m := range statusLine.FindAllStringSubmatch(out, -1) {
+		got = append(got, m[1])
+	}
+	if want := "403 405"; strings.Join(got, " ") != want {
+		t.Errorf("status lines %q, want %q\noutput:\n%s", got, want, out)
+	}
+	for _, want := range []string{"x-frame-options: deny", "allow: get, head, post, put, patch, delete",
+		"route:     legacy-read (prefix /legacy; host: any host; methods: GET)", "strip:     /legacy/items is forwarded as /items",
+		"X-Webauth-User: rita"} {
+		if !strings.Contains(strings.ToLower(out), strings.ToLower(want)) {
+			t.Errorf("output lacks %q\noutput:\n%s", want, out)
+		}
+	}
+	seen := up.Requests()
+	if len(seen) != 3 {
+		t.Fatalf("the app saw %d requests, want 3 (reader GET twice, editor POST)\noutput:\n%s", len(seen), out)
+	}
+	wantSeen := []struct {
+		method, uri string
+		headers     map[string]string
+	}{
+		{"GET", "/items?page=2", map[string]string{"X-Webauth-User": "rita", "X-Webauth-Email": "rita@example.com", "X-Webauth-Roles": "reader", "X-Forwarded-Prefix": "/legacy"}},
+		{"GET", "/", map[string]string{"X-Webauth-User": "rita", "X-Forwarded-Prefix": "/legacy"}},
+		{"POST", "/items", map[string]string{"X-Webauth-User": "eddy", "X-Webauth-Email": "", "X-Forwarded-Prefix": "/legacy"}},
+	}
+	for i, w := range wantSeen {
+		s := seen[i]
+		if s.Method != w.method || s.RequestURI != w.uri {
+			t.Errorf("request %d: the app saw %s %s, want %s %s", i, s.Method, s.RequestURI, w.method, w.uri)
+		}
+		for name, v := range w.headers {
+			if got := s.Header.Values(name); v == "" && len(got) != 0 || v != "" && (len(got) != 1 || got[0] != v) {
+				t.Errorf("request %d: %s = %q, want %q", i, name, got, v)
+			}
+		}
+		if s.Header.Get("Authorization") != "" || len(s.Header.Values("X_webauth_user")) != 0 {
+			t.Errorf("request %d: the app saw the credential or a client's X-WEBAUTH-USER: %v", i, s.Header)
+		}
+	}
+}
