@@ -25,7 +25,7 @@ func TestRouteAttacks(t *testing.T) {
 		return hostReq("POST", target, host, append([]string{"Content-Length: 0"}, headers...)...)
 	}
 	// What the legacy app concludes for rita's GET /legacy/items.
-	ritaGET := map[string]string{"user": "rita", "groups": "", "path": "/base/items", "prefix": "/legacy", "express": "GET", "rack": "GET",
+	ritaGET := map[string]string{"user": "rita", "groups": "", "path": "/base/items", "prefix": "/legacy", "express": "GET", "rack": "GET", "symfony": "GET",
 		"remote_addr": "127.0.0.1", "scheme": "http", "host": legacy, "script_name": "/legacy", "target": "/base/items"}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := maps.Clone(base)
@@ -118,7 +118,19 @@ func TestRouteAttacks(t *testing.T) {
 			status: 200, upstream: "legacy", concluded: ritaGET},
 		{name: "editor POSTs with override headers: the app runs POST, never DELETE",
 			raw: post("/legacy/items", legacy, editor, "X-HTTP-Method-Override: DELETE", "x_http_method_override: DELETE"), status: 200, upstream: "legacy",
-			concluded: with(ritaGET, "user", "eddy", "express", "POST", "rack", "POST")},
+			concluded: with(ritaGET, "user", "eddy", "express", "POST", "rack", "POST", "symfony", "POST")},
+
+		// A route without methods takes the rest of its path: never a
+		// method a sibling lists, in any case. Symfony (and Laravel) would
+		// run "post" as POST, the editors' route.
+		{name: "reader sends post in lower case where a route without methods takes the rest",
+			raw: hostReq("post", "/files/x", legacy, reader, "Content-Length: 0"), status: 405, allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"},
+		{name: "reader's GET with ?_method=post on the rest route", raw: hostReq("GET", "/files/x?_method=post", legacy, reader), status: 405,
+			allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"},
+		{name: "reader's POST on the editors' route (control)", raw: post("/files/x", legacy, reader), status: 403},
+		{name: "reader's DELETE goes to the route that takes the rest (control)", raw: hostReq("DELETE", "/files/x", legacy, reader), status: 200,
+			upstream: "legacy", concluded: with(ritaGET, "user", "", "express", "DELETE", "rack", "DELETE", "symfony", "DELETE", "path", "/files/x",
+				"prefix", "", "script_name", "", "target", "/files/x")},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,19 @@ const routesConfig = "\n" + userJWTConfig + `routes:
     request_headers:
       X-WEBAUTH-USER: "{subject}"
     response_headers: {X-Frame-Options: DENY}
+  - name: files-write
+    host: legacy.example.com
+    path: /files
+    methods: [POST]
+    upstream: LEGACY_UPSTREAM
+    strategies: [userJwt]
+    roles: [editor]
+  - name: files
+    host: legacy.example.com
+    path: /files
+    upstream: LEGACY_UPSTREAM
+    strategies: [userJwt]
+    roles: [reader, editor]
   - name: tenants
     host: "*.tenants.test"
     path: /
@@ -74,14 +87,29 @@ type routesSuite struct {
 // legacyAppModel is the app behind the legacy routes, as a CGI-style
 // framework reads what it received: who the user is (legacyModel: its own
 // X-WEBAUTH-USER among the headers such apps trust), which handler runs
-// (methodOverrideModel) and what host and mount point it concludes
-// (proxyFixModel).
+// (methodOverrideModel, and symfonyMethod) and what host and mount point
+// it concludes (proxyFixModel).
 func legacyAppModel(r *wireRequest) map[string]string {
 	out := legacyModel(r)
 	maps.Copy(out, methodOverrideModel(r))
 	maps.Copy(out, proxyFixModel(r))
+	out["symfony"] = symfonyMethod(r)
 	out["target"] = r.Target
 	return out
+}
+
+// symfonyMethod is the method Symfony's Request::getMethod() (so Laravel)
+// runs: REQUEST_METHOD upper-cased, so "post" is POST; on POST, the
+// X-HTTP-Method-Override header upper-cased when present (the _method
+// parameter only with httpMethodParameterOverride, off by default).
+func symfonyMethod(r *wireRequest) string {
+	m := strings.ToUpper(r.Method)
+	if m == "POST" {
+		if v := cgiEnviron(r)["HTTP_X_HTTP_METHOD_OVERRIDE"]; v != "" {
+			return strings.ToUpper(v)
+		}
+	}
+	return m
 }
 
 func startRoutesSuite(t *testing.T) *routesSuite {
@@ -149,7 +177,7 @@ func TestRoutesLegacyApp(t *testing.T) {
 		}
 		concluded, env := legacyAnswer(t, resp)
 		want := map[string]string{"user": "rita", "groups": "", "path": "/base/items/a b", "prefix": "/legacy",
-			"express": "GET", "rack": "GET", "remote_addr": "127.0.0.1", "scheme": "http", "host": legacy,
+			"express": "GET", "rack": "GET", "symfony": "GET", "remote_addr": "127.0.0.1", "scheme": "http", "host": legacy,
 			"script_name": "/legacy", "target": "/base/items/a%20b?q=x%2Fy&z=%20"}
 		if !maps.Equal(concluded, want) {
 			t.Errorf("the app concluded %v, want %v", concluded, want)
