@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"testing"
 
 	"github.com/authgateway/authgateway/internal/headertmpl"
+	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/routing"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
@@ -268,6 +270,50 @@ func BenchmarkLegacyRoute(b *testing.B) {
 				if w.Code != 200 {
 					b.Fatal(w.Code)
 				}
+			}
+		})
+	}
+}
+
+// TestVerifyHostRoutes: /auth/verify decides for the host the trusted proxy
+// names in X-Forwarded-Host (one value), and its 200 carries the route's
+// templated headers for the proxy to pass on.
+func TestVerifyHostRoutes(t *testing.T) {
+	u := &url.URL{Scheme: "http", Host: "up"}
+	tm, _ := headertmpl.Parse("{subject}")
+	chain := []strategies.Named{{Name: "tok", Strategy: headerToken{}}}
+	table, err := NewTable([]*Route{
+		{Name: "legacy", Host: "legacy.example.com", Prefix: "/legacy", Upstream: u, Chain: chain,
+			RequestHeaders: []HeaderTemplate{{Name: "X-Webauth-User", Template: tm}}},
+		{Name: "site", Prefix: "/", Upstream: u, Public: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(table, Options{IPResolver: ratelimit.NewIPResolver([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})})
+	for _, tt := range []struct {
+		name   string
+		hdr    map[string]string
+		status int
+		user   string
+	}{
+		{"protected host, no credentials", map[string]string{"X-Forwarded-Host": "LEGACY.example.com:443"}, 401, ""},
+		{"protected host", map[string]string{"X-Forwarded-Host": "legacy.example.com", "Authorization": "Token ann:x", "X-Webauth-User": "root"}, 200, "ann"},
+		{"other host: the public route", map[string]string{"X-Forwarded-Host": "other.test", "Authorization": "Token ann:x"}, 200, ""},
+		{"a bad host", map[string]string{"X-Forwarded-Host": "legacy.example.com.."}, 400, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", VerifyPath, nil)
+			r.RemoteAddr = "192.0.2.1:1234"
+			r.Header.Set("X-Forwarded-Uri", "/legacy/x")
+			r.Header.Set("X-Forwarded-Method", "GET")
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			g.ServeHTTP(w, r)
+			if w.Code != tt.status || w.Header().Get("X-Webauth-User") != tt.user {
+				t.Errorf("status %d, X-Webauth-User %q; want %d, %q", w.Code, w.Header().Get("X-Webauth-User"), tt.status, tt.user)
 			}
 		})
 	}
