@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/authgateway/authgateway/internal/headertmpl"
@@ -317,4 +318,39 @@ func TestVerifyHostRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzHostRoutes: the route a host chooses does not change with the host's
+// case, a trailing dot or a port, and neither does whether it is refused.
+func FuzzHostRoutes(f *testing.F) {
+	table := hostTable(f, TableOptions{})
+	for _, h := range []string{"legacy.example.com", "a.example.com", "a.b.example.com", "example.com", "[::1]", "x..y", "LEGACY.example.com."} {
+		f.Add(h, "/legacy/a", "GET")
+	}
+	f.Fuzz(func(t *testing.T, host, path, method string) {
+		if strings.ContainsAny(host, ":") || strings.ContainsFunc(host, func(r rune) bool { return r >= 0x80 }) {
+			return // the port variant is added below; net/http refuses non-ASCII hosts
+		}
+		name := func(h string) string {
+			rt, res := table.Match(HostName(h), path, method)
+			if rt == nil {
+				return res.String()
+			}
+			return rt.Name + " " + res.String()
+		}
+		want, plain := name(host), plainHost(host)
+		for _, v := range []string{strings.ToUpper(host), strings.ToLower(host), host + ":8443"} {
+			if got := name(v); got != want {
+				t.Fatalf("host %q chose %q, %q chose %q", host, want, v, got)
+			}
+			if plainHost(v) != plain {
+				t.Fatalf("plainHost(%q) = %v, plainHost(%q) = %v", host, plain, v, !plain)
+			}
+		}
+		if !strings.HasSuffix(host, ".") && plainHost(host+".") == plain {
+			if got := name(host + "."); got != want {
+				t.Fatalf("host %q chose %q, with a trailing dot %q", host, want, got)
+			}
+		}
+	})
 }
