@@ -149,6 +149,11 @@ func headerNameProblem(name string, request bool) string {
 		return fmt.Sprintf("%s: a framing header of HTTP itself cannot be set", name)
 	case request && slices.Contains([]string{"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id"}, f):
 		return fmt.Sprintf("%s is set by the gateway", name)
+	case !request && (strings.HasPrefix(f, "access-control-") || strings.HasPrefix(f, "ratelimit-") || slices.Contains([]string{"set-cookie",
+		"content-type", "location", "www-authenticate", "retry-after", "allow", "vary", "x-request-id", "strict-transport-security"}, f)):
+		// The route's response headers replace the upstream's copies and
+		// go on the gateway's own answers: these carry one answer's meaning.
+		return fmt.Sprintf("%s: set per answer by the upstream or the gateway, not per route", name)
 	}
 	return ""
 }

@@ -37,6 +37,7 @@ func TestRouteHostsMethodsHeaders(t *testing.T) {
       X-Frame-Options: DENY
       Content-Length: "5"
       X-Empty: ""
+      Set-Cookie: "a=b"
 `
 	_, err := Parse("gw.yaml", []byte(routes), env(nil))
 	if err == nil {
@@ -58,6 +59,7 @@ func TestRouteHostsMethodsHeaders(t *testing.T) {
 		`routes[11].remove_request_headers[1]: "no good" is not a header name`,
 		`gw.yaml:28: routes[11].response_headers.Content-Length: Content-Length: a framing header`,
 		`gw.yaml:29: routes[11].response_headers.X-Empty: value must be non-empty`,
+		`gw.yaml:30: routes[11].response_headers.Set-Cookie: Set-Cookie: set per answer by the upstream or the gateway`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q; got:\n%v", want, err)
