@@ -100,9 +100,11 @@ func (g *Gateway) steps(r *http.Request, st *reqState, target string, h http.Hea
 	}
 	st.host = r.Host
 	if via == doorVerify {
-		// The host of the request the trusted proxy describes, when it says.
-		if fh := r.Header.Values("X-Forwarded-Host"); len(fh) == 1 {
-			st.host = fh[0]
+		// The host of the request the trusted proxy describes, when it
+		// says; several values are one bad host (refused below when routes
+		// choose by host), never a pick among them.
+		if fh := r.Header.Values("X-Forwarded-Host"); len(fh) > 0 {
+			st.host = strings.Join(fh, ",")
 		}
 	}
 	st.hostName = HostName(st.host)
@@ -110,7 +112,7 @@ func (g *Gateway) steps(r *http.Request, st *reqState, target string, h http.Hea
 	if g.table.hosts && !plainHost(st.host) {
 		// Routes choose by host: a host that is not a plain name could be
 		// read as one of theirs by an upstream that normalises otherwise
-		// ("x@legacy.example.com", "legacy.example.com..", "%2E").
+		// ("legacy.example.com..", "a.test,legacy.example.com", "%2E").
 		d = refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadHost, "bad host")
 		st.route = nil
 	}

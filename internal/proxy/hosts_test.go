@@ -302,6 +302,7 @@ func TestVerifyHostRoutes(t *testing.T) {
 		{"protected host", map[string]string{"X-Forwarded-Host": "legacy.example.com", "Authorization": "Token ann:x", "X-Webauth-User": "root"}, 200, "ann"},
 		{"other host: the public route", map[string]string{"X-Forwarded-Host": "other.test", "Authorization": "Token ann:x"}, 200, ""},
 		{"a bad host", map[string]string{"X-Forwarded-Host": "legacy.example.com.."}, 400, ""},
+		{"two hosts", map[string]string{"X-Forwarded-Host": "other.test, legacy.example.com"}, 400, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", VerifyPath, nil)
