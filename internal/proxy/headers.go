@@ -249,18 +249,44 @@ func removeCookies(h http.Header, names []string) {
 
 // setTemplatedHeaders renders a route's request_headers for id; a header
 // whose template has no value for id (or one with a control character) is
-// not sent. One buffer serves every template.
+// not sent. Every value is rendered into one buffer and cut from one
+// string, and the value slices share one backing array: two allocations
+// per request however many templates.
 func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.Identity) {
 	if len(tmpls) == 0 {
 		return
 	}
-	var buf [256]byte
-	vals := make([]string, 0, len(tmpls)) // one backing array, as in setIdentityHeaders
-	for _, t := range tmpls {
-		if v, ok := t.Template.Append(buf[:0], id); ok {
-			vals = append(vals, string(v))
-			n := len(vals)
-			h[t.Name] = vals[n-1 : n : n]
+	var (
+		buf  [512]byte
+		ends [16]int // where each template's value ends in out; -1: not sent
+	)
+	out := buf[:0]
+	for i, t := range tmpls {
+		var ok bool
+		if out, ok = t.Template.Append(out, id); !ok && i < len(ends) {
+			ends[i] = -1
+		} else if i < len(ends) {
+			ends[i] = len(out)
 		}
+	}
+	if len(tmpls) > len(ends) { // more than a route would set: the plain way
+		for _, t := range tmpls {
+			if v, ok := t.Template.Append(nil, id); ok {
+				h[t.Name] = []string{string(v)}
+			}
+		}
+		return
+	}
+	all := string(out)
+	vals := make([]string, 0, len(tmpls))
+	start := 0
+	for i, t := range tmpls {
+		if ends[i] < 0 {
+			continue
+		}
+		vals = append(vals, all[start:ends[i]])
+		start = ends[i]
+		n := len(vals)
+		h[t.Name] = vals[n-1 : n : n]
 	}
 }

@@ -461,8 +461,8 @@ func forwardedHost(host, name string) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 		port = host[i:]
 	}
-	if port == "" && host == name {
-		return host
+	if len(host) == len(name)+len(port) && strings.HasPrefix(host, name) {
+		return host // already in that form: no new string per request
 	}
 	return name + port
 }
