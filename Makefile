@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: build run test test-short lint fmt bench fuzz clean compose-secrets
+.PHONY: build run run-legacy test test-short lint fmt bench fuzz clean compose-secrets
 
 # `authgateway version` prints VERSION, and the commit from Go's build info
 # where the checkout lets Go stamp it.
@@ -19,6 +19,13 @@ run: build .dev/access-secret
 	@$(BIN)/demo-upstream -listen 127.0.0.1:9000 & up=$$!; \
 	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
 	$(BIN)/authgateway serve -config configs/gateway.yaml
+
+# The same with configs/legacy.yaml: the demo upstream as a legacy app
+# mounted at /legacy (README, "Put it in front of a legacy app").
+run-legacy: build .dev/access-secret
+	@$(BIN)/demo-upstream -listen 127.0.0.1:9000 -name legacy-app & up=$$!; \
+	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
+	$(BIN)/authgateway serve -config configs/legacy.yaml
 
 # The secrets docker compose mounts, each written once. The directory is
 # private (0700); the files are 0644 so that the containers' users (65532 for

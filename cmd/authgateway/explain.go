@@ -134,8 +134,14 @@ func printExplanation(w io.Writer, ex *proxy.Explanation) {
 	} else if ex.Path != ex.RequestTarget {
 		p("path:      %s (canonical form; routed and forwarded as this)", ex.Path)
 	}
+	if ex.Host != "" {
+		p("host:      %s (as routes match it)", ex.Host)
+	}
 	if ex.Route != "" {
-		p("route:     %s (prefix %s)", ex.Route, ex.RoutePrefix)
+		p("route:     %s (prefix %s; host: %s; methods: %s)", ex.Route, ex.RoutePrefix, ex.RouteHost, ex.RouteMethods)
+		if ex.UpstreamPath != "" && ex.UpstreamPath != ex.Path {
+			p("strip:     %s is forwarded as %s under the upstream's base path", ex.Path, ex.UpstreamPath)
+		}
 	} else if ex.PathError == "" {
 		p("route:     none")
 	}

@@ -24,6 +24,31 @@ type Record struct {
 	ExpiresAt  time.Time `yaml:"expires_at,omitempty" json:"expires_at,omitzero"`
 	LastUsedAt time.Time `yaml:"last_used_at,omitempty" json:"last_used_at,omitzero"`
 	RevokedAt  time.Time `yaml:"revoked_at,omitempty" json:"revoked_at,omitzero"`
+
+	// claims is Claims' answer, built once when the Verifier caches the
+	// record and shared, read-only, by its clones.
+	claims map[string]any
+}
+
+// Claims are the key's metadata as the claims of its identity
+// (request_headers templates, allow_if): id, name, prefix, roles and
+// scopes. Read-only: clones share it.
+func (r *Record) Claims() map[string]any {
+	if r.claims != nil {
+		return r.claims
+	}
+	return r.buildClaims()
+}
+
+func (r *Record) buildClaims() map[string]any {
+	list := func(ss []string) []any {
+		out := make([]any, len(ss))
+		for i, s := range ss {
+			out[i] = s
+		}
+		return out
+	}
+	return map[string]any{"id": r.ID, "name": r.Name, "prefix": r.Prefix, "roles": list(r.Roles), "scopes": list(r.Scopes)}
 }
 
 // Revoked reports whether the key has been revoked.

@@ -221,6 +221,10 @@ func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
 		case rec.Hash != hash:
 			return nil, errors.New("looking up api key: store returned another key's record")
 		}
+		// The identity's claims, built once for every request the cached
+		// record serves (a copy: the store may share its record).
+		rec = rec.Clone()
+		rec.claims = rec.buildClaims()
 		v.mu.Lock()
 		if v.gen == gen {
 			v.pos.add(sum, rec, v.opts.Now().Add(v.opts.CacheTTL))

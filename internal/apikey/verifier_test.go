@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,5 +516,30 @@ func BenchmarkVerifyMalformed(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// TestVerifyClaimsBuiltOnce: the identity's claims of a key are its
+// metadata, built when the record is cached and shared by every request it
+// serves (the same map), never rebuilt per request.
+func TestVerifyClaimsBuiltOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{})
+	key, rec := f.create(t, CreateParams{Name: "deploybot", Roles: []string{"deployer", "reader"}, Scopes: []string{"ci"}})
+	first, err := f.verifier.Verify(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := first.Claims()
+	want := map[string]any{"id": rec.ID, "name": "deploybot", "prefix": rec.Prefix, "roles": []any{"deployer", "reader"}, "scopes": []any{"ci"}}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("claims = %v, want %v", c, want)
+	}
+	second, err := f.verifier.Verify(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.ValueOf(second.Claims()).UnsafePointer() != reflect.ValueOf(c).UnsafePointer() {
+		t.Error("claims were built again for a cached record")
 	}
 }

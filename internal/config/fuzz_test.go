@@ -133,7 +133,13 @@ func checkAccepted(t *testing.T, cfg *Config) {
 	if len(cfg.Routes) == 0 {
 		t.Fatal("accepted a config without routes")
 	}
-	seen := map[string]bool{}
+	// Routes on one host and path: disjoint methods (GET counts as HEAD),
+	// at most one without methods.
+	type served struct {
+		methods map[string]bool
+		rest    bool
+	}
+	seen := map[string]*served{}
 	for i, r := range cfg.Routes {
 		if r == nil {
 			t.Fatalf("routes[%d] is nil", i)
@@ -150,10 +156,29 @@ func checkAccepted(t *testing.T, cfg *Config) {
 		if cp != "/" && strings.HasSuffix(cp, "/") {
 			t.Fatalf("routes[%d] canonical path %q ends in /", i, cp)
 		}
-		if seen[cp] {
-			t.Fatalf("routes[%d]: duplicate canonical path %q accepted", i, cp)
+		key := r.HostName + " " + cp
+		sv := seen[key]
+		if sv == nil {
+			sv = &served{methods: map[string]bool{}}
+			seen[key] = sv
 		}
-		seen[cp] = true
+		if len(r.Methods) == 0 {
+			if sv.rest {
+				t.Fatalf("routes[%d]: a second route without methods on %q accepted", i, key)
+			}
+			sv.rest = true
+		}
+		ms := slices.Clone(r.Methods)
+		if slices.Contains(ms, "GET") {
+			ms = append(ms, "HEAD")
+		}
+		slices.Sort(ms)
+		for _, m := range slices.Compact(ms) {
+			if sv.methods[m] {
+				t.Fatalf("routes[%d]: method %s on %q served twice", i, m, key)
+			}
+			sv.methods[m] = true
+		}
 		u := r.UpstreamURL
 		if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {

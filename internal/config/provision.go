@@ -175,6 +175,7 @@ func (r *Route) provision(serverMaxBody int64) {
 		r.CanonicalPath = cp
 	}
 	upperKnown(r.Methods)
+	r.HostName = strings.TrimSuffix(strings.ToLower(r.Host), ".")
 	if u, err := url.Parse(r.Upstream); err == nil && r.Upstream != "" {
 		r.UpstreamURL = u
 	}

@@ -232,6 +232,30 @@ type Route struct {
 	// tokens.signing_keys stating the identity, so the upstream can check the
 	// request came through the gateway (verify with /.well-known/jwks.json).
 	IdentityToken bool `yaml:"identity_token"`
+
+	// Routes that fit real deployments (DESIGN.md). Host: "" (default) for
+	// every host, an exact name, or "*.example.com" for exactly one more
+	// label; compared case-insensitively, port and a trailing dot ignored.
+	Host string `yaml:"host"`
+	// PreserveHost sends the client's Host to the upstream. Default false:
+	// the upstream URL's host.
+	PreserveHost bool `yaml:"preserve_host"`
+	// StripPrefix forwards the path without the route's path ("/legacy/a" as
+	// "/a", "/legacy" as "/") and sets X-Forwarded-Prefix. Default false.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// RequestHeaders are set on the forwarded request, values being
+	// identity templates ({subject}, {claims.a.b}, ...); inbound copies of
+	// each name are deleted first. Default none.
+	RequestHeaders map[string]string `yaml:"request_headers"`
+	// RemoveRequestHeaders are deleted from the forwarded request. Default none.
+	RemoveRequestHeaders []string `yaml:"remove_request_headers"`
+	// ResponseHeaders are set on every answer to the client on this route,
+	// the upstream's and the gateway's own (401, 403, 405, 502, ...).
+	// Default none.
+	ResponseHeaders map[string]string `yaml:"response_headers"`
+	// HostName is Host in lower case without a trailing dot (set by Provision).
+	HostName string `yaml:"-"`
+
 	// CanonicalPath is Path in the form the route table uses (set by Load).
 	CanonicalPath string `yaml:"-"`
 	// UpstreamURL is Upstream parsed (set by Load).

@@ -405,8 +405,7 @@ func (v *validator) routes() {
 	if len(v.cfg.Routes) == 0 {
 		v.errorf("routes", "at least one route is required")
 	}
-	byPath := map[string]int{}
-	byFold := map[string]int{} // FoldPrefix of each path, unless upstreams are case-sensitive
+	keys := newRouteKeys(v)
 	names := map[string]int{}
 	for i, r := range v.cfg.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
@@ -421,16 +420,9 @@ func (v *validator) routes() {
 		if cp, err := CanonicalRoutePath(r.Path); err != nil {
 			v.errorf(path+".path", "%v", err)
 		} else {
-			fold := routing.FoldPrefix(cp)
-			if j, dup := byPath[cp]; dup {
-				v.errorf(path+".path", "duplicate path %q (also routes[%d])", r.Path, j)
-			} else if j, dup := byFold[fold]; dup && !v.cfg.Server.CaseSensitiveUpstreams {
-				v.errorf(path+".path", "path %q differs only in case from routes[%d].path %q: an upstream that ignores case cannot tell them apart (set server.case_sensitive_upstreams: true if no upstream does)",
-					r.Path, j, v.cfg.Routes[j].Path)
-			}
-			byPath[cp] = i
-			byFold[fold] = i
+			keys.add(i, r, cp)
 		}
+		v.routeExtras(path, r)
 		for j, m := range r.Methods {
 			if !slices.Contains(httpMethods, m) { // Provision wrote the known ones in upper case
 				v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q", m)

@@ -98,11 +98,34 @@ func (g *Gateway) steps(r *http.Request, st *reqState, target string, h http.Hea
 			return d
 		}
 	}
+	st.host = r.Host
+	if via == doorVerify {
+		// The host of the request the trusted proxy describes, when it
+		// says; several values are one bad host (refused below when routes
+		// choose by host), never a pick among them.
+		if fh := r.Header.Values("X-Forwarded-Host"); len(fh) > 0 {
+			st.host = strings.Join(fh, ",")
+		}
+	}
+	st.hostName = HostName(st.host)
+	d := g.match(st, r)
+	if g.table.hosts && !plainHost(st.host) {
+		// Routes choose by host: a host that is not a plain name could be
+		// read as one of theirs by an upstream that normalises otherwise
+		// ("legacy.example.com..", "a.test,legacy.example.com", "%2E").
+		d = refuse(http.StatusBadRequest, OutcomeBadRequest, ReasonBadHost, "bad host")
+		st.route = nil
+	}
 	st.takeHeaders(r.Header)
-	if d := g.match(st); d.decided() {
+	if d.decided() {
 		return d
 	}
 	rt := st.route
+	if via != doorVerify {
+		for name, v := range rt.ResponseHeaders {
+			h[name] = v[:len(v):len(v)]
+		}
+	}
 	if rt.CORS != nil && via != doorVerify {
 		if isPreflight(r) {
 			if rt.CORS.preflight(h, r) {
@@ -157,11 +180,17 @@ func (g *Gateway) endpoint(ctx context.Context, st *reqState, h http.Header) Dec
 	return d
 }
 
-// match finds st.path's route: 404 for none, 400 for a path that an
+// match finds the route for st's host, path and r's method (a preflight's
+// for the method it asks about): 404 for none, 400 for a path that an
 // upstream ignoring case would serve as another route than its own
-// spelling (Table.Match).
-func (g *Gateway) match(st *reqState) Decision {
-	rt, res := g.table.Match(st.path)
+// spelling (Table.Match). A route that does not serve the method is
+// refused 405 by the method step.
+func (g *Gateway) match(st *reqState, r *http.Request) Decision {
+	method := r.Method
+	if isPreflight(r) {
+		method = r.Header.Get("Access-Control-Request-Method")
+	}
+	rt, res := g.table.Match(st.hostName, st.path, method)
 	switch res {
 	case routing.NoRoute:
 		return refuse(http.StatusNotFound, OutcomeNotFound, ReasonNoRoute, "not found")

@@ -16,13 +16,24 @@ import (
 // forward, without calling the upstream, counting failures or taking from
 // a quota.
 type Explanation struct {
-	Method         string            `json:"method"`
-	RequestTarget  string            `json:"request_target"`
-	ClientIP       string            `json:"client_ip"`
-	Path           string            `json:"path,omitempty"`
-	PathError      string            `json:"path_error,omitempty"`
-	Route          string            `json:"route,omitempty"`
-	RoutePrefix    string            `json:"route_prefix,omitempty"`
+	Method        string `json:"method"`
+	RequestTarget string `json:"request_target"`
+	ClientIP      string `json:"client_ip"`
+	Path          string `json:"path,omitempty"`
+	PathError     string `json:"path_error,omitempty"`
+	// Host is the request's host as routes match it (port and trailing dot
+	// dropped, lower case).
+	Host        string `json:"host,omitempty"`
+	Route       string `json:"route,omitempty"`
+	RoutePrefix string `json:"route_prefix,omitempty"`
+	// RouteHost says how the route's host matched: "exact", "wildcard
+	// *.example.com" or "any host" (a route without host).
+	RouteHost string `json:"route_host,omitempty"`
+	// RouteMethods says how the method matched: the route's methods, or
+	// "the rest" for a route without methods.
+	RouteMethods string `json:"route_methods,omitempty"`
+	// UpstreamPath is the path the upstream gets (after strip_prefix).
+	UpstreamPath   string            `json:"upstream_path,omitempty"`
 	OtherRoutes    []RouteMiss       `json:"other_routes,omitempty"`
 	Public         bool              `json:"public,omitempty"`
 	Strategies     []StrategyOutcome `json:"strategies,omitempty"`
@@ -99,9 +110,12 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 		}
 		return ex
 	}
-	caseRoute := ex.routes(g.table, st.path)
+	ex.Host = st.hostName
+	caseRoute := ex.routes(g.table, st, r.Method)
 	if rt := d.Route; rt != nil {
 		ex.Route, ex.RoutePrefix, ex.Public = rt.Name, rt.Prefix, rt.Public
+		ex.RouteHost, ex.RouteMethods = hostMatch(rt), methodMatch(rt)
+		ex.UpstreamPath = rt.upstreamRest(st.path)
 	}
 	for _, o := range d.Steps {
 		ex.Strategies = append(ex.Strategies, StrategyOutcome{Name: o.Strategy, Result: o.Result, Reason: string(o.Reason)})
@@ -135,10 +149,32 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	return ex
 }
 
-// routes lists why the other routes did not serve path, and returns the
-// route path matches when case is ignored, if that is why it was refused.
-func (ex *Explanation) routes(table *Table, path string) (caseRoute *Route) {
-	rt, res := table.Match(path)
+func hostMatch(rt *Route) string {
+	switch {
+	case rt.Host == "":
+		return "any host"
+	case strings.HasPrefix(rt.Host, "*."):
+		return "wildcard " + rt.Host
+	}
+	return "exact " + rt.Host
+}
+
+func methodMatch(rt *Route) string {
+	if len(rt.Methods) == 0 {
+		if len(rt.excluded) > 0 {
+			return "every method but " + strings.Join(rt.excluded, ", ") + " (other routes on this path)"
+		}
+		return "every method"
+	}
+	return strings.Join(rt.Methods, ", ")
+}
+
+// routes lists why the other routes did not serve the request, and returns
+// the route its path matches when case is ignored, if that is why it was
+// refused.
+func (ex *Explanation) routes(table *Table, st *reqState, method string) (caseRoute *Route) {
+	path := st.path
+	rt, res := table.Match(st.hostName, path, method)
 	ok := res == routing.Matched
 	for _, other := range table.Routes() {
 		if ok && other == rt {
@@ -146,6 +182,12 @@ func (ex *Explanation) routes(table *Table, path string) (caseRoute *Route) {
 		}
 		why := "path is not under this prefix"
 		switch {
+		case !hostMatches(other.Host, st.hostName):
+			why = "host does not match (" + hostMatch(other) + ")"
+		case rt != nil && other.Host == rt.Host && other.Prefix == rt.Prefix && !other.serves(method):
+			why = "same host and path, method not among " + methodMatch(other)
+		case rt != nil && other.Host != rt.Host && prefixOf(other.Prefix, path):
+			why = "a route of a more specific host matched"
 		case res == routing.CaseMismatch && other == rt:
 			why = "matches only when case is ignored"
 		case res == routing.CaseMismatch && prefixOf(other.Prefix, path):
@@ -254,4 +296,15 @@ func SortedHeaderNames(m map[string]string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// hostMatches reports whether a route host (Route.Host) covers a request's
+// host name, as Table.Match decides.
+func hostMatches(routeHost, name string) bool {
+	if routeHost == "" || routeHost == name {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(routeHost, "*.")
+	i := strings.IndexByte(name, '.')
+	return ok && i > 0 && name[i+1:] == suffix
 }

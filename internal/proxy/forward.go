@@ -68,7 +68,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// Forward exactly the path that was routed on: the canonical escaped
 	// form, under the upstream's base path. Normalize guarantees it is a
 	// valid escaping with no encoded '/', so Path and RawPath agree.
-	raw := rt.upstreamPath + st.path
+	raw := rt.upstreamPath + rt.upstreamRest(st.path)
 	out.URL.Scheme, out.URL.Host = rt.Upstream.Scheme, rt.Upstream.Host
 	out.URL.Opaque, out.URL.User, out.URL.Fragment = "", nil, ""
 	// RawPath is always set: otherwise net/url would re-escape characters
@@ -80,13 +80,17 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.URL.RawQuery = st.query
 	out.Host = ""
+	if rt.PreserveHost {
+		out.Host = st.forwardedHost()
+	}
 
 	// Out is a copy of In after takeHeaders: no header a client may not send
 	// upstream is left in it. Trailers are only known here. Hop-by-hop
 	// removal already ran on Out, so a "Connection: X-Auth-..." header
 	// cannot remove what is set below.
-	stripInboundHeaders(out.Trailer)
+	stripInboundHeaders(out.Trailer, rt)
 	dropH2CUpgrade(out.Header)
+	removeHeaders(out.Header, rt.removed)
 
 	// The forwarding headers are the gateway's; a trusted proxy's chain and
 	// scheme are kept.
@@ -94,6 +98,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		out.Header["X-Forwarded-For"] = st.forwardedFor
 	}
 	pr.SetXForwarded()
+	// SetXForwarded took In.Host; the upstream is told the host that chose
+	// the route, in the form it was matched.
+	if fh := st.forwardedHost(); fh != pr.In.Host {
+		out.Header["X-Forwarded-Host"] = []string{fh}
+	}
+	if rt.StripPrefix && rt.Prefix != "/" {
+		out.Header["X-Forwarded-Prefix"] = []string{rt.Prefix}
+	}
 	out.Header["X-Real-Ip"] = []string{st.ev.ClientIP.String()}
 	if p := st.forwardedProto; p == "https" || p == "http" {
 		out.Header.Set("X-Forwarded-Proto", p)
@@ -113,8 +125,30 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.Header["X-Request-Id"] = []string{st.ev.RequestID}
 }
 
+// upstreamRest is the part of a canonical path the upstream gets under its
+// base path: all of it, or with strip_prefix what follows the route's
+// prefix ("/legacy/a" → "/a", "/legacy" → "/"), escapes untouched.
+func (rt *Route) upstreamRest(path string) string {
+	if !rt.StripPrefix || rt.Prefix == "/" {
+		return path
+	}
+	if rest := path[len(rt.Prefix):]; rest != "" {
+		return rest
+	}
+	return "/"
+}
+
+// forwardedHost is the request's host with its name as matched (lower
+// case, no trailing dot) and its port kept.
+func (st *reqState) forwardedHost() string { return forwardedHost(st.host, st.hostName) }
+
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
+		// The route's response_headers are already on the answer (decide):
+		// the upstream's own copies would be added beside them.
+		for name := range st.route.ResponseHeaders {
+			delete(resp.Header, name)
+		}
 		st.ev.Status = resp.StatusCode
 		if st.route.CORS != nil {
 			stripUpstreamCORS(resp.Header)

@@ -146,11 +146,16 @@ type stateKey struct{}
 
 // reqState travels from ServeHTTP to Rewrite/ModifyResponse/ErrorHandler.
 type reqState struct {
-	route       *Route
-	path        string // canonical escaped path
-	query       string
-	identity    *strategies.Identity
-	peerTrusted bool
+	route *Route
+	path  string // canonical escaped path
+	// host is the request's host (r.Host: the Host header, or the authority
+	// of an absolute-form target, which HTTP/1.1 says replaces it) and
+	// hostName its name as routes match it. The same value decides the
+	// route, X-Forwarded-Host and, with preserve_host, the upstream's Host.
+	host, hostName string
+	query          string
+	identity       *strategies.Identity
+	peerTrusted    bool
 	// forwardedFor and forwardedProto are a trusted proxy's X-Forwarded-For
 	// chain and X-Forwarded-Proto, kept for the outbound request.
 	forwardedFor   []string
@@ -170,7 +175,7 @@ func (st *reqState) takeHeaders(h http.Header) {
 		st.forwardedFor = h["X-Forwarded-For"]
 		st.forwardedProto = h.Get("X-Forwarded-Proto")
 	}
-	stripInboundHeaders(h)
+	stripInboundHeaders(h, st.route)
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

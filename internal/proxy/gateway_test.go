@@ -367,7 +367,7 @@ func BenchmarkStripInject(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := base.Clone()
-		stripInboundHeaders(h)
+		stripInboundHeaders(h, nil)
 		h.Del("Authorization")
 		setIdentityHeaders(h, id)
 	}

@@ -37,6 +37,9 @@ const (
 	// client's copy is never forwarded: only the gateway's value, in its
 	// canonical spelling, reaches the upstream.
 	headerGatewaySet
+	// headerTemplated: a name the route sets from the identity
+	// (request_headers), like X-Auth-*.
+	headerTemplated
 )
 
 // maxListedName is the length of the longest listed name,
@@ -109,12 +112,69 @@ func hasPrefix(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
 }
 
+// classify is classifyHeader for a request on rt: the names of the route's
+// request_headers are the gateway's too (headerTemplated), in any case and
+// "_" spelling. rt may be nil (no route yet).
+func (rt *Route) classify(name string) headerClass {
+	if c := classifyHeader(name); c != headerForward || rt == nil {
+		return c
+	}
+	for _, t := range rt.templated {
+		if sameName(name, t) {
+			return headerTemplated
+		}
+	}
+	return headerForward
+}
+
+// sameName reports whether a header name is folded (lower case, "-"), as
+// CGI-style servers read names: "X_WebAuth_User" is "x-webauth-user".
+func sameName(name, folded string) bool {
+	if len(name) != len(folded) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != folded[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldName is the form sameName compares with.
+func foldName(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
 // stripInboundHeaders deletes, in one pass, every header a client may not
-// send to an upstream: owned, deleted and gateway-set names in any spelling.
-func stripInboundHeaders(h http.Header) {
+// send to an upstream of rt (nil: before a route is known): owned, deleted,
+// gateway-set and the route's templated names in any spelling.
+func stripInboundHeaders(h http.Header, rt *Route) {
 	for name := range h {
-		if classifyHeader(name) != headerForward {
+		if rt.classify(name) != headerForward {
 			delete(h, name)
+		}
+	}
+}
+
+// removeHeaders deletes the names of folded from h in any case and "_"
+// spelling (remove_request_headers).
+func removeHeaders(h http.Header, folded []string) {
+	if len(folded) == 0 {
+		return
+	}
+	for name := range h {
+		for _, f := range folded {
+			if sameName(name, f) {
+				delete(h, name)
+				break
+			}
 		}
 	}
 }
@@ -185,4 +245,48 @@ func removeCookies(h http.Header, names []string) {
 		return
 	}
 	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// setTemplatedHeaders renders a route's request_headers for id; a header
+// whose template has no value for id (or one with a control character) is
+// not sent. Every value is rendered into one buffer and cut from one
+// string, and the value slices share one backing array: two allocations
+// per request however many templates.
+func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.Identity) {
+	if len(tmpls) == 0 {
+		return
+	}
+	var (
+		buf  [512]byte
+		ends [16]int // where each template's value ends in out; -1: not sent
+	)
+	out := buf[:0]
+	for i, t := range tmpls {
+		var ok bool
+		if out, ok = t.Template.Append(out, id); !ok && i < len(ends) {
+			ends[i] = -1
+		} else if i < len(ends) {
+			ends[i] = len(out)
+		}
+	}
+	if len(tmpls) > len(ends) { // more than a route would set: the plain way
+		for _, t := range tmpls {
+			if v, ok := t.Template.Append(nil, id); ok {
+				h[t.Name] = []string{string(v)}
+			}
+		}
+		return
+	}
+	all := string(out)
+	vals := make([]string, 0, len(tmpls))
+	start := 0
+	for i, t := range tmpls {
+		if ends[i] < 0 {
+			continue
+		}
+		vals = append(vals, all[start:ends[i]])
+		start = ends[i]
+		n := len(vals)
+		h[t.Name] = vals[n-1 : n : n]
+	}
 }

@@ -43,8 +43,8 @@ func BenchmarkInboundHeaders(b *testing.B) {
 	h, tr := browserHeaders(), http.Header{}
 	b.ReportAllocs()
 	for b.Loop() {
-		stripInboundHeaders(h)
-		stripInboundHeaders(tr)
+		stripInboundHeaders(h, nil)
+		stripInboundHeaders(tr, nil)
 		dropH2CUpgrade(h)
 	}
 	if len(h) != len(browserHeaders()) {

@@ -94,6 +94,7 @@ func (o Outcome) IsAuthFailure() bool { return o.Class() == ClassAuthFailure }
 const (
 	ReasonBadPath              = "bad_path"
 	ReasonNoRoute              = "no_route"
+	ReasonBadHost              = "bad_host"
 	ReasonPathCaseMismatch     = "path_case_mismatch"
 	ReasonMethod               = "method"
 	ReasonCORSPreflightRefused = "cors_preflight_refused"

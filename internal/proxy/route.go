@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/headertmpl"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/routing"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -37,7 +40,30 @@ type Route struct {
 	// credentials ("" when no strategy of the route does browser login).
 	Login string
 
-	allow        string // Allow header for 405
+	// Host is "" (every host), a lower-case name, or "*.example.com" (one
+	// more label). PreserveHost sends the client's Host upstream.
+	Host         string
+	PreserveHost bool
+	// StripPrefix forwards the path without Prefix and sets
+	// X-Forwarded-Prefix.
+	StripPrefix bool
+	// RequestHeaders are set on the forwarded request (and on a forward-auth
+	// answer) from the identity; inbound copies of their names are deleted.
+	RequestHeaders []HeaderTemplate
+	// RemoveRequestHeaders are deleted from the forwarded request, in any
+	// case and "_" spelling.
+	RemoveRequestHeaders []string
+	// ResponseHeaders are set on every answer to the client on this route.
+	ResponseHeaders http.Header
+
+	allow string // Allow header for 405
+	// excluded are the methods sibling routes on the same host and path
+	// list: a route without methods serves all but these.
+	excluded []string
+	// templated and removed are the names of RequestHeaders and
+	// RemoveRequestHeaders folded as foldName does.
+	templated    []string
+	removed      []string
 	credHeaders  []string
 	credCookies  []string
 	challenges   []string
@@ -82,6 +108,20 @@ func (rt *Route) compile() {
 		rt.challenges = []string{`Bearer realm="authgateway"`}
 	}
 	rt.upstreamPath = strings.TrimSuffix(rt.Upstream.EscapedPath(), "/")
+	rt.templated, rt.removed = nil, nil
+	for _, h := range rt.RequestHeaders {
+		rt.templated = append(rt.templated, foldName(h.Name))
+	}
+	for _, h := range rt.RemoveRequestHeaders {
+		rt.removed = append(rt.removed, foldName(h))
+	}
+}
+
+// HeaderTemplate is one of a route's request_headers: the header's
+// canonical name and its compiled value.
+type HeaderTemplate struct {
+	Name     string
+	Template *headertmpl.Template
 }
 
 // defaultAllow is the Allow header of a route without methods: the methods
@@ -105,7 +145,9 @@ func (rt *Route) allowsMethod(m, query string) bool {
 
 func (rt *Route) serves(m string) bool {
 	if len(rt.Methods) == 0 {
-		return !explicitOnly(m)
+		// In any case: an upstream may read "post" as POST, which a
+		// sibling route on this path serves with its own rules.
+		return !explicitOnly(m) && !slices.ContainsFunc(rt.excluded, func(x string) bool { return strings.EqualFold(x, m) })
 	}
 	if m == "HEAD" && slices.Contains(rt.Methods, "GET") {
 		return true
@@ -153,9 +195,44 @@ func isMethodParam(key string) bool {
 }
 
 // Table is an immutable set of compiled routes; a reload builds a new one.
+//
+// Matching (DESIGN.md, "Routes that fit real deployments") runs over tiers:
+// the routes of the request's exact host, then those of its wildcard
+// ("*.example.com" for "a.example.com"), then the host-less ones; the first
+// tier with a route for the path decides, and within it the longest
+// prefix. Routes that share a host and path sit on one trie node as a
+// group, and the method picks among them. So the case check (a fold trie
+// per tier) sees every candidate: a path whose fold matches a route of an
+// earlier tier is refused there rather than falling through to a later
+// one, and both spellings of a path reach the same group, where the method
+// picks the same route.
 type Table struct {
-	routes *routing.Table[*Route]
-	list   []*Route
+	exact map[string]*routing.Table[*group]
+	wild  map[string]*routing.Table[*group] // by the name after "*."
+	any   *routing.Table[*group]            // nil when every route has a host
+	list  []*Route
+	hosts bool // some route has a host
+}
+
+// group is the routes on one host and path: those with methods (disjoint)
+// and at most one without, which takes the other methods.
+type group struct {
+	routes []*Route
+	rest   *Route
+}
+
+// pick returns the route serving method m, or false and a route of the
+// group to answer 405 with (its Allow lists the group's methods).
+func (g *group) pick(m string) (*Route, bool) {
+	for _, rt := range g.routes {
+		if rt.serves(m) {
+			return rt, true
+		}
+	}
+	if g.rest != nil {
+		return g.rest, g.rest.serves(m)
+	}
+	return g.routes[0], false
 }
 
 // TableOptions configures a Table. The zero value is the safe default.
@@ -171,41 +248,221 @@ type TableOptions struct {
 // NewTable compiles routes into a table with the default options.
 func NewTable(routes []*Route) (*Table, error) { return TableOptions{}.NewTable(routes) }
 
-// NewTable compiles routes into a table.
+// NewTable compiles routes into a table. Routes may share a host and path
+// only with disjoint methods (config validation says so with lines; this
+// checks again).
 func (o TableOptions) NewTable(routes []*Route) (*Table, error) {
-	trie := routing.NewFoldTable[*Route]()
+	t := &Table{exact: map[string]*routing.Table[*group]{}, wild: map[string]*routing.Table[*group]{}, list: routes}
+	newTrie := routing.NewFoldTable[*group]
 	if o.CaseSensitiveUpstreams {
-		trie = routing.NewTable[*Route]()
+		newTrie = routing.NewTable[*group]
 	}
-	t := &Table{routes: trie, list: routes}
+	type key struct{ host, prefix string }
+	groups := map[key]*group{}
+	var order []key
 	for _, rt := range routes {
-		rt.compile()
-		if err := t.routes.Add(rt.Prefix, rt); err != nil {
-			return nil, err
+		k := key{rt.Host, rt.Prefix}
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+			order = append(order, k)
+		}
+		if len(rt.Methods) == 0 {
+			if g.rest != nil {
+				return nil, fmt.Errorf("duplicate route path %q%s", rt.Prefix, hostNote(rt.Host))
+			}
+			g.rest = rt
+			continue
+		}
+		for _, other := range g.routes {
+			for _, m := range rt.Methods {
+				if other.serves(m) || m == "GET" && other.serves("HEAD") {
+					return nil, fmt.Errorf("routes %q and %q both serve %s on path %q%s", other.Name, rt.Name, m, rt.Prefix, hostNote(rt.Host))
+				}
+			}
+		}
+		g.routes = append(g.routes, rt)
+	}
+	for _, k := range order {
+		g := groups[k]
+		var claimed []string
+		for _, rt := range g.routes {
+			claimed = append(claimed, rt.Methods...)
+		}
+		members := g.routes
+		if g.rest != nil {
+			members = append(slices.Clone(members), g.rest)
+		}
+		for _, rt := range members {
+			rt.compile()
+			if len(members) > 1 {
+				rt.excluded = nil
+				if rt == g.rest {
+					rt.excluded = claimed
+				}
+				rt.allow = groupAllow(g)
+			}
+		}
+		tiers, name := t.exact, k.host
+		if after, ok := strings.CutPrefix(k.host, "*."); ok {
+			tiers, name = t.wild, after
+		}
+		t.hosts = t.hosts || k.host != ""
+		trie := tiers[name]
+		if k.host == "" {
+			trie = t.any
+		}
+		if trie == nil {
+			trie = newTrie()
+			if k.host == "" {
+				t.any = trie
+			} else {
+				tiers[name] = trie
+			}
+		}
+		if err := trie.Add(k.prefix, g); err != nil {
+			return nil, fmt.Errorf("%w%s", err, hostNote(k.host))
 		}
 	}
 	return t, nil
 }
 
-// Match returns the route for a canonical path, with routing.Matched; or
-// routing.NoRoute; or, unless upstreams are case-sensitive,
-// routing.CaseMismatch and the route the path matches case-insensitively,
-// which must not serve it: the path is spelt as another route (or none), and
-// an upstream that ignores case would serve it as this one.
-//
-// The check compares route identity, which is one path prefix today. When
-// routes gain hosts and methods (DESIGN.md, "Routes that fit real
-// deployments"), both matches must run over the same candidates: the host
-// is chosen first (hosts compare case-insensitively anyway), the case check
-// must span the fall-back from host routes to host-less ones (a path whose
-// fold matches a host route while its spelling falls through to a host-less
-// one is a mismatch), and the routes that share a host and path and split
-// it by method must sit on one trie node, so that both spellings reach the
-// same node and the method then picks the same route.
-func (t *Table) Match(path string) (*Route, routing.Result) {
-	rt, _, res := t.routes.Match(path)
+func hostNote(h string) string {
+	if h == "" {
+		return ""
+	}
+	return " on host " + h
+}
+
+// groupAllow is the Allow header of a group's 405: every method a member
+// serves (all of the default set when one takes the rest).
+func groupAllow(g *group) string {
+	if g.rest != nil {
+		return defaultAllow
+	}
+	var ms []string
+	for _, rt := range g.routes {
+		for _, m := range rt.Methods {
+			if !slices.Contains(ms, m) {
+				ms = append(ms, m)
+			}
+		}
+		if slices.Contains(rt.Methods, "GET") && !slices.Contains(ms, "HEAD") {
+			ms = append(ms, "HEAD")
+		}
+	}
+	return strings.Join(ms, ", ")
+}
+
+// Match returns the route for a request's host name (HostName's form),
+// canonical path and method: routing.Matched and the route that serves
+// them; routing.Matched and a route that does not serve the method (the
+// caller answers 405 with its Allow); routing.NoRoute; or, unless upstreams
+// are case-sensitive, routing.CaseMismatch and the route the path matches
+// case-insensitively, which must not serve it: the path is spelt as another
+// route (or none), and an upstream that ignores case would serve it as
+// this one. It does not allocate.
+func (t *Table) Match(host, path, method string) (*Route, routing.Result) {
+	if host != "" {
+		if tr := t.exact[host]; tr != nil {
+			if rt, res := matchIn(tr, path, method); res != routing.NoRoute {
+				return rt, res
+			}
+		}
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			if tr := t.wild[host[i+1:]]; tr != nil {
+				if rt, res := matchIn(tr, path, method); res != routing.NoRoute {
+					return rt, res
+				}
+			}
+		}
+	}
+	if t.any == nil {
+		return nil, routing.NoRoute
+	}
+	return matchIn(t.any, path, method)
+}
+
+func matchIn(tr *routing.Table[*group], path, method string) (*Route, routing.Result) {
+	g, _, res := tr.Match(path)
+	if res == routing.NoRoute {
+		return nil, res
+	}
+	rt, _ := g.pick(method)
 	return rt, res
 }
 
 // Routes lists the table's routes in config order.
 func (t *Table) Routes() []*Route { return t.list }
+
+// HostName returns the name of a request's host (http.Request.Host) as
+// routes match it: without port and trailing dot, in lower case. It
+// allocates only for a name that is not already in that form.
+func HostName(host string) string {
+	name := host
+	if strings.HasPrefix(name, "[") { // IPv6 literal: no route matches it by name
+		if i := strings.IndexByte(name, ']'); i >= 0 {
+			name = name[:i+1]
+		}
+	} else if i := strings.IndexByte(name, ':'); i >= 0 {
+		name = name[:i]
+	}
+	name = strings.TrimSuffix(name, ".")
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(name)
+		}
+	}
+	return name
+}
+
+// plainHost reports whether a request's host is a DNS name or an IP
+// literal, with an optional trailing dot and numeric port, or empty
+// (HTTP/1.0 without Host): the only hosts a table with host routes serves.
+// Go's server already refuses hosts with bytes outside RFC 3986's
+// authority (spaces, non-ASCII), not userinfo, "%" or sub-delims.
+func plainHost(host string) bool {
+	name, port := host, ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 || strings.Trim(host[1:end], "0123456789abcdefABCDEF:.") != "" {
+			return false
+		}
+		name, port = "", host[end+1:]
+	} else if i := strings.IndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	if port != "" && (port[0] != ':' || len(port) == 1 || strings.Trim(port[1:], "0123456789") != "") {
+		return false
+	}
+	name = strings.TrimSuffix(name, ".")
+	for len(name) > 0 {
+		label, rest, more := strings.Cut(name, ".")
+		if label == "" || more && rest == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i] | 0x20
+			if !('a' <= c && c <= 'z' || '0' <= label[i] && label[i] <= '9' || label[i] == '-' || label[i] == '_') {
+				return false
+			}
+		}
+		name = rest
+	}
+	return true
+}
+
+// forwardedHost is the host the upstream is told the client asked for
+// (X-Forwarded-Host, and Host with preserve_host): the request's host with
+// its name as routes matched it and its port, if any, kept.
+func forwardedHost(host, name string) string {
+	port := ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		port = host[i:]
+	}
+	if len(host) == len(name)+len(port) && strings.HasPrefix(host, name) {
+		return host // already in that form: no new string per request
+	}
+	return name + port
+}

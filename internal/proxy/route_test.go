@@ -16,7 +16,7 @@ func TestAllowsMethod(t *testing.T) {
 		t.Fatal(err)
 	}
 	route := func(name string) *Route {
-		rt, _ := table.Match("/" + name)
+		rt, _ := table.Match("", "/"+name, "GET")
 		return rt
 	}
 	tests := []struct {

@@ -80,6 +80,7 @@ func originalRequest(h http.Header) (uri, method string, ok bool) {
 func (g *Gateway) setIdentity(h http.Header, st *reqState) {
 	setIdentityHeaders(h, st.identity)
 	rt := st.route
+	setTemplatedHeaders(h, rt.RequestHeaders, st.identity)
 	if !rt.IdentityToken || g.opts.Asserter == nil {
 		return
 	}

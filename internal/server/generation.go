@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync/atomic"
 
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/headertmpl"
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -182,6 +184,9 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, 
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
 			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
 		}
+		if err := routeExtras(rt, rc); err != nil {
+			return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].request_headers", i), "%v", err)}
+		}
 		if c := rc.CORS; c != nil {
 			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())
 		}
@@ -216,4 +221,26 @@ func signingAlgorithms(cfg *config.Config) []string {
 		}
 	}
 	return algs
+}
+
+// routeExtras fills in the host, prefix stripping and header rules of a
+// route (DESIGN.md, "Routes that fit real deployments"), compiling its
+// request_headers templates.
+func routeExtras(rt *proxy.Route, rc *config.Route) error {
+	rt.Host, rt.PreserveHost, rt.StripPrefix = rc.HostName, rc.PreserveHost, rc.StripPrefix
+	for _, name := range slices.Sorted(maps.Keys(rc.RequestHeaders)) {
+		t, err := headertmpl.Parse(rc.RequestHeaders[name])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rt.RequestHeaders = append(rt.RequestHeaders, proxy.HeaderTemplate{Name: http.CanonicalHeaderKey(name), Template: t})
+	}
+	rt.RemoveRequestHeaders = rc.RemoveRequestHeaders
+	if len(rc.ResponseHeaders) > 0 {
+		rt.ResponseHeaders = http.Header{}
+		for name, v := range rc.ResponseHeaders {
+			rt.ResponseHeaders.Set(name, v)
+		}
+	}
+	return nil
 }

@@ -75,6 +75,37 @@ const (
 `
 )
 
+// The steady route, and what the last reload steps make of it while it is
+// hammered: a host, methods and a templated header; then a method split on
+// the host with another header value, the host-less route kept for others.
+const (
+	reloadSplit = reloadFixed + `  - name: steady-host
+    host: 127.0.0.1
+    path: /api/steady
+    methods: [GET]
+    upstream: UPSTREAM
+    strategies: [userJwt]
+    roles: [reader]
+    request_headers: {X-Steady: "{subject}"}
+`
+	reloadResplit = reloadFixed + `  - name: steady-host
+    host: 127.0.0.1
+    path: /api/steady
+    methods: [GET, HEAD]
+    upstream: UPSTREAM
+    strategies: [userJwt]
+    roles: [reader]
+    request_headers: {X-Steady: "v2-{subject}"}
+  - name: steady-write
+    host: 127.0.0.1
+    path: /api/steady
+    methods: [POST]
+    upstream: UPSTREAM
+    strategies: [userJwt]
+    roles: [editor]
+`
+)
+
 // reloadVersion fills in a config version for gateway g and upstream up.
 func reloadVersion(tmpl string, g *Gateway, up *Upstream) string {
 	return strings.NewReplacer("LISTEN", g.Addr, "ADMIN", g.AdminAddr, "UPSTREAM", up.URL).Replace(tmpl)
@@ -401,11 +432,59 @@ func TestLiveReload(t *testing.T) {
 		wantStatusNow(t, g, "/status", "", http.StatusOK)
 	})
 
+	t.Run("change the hammered route's host, methods and headers", func(t *testing.T) {
+		// The hammer's GETs (Host 127.0.0.1:port) stay a reader's 200 in
+		// every version; what each version says is seen on other requests.
+		seen := func(id string) *Seen {
+			for _, s := range up.Requests() {
+				if s.Header.Get("X-Request-Id") == id {
+					return &s
+				}
+			}
+			return nil
+		}
+		steadyHeader := func(id, want string) func() error {
+			return func() error {
+				resp, err := doRaw(g.Addr, hostReq("GET", "/api/steady/x", "127.0.0.1", bearer(reader), "X-Request-Id: "+id, "x_steady: forged"))
+				if err != nil {
+					return err
+				}
+				s := seen(id)
+				if resp.Status != http.StatusOK || s == nil {
+					return fmt.Errorf("status %d, upstream saw it: %v", resp.Status, s != nil)
+				}
+				if got := s.Header.Values("X-Steady"); len(got) != 1 || got[0] != want || s.Header.Get("X_steady") != "" {
+					return fmt.Errorf("upstream got X-Steady %q, want [%q]", got, want)
+				}
+				return nil
+			}
+		}
+		for i, v := range []struct{ version, header string }{
+			{reloadSplit, "alice"},
+			{reloadResplit, "v2-alice"},
+		} {
+			writeAtomic(t, g.ConfigPath, reloadVersion(v.version, g, up))
+			n := 0
+			pollUntil(t, "the new headers are sent", func() error {
+				n++
+				return steadyHeader(fmt.Sprintf("steady-%d-%d", i, n), v.header)()
+			})
+		}
+		// reloadResplit: POST is the editors' route on the host; the
+		// host-less GET route still serves other hosts.
+		if resp := g.Do(t, hostReq("POST", "/api/steady/x", "127.0.0.1", bearer(reader), "Content-Length: 0")); resp.Status != http.StatusForbidden {
+			t.Errorf("reader's POST after the split: %d, want 403", resp.Status)
+		}
+		if resp := g.Do(t, hostReq("GET", "/api/steady/x", "other.test", bearer(reader))); resp.Status != http.StatusOK {
+			t.Errorf("GET on another host: %d, want 200", resp.Status)
+		}
+	})
+
 	h.stop(t)
 	end := scrapeReloads(t, g)
-	// Three good edits and one SIGHUP; one broken edit.
-	if d := end.success - start.success; d != 4 {
-		t.Errorf("config_reloads_total{result=success} rose by %v over the test, want 4", d)
+	// Five good edits and one SIGHUP; one broken edit.
+	if d := end.success - start.success; d != 6 {
+		t.Errorf("config_reloads_total{result=success} rose by %v over the test, want 6", d)
 	}
 	if d := end.failure - start.failure; d != 1 {
 		t.Errorf("config_reloads_total{result=failure} rose by %v over the test, want 1", d)
