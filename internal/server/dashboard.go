@@ -26,7 +26,7 @@ func (a *App) adminView(context.Context) admin.View {
 	}
 	for _, rc := range cfg.Routes {
 		rv := admin.RouteView{
-			Name: rc.Name, Path: rc.CanonicalPath, Methods: rc.Methods, Strategies: rc.Strategies,
+			Name: rc.Name, Host: rc.HostName, Path: rc.CanonicalPath, Methods: rc.Methods, Strategies: rc.Strategies,
 			Roles: rc.Roles, Scopes: rc.Scopes, Public: rc.Public,
 		}
 		if rc.UpstreamURL != nil {
