@@ -76,7 +76,6 @@ func withCert(certs ...*x509.Certificate) *http.Request {
 	return r
 }
 
-
 // TestCacheNeverOutlivesTheCertificate: a chain verified once is not
 // accepted from the cache past its expiry.
 func TestCacheNeverOutlivesTheCertificate(t *testing.T) {
