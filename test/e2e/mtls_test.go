@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -339,5 +340,58 @@ routes:
 		if res.Code != 1 || !strings.Contains(out, want) {
 			t.Errorf("validate: exit %d\n%s\nwant exit 1 and %q", res.Code, out, want)
 		}
+	}
+}
+
+// runReadmeLines runs the lines of a README sh block with bash in dir, as
+// printed but for the binary's path, leaving out those skip matches
+// (requests to the example host, interactive prompts).
+func runReadmeLines(t *testing.T, dir, block string, skip func(line string) bool) {
+	t.Helper()
+	var keep []string
+	for _, line := range strings.Split(strings.ReplaceAll(block, "\\\n", ""), "\n") {
+		if strings.TrimSpace(line) != "" && !skip(line) {
+			keep = append(keep, strings.ReplaceAll(line, "authgateway ", binPath+" "))
+		}
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(keep, "\n"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("README commands: %v\n%s", err, out)
+	}
+}
+
+// TestReadmeBasicAndClientCertificates runs the section's commands as
+// printed and uses what they make: the htpasswd line and the client
+// certificate get through a gateway.
+func TestReadmeBasicAndClientCertificates(t *testing.T) {
+	const heading = "HTTP Basic and client certificates"
+	dir := t.TempDir()
+	runReadmeLines(t, dir, readmeBlock(t, heading, "authgateway htpasswd"), func(l string) bool {
+		return strings.HasPrefix(l, "curl ") || strings.Contains(l, "# asks")
+	})
+	runReadmeLines(t, dir, readmeBlock(t, heading, "openssl req"), func(l string) bool { return strings.HasPrefix(l, "curl ") })
+
+	up := newUpstream(t, 0)
+	ca, err := os.ReadFile(filepath.Join(dir, "clients-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startMTLSGateway(t, &testCA{pem: ca}, up.URL)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "partner-a.pem"), filepath.Join(dir, "partner-a.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.send(t, &cert, req("GET", "/cn/orders")); r.Status != http.StatusOK {
+		t.Errorf("the README's client certificate: status %d (%s), want 200", r.Status, r.Body)
+	}
+	if s := up.One(t); s.Header.Get("X-Auth-Subject") != "partner-a" {
+		t.Errorf("X-Auth-Subject = %q", s.Header.Get("X-Auth-Subject"))
+	}
+
+	up.Reset()
+	bg := startGateway(t, basicConfig(t, filepath.Join(dir, "htpasswd"), up.URL, 100), nil)
+	if r := bg.Do(t, req("GET", "/api/status", basicAuth("deploybot", "s3cret-for-deploybot"))); r.Status != http.StatusOK {
+		t.Errorf("the README's htpasswd line: status %d, want 200", r.Status)
 	}
 }
