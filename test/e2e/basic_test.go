@@ -168,6 +168,18 @@ func TestBasicAuth(t *testing.T) {
 		})
 	}
 
+	t.Run("explain", func(t *testing.T) {
+		for _, tt := range []struct{ header, want string }{
+			{basicAuth("alice", "alice-pw"), "scripts      identity"},
+			{basicAuth("alice", "wrong"), "invalid (wrong_password)"},
+		} {
+			res := g.CLI(t, "explain", "-config", g.ConfigPath, "GET", "/api/x", "-H", tt.header)
+			if !strings.Contains(res.Stdout, tt.want) || strings.Contains(res.Stdout+res.Stderr, "alice-pw") {
+				t.Errorf("explain: exit %d\n%s%s\nwant %q and no password", res.Code, res.Stdout, res.Stderr, tt.want)
+			}
+		}
+	})
+
 	t.Run("basic then jwt", func(t *testing.T) {
 		up.Reset()
 		if r := g.Do(t, req("GET", "/mixed/x", basicAuth("alice", "alice-pw"))); r.Status != http.StatusOK {
