@@ -137,12 +137,27 @@ rate_limits:
 
 // send makes a new TLS connection, presenting cert when it is not nil,
 // and sends raw on it.
+// The certificate is presented whatever CAs the server's request names, as
+// curl --cert does.
 func (g *mtlsGateway) send(t *testing.T, cert *tls.Certificate, raw string) *Response {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: g.roots, ServerName: "gateway.test"}
 	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
+	return g.dial(t, cfg, raw)
+}
+
+// sendHolding is send by a client holding certs, which presents the first
+// one the server's certificate request accepts (Go's choice, and
+// browsers').
+func (g *mtlsGateway) sendHolding(t *testing.T, certs []tls.Certificate, raw string) *Response {
+	t.Helper()
+	return g.dial(t, &tls.Config{RootCAs: g.roots, ServerName: "gateway.test", Certificates: certs}, raw)
+}
+
+func (g *mtlsGateway) dial(t *testing.T, cfg *tls.Config, raw string) *Response {
+	t.Helper()
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", g.Addr, cfg)
 	if err != nil {
 		t.Fatalf("TLS handshake: %v", err)
@@ -282,6 +297,16 @@ func TestMTLS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the request names the CAs: a client holding two certificates presents the right one", func(t *testing.T) {
+		up.Reset()
+		if r := g.sendHolding(t, []tls.Certificate{foreign, partnerA}, req("GET", "/cn/x")); r.Status != http.StatusOK {
+			t.Fatalf("status %d, want 200 (%s)", r.Status, r.Body)
+		}
+		if got := up.One(t).Header.Get("X-Auth-Client-Cert-Sha256"); got != fingerprint(partnerA) {
+			t.Errorf("presented %q, want partner-a's certificate", got)
+		}
+	})
 
 	t.Run("a certificate does not get in on a route without mtls", func(t *testing.T) {
 		up.Reset()
