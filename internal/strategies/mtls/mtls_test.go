@@ -119,6 +119,9 @@ func BenchmarkHandshake(b *testing.B) {
 	roots.AddCert(ca.cert)
 	handshake := func(b *testing.B, clientAuth tls.ClientAuthType, certs []tls.Certificate) {
 		srv := &tls.Config{Certificates: []tls.Certificate{server.tlsCert()}, ClientAuth: clientAuth, MinVersion: tls.VersionTLS12}
+		if clientAuth == tls.RequestClientCert {
+			srv.ClientCAs = roots // named in the request, as the gateway does
+		}
 		cli := &tls.Config{RootCAs: roots, ServerName: "gateway.test", Certificates: certs}
 		for b.Loop() {
 			c1, c2 := net.Pipe()
