@@ -328,3 +328,56 @@ func TestHtpasswdCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestBasicAuditAndMetrics: successes and failures of the basic strategy
+// reach the audit log and the metrics by strategy and reason, and neither
+// holds the password.
+func TestBasicAuditAndMetrics(t *testing.T) {
+	up := newUpstream(t, 0)
+	dir := t.TempDir()
+	file, auditFile := filepath.Join(dir, "htpasswd"), filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(file, []byte(htpasswdLine(t, "alice", "alice-pw", "-cost", "4")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, basicConfig(t, file, up.URL, 100)+"audit: {output: "+auditFile+"}\n", nil)
+	for _, h := range []string{basicAuth("alice", "alice-pw"), basicAuth("alice", "wrong-pw"), basicAuth("nobody", "alice-pw")} {
+		g.Do(t, req("GET", "/api/x", h))
+	}
+	poll.Until(t, 5*time.Second, "three audit lines", func() error {
+		b, _ := os.ReadFile(auditFile)
+		if n := strings.Count(string(b), "\n"); n < 3 {
+			return fmt.Errorf("%d lines", n)
+		}
+		return nil
+	})
+	b, _ := os.ReadFile(auditFile)
+	audit := string(b)
+	for _, want := range []string{`"event":"auth.success"`, `"strategy":"scripts"`, `"subject":"alice"`, `"reason":"wrong_password"`, `"reason":"unknown_user"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, audit)
+		}
+	}
+	resp, err := http.Get("http://" + g.AdminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mb bytes.Buffer
+	_, _ = mb.ReadFrom(resp.Body)
+	metrics := mb.String()
+	for _, want := range []string{
+		`authgateway_auth_success_total{route="api",strategy="scripts"} 1`,
+		`authgateway_auth_failures_total{reason="wrong_password",route="api"} 1`,
+		`authgateway_auth_failures_total{reason="unknown_user",route="api"} 1`,
+		`authgateway_cache_requests_total{cache="basic",result="miss"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, out := range []string{audit, metrics, g.Stdout(), g.Stderr()} {
+		if strings.Contains(out, "alice-pw") || strings.Contains(out, "wrong-pw") {
+			t.Errorf("a password reached the logs or metrics")
+		}
+	}
+}
