@@ -31,7 +31,8 @@ routes:
 
 	bad := `strategies:
   scripts: {type: basic, realm: 'le"gacy'}
-  partners: {type: mtls, subject_from: serial, allowed_subjects: [""]}
+  partners: {type: mtls, subject_from: serial, allowed_subjects: [""], realm: x}
+  keys: {type: api_key, prefixes: [pk_live], file: k.yaml, roles: [admin]}
 routes:
   - {path: /p, upstream: "http://u:1", strategies: [scripts, partners]}
 `
@@ -47,6 +48,8 @@ routes:
 		`strategies.partners.subject_from: unknown subject source "serial"`,
 		"strategies.partners.type: type: mtls needs server.tls.client_ca_file",
 		"strategies.partners.allowed_subjects[0]: must not be empty",
+		"strategies.partners.realm: only applies to type: basic (this strategy is type: mtls)",
+		"strategies.keys.roles: only applies to type: basic or mtls (this strategy is type: api_key)",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("problems %q lack %q", msg, want)

@@ -226,6 +226,7 @@ func (v *validator) strategy(name string, s *Strategy) {
 		v.errorf(path, "empty strategy definition")
 		return
 	}
+	v.foreignKeys(path, s)
 	switch s.Type {
 	case "api_key":
 		v.apiKey(path, s)
@@ -372,6 +373,27 @@ func (v *validator) mtls(path string, s *Strategy) {
 		}
 	}
 	v.userRoles(path, s)
+}
+
+// foreignKeys refuses the keys of basic and mtls strategies on a strategy
+// of another type, where they would silently do nothing (roles: written on
+// an api_key strategy grants no role).
+func (v *validator) foreignKeys(path string, s *Strategy) {
+	if !slices.Contains(strategyTypes, s.Type) {
+		return // the type is reported
+	}
+	for _, k := range []struct {
+		key, types string
+		set        bool
+	}{
+		{"htpasswd_file", "basic", s.HtpasswdFile != ""}, {"realm", "basic", s.Realm != ""},
+		{"subject_from", "mtls", s.SubjectFrom != ""}, {"allowed_subjects", "mtls", len(s.AllowedSubjects) > 0},
+		{"roles", "basic mtls", len(s.Roles) > 0}, {"user_roles", "basic mtls", len(s.UserRoles) > 0},
+	} {
+		if k.set && !strings.Contains(k.types, s.Type) {
+			v.errorf(path+"."+k.key, "only applies to type: %s (this strategy is type: %s)", strings.ReplaceAll(k.types, " ", " or "), s.Type)
+		}
+	}
 }
 
 // userRoles checks the roles and user_roles of basic and mtls strategies.
