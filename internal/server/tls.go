@@ -29,7 +29,7 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 	if cfg.ClientCAFile != "" {
 		clientAuth = tls.RequestClientCert
 	}
-	return &tls.Config{
+	base := &tls.Config{
 		MinVersion: min,
 		ClientAuth: clientAuth,
 		CipherSuites: []uint16{
@@ -47,6 +47,20 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 			return nil, errors.New("no certificate: shutting down")
 		},
 	}
+	if clientAuth == tls.RequestClientCert {
+		// The request names the current generation's CAs, so that a
+		// client holding several certificates presents one of them.
+		// Nothing is verified against them in the handshake.
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			c.GetConfigForClient = nil
+			if g := a.gen.Load(); g != nil {
+				c.ClientCAs = g.clientCAs
+			}
+			return c, nil
+		}
+	}
+	return base
 }
 
 // httpsRedirect answers every plain-HTTP request with 308 to the same path
