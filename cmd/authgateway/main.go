@@ -30,6 +30,8 @@ commands:
   keys list | revoke ID | rotate ID [-grace 24h] | migrate [ID...] [-dry-run]   (all take [-strategy S])
   token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]
                                           mint an access token (dev/testing)
+  htpasswd -user NAME [-cost 12]        print an htpasswd line (bcrypt) for a basic strategy;
+                                          the password is read from stdin
   healthcheck [-url URL]                  exit 0 if the admin /healthz answers 200 (container health checks)
   version
 
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(ctx, args, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, stdout, stderr)
+	case "htpasswd":
+		return cmdHtpasswd(args, os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return exitOK

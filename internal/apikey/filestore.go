@@ -15,6 +15,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/authgateway/authgateway/internal/filestamp"
 )
 
 // maxFileSize bounds how much of the keys file is read: a few hundred bytes
@@ -191,6 +193,11 @@ func (s *FileStore) setMissing() *fileSnapshot {
 	}
 	return s.snap
 }
+
+// fileStamp identifies one version of the keys file.
+type fileStamp = filestamp.Stamp
+
+func stampOf(fi fs.FileInfo) fileStamp { return filestamp.Of(fi) }
 
 // errNoChange lets a mutation skip the write.
 var errNoChange = errors.New("no change")

@@ -6,17 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 )
-
-type fileStamp struct {
-	size  int64
-	mtime int64
-}
-
-func stampOf(fi fs.FileInfo) fileStamp {
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-}
 
 // lockFile is not implemented off unix: without a cross-process lock the
 // file store could lose a revocation, so it refuses to write.

@@ -5,30 +5,10 @@ package apikey
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"syscall"
 	"time"
 )
-
-// fileStamp identifies one version of the keys file. The inode changes on
-// every atomic replace; size and the two times catch in-place edits.
-type fileStamp struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime int64 // nanoseconds
-}
-
-func stampOf(fi fs.FileInfo) fileStamp {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	}
-	return fileStamp{
-		dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size,
-		mtime: fi.ModTime().UnixNano(), ctime: ctimeOf(st),
-	}
-}
 
 // lockPollInterval is how often a writer retries a held lock; polling keeps
 // the wait cancellable through ctx, which a blocking flock is not.

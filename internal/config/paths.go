@@ -26,6 +26,7 @@ func (c *Config) fileFields() []fileField {
 	if t := c.Server.TLS; t != nil {
 		add("server.tls.cert_file", &t.CertFile)
 		add("server.tls.key_file", &t.KeyFile)
+		add("server.tls.client_ca_file", &t.ClientCAFile)
 	}
 	add("server.admin_token_file", &c.Server.AdminTokenFile)
 	add("redis.url_file", &c.Redis.URLFile)
@@ -44,6 +45,7 @@ func (c *Config) fileFields() []fileField {
 		p := "strategies." + name
 		add(p+".file", &s.File)
 		add(p+".client_secret_file", &s.ClientSecretFile)
+		add(p+".htpasswd_file", &s.HtpasswdFile)
 	}
 	switch c.Audit.Output {
 	case "", "stdout", "stderr":

@@ -44,6 +44,11 @@ const (
 	DefaultAuthFailureLimit  = 10
 	DefaultAuthFailurePeriod = time.Minute
 
+	// DefaultBasicRealm names the Basic challenge of a basic strategy.
+	DefaultBasicRealm = "authgateway"
+	// DefaultSubjectFrom is where an mtls strategy reads the subject.
+	DefaultSubjectFrom = "cn"
+
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "json"
 )
@@ -147,6 +152,10 @@ func (s *Strategy) Provision() {
 		if s.Keys == "tokens" && s.JWKSURL == "" {
 			orZero(&s.Cookie, DefaultSessionCookie)
 		}
+	case "basic":
+		orZero(&s.Realm, DefaultBasicRealm)
+	case "mtls":
+		orZero(&s.SubjectFrom, DefaultSubjectFrom)
 	case "oauth2":
 		s.claimDefaults()
 		if s.CacheTTL == nil {

@@ -63,6 +63,9 @@ func (c *Config) LoadSecrets() []Problem {
 		t.CertPEM, _ = v.readFile("server.tls.cert_file", t.CertFile)
 		t.KeyPEM, _ = v.readFile("server.tls.key_file", t.KeyFile)
 	}
+	if t := c.Server.TLS; t != nil && t.ClientCAFile != "" {
+		t.ClientCAPEM, _ = v.readFile("server.tls.client_ca_file", t.ClientCAFile)
+	}
 	v.sharedKeyStores()
 	return v.problems
 }

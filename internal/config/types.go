@@ -117,9 +117,13 @@ type TLS struct {
 	HSTS bool `yaml:"hsts"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
-	// CertPEM and KeyPEM are the contents of CertFile and KeyFile (read by
-	// LoadSecrets).
-	CertPEM, KeyPEM []byte `yaml:"-"`
+	// ClientCAFile, when set, makes the listener ask clients for a
+	// certificate (never require one): mtls strategies verify it against
+	// the CA certificates this PEM file holds. Default unset: no request.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// CertPEM and KeyPEM are the contents of CertFile and KeyFile, and
+	// ClientCAPEM that of ClientCAFile (read by LoadSecrets).
+	CertPEM, KeyPEM, ClientCAPEM []byte `yaml:"-"`
 }
 
 // Redis points at the shared state store.
@@ -161,7 +165,7 @@ type SigningKey struct {
 
 // Strategy is one named authentication strategy. Which fields apply depends on Type.
 type Strategy struct {
-	// Type is api_key, jwt or oauth2.
+	// Type is api_key, jwt, oauth2, basic or mtls.
 	Type string `yaml:"type"`
 
 	// api_key: Header carrying the key (default X-API-Key); accepted Prefixes;
@@ -207,6 +211,21 @@ type Strategy struct {
 	// Default false: the first are refused, the second sign in without an
 	// email. A stated-unverified email never reaches the session.
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
+
+	// basic: HtpasswdFile is an Apache htpasswd file of bcrypt hashes
+	// (required; watched: edits apply at once); Realm names the Basic
+	// challenge (default "authgateway").
+	HtpasswdFile string `yaml:"htpasswd_file"`
+	Realm        string `yaml:"realm"`
+	// mtls: SubjectFrom is where the subject is read from the verified
+	// client certificate: cn (default), san_dns, san_uri or san_email;
+	// AllowedSubjects, when set, are the only subjects accepted.
+	SubjectFrom     string   `yaml:"subject_from"`
+	AllowedSubjects []string `yaml:"allowed_subjects"`
+	// basic, mtls: Roles are given to every user; UserRoles adds roles
+	// per user (subject). Default none.
+	Roles     []string            `yaml:"roles"`
+	UserRoles map[string][]string `yaml:"user_roles"`
 }
 
 // Route maps a path prefix to an upstream and the rules that guard it.

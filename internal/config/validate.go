@@ -16,7 +16,9 @@ import (
 
 // Known values of enumerated keys.
 var (
-	strategyTypes = []string{"api_key", "jwt", "oauth2"}
+	strategyTypes = []string{"api_key", "jwt", "oauth2", "basic", "mtls"}
+	// subjectSources are where an mtls strategy may read the subject.
+	subjectSources = []string{"cn", "san_dns", "san_uri", "san_email"}
 	// jwtAlgorithms are the algorithms the jwt strategy and token issuer
 	// support: HMAC, and the public-key ones a provider may sign with.
 	jwtAlgorithms = append([]string{"HS256", "HS384", "HS512"}, idp.Algorithms...)
@@ -263,6 +265,7 @@ func (v *validator) strategy(name string, s *Strategy) {
 		v.errorf(path, "empty strategy definition")
 		return
 	}
+	v.foreignKeys(path, s)
 	switch s.Type {
 	case "api_key":
 		v.apiKey(path, s)
@@ -270,6 +273,10 @@ func (v *validator) strategy(name string, s *Strategy) {
 		v.jwt(path, s)
 	case "oauth2":
 		v.oauth2(path, s)
+	case "basic":
+		v.basic(path, s)
+	case "mtls":
+		v.mtls(path, s)
 	default:
 		v.errorf(path+".type", "unknown strategy type %q (want one of %s)", s.Type, strings.Join(strategyTypes, ", "))
 	}
@@ -379,6 +386,66 @@ func (v *validator) oauth2(path string, s *Strategy) {
 	if s.AllowUnverifiedEmail && !s.Login {
 		v.errorf(path+".allow_unverified_email", "only applies with login: true (the browser login checks email_verified)")
 	}
+}
+
+func (v *validator) basic(path string, s *Strategy) {
+	if s.HtpasswdFile == "" {
+		v.errorf(path+".htpasswd_file", "required: the htpasswd file of the users (make lines with `authgateway htpasswd -user NAME`)")
+	}
+	// The realm is sent quoted in WWW-Authenticate.
+	if strings.ContainsAny(s.Realm, "\"\\") || hasControlChar(s.Realm) {
+		v.errorf(path+".realm", "must not hold quotes, backslashes or control characters")
+	}
+	v.userRoles(path, s)
+}
+
+func (v *validator) mtls(path string, s *Strategy) {
+	if !slices.Contains(subjectSources, s.SubjectFrom) {
+		v.errorf(path+".subject_from", "unknown subject source %q (want one of %s)", s.SubjectFrom, strings.Join(subjectSources, ", "))
+	}
+	if t := v.cfg.Server.TLS; t == nil || t.ClientCAFile == "" {
+		v.errorf(path+".type", "type: mtls needs server.tls.client_ca_file: the CA certificates client certificates are verified against")
+	}
+	for i, sub := range s.AllowedSubjects {
+		if sub == "" {
+			v.errorf(fmt.Sprintf("%s.allowed_subjects[%d]", path, i), "must not be empty")
+		}
+	}
+	v.userRoles(path, s)
+}
+
+// foreignKeys refuses the keys of basic and mtls strategies on a strategy
+// of another type, where they would silently do nothing (roles: written on
+// an api_key strategy grants no role).
+func (v *validator) foreignKeys(path string, s *Strategy) {
+	if !slices.Contains(strategyTypes, s.Type) {
+		return // the type is reported
+	}
+	for _, k := range []struct {
+		key, types string
+		set        bool
+	}{
+		{"htpasswd_file", "basic", s.HtpasswdFile != ""}, {"realm", "basic", s.Realm != ""},
+		{"subject_from", "mtls", s.SubjectFrom != ""}, {"allowed_subjects", "mtls", len(s.AllowedSubjects) > 0},
+		{"roles", "basic mtls", len(s.Roles) > 0}, {"user_roles", "basic mtls", len(s.UserRoles) > 0},
+	} {
+		if k.set && !strings.Contains(k.types, s.Type) {
+			v.errorf(path+"."+k.key, "only applies to type: %s (this strategy is type: %s)", strings.ReplaceAll(k.types, " ", " or "), s.Type)
+		}
+	}
+}
+
+// userRoles checks the roles and user_roles of basic and mtls strategies.
+func (v *validator) userRoles(path string, s *Strategy) {
+	for _, user := range sortedKeys(s.UserRoles) {
+		if user == "" {
+			v.errorf(path+".user_roles", "a user name must not be empty")
+		}
+	}
+}
+
+func hasControlChar(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // hostLike matches "host:port/path" written without a scheme.

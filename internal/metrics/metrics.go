@@ -23,6 +23,7 @@ type Metrics struct {
 
 	requests     *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
+	authSuccess  *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
 	upstream     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
@@ -40,6 +41,7 @@ type Metrics struct {
 	children   sync.Map // reqKey -> prometheus.Counter
 	upChild    sync.Map // route -> prometheus.Observer
 	cacheChild sync.Map // cacheKey -> prometheus.Counter
+	okChild    sync.Map // [2]string{route, strategy} -> prometheus.Counter
 	mu         sync.Mutex
 	lastHash   string
 }
@@ -59,6 +61,9 @@ func New() *Metrics {
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_auth_failures_total", Help: "Denied authentications by route and reason.",
 	}, []string{"route", "reason"})
+	m.authSuccess = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_auth_success_total", Help: "Authenticated requests by route and the strategy that authenticated them.",
+	}, []string{"route", "strategy"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_rate_limited_total", Help: "Requests answered 429, by limit.",
 	}, []string{"limit"})
@@ -93,7 +98,7 @@ func New() *Metrics {
 	m.spansDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authgateway_trace_spans_dropped_total", Help: "Trace spans dropped because the export queue was full.",
 	})
-	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
+	m.Registry.MustRegister(m.requests, m.authFailures, m.authSuccess, m.rateLimited, m.upstream, m.cache,
 		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -117,6 +122,15 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 	}
 	c.(prometheus.Counter).Inc()
 	switch ev.Outcome.Class() {
+	case proxy.ClassSuccess:
+		if ev.Strategy != "" {
+			k := [2]string{route, ev.Strategy}
+			c, ok := m.okChild.Load(k)
+			if !ok {
+				c, _ = m.okChild.LoadOrStore(k, m.authSuccess.WithLabelValues(route, ev.Strategy))
+			}
+			c.(prometheus.Counter).Inc()
+		}
 	case proxy.ClassAuthFailure:
 		m.authFailures.WithLabelValues(route, ev.Reason).Inc()
 	case proxy.ClassRateLimited:

@@ -17,6 +17,12 @@ const (
 	HeaderStrategy = "X-Auth-Strategy"
 	// HeaderToken carries the optional signed identity assertion.
 	HeaderToken = "X-Auth-Token"
+	// HeaderClientCertSHA256 and HeaderClientCertSubject describe the
+	// verified client certificate of an mtls identity: its SHA-256
+	// fingerprint (hex) and subject DN. X-Auth-* like the others, so a
+	// client's own copies are deleted.
+	HeaderClientCertSHA256  = "X-Auth-Client-Cert-Sha256"
+	HeaderClientCertSubject = "X-Auth-Client-Cert-Subject"
 )
 
 // headerClass is what the gateway does with a header a client sent.
@@ -184,7 +190,7 @@ func setIdentityHeaders(h http.Header, id *strategies.Identity) {
 	// One backing array for every value slice: one allocation per request
 	// instead of six. Each slice's capacity is its length, so an append by
 	// anyone else copies rather than writing into a neighbour.
-	vals := make([]string, 0, 6)
+	vals := make([]string, 0, 8)
 	set := func(name, v string) {
 		vals = append(vals, v)
 		n := len(vals)
@@ -203,6 +209,12 @@ func setIdentityHeaders(h http.Header, id *strategies.Identity) {
 	}
 	if id.ClientID != "" {
 		set(HeaderClientID, id.ClientID)
+	}
+	if c := id.ClientCert; c != nil {
+		set(HeaderClientCertSHA256, c.Fingerprint)
+		if c.Subject != "" {
+			set(HeaderClientCertSubject, c.Subject)
+		}
 	}
 }
 

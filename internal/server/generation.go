@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net/http"
@@ -27,6 +28,9 @@ type generation struct {
 	strats  builtin.Set
 	issuer  *tokens.Issuer   // nil without tokens.signing_keys
 	cert    *tls.Certificate // nil without server.tls
+	// clientCAs verify client certificates (mtls strategies); nil without
+	// server.tls.client_ca_file. Read again with each generation.
+	clientCAs *x509.CertPool
 
 	// refs counts the App's reference while the generation is current and
 	// one per request in flight on it; at zero it is closed, and can never
@@ -92,11 +96,18 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		}
 		g.cert = &cert
 	}
+	if t := cfg.Server.TLS; t != nil && t.ClientCAFile != "" {
+		g.clientCAs = x509.NewCertPool()
+		if !g.clientCAs.AppendCertsFromPEM(t.ClientCAPEM) {
+			return nil, config.Errors{cfg.Problem("server.tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)}
+		}
+	}
 	login, err := a.buildLogin(cfg, g)
 	if err != nil {
 		return nil, err
 	}
-	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun}
+	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun,
+		ClientCAs: g.clientCAs}
 	if g.issuer != nil {
 		deps.Tokens = &strategies.GatewayTokens{Keys: g.issuer.Keys, Issuer: g.issuer.Issuer, AccessTTL: g.issuer.AccessTTL}
 	}

@@ -104,7 +104,7 @@ func restartKeys(started, cfg *config.Config) []string {
 		"tokens.issuer", "tokens.audience", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.identity_token_ttl"}
 	// Keys inside those sections that a reload does apply: the certificate
 	// files are read again, and max_body_bytes is copied into each route.
-	reloadable := []string{"server.tls.cert_file", "server.tls.key_file", "server.max_body_bytes"}
+	reloadable := []string{"server.tls.cert_file", "server.tls.key_file", "server.tls.client_ca_file", "server.max_body_bytes"}
 	var out []string
 	for _, key := range changedKeys(reflect.ValueOf(started).Elem(), reflect.ValueOf(cfg).Elem(), "") {
 		if underAny(key, restartOnly) && !underAny(key, reloadable) {
@@ -119,12 +119,21 @@ func restartKeys(started, cfg *config.Config) []string {
 	if (len(started.Tokens.SigningKeys) == 0) != (len(cfg.Tokens.SigningKeys) == 0) {
 		out = append(out, "tokens.signing_keys")
 	}
+	// The client CAs are read again on reload, but whether the listener
+	// asks for client certificates at all is decided when it is built.
+	if hasClientCAs(cfg) != hasClientCAs(started) {
+		out = append(out, "server.tls.client_ca_file")
+	}
 	// The session store is built at start when some strategy has login:
 	// true; login turned on later waits for a restart.
 	if name := loginStrategy(cfg); name != "" && loginStrategy(started) == "" {
 		out = append(out, "strategies."+name+".login")
 	}
 	return out
+}
+
+func hasClientCAs(cfg *config.Config) bool {
+	return cfg.Server.TLS != nil && cfg.Server.TLS.ClientCAFile != ""
 }
 
 // loginStrategy is the name of the oauth2 strategy with login: true, or "".
@@ -262,6 +271,9 @@ func watchedFiles(cfg *config.Config) []string {
 	}
 	if cfg.Server.TLS != nil {
 		files = append(files, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		if f := cfg.Server.TLS.ClientCAFile; f != "" {
+			files = append(files, f)
+		}
 	}
 	abs := files[:0]
 	for _, f := range files {

@@ -20,8 +20,18 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 	if cfg.MinVersion == "1.3" {
 		min = tls.VersionTLS13
 	}
-	return &tls.Config{
+	// With client_ca_file the listener asks for a client certificate but
+	// neither requires nor verifies one: mtls strategies verify it against
+	// the current generation's CAs, so a bad one gets a 401 with a reason
+	// rather than a failed handshake (package strategies/mtls). Go still
+	// checks that the client holds the certificate's key.
+	clientAuth := tls.NoClientCert
+	if cfg.ClientCAFile != "" {
+		clientAuth = tls.RequestClientCert
+	}
+	base := &tls.Config{
 		MinVersion: min,
+		ClientAuth: clientAuth,
 		CipherSuites: []uint16{
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
@@ -37,6 +47,20 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 			return nil, errors.New("no certificate: shutting down")
 		},
 	}
+	if clientAuth == tls.RequestClientCert {
+		// The request names the current generation's CAs, so that a
+		// client holding several certificates presents one of them.
+		// Nothing is verified against them in the handshake.
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			c.GetConfigForClient = nil
+			if g := a.gen.Load(); g != nil {
+				c.ClientCAs = g.clientCAs
+			}
+			return c, nil
+		}
+	}
+	return base
 }
 
 // httpsRedirect answers every plain-HTTP request with 308 to the same path

@@ -2,6 +2,7 @@ package strategies
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"time"
@@ -34,6 +35,9 @@ type Deps struct {
 	OnCache func(cache string, hit bool)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// ClientCAs are the CA certificates of server.tls.client_ca_file, which
+	// mtls strategies verify client certificates against; nil without it.
+	ClientCAs *x509.CertPool
 	// DryRun builds strategies for explain, whose decisions leave no trace:
 	// no credential use is recorded (API keys' last_used_at).
 	DryRun bool

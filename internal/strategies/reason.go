@@ -57,3 +57,25 @@ const (
 	ReasonSenderConstrained Reason = "sender_constrained"
 	ReasonUnverifiableToken Reason = "unverifiable_token" // opaque, and no introspection is configured
 )
+
+// Reasons of the basic strategy (HTTP Basic against an htpasswd file). An
+// unknown user and a wrong password are told apart in logs and metrics
+// only: the client gets the same 401, after the same bcrypt work.
+const (
+	// ReasonMalformedCredentials: an Authorization: Basic header that is
+	// repeated, has no credentials, bad base64, or no colon.
+	ReasonMalformedCredentials Reason = "malformed_credentials"
+	ReasonUnknownUser          Reason = "unknown_user"
+	ReasonWrongPassword        Reason = "wrong_password"
+)
+
+// Reasons of the mtls strategy (an expired certificate is ReasonExpired).
+const (
+	// ReasonUntrustedCertificate: a client certificate that does not chain
+	// to server.tls.client_ca_file, or is not for client authentication.
+	ReasonUntrustedCertificate Reason = "untrusted_certificate"
+	// ReasonSubjectNotAllowed: a verified certificate whose subject is
+	// not in allowed_subjects, or that has no subject of the kind
+	// subject_from names.
+	ReasonSubjectNotAllowed Reason = "subject_not_allowed"
+)

@@ -35,6 +35,18 @@ type Identity struct {
 	// credential has none. Shared with the cache that holds the verified
 	// credential: read-only, never re-parsed per request.
 	Claims map[string]any
+	// ClientCert describes the verified client certificate the identity
+	// was read from (mtls strategies); nil otherwise.
+	ClientCert *ClientCert
+}
+
+// ClientCert is what the upstream is told of a verified client certificate.
+type ClientCert struct {
+	// Fingerprint is the SHA-256 of the certificate's DER, lower-case hex.
+	Fingerprint string
+	// Subject is its subject distinguished name (RFC 2253 form); "" when
+	// it cannot be sent in a header (control characters, over 1 KiB).
+	Subject string
 }
 
 // ErrNoCredentials means the request carries no credential this strategy

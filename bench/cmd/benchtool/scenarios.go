@@ -123,6 +123,7 @@ func scenarios() []*scenario {
 		withOptional(jwtScenario("gw-jwt-rs256-uncached", "RS256", -1, false)),
 		ratelimitRedisScenario(false),
 		apiKeyScenario("gw-apikey-memory", "file", false),
+		basicScenario(),
 		apiKeyScenario("gw-apikey-redis", "redis", false),
 		oauth2Scenario("gw-oauth2-introspection"),
 		{name: "gw-session-cookie", target: targetGateway, path: pathAPI,

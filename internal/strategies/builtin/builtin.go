@@ -12,7 +12,9 @@ import (
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/strategies/apikey"
+	"github.com/authgateway/authgateway/internal/strategies/basic"
 	"github.com/authgateway/authgateway/internal/strategies/jwt"
+	"github.com/authgateway/authgateway/internal/strategies/mtls"
 	"github.com/authgateway/authgateway/internal/strategies/oauth2"
 )
 
@@ -25,6 +27,10 @@ func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Str
 		return apikey.New(name, sc, deps)
 	case "oauth2":
 		return oauth2.New(name, sc, deps)
+	case "basic":
+		return basic.New(name, sc, deps)
+	case "mtls":
+		return mtls.New(name, sc, deps)
 	}
 	return nil, fmt.Errorf("unknown strategy type %q", sc.Type)
 }

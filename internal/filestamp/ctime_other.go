@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package apikey
+package filestamp
 
 import "syscall"
 

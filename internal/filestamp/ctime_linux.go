@@ -1,6 +1,6 @@
 //go:build linux
 
-package apikey
+package filestamp
 
 import "syscall"
 
