@@ -181,6 +181,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logOut := server.NewLogWriter(stdout)
 	defer logOut.Close()
 	logger := server.NewLogger(cfg.Log, logOut)
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w.String())
+		fmt.Fprintln(stderr, w.String())
+	}
 	// Fewer collections under load, the same peak heap (see gcfloor).
 	defer startGCFloor(cfg.Server.GCHeapFloor, logger).Stop()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -221,6 +225,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	app.Close()
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stdout, w.String())
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes, %d strategies)\n", cfg.Path, len(cfg.Routes), len(cfg.Strategies))
 	return exitOK
 }

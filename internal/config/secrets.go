@@ -57,6 +57,11 @@ func (c *Config) LoadSecrets() []Problem {
 		t.CertPEM, _ = v.readFile("server.tls.cert_file", t.CertFile)
 		t.KeyPEM, _ = v.readFile("server.tls.key_file", t.KeyFile)
 	}
+	for i, r := range c.Routes {
+		if r != nil && r.UpstreamTLS != nil {
+			v.readUpstreamTLS(fmt.Sprintf("routes[%d].upstream_tls", i), r.UpstreamTLS)
+		}
+	}
 	v.sharedKeyStores()
 	return v.problems
 }

@@ -397,11 +397,7 @@ func (v *validator) routes() {
 				v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q", m)
 			}
 		}
-		if r.Upstream == "" {
-			v.errorf(path+".upstream", "required: where to forward the route's requests")
-		} else if u := v.httpURL(path+".upstream", r.Upstream); u != nil && (u.RawQuery != "" || u.Fragment != "") {
-			v.errorf(path+".upstream", "must not have a query or fragment")
-		}
+		v.upstreams(path, r)
 		switch {
 		case r.Public && len(r.Strategies) > 0:
 			v.errorf(path+".public", "a public route takes no strategies")

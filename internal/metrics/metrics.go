@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/redisconn"
+	"github.com/authgateway/authgateway/internal/upstream"
 )
 
 // Metrics is the set of gateway metrics.
@@ -33,6 +34,9 @@ type Metrics struct {
 	lastReloadTS prometheus.Gauge
 	restart      prometheus.Gauge
 	restartKeys  *prometheus.GaugeVec
+	targetUp     *prometheus.GaugeVec
+	targetReqs   *prometheus.CounterVec
+	targetErrs   *prometheus.CounterVec
 
 	// children caches the per-label counters of the request path, so a
 	// request costs a map read instead of label hashing.
@@ -89,6 +93,16 @@ func New() *Metrics {
 	m.restartKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
 	}, []string{"key"})
+	m.targetUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgateway_upstream_target_up", Help: "1 if the upstream target takes requests, 0 if ejected or failing its health check.",
+	}, []string{"route", "target"})
+	m.targetReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_upstream_target_requests_total", Help: "Requests sent to an upstream target (a retry counts on each target).",
+	}, []string{"route", "target"})
+	m.targetErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_upstream_target_errors_total", Help: "Requests to an upstream target that failed without an answer (refused, reset, timed out).",
+	}, []string{"route", "target"})
+	m.Registry.MustRegister(m.targetUp, m.targetReqs, m.targetErrs)
 	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
 		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -186,4 +200,31 @@ func (m *Metrics) RestartRequired(keys []string) {
 	}
 }
 
-var _ redisconn.ErrorCounter = (*Metrics)(nil)
+// Target returns one upstream target's metrics (upstream.Observer).
+func (m *Metrics) Target(route, target string) upstream.TargetMetrics {
+	return targetMetrics{
+		requests: m.targetReqs.WithLabelValues(route, target),
+		errors:   m.targetErrs.WithLabelValues(route, target),
+		up:       m.targetUp.WithLabelValues(route, target),
+	}
+}
+
+type targetMetrics struct {
+	requests, errors prometheus.Counter
+	up               prometheus.Gauge
+}
+
+func (t targetMetrics) Request() { t.requests.Inc() }
+func (t targetMetrics) Error()   { t.errors.Inc() }
+func (t targetMetrics) Up(up bool) {
+	if up {
+		t.up.Set(1)
+	} else {
+		t.up.Set(0)
+	}
+}
+
+var (
+	_ redisconn.ErrorCounter = (*Metrics)(nil)
+	_ upstream.Observer      = (*Metrics)(nil)
+)

@@ -112,5 +112,7 @@ const (
 	// upstream answered.
 	ReasonUpstreamUnavailable = "upstream_unavailable"
 	ReasonUpstreamTimeout     = "upstream_timeout"
+	// Every target of the route's upstreams is down.
+	ReasonNoHealthyUpstream = "no_healthy_upstream"
 	ReasonClientClosed        = "client_closed"
 )

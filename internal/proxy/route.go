@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -36,6 +37,12 @@ type Route struct {
 	// Login is the login URL prefix for browser navigations without
 	// credentials ("" when no strategy of the route does browser login).
 	Login string
+	// Upstreams, when set, picks each request's target among several
+	// (upstream.Pool): Upstream then gives the scheme and base path only.
+	Upstreams Balancer
+	// Transport sends to the route's upstream instead of the gateway's
+	// shared transport (https with h2 or upstream_tls, h2c); nil: shared.
+	Transport http.RoundTripper
 
 	allow        string // Allow header for 405
 	credHeaders  []string

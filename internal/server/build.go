@@ -62,7 +62,7 @@ type App struct {
 	// process (in memory without Redis, they must survive a reload); each
 	// generation mints with its own keys through a view. nil without login.
 	sessions  *session.Manager
-	transport http.RoundTripper // one connection pool to the upstreams, across reloads
+	transport *http.Transport // one connection pool to the upstreams, across reloads
 	closers   []func()
 	ips       *ratelimit.IPResolver
 	// Audit is the audit log (nil when audit.output is unset).

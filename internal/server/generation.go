@@ -25,6 +25,10 @@ type generation struct {
 	strats  builtin.Set
 	issuer  *tokens.Issuer   // nil without tokens.signing_keys
 	cert    *tls.Certificate // nil without server.tls
+	// upstreams are the routes' target pools and own transports (routes
+	// with several targets, https or h2c upstreams): health checks run
+	// from start until the generation closes.
+	upstreams generationUpstreams
 
 	// refs counts the App's reference while the generation is current and
 	// one per request in flight on it; at zero it is closed, and can never
@@ -60,13 +64,19 @@ func (g *generation) tryAcquire() bool {
 // release drops one reference; the last one closes the generation.
 func (g *generation) release() {
 	if g.refs.Add(-1) == 0 {
+		g.upstreams.close()
 		g.strats.Close()
 	}
 }
 
-// start begins what the generation's strategies run (Starter).
+// start begins what the generation's strategies run (Starter) and the
+// health checks of its upstreams.
 func (g *generation) start(ctx context.Context) error {
-	return g.strats.Start(ctx, g.cfg)
+	if err := g.strats.Start(ctx, g.cfg); err != nil {
+		return err
+	}
+	g.upstreams.start(ctx)
+	return nil
 }
 
 // buildGeneration builds, from cfg, everything a config load decides,
@@ -106,10 +116,11 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 	}
 	defer func() {
 		if err != nil {
+			g.upstreams.close()
 			g.strats.Close()
 		}
 	}()
-	table, err := a.buildTable(cfg, g.strats)
+	table, err := a.buildTable(cfg, g.strats, &g.upstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +183,7 @@ func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Ha
 	return endpoints
 }
 
-func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, error) {
+func (a *App) buildTable(cfg *config.Config, strats builtin.Set, ups *generationUpstreams) (*proxy.Table, error) {
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -180,6 +191,9 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, 
 			Upstream: rc.UpstreamURL, Public: rc.Public,
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
 			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
+		}
+		if err := a.routeUpstreams(cfg, i, rt, ups); err != nil {
+			return nil, err
 		}
 		if c := rc.CORS; c != nil {
 			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())

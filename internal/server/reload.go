@@ -70,6 +70,7 @@ func (a *App) reload(ctx context.Context) error {
 		return err
 	}
 	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
+		gen.upstreams.close()
 		gen.strats.Close()
 		return err
 	}
@@ -84,6 +85,9 @@ func (a *App) reload(ctx context.Context) error {
 	}
 	if prev != nil {
 		prev.release()
+	}
+	for _, w := range cfg.Warnings() {
+		a.Logger.Warn(w.String())
 	}
 	a.Logger.Info("config reloaded", "hash", cfg.Hash, "routes", len(cfg.Routes))
 	return nil
@@ -260,6 +264,15 @@ func watchedFiles(cfg *config.Config) []string {
 	}
 	if cfg.Server.TLS != nil {
 		files = append(files, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+	}
+	for _, r := range cfg.Routes {
+		if t := r.UpstreamTLS; t != nil {
+			for _, f := range []string{t.CAFile, t.CertFile, t.KeyFile} {
+				if f != "" {
+					files = append(files, f)
+				}
+			}
+		}
 	}
 	abs := files[:0]
 	for _, f := range files {
