@@ -97,7 +97,7 @@ func (v *validator) upstreams(path string, r *Route) {
 		v.errorf(path+".upstreams", "at least one upstream URL is required")
 		return
 	case r.Upstream == "" && r.Upstreams == nil:
-		v.errorf(path+".upstream", "required: where to forward the route's requests (or upstreams: [...])")
+		v.errorf(path+".upstream", "required: where to forward the route's requests")
 		return
 	}
 	var first *url.URL
@@ -166,7 +166,7 @@ func (v *validator) upstreamURL(path, raw string) *url.URL {
 		if hostLike.MatchString(raw) {
 			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+raw)
 		}
-		v.errorf(path, "%q is not an absolute http(s) URL%s; or h2c:// for HTTP/2 without TLS", raw, hint)
+		v.errorf(path, "%q is not an absolute http(s) URL%s", raw, hint)
 		return nil
 	}
 	if u.User != nil {
