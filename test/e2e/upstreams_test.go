@@ -466,6 +466,13 @@ func TestUpstreamTLS(t *testing.T) {
 	up.StartTLS()
 	t.Cleanup(up.Close)
 
+	// open asks for no client certificate: only verification can refuse it.
+	var openHits atomic.Int64
+	open := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { openHits.Add(1) }))
+	open.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}}
+	open.StartTLS()
+	t.Cleanup(open.Close)
+
 	cfg := `server: {}
 ` + userJWTConfig + `routes:
   - name: mtls
@@ -475,7 +482,12 @@ func TestUpstreamTLS(t *testing.T) {
     strategies: [userJwt]
   - name: unverified
     path: /unverified
-    upstream: UP
+    upstream: OPEN
+    strategies: [userJwt]
+  - name: othername
+    path: /othername
+    upstream: OPEN
+    upstream_tls: {ca_file: CA, server_name: other.internal}
     strategies: [userJwt]
   - name: nocert
     path: /nocert
@@ -483,7 +495,7 @@ func TestUpstreamTLS(t *testing.T) {
     upstream_tls: {ca_file: CA, server_name: billing.internal}
     strategies: [userJwt]
 `
-	cfg = strings.NewReplacer("UP", up.URL, "CA", pki.CAFile, "CERT", clientCert, "KEY", clientKey).Replace(cfg)
+	cfg = strings.NewReplacer("OPEN", open.URL, "UP", up.URL, "CA", pki.CAFile, "CERT", clientCert, "KEY", clientKey).Replace(cfg)
 	g := startGateway(t, cfg, map[string]string{"ACCESS_SECRET": randomSecret(t)})
 	tok := g.Token(t, "-sub", "alice")
 	r := g.Do(t, req("GET", "/mtls/a?b=1", bearer(tok)))
@@ -496,10 +508,13 @@ func TestUpstreamTLS(t *testing.T) {
 	if len(got) != 1 || got[0] != "gateway-client HTTP/2.0 /mtls/a?b=1 alice" {
 		t.Fatalf("upstream saw %q, want the gateway's client certificate over h2", got)
 	}
-	for _, path := range []string{"/unverified/a", "/nocert/a"} {
+	for _, path := range []string{"/unverified/a", "/othername/a", "/nocert/a"} {
 		if r := g.Do(t, req("GET", path, bearer(tok))); r.Status != 502 {
-			t.Errorf("%s: status %d, want 502 (the upstream is not trusted / wants a client certificate)", path, r.Status)
+			t.Errorf("%s: status %d, want 502 (the upstream is not trusted, has another name, or wants a client certificate)", path, r.Status)
 		}
+	}
+	if n := openHits.Load(); n != 0 {
+		t.Errorf("an upstream whose certificate does not verify got %d requests", n)
 	}
 	mu.Lock()
 	if len(peers) != 1 {
@@ -515,7 +530,7 @@ func TestUpstreamTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := runCLI(t, filepath.Dir(f), map[string]string{"ACCESS_SECRET": randomSecret(t)}, "validate", "-config", f)
-	if res.Code != 0 || !strings.Contains(res.Stdout, "routes[2].upstream_tls.insecure_skip_verify: warning: route \"nocert\" does not verify") {
+	if res.Code != 0 || !strings.Contains(res.Stdout, "routes[3].upstream_tls.insecure_skip_verify: warning: route \"nocert\" does not verify") {
 		t.Errorf("validate exit %d, stdout:\n%s", res.Code, res.Stdout)
 	}
 	g2 := startGateway(t, insecure, map[string]string{"ACCESS_SECRET": randomSecret(t)})
