@@ -114,5 +114,5 @@ const (
 	ReasonUpstreamTimeout     = "upstream_timeout"
 	// Every target of the route's upstreams is down.
 	ReasonNoHealthyUpstream = "no_healthy_upstream"
-	ReasonClientClosed        = "client_closed"
+	ReasonClientClosed      = "client_closed"
 )

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -220,7 +219,9 @@ type h2Response struct {
 // h2Do sends one gRPC-shaped POST over HTTP/2 to the gateway's TLS listener.
 func h2Do(t *testing.T, addr string, pki *testPKI, path, tok string, body []byte) h2Response {
 	t.Helper()
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, ServerName: "gateway.test"}}
+	var only2 http.Protocols
+	only2.SetHTTP2(true)
+	tr := &http.Transport{Protocols: &only2, ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pki.pool, ServerName: "gateway.test"}}
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest("POST", "https://"+addr+path, strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/grpc")

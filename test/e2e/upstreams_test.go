@@ -135,8 +135,6 @@ func (s *upstreamsSuite) do(t *testing.T, method, path, body string) *Response {
 	return s.g.Do(t, raw)
 }
 
-
-
 // TestUpstreams drives a route's several upstreams through the binary:
 // round robin, a refusing target skipped at once with the GET retried, a
 // POST never sent twice, 503 JSON when none is healthy, health checks
