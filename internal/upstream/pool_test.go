@@ -226,21 +226,22 @@ func (answering) RoundTrip(r *http.Request) (*http.Response, error) {
 // BenchmarkRoundTrip: direct is a healthy target; retry is a refused
 // target ejected, then the request retried on the other (every iteration).
 func BenchmarkRoundTrip(b *testing.B) {
-	req, _ := http.NewRequest("GET", "http://x/", nil)
 	for _, bc := range []struct {
 		name string
 		down bool
 	}{{"direct", false}, {"retry", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			p := New(Options{Route: "r", Targets: []*url.URL{mustURL("http://refused:1"), mustURL("http://ok:1")}, Transport: answering{}})
+			tg := p.targets[0]
+			if !bc.down {
+				tg = p.targets[1]
+			}
+			req, _ := http.NewRequest("GET", tg.URL.String()+"/x", nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				tg := p.targets[0]
-				if !bc.down {
-					tg = p.targets[1]
-				}
-				tg.up.Store(true)
-				if _, _, err := p.RoundTrip(req, tg); err != nil {
+				tg.up.Store(true) // back in, to be ejected again
+				_, used, err := p.RoundTrip(req, tg)
+				if err != nil || used.Name != "http://ok:1" {
 					b.Fatal(err)
 				}
 			}
