@@ -45,6 +45,7 @@ type Metrics struct {
 	cacheChild sync.Map // cacheKey -> prometheus.Counter
 	mu         sync.Mutex
 	lastHash   string
+	targets    map[[2]string]bool // upstream targets with an up gauge
 }
 
 type reqKey struct {
@@ -202,10 +203,34 @@ func (m *Metrics) RestartRequired(keys []string) {
 
 // Target returns one upstream target's metrics (upstream.Observer).
 func (m *Metrics) Target(route, target string) upstream.TargetMetrics {
+	m.mu.Lock()
+	if m.targets == nil {
+		m.targets = map[[2]string]bool{}
+	}
+	m.targets[[2]string{route, target}] = true
+	m.mu.Unlock()
 	return targetMetrics{
 		requests: m.targetReqs.WithLabelValues(route, target),
 		errors:   m.targetErrs.WithLabelValues(route, target),
 		up:       m.targetUp.WithLabelValues(route, target),
+	}
+}
+
+// KeepTargets drops the up gauge of every target not in current (the
+// targets of the config now served): a target a reload removed is no
+// longer up or down, it is gone.
+func (m *Metrics) KeepTargets(current []upstream.Health) {
+	keep := map[[2]string]bool{}
+	for _, h := range current {
+		keep[[2]string{h.Route, h.Target}] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.targets {
+		if !keep[k] {
+			m.targetUp.DeleteLabelValues(k[0], k[1])
+			delete(m.targets, k)
+		}
 	}
 }
 

@@ -79,6 +79,7 @@ func (a *App) reload(ctx context.Context) error {
 	// requests that started on the previous generation finish on it, and
 	// the last of them closes it.
 	prev := a.gen.Swap(gen)
+	a.Metrics.KeepTargets(gen.upstreams.health())
 	a.restartKeys.Store(&pending)
 	for _, key := range pending {
 		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)

@@ -373,6 +373,10 @@ routes:
 	if len(a.requests()) != 3 || len(b.requests())+len(c.requests()) != 0 {
 		t.Errorf("after the last reload a got %d, b %d, c %d; want 3, 0, 0", len(a.requests()), len(b.requests()), len(c.requests()))
 	}
+	fams, _ := scrapeMetrics(t, g)
+	if fam := fams["authgateway_upstream_target_up"]; fam == nil || len(fam.GetMetric()) != 1 {
+		t.Errorf("authgateway_upstream_target_up has %d series, want a's only", len(fam.GetMetric()))
+	}
 	// The retired generations' health checks are gone: b and c are probed
 	// no more.
 	time.Sleep(200 * time.Millisecond)
