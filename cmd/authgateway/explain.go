@@ -186,6 +186,23 @@ func printExplanation(w io.Writer, ex *proxy.Explanation) {
 			p("  %s: %s", name, ex.ResponseHeaders[name])
 		}
 	}
+	if len(ex.UpstreamTargets) > 0 {
+		p("upstream targets (round robin over the healthy; explain probes none and does not advance it):")
+		for _, t := range ex.UpstreamTargets {
+			state := "up"
+			if !t.Up {
+				state = "down"
+			}
+			if !t.Probed {
+				state += ", not probed"
+			}
+			pick := ""
+			if t.Target == ex.UpstreamTarget {
+				pick = "  <- next"
+			}
+			p("  %s (%s)%s", t.Target, state, pick)
+		}
+	}
 	if ex.UpstreamURL != "" {
 		p("upstream:  %s %s", ex.Method, ex.UpstreamURL)
 		p("headers the upstream would get:")

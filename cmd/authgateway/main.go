@@ -187,6 +187,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logger := server.NewLogger(cfg.Log, logOut)
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w.Message, "key", w.Path, "line", w.Line)
+		fmt.Fprintln(stderr, w.String())
 	}
 	// Fewer collections under load, the same peak heap (see gcfloor).
 	defer startGCFloor(cfg.Server.GCHeapFloor, logger).Stop()

@@ -47,6 +47,14 @@ func (c *Config) fileFields() []fileField {
 		add(p+".client_secret_file", &s.ClientSecretFile)
 		add(p+".htpasswd_file", &s.HtpasswdFile)
 	}
+	for i, r := range c.Routes {
+		if r != nil && r.UpstreamTLS != nil {
+			p := fmt.Sprintf("routes[%d].upstream_tls", i)
+			add(p+".ca_file", &r.UpstreamTLS.CAFile)
+			add(p+".cert_file", &r.UpstreamTLS.CertFile)
+			add(p+".key_file", &r.UpstreamTLS.KeyFile)
+		}
+	}
 	switch c.Audit.Output {
 	case "", "stdout", "stderr":
 	default:

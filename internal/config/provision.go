@@ -188,6 +188,7 @@ func (r *Route) provision(serverMaxBody int64) {
 	if u, err := url.Parse(r.Upstream); err == nil && r.Upstream != "" {
 		r.UpstreamURL = u
 	}
+	r.provisionUpstreams()
 	orZero(&r.MaxBodyBytes, serverMaxBody)
 	if rl := r.RateLimit; rl != nil {
 		if rl.By == "" {

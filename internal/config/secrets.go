@@ -66,6 +66,11 @@ func (c *Config) LoadSecrets() []Problem {
 	if t := c.Server.TLS; t != nil && t.ClientCAFile != "" {
 		t.ClientCAPEM, _ = v.readFile("server.tls.client_ca_file", t.ClientCAFile)
 	}
+	for i, r := range c.Routes {
+		if r != nil && r.UpstreamTLS != nil {
+			v.readUpstreamTLS(fmt.Sprintf("routes[%d].upstream_tls", i), r.UpstreamTLS)
+		}
+	}
 	v.sharedKeyStores()
 	return v.problems
 }

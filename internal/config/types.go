@@ -280,6 +280,18 @@ type Route struct {
 	// UpstreamURL is Upstream parsed (set by Load).
 	UpstreamURL *url.URL `yaml:"-"`
 
+	// Upstreams, instead of Upstream, are several instances of one app
+	// (upstreams.go): round robin over the healthy ones.
+	Upstreams []string `yaml:"upstreams"`
+	// HealthCheck probes each target; nil: targets are only ejected
+	// passively, when they refuse connections.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// UpstreamTLS verifies https upstreams with a private CA and presents
+	// a client certificate (mTLS).
+	UpstreamTLS *UpstreamTLS `yaml:"upstream_tls"`
+	// UpstreamURLs is Upstreams parsed (set by Provision).
+	UpstreamURLs []*url.URL `yaml:"-"`
+
 	nameDefaulted bool // Name is the path: Provision named the route
 }
 

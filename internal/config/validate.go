@@ -147,13 +147,21 @@ func (v *validator) tracing() {
 	}
 }
 
-// Warnings reports what is allowed but probably a mistake: an admin
+// Warnings are what a valid config allows but an operator must hear about
+// (serve logs them at start and on reload, validate prints them): an admin
 // listener reachable from other hosts without an admin token (its
-// dashboard can create API keys).
+// dashboard can create API keys), an upstream whose certificate is not
+// verified.
 func (c *Config) Warnings() []Problem {
 	var out []Problem
 	if a := c.Server.AdminListen; a != "" && c.Server.AdminTokenFile == "" && !loopback(a) {
 		out = append(out, c.Problem("server.admin_listen", "WARNING: the admin listener %q is not on loopback and server.admin_token_file is unset: anyone who reaches it can create and revoke API keys; set admin_token_file or listen on 127.0.0.1", a))
+	}
+	for i, r := range c.Routes {
+		if r != nil && r.UpstreamTLS != nil && r.UpstreamTLS.InsecureSkipVerify {
+			out = append(out, c.Problem(fmt.Sprintf("routes[%d].upstream_tls.insecure_skip_verify", i),
+				"warning: route %q does not verify its upstream's certificate: anyone on the path to it can read and change its traffic, identity headers included", r.Name))
+		}
 	}
 	return out
 }
@@ -495,11 +503,7 @@ func (v *validator) routes() {
 				v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q", m)
 			}
 		}
-		if r.Upstream == "" {
-			v.errorf(path+".upstream", "required: where to forward the route's requests")
-		} else if u := v.httpURL(path+".upstream", r.Upstream); u != nil && (u.RawQuery != "" || u.Fragment != "") {
-			v.errorf(path+".upstream", "must not have a query or fragment")
-		}
+		v.upstreams(path, r)
 		switch {
 		case r.Public && len(r.Strategies) > 0:
 			v.errorf(path+".public", "a public route takes no strategies")

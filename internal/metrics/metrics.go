@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgateway/authgateway/internal/proxy"
 	"github.com/authgateway/authgateway/internal/redisconn"
+	"github.com/authgateway/authgateway/internal/upstream"
 )
 
 // Metrics is the set of gateway metrics.
@@ -35,6 +36,9 @@ type Metrics struct {
 	restart      prometheus.Gauge
 	restartKeys  *prometheus.GaugeVec
 	spansDropped prometheus.Counter
+	targetUp     *prometheus.GaugeVec
+	targetReqs   *prometheus.CounterVec
+	targetErrs   *prometheus.CounterVec
 
 	// children caches the per-label counters of the request path, so a
 	// request costs a map read instead of label hashing.
@@ -44,6 +48,7 @@ type Metrics struct {
 	okChild    sync.Map // [2]string{route, strategy} -> prometheus.Counter
 	mu         sync.Mutex
 	lastHash   string
+	targets    map[[2]string]bool // upstream targets with an up gauge
 }
 
 type reqKey struct {
@@ -95,9 +100,19 @@ func New() *Metrics {
 	m.restartKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
 	}, []string{"key"})
+	m.targetUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgateway_upstream_target_up", Help: "1 if the upstream target takes requests, 0 if ejected or failing its health check.",
+	}, []string{"route", "target"})
+	m.targetReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_upstream_target_requests_total", Help: "Requests sent to an upstream target (a retry counts on each target).",
+	}, []string{"route", "target"})
+	m.targetErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_upstream_target_errors_total", Help: "Requests to an upstream target that failed without an answer (refused, reset, timed out).",
+	}, []string{"route", "target"})
 	m.spansDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authgateway_trace_spans_dropped_total", Help: "Trace spans dropped because the export queue was full.",
 	})
+	m.Registry.MustRegister(m.targetUp, m.targetReqs, m.targetErrs)
 	m.Registry.MustRegister(m.requests, m.authFailures, m.authSuccess, m.rateLimited, m.upstream, m.cache,
 		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -207,4 +222,55 @@ func (m *Metrics) RestartRequired(keys []string) {
 	}
 }
 
-var _ redisconn.ErrorCounter = (*Metrics)(nil)
+// Target returns one upstream target's metrics (upstream.Observer).
+func (m *Metrics) Target(route, target string) upstream.TargetMetrics {
+	m.mu.Lock()
+	if m.targets == nil {
+		m.targets = map[[2]string]bool{}
+	}
+	m.targets[[2]string{route, target}] = true
+	m.mu.Unlock()
+	return targetMetrics{
+		requests: m.targetReqs.WithLabelValues(route, target),
+		errors:   m.targetErrs.WithLabelValues(route, target),
+		up:       m.targetUp.WithLabelValues(route, target),
+	}
+}
+
+// KeepTargets drops the up gauge of every target not in current (the
+// targets of the config now served): a target a reload removed is no
+// longer up or down, it is gone.
+func (m *Metrics) KeepTargets(current []upstream.Health) {
+	keep := map[[2]string]bool{}
+	for _, h := range current {
+		keep[[2]string{h.Route, h.Target}] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.targets {
+		if !keep[k] {
+			m.targetUp.DeleteLabelValues(k[0], k[1])
+			delete(m.targets, k)
+		}
+	}
+}
+
+type targetMetrics struct {
+	requests, errors prometheus.Counter
+	up               prometheus.Gauge
+}
+
+func (t targetMetrics) Request() { t.requests.Inc() }
+func (t targetMetrics) Error()   { t.errors.Inc() }
+func (t targetMetrics) Up(up bool) {
+	if up {
+		t.up.Set(1)
+	} else {
+		t.up.Set(0)
+	}
+}
+
+var (
+	_ redisconn.ErrorCounter = (*Metrics)(nil)
+	_ upstream.Observer      = (*Metrics)(nil)
+)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/authgateway/authgateway/internal/routing"
+	"github.com/authgateway/authgateway/internal/upstream"
 )
 
 // Explanation is a dry run of the pipeline for one request: the decision the
@@ -53,6 +54,11 @@ type Explanation struct {
 	// WWW-Authenticate, Allow, Retry-After, Access-Control-*.
 	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
 	UpstreamURL     string            `json:"upstream_url,omitempty"`
+	// UpstreamTarget is the target of the route's upstreams the request
+	// would go to now (the round robin is not advanced); UpstreamTargets
+	// are their states.
+	UpstreamTarget  string            `json:"upstream_target,omitempty"`
+	UpstreamTargets []upstream.Health `json:"upstream_targets,omitempty"`
 	// UpstreamHeaders are what the upstream would receive; credential values
 	// are shown as [redacted].
 	UpstreamHeaders map[string]string `json:"upstream_headers,omitempty"`
@@ -144,6 +150,14 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	ex.Decision = describe(&d, caseRoute)
 	if d.Status == 0 {
 		ex.Status = http.StatusOK
+		if b := d.Route.Upstreams; b != nil {
+			ex.UpstreamTargets = b.Health()
+			if st.target = b.Peek(); st.target == nil {
+				ex.Status, ex.Reason, ex.Decision = http.StatusServiceUnavailable, ReasonNoHealthyUpstream, "no healthy upstream target"
+				return ex
+			}
+			ex.UpstreamTarget = st.target.Name
+		}
 		ex.UpstreamURL, ex.UpstreamHeaders = g.upstreamView(r, st)
 	}
 	return ex

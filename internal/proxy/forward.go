@@ -70,6 +70,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// valid escaping with no encoded '/', so Path and RawPath agree.
 	raw := rt.upstreamPath + rt.upstreamRest(st.path)
 	out.URL.Scheme, out.URL.Host = rt.Upstream.Scheme, rt.Upstream.Host
+	if st.target != nil {
+		out.URL.Scheme, out.URL.Host = st.target.URL.Scheme, st.target.URL.Host
+	}
 	out.URL.Opaque, out.URL.User, out.URL.Fragment = "", nil, ""
 	// RawPath is always set: otherwise net/url would re-escape characters
 	// such as '!' and the upstream would get another spelling than was routed.
@@ -180,7 +183,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	g.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 		slog.String("route", st.ev.Route), slog.String("request_id", st.ev.RequestID), slog.String("error", err.Error()))
 	st.ev.Status, st.ev.Reason = status, reason
-	WriteError(w, status, msg)
+	writeError(w, r, status, msg)
 }
 
 // dropH2CUpgrade removes h2c from a forwarded upgrade: an upstream that

@@ -23,6 +23,7 @@ import (
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/tracing"
+	"github.com/authgateway/authgateway/internal/upstream"
 )
 
 // Options configures a Gateway. Zero values are safe: no failure limit, no
@@ -96,7 +97,7 @@ func New(table *Table, opts Options) *Gateway {
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
-		Transport:      opts.Transport,
+		Transport:      routeTransport{shared: opts.Transport},
 		BufferPool:     newBufferPool(),
 		ErrorHandler:   g.proxyError,
 		ModifyResponse: g.modifyResponse,
@@ -160,6 +161,8 @@ type reqState struct {
 	// chain and X-Forwarded-Proto, kept for the outbound request.
 	forwardedFor   []string
 	forwardedProto string
+	// target is the upstream target picked for a route with several.
+	target *upstream.Target
 	// steps are the strategies' results, recorded for explain only.
 	steps []strategies.Outcome
 	ev    Event
@@ -235,7 +238,7 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, st *reqState, d
 			g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
 				slog.String("route", st.ev.Route), slog.String("request_id", st.ev.RequestID), slog.String("error", d.Err.Error()))
 		}
-		WriteError(w, d.Status, d.Message)
+		writeError(w, r, d.Status, d.Message)
 	}
 }
 
@@ -252,6 +255,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
 		defer cancel()
+	}
+	if rt.Upstreams != nil {
+		if st.target = rt.Upstreams.Pick(); st.target == nil {
+			st.ev.Status, st.ev.Reason = http.StatusServiceUnavailable, ReasonNoHealthyUpstream
+			writeError(w, r, http.StatusServiceUnavailable, "no healthy upstream")
+			return
+		}
 	}
 	st.ev.forwardStart = time.Now()
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))

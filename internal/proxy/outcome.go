@@ -113,5 +113,7 @@ const (
 	// upstream answered.
 	ReasonUpstreamUnavailable = "upstream_unavailable"
 	ReasonUpstreamTimeout     = "upstream_timeout"
-	ReasonClientClosed        = "client_closed"
+	// Every target of the route's upstreams is down.
+	ReasonNoHealthyUpstream = "no_healthy_upstream"
+	ReasonClientClosed      = "client_closed"
 )

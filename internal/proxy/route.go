@@ -39,6 +39,12 @@ type Route struct {
 	// Login is the login URL prefix for browser navigations without
 	// credentials ("" when no strategy of the route does browser login).
 	Login string
+	// Upstreams, when set, picks each request's target among several
+	// (upstream.Pool): Upstream then gives the scheme and base path only.
+	Upstreams Balancer
+	// Transport sends to the route's upstream instead of the gateway's
+	// shared transport (https with h2 or upstream_tls, h2c); nil: shared.
+	Transport http.RoundTripper
 
 	// Host is "" (every host), a lower-case name, or "*.example.com" (one
 	// more label). PreserveHost sends the client's Host upstream.

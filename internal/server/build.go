@@ -67,9 +67,11 @@ type App struct {
 	// process (in memory without Redis, they must survive a reload); each
 	// generation mints with its own keys through a view. nil without login.
 	sessions  *session.Manager
-	transport http.RoundTripper // one connection pool to the upstreams, across reloads
-	closers   []func()
-	ips       *ratelimit.IPResolver
+	transport *http.Transport // one connection pool to the upstreams, across reloads
+	// upstreamRT sends on transport, traced when tracing is on.
+	upstreamRT http.RoundTripper
+	closers    []func()
+	ips        *ratelimit.IPResolver
 	// Audit is the audit log (nil when audit.output is unset).
 	Audit    *audit.Log
 	eventLog io.Writer
@@ -189,11 +191,12 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		a.idp.Transport = tr.Transport("idp", a.idp.Transport, true)
 	}
 	a.ips = ratelimit.NewIPResolver(cfg.Server.TrustedPrefixes())
-	a.transport = a.tracing.Transport("upstream", proxy.NewTransport(proxy.TransportOptions{
+	a.transport = proxy.NewTransport(proxy.TransportOptions{
 		MaxIdleConnsPerHost:   cfg.Server.MaxIdleConnsPerUpstream,
 		MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
-	}), false)
+	})
+	a.upstreamRT = a.tracing.Transport("upstream", a.transport, false)
 	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,

@@ -31,6 +31,10 @@ type generation struct {
 	// clientCAs verify client certificates (mtls strategies); nil without
 	// server.tls.client_ca_file. Read again with each generation.
 	clientCAs *x509.CertPool
+	// upstreams are the routes' target pools and own transports (routes
+	// with several targets, https or h2c upstreams): health checks run
+	// from start until the generation closes.
+	upstreams generationUpstreams
 
 	// refs counts the App's reference while the generation is current and
 	// one per request in flight on it; at zero it is closed, and can never
@@ -66,13 +70,19 @@ func (g *generation) tryAcquire() bool {
 // release drops one reference; the last one closes the generation.
 func (g *generation) release() {
 	if g.refs.Add(-1) == 0 {
+		g.upstreams.close()
 		g.strats.Close()
 	}
 }
 
-// start begins what the generation's strategies run (Starter).
+// start begins what the generation's strategies run (Starter) and the
+// health checks of its upstreams.
 func (g *generation) start(ctx context.Context) error {
-	return g.strats.Start(ctx, g.cfg)
+	if err := g.strats.Start(ctx, g.cfg); err != nil {
+		return err
+	}
+	g.upstreams.start(ctx)
+	return nil
 }
 
 // buildGeneration builds, from cfg, everything a config load decides,
@@ -119,10 +129,11 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 	}
 	defer func() {
 		if err != nil {
+			g.upstreams.close()
 			g.strats.Close()
 		}
 	}()
-	table, err := a.buildTable(cfg, g.strats)
+	table, err := a.buildTable(cfg, g.strats, &g.upstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +141,7 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		Logger:       a.Logger.With("component", "proxy"),
 		IPResolver:   a.ips,
 		AuthFailures: a.failureLimiter(),
-		Transport:    a.transport,
+		Transport:    a.upstreamRT,
 		Endpoints:    g.endpoints(login),
 		AuthEvents:   *a.started.Log.AuthEvents,
 		Observer:     a.observe,
@@ -186,7 +197,7 @@ func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Ha
 	return endpoints
 }
 
-func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, error) {
+func (a *App) buildTable(cfg *config.Config, strats builtin.Set, ups *generationUpstreams) (*proxy.Table, error) {
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -197,6 +208,9 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, 
 		}
 		if err := routeExtras(rt, rc); err != nil {
 			return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].request_headers", i), "%v", err)}
+		}
+		if err := a.routeUpstreams(cfg, i, rt, ups); err != nil {
+			return nil, err
 		}
 		if c := rc.CORS; c != nil {
 			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())

@@ -72,6 +72,7 @@ func (a *App) reload(ctx context.Context) error {
 		return err
 	}
 	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
+		gen.upstreams.close()
 		gen.strats.Close()
 		return err
 	}
@@ -80,12 +81,16 @@ func (a *App) reload(ctx context.Context) error {
 	// requests that started on the previous generation finish on it, and
 	// the last of them closes it.
 	prev := a.gen.Swap(gen)
+	a.Metrics.KeepTargets(gen.upstreams.health())
 	a.restartKeys.Store(&pending)
 	for _, key := range pending {
 		a.Logger.Warn("config change needs a restart to take effect; the running value stays until then", "key", key)
 	}
 	if prev != nil {
 		prev.release()
+	}
+	for _, w := range cfg.Warnings() {
+		a.Logger.Warn(w.String())
 	}
 	a.Logger.Info("config reloaded", "hash", cfg.Hash, "routes", len(cfg.Routes))
 	return nil
@@ -273,6 +278,15 @@ func watchedFiles(cfg *config.Config) []string {
 		files = append(files, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
 		if f := cfg.Server.TLS.ClientCAFile; f != "" {
 			files = append(files, f)
+		}
+	}
+	for _, r := range cfg.Routes {
+		if t := r.UpstreamTLS; t != nil {
+			for _, f := range []string{t.CAFile, t.CertFile, t.KeyFile} {
+				if f != "" {
+					files = append(files, f)
+				}
+			}
 		}
 	}
 	abs := files[:0]

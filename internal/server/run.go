@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,6 +73,15 @@ func (a *App) probes() http.Handler {
 			body.Status, body.Detail = "degraded", err.Error()
 		} else if err != nil {
 			body.Status, body.Detail, code = "not_ready", "redis unreachable", http.StatusServiceUnavailable
+		}
+		// Upstream targets down degrade, never take the gateway out of
+		// rotation: every replica shares the upstreams, and the other
+		// routes (and the healthy targets) still serve.
+		if down := a.upstreamsDown(); down != "" {
+			if body.Status == "ready" {
+				body.Status = "degraded"
+			}
+			body.Detail = strings.TrimPrefix(body.Detail+"; "+down, "; ")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

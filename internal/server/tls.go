@@ -38,7 +38,7 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
-		NextProtos:       []string{"http/1.1"},
+		NextProtos:       []string{"h2", "http/1.1"}, // h2 for gRPC clients (and browsers)
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			// The certificate is data: no reference needs holding.
 			if g := a.gen.Load(); g != nil && g.cert != nil {
