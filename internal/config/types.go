@@ -22,6 +22,7 @@ type Config struct {
 	Server     Server               `yaml:"server"`
 	Redis      Redis                `yaml:"redis"`
 	Tokens     Tokens               `yaml:"tokens"`
+	Sessions   Sessions             `yaml:"sessions"`
 	Strategies map[string]*Strategy `yaml:"strategies"`
 	Routes     []*Route             `yaml:"routes"`
 	RateLimits RateLimits           `yaml:"rate_limits"`
@@ -134,6 +135,32 @@ type Tokens struct {
 	// IdentityTokenTTL is the lifetime of X-Auth-Token assertions. Default 60s.
 	IdentityTokenTTL Duration `yaml:"identity_token_ttl"`
 }
+
+// Sessions configures the browser sessions of the login (oauth2 with
+// login: true): how they refresh, how long they may live.
+type Sessions struct {
+	// TransparentRefresh: a request whose access cookie is missing, expired
+	// or expires within RefreshBefore, with a valid refresh cookie, on a
+	// route whose strategies read the session cookie, is served: the
+	// session rotates in that request and the new cookies ride on its
+	// response. Default true.
+	TransparentRefresh *bool `yaml:"transparent_refresh"`
+	// RefreshBefore is how long before its access token expires a session
+	// is refreshed transparently. Default 1m, or a quarter of
+	// tokens.access_ttl when that is less; must be shorter than access_ttl.
+	RefreshBefore Duration `yaml:"refresh_before"`
+	// ReuseGrace: a refresh token presented again within this after it
+	// rotated gets the same successor (tabs, parallel requests); later
+	// reuse revokes the whole family. Default 30s; "0s" = any reuse revokes.
+	ReuseGrace Duration `yaml:"reuse_grace"`
+	// AbsoluteTTL ends a session this long after its login, whatever
+	// refreshes happen. Default 24h; "0s" = no bound beyond refresh_ttl of
+	// inactivity.
+	AbsoluteTTL Duration `yaml:"absolute_ttl"`
+}
+
+// TransparentRefreshOn reports TransparentRefresh with its default.
+func (s Sessions) TransparentRefreshOn() bool { return s.TransparentRefresh == nil || *s.TransparentRefresh }
 
 // SigningKey is one of the gateway's signing keys; the first signs, all verify.
 type SigningKey struct {

@@ -61,7 +61,7 @@ func (a *App) buildLogin(cfg *config.Config, g *generation) (map[string]http.Han
 		JWKSURL: sc.JWKSURL, UserinfoURL: sc.UserinfoURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
 		Scopes: sc.Scopes, RedirectURL: sc.RedirectURL, AllowedRedirectHosts: sc.AllowedRedirectHosts,
 		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim, AllowUnverifiedEmail: sc.AllowUnverifiedEmail,
-		Issuer: g.issuer, Algorithms: algs, Sessions: a.sessions.WithIssuer(g.issuer, algs), StateSecret: secret,
+		Issuer: g.issuer, Algorithms: algs, Sessions: a.sessions.WithIssuer(g.issuer, algs).WithLimits(cfg.Sessions.ReuseGrace.D(), cfg.Sessions.AbsoluteTTL.D()), StateSecret: secret,
 		AccessCookie: sessionCookie(cfg, a.Logger), HTTPClient: a.idp, KeySets: a.keySets,
 		Logger: a.Logger, Audit: a.auditRequest,
 		// The generation's gateway is built after its endpoints.

@@ -20,6 +20,10 @@ type memoryBackend struct {
 type memFamily struct {
 	family
 	until time.Time
+	// prev was rotated away at rotatedAt into the sealed successor.
+	prev      string
+	rotatedAt time.Time
+	successor []byte
 }
 
 func newMemoryBackend(now func() time.Time) *memoryBackend {
@@ -61,25 +65,30 @@ func (b *memoryBackend) getFamily(_ context.Context, id string) (*family, error)
 	return &cp, nil
 }
 
-func (b *memoryBackend) rotate(_ context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
+func (b *memoryBackend) rotate(_ context.Context, id string, rot rotation) (rotated, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f := b.lookupLocked(id)
+	now := b.now()
 	switch {
 	case f == nil || f.Revoked:
-		return nil, ErrRevoked
-	case f.Current != presented:
+		return rotated{}, ErrRevoked
+	case f.Current != rot.presented:
+		if rot.grace > 0 && f.prev == rot.presented && !now.After(f.rotatedAt.Add(rot.grace)) {
+			return rotated{successor: f.successor, grace: true}, nil
+		}
 		f.Revoked = true
-		return liveRefs(f.Access, b.now()), ErrReused
+		return rotated{live: liveRefs(f.Access, now)}, ErrReused
 	}
-	live := liveRefs(f.Access, b.now())
+	live := liveRefs(f.Access, now)
 	if len(live) >= MaxLiveAccess {
-		return nil, ErrTooFrequent
+		return rotated{}, ErrTooFrequent
 	}
-	f.Current = next
-	f.Access = append(live, at)
-	f.until = b.now().Add(ttl)
-	return nil, nil
+	f.prev, f.rotatedAt, f.successor = rot.presented, now, rot.successor
+	f.Current = rot.next
+	f.Access = append(live, rot.at)
+	f.until = now.Add(rot.ttl)
+	return rotated{}, nil
 }
 
 func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error) {

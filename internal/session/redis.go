@@ -16,7 +16,9 @@ import (
 // scripts below touch one slot in Redis Cluster: all session state lives on
 // one master.
 const (
-	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), at:<jti> = exp}.
+	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), born (Unix
+	// ms), at:<jti> = exp, and after a rotation prev (the rotated jti), rot
+	// (its Unix ms) and succ (the sealed successor, see successor.go)}.
 	familyKeyPrefix = "authgw:{session}:fam:"
 	// denyKey: a sorted set of revoked access-token ids scored by expiry
 	// (Unix seconds). Members are pruned by score; the key expires with its
@@ -39,11 +41,23 @@ const (
 )
 
 // rotateScript: KEYS[1] family; ARGV presented, next, access jti, access
-// exp, ttl ms, now, max live access tokens. Answers {"ok"}, {"revoked"},
-// {"toomany"} or {"reused", jti, exp, ...}.
+// exp, ttl ms, now (s), max live access tokens, now (ms), grace (ms, 0 =
+// none), sealed successor. Answers {"ok"}, {"revoked"}, {"toomany"},
+// {"grace", successor} or {"reused", jti, exp, ...}. One script on the
+// family's key, so that parallel refreshes with one token (on any replica)
+// see one rotation: the first rotates, the others within the grace get its
+// successor.
 var rotateScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur or redis.call('HGET', KEYS[1], 'rev') == '1' then return {'revoked'} end
+local nowms = tonumber(ARGV[8])
+local grace = tonumber(ARGV[9])
+if cur ~= ARGV[1] and grace > 0 and redis.call('HGET', KEYS[1], 'prev') == ARGV[1] then
+  local rot = tonumber(redis.call('HGET', KEYS[1], 'rot') or '0')
+  if nowms <= rot + grace then
+    return {'grace', redis.call('HGET', KEYS[1], 'succ') or ''}
+  end
+end
 local now = tonumber(ARGV[6])
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
@@ -59,11 +73,12 @@ for i = 1, #all, 2 do
 end
 if cur ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'rev', '1')
+  redis.call('HDEL', KEYS[1], 'succ')
   table.insert(out, 1, 'reused')
   return out
 end
 if #out / 2 >= tonumber(ARGV[7]) then return {'toomany'} end
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'at:' .. ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'rot', ARGV[8], 'succ', ARGV[10], 'at:' .. ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok'}
 `)
@@ -74,6 +89,7 @@ return {'ok'}
 var revokeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 redis.call('HSET', KEYS[1], 'rev', '1')
+redis.call('HDEL', KEYS[1], 'succ')
 local now = tonumber(ARGV[1])
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
@@ -117,7 +133,7 @@ func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Dur
 		return fmt.Errorf("encoding identity: %w", err)
 	}
 	key := familyKeyPrefix + f.ID
-	fields := []any{"cur", f.Current, "rev", "0", "id", string(ident)}
+	fields := []any{"cur", f.Current, "rev", "0", "id", string(ident), "born", strconv.FormatInt(f.Born.UnixMilli(), 10)}
 	for _, a := range f.Access {
 		fields = append(fields, "at:"+a.ID, strconv.FormatInt(a.Expiry.Unix(), 10))
 	}
@@ -130,7 +146,7 @@ func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Dur
 }
 
 func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error) {
-	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id").Result()
+	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id", "born").Result()
 	if err != nil {
 		return nil, err
 	}
@@ -141,32 +157,46 @@ func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error
 		return nil, ErrRevoked
 	}
 	f := &family{ID: id, Current: cur}
+	if born, _ := vals[3].(string); born != "" {
+		ms, err := strconv.ParseInt(born, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: stored login time unreadable", ErrRevoked)
+		}
+		f.Born = time.UnixMilli(ms)
+	}
 	if err := json.Unmarshal([]byte(ident), &f.Identity); err != nil || f.Identity.Subject == "" {
 		return nil, fmt.Errorf("%w: stored identity unreadable", ErrRevoked)
 	}
 	return f, nil
 }
 
-func (b *redisBackend) rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
+func (b *redisBackend) rotate(ctx context.Context, id string, rot rotation) (rotated, error) {
+	now := b.now()
 	res, err := rotateScript.Run(ctx, b.c, []string{familyKeyPrefix + id},
-		presented, next, at.ID, at.Expiry.Unix(), ttl.Milliseconds(), b.now().Unix(), MaxLiveAccess).StringSlice()
+		rot.presented, rot.next, rot.at.ID, rot.at.Expiry.Unix(), rot.ttl.Milliseconds(), now.Unix(), MaxLiveAccess,
+		now.UnixMilli(), rot.grace.Milliseconds(), rot.successor).StringSlice()
 	if err != nil {
-		return nil, err
+		return rotated{}, err
 	}
 	if len(res) == 0 {
-		return nil, errors.New("rotate: empty answer")
+		return rotated{}, errors.New("rotate: empty answer")
 	}
 	switch res[0] {
 	case "ok":
-		return nil, nil
+		return rotated{}, nil
+	case "grace":
+		if len(res) != 2 {
+			return rotated{}, errors.New("rotate: grace without successor")
+		}
+		return rotated{successor: []byte(res[1]), grace: true}, nil
 	case "revoked":
-		return nil, ErrRevoked
+		return rotated{}, ErrRevoked
 	case "toomany":
-		return nil, ErrTooFrequent
+		return rotated{}, ErrTooFrequent
 	case "reused":
-		return parseRefs(res[1:]), ErrReused
+		return rotated{live: parseRefs(res[1:])}, ErrReused
 	}
-	return nil, fmt.Errorf("rotate: unexpected answer %q", res[0])
+	return rotated{}, fmt.Errorf("rotate: unexpected answer %q", res[0])
 }
 
 func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {
