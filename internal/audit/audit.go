@@ -15,19 +15,24 @@ import (
 
 // Event names.
 const (
-	AuthSuccess      = "auth.success"
-	AuthFailure      = "auth.failure"
-	AuthRateLimited  = "auth.rate_limited"
-	RequestRefused   = "request.refused"
-	KeyCreated       = "key.created"
-	KeyRotated       = "key.rotated"
-	KeyRevoked       = "key.revoked"
-	KeyMigrated      = "key.migrated"
-	Login            = "login"
-	LoginFailure     = "login.failure"
-	Logout           = "logout"
-	RefreshRotated   = "refresh.rotated"
-	RefreshReuse     = "refresh.reuse_detected"
+	AuthSuccess     = "auth.success"
+	AuthFailure     = "auth.failure"
+	AuthRateLimited = "auth.rate_limited"
+	RequestRefused  = "request.refused"
+	KeyCreated      = "key.created"
+	KeyRotated      = "key.rotated"
+	KeyRevoked      = "key.revoked"
+	KeyMigrated     = "key.migrated"
+	Login           = "login"
+	LoginFailure    = "login.failure"
+	Logout          = "logout"
+	RefreshRotated  = "refresh.rotated"
+	RefreshReuse    = "refresh.reuse_detected"
+	// RefreshGrace: a refresh token presented again within reuse_grace got
+	// the successor its rotation had handed out.
+	RefreshGrace = "refresh.grace"
+	// SessionExpired: a session reached sessions.absolute_ttl.
+	SessionExpired   = "session.absolute_expiry"
 	ConfigReloaded   = "config.reloaded"
 	ConfigReloadFail = "config.reload_failed"
 )

@@ -160,7 +160,9 @@ type Sessions struct {
 }
 
 // TransparentRefreshOn reports TransparentRefresh with its default.
-func (s Sessions) TransparentRefreshOn() bool { return s.TransparentRefresh == nil || *s.TransparentRefresh }
+func (s Sessions) TransparentRefreshOn() bool {
+	return s.TransparentRefresh == nil || *s.TransparentRefresh
+}
 
 // SigningKey is one of the gateway's signing keys; the first signs, all verify.
 type SigningKey struct {

@@ -82,7 +82,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Single use: whatever happens next, the cookie is gone.
-	h.clearCookie(w, h.o.StateCookie, http.SameSiteLaxMode)
+	h.clearCookie(w.Header(), h.o.StateCookie, http.SameSiteLaxMode)
 	st, err := h.codec.open(c.Value)
 	if err != nil || h.o.Now().Unix() > st.Expires {
 		h.deny(ctx, "state_cookie_invalid")
@@ -137,7 +137,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Please try again in a moment.")
 		return
 	}
-	h.setSessionCookies(w, t)
+	h.setSessionCookies(w.Header(), t)
 	h.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("subject", id.Subject), slog.String("family", t.Family))
 	h.audit(r, audit.Event{Event: audit.Login, Subject: id.Subject, Strategy: "login"})
 	writeContinue(w, h.redirects.Safe(st.RD))
@@ -261,49 +261,133 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	if !h.postSameOrigin(w, r) {
 		return
 	}
-	ctx := r.Context()
 	c, err := r.Cookie(h.o.RefreshCookie)
 	if err != nil || c.Value == "" {
 		h.unauthorized(w, "no session")
 		return
 	}
-	t, err := h.o.Sessions.Refresh(ctx, c.Value)
+	t, err := h.rotate(r, w.Header(), c.Value)
 	switch {
 	case errors.Is(err, session.ErrReused):
-		h.failed(r)
-		h.deny(ctx, "refresh_reuse")
-		h.audit(r, audit.Event{Event: audit.RefreshReuse, Reason: "refresh_reuse"})
-		h.clearSessionCookies(w)
 		h.unauthorized(w, "session revoked")
 		return
-	case errors.Is(err, session.ErrInvalidToken):
-		h.failed(r)
-		h.deny(ctx, "refresh_invalid")
-		h.clearSessionCookies(w)
-		h.unauthorized(w, "session expired")
-		return
 	case errors.Is(err, session.ErrTooFrequent):
-		h.deny(ctx, "refresh_too_frequent")
 		w.Header().Set("Retry-After", "60")
 		proxy.WriteError(w, http.StatusTooManyRequests, "refreshing too often")
 		return
-	case errors.Is(err, session.ErrRevoked):
-		h.deny(ctx, "session_revoked")
-		h.clearSessionCookies(w)
+	case isClientRefusal(err):
 		h.unauthorized(w, "session expired")
 		return
 	case err != nil:
-		h.log.LogAttrs(ctx, slog.LevelError, "refreshing session", slog.String("error", err.Error()))
 		proxy.WriteError(w, http.StatusServiceUnavailable, "session store unavailable")
 		return
 	}
-	h.setSessionCookies(w, t)
 	writeJSON(w, http.StatusOK, struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int64  `json:"expires_in"`
 		ExpiresAt   int64  `json:"expires_at"`
 	}{t.Access, "Bearer", int64(t.AccessExpiry.Sub(h.o.Now()).Seconds()), t.AccessExpiry.Unix()})
+}
+
+// isClientRefusal reports a refresh error that ends the browser's session
+// (its cookies are cleared), as opposed to a technical failure.
+func isClientRefusal(err error) bool {
+	return errors.Is(err, session.ErrInvalidToken) || errors.Is(err, session.ErrRevoked) ||
+		errors.Is(err, session.ErrReused) || errors.Is(err, session.ErrExpired)
+}
+
+// rotate refreshes the session of refresh token raw for r, at /auth/refresh
+// or inside a request (Renew). The new cookies are set in hdr; a refusal
+// that ends the session clears them. Every outcome is logged, audited and
+// counted here.
+func (h *Handler) rotate(r *http.Request, hdr http.Header, raw string) (*session.Tokens, error) {
+	ctx := r.Context()
+	t, err := h.o.Sessions.Refresh(ctx, raw)
+	switch {
+	case err == nil && t.Grace:
+		h.count(MetricGrace)
+		h.audit(r, audit.Event{Event: audit.RefreshGrace, TokenID: t.AccessID})
+	case err == nil:
+		h.count(MetricRefresh)
+		h.audit(r, audit.Event{Event: audit.RefreshRotated, TokenID: t.AccessID})
+	case errors.Is(err, session.ErrReused):
+		h.failed(r)
+		h.deny(ctx, "refresh_reuse")
+		h.count(MetricReuse)
+		h.audit(r, audit.Event{Event: audit.RefreshReuse, Reason: "refresh_reuse"})
+	case errors.Is(err, session.ErrInvalidToken):
+		h.failed(r)
+		h.deny(ctx, "refresh_invalid")
+	case errors.Is(err, session.ErrExpired):
+		h.deny(ctx, "session_absolute_expiry")
+		h.count(MetricAbsoluteExpiry)
+		h.audit(r, audit.Event{Event: audit.SessionExpired, Reason: "absolute_ttl"})
+	case errors.Is(err, session.ErrRevoked):
+		h.deny(ctx, "session_revoked")
+	case errors.Is(err, session.ErrTooFrequent):
+		h.deny(ctx, "refresh_too_frequent")
+	default:
+		h.log.LogAttrs(ctx, slog.LevelError, "refreshing session", slog.String("error", err.Error()))
+	}
+	switch {
+	case err == nil:
+		h.setSessionCookies(hdr, t)
+	case isClientRefusal(err):
+		h.clearSessionCookies(hdr)
+	}
+	return t, err
+}
+
+// AccessCookie is the session's access cookie (proxy.SessionRenewer).
+func (h *Handler) AccessCookie() string { return h.o.AccessCookie }
+
+// Renew refreshes r's session inside r when its access cookie is missing,
+// expired, revoked or expires within RefreshBefore and it carries a refresh
+// cookie (transparent refresh, proxy.SessionRenewer): r's Cookie header
+// then holds the new access token, for the strategies, and hdr the new
+// cookies, for the browser. It reports whether it rotated. A session that
+// cannot be renewed is left as it came: the strategies judge it.
+func (h *Handler) Renew(r *http.Request, hdr http.Header) bool {
+	if !h.o.TransparentRefresh {
+		return false
+	}
+	rc, err := r.Cookie(h.o.RefreshCookie)
+	if err != nil || rc.Value == "" {
+		return false
+	}
+	if _, bearer := strategies.BearerToken(r); bearer {
+		return false // the strategies read the bearer token, not the cookie
+	}
+	id, err := h.access.Authenticate(r.Context(), r)
+	if err == nil && id.ExpiresAt.Sub(h.o.Now()) > h.o.RefreshBefore {
+		return false
+	}
+	if err != nil && !errors.Is(err, strategies.ErrNoCredentials) && !errors.Is(err, strategies.ErrInvalidCredentials) {
+		return false // the revocation list cannot be read: nothing to decide on
+	}
+	t, err := h.rotate(r, hdr, rc.Value)
+	if err != nil {
+		return false
+	}
+	setRequestCookie(r.Header, h.o.AccessCookie, t.Access)
+	return true
+}
+
+// setRequestCookie makes name=value the only cookie of that name in the
+// Cookie header(s) of h, keeping the others as they were.
+func setRequestCookie(h http.Header, name, value string) {
+	var kept []string
+	for _, line := range h["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if n, _, _ := strings.Cut(p, "="); p == "" || strings.TrimSpace(n) == name {
+				continue
+			}
+			kept = append(kept, p)
+		}
+	}
+	h["Cookie"] = []string{strings.Join(append(kept, name+"="+value), "; ")}
 }
 
 // serveLogout ends the session (POST, same origin only): the refresh family
@@ -324,7 +408,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(h.o.RefreshCookie); err == nil {
 		refresh = c.Value
 	}
-	h.clearSessionCookies(w)
+	h.clearSessionCookies(w.Header())
 	if err := h.o.Sessions.Logout(r.Context(), access, refresh); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "logout not propagated", slog.String("error", err.Error()))
 		proxy.WriteError(w, http.StatusServiceUnavailable, "logout could not be completed; please try again")
@@ -351,6 +435,7 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
 		proxy.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
+	h.Renew(r, w.Header())
 	id, err := h.access.Authenticate(r.Context(), r)
 	switch {
 	case errors.Is(err, strategies.ErrNoCredentials), errors.Is(err, strategies.ErrInvalidCredentials):
@@ -407,11 +492,11 @@ func (h *Handler) deny(ctx context.Context, reason string) {
 	h.log.LogAttrs(ctx, slog.LevelInfo, "session request denied", slog.String("reason", reason))
 }
 
-func (h *Handler) setSessionCookies(w http.ResponseWriter, t *session.Tokens) {
+func (h *Handler) setSessionCookies(hdr http.Header, t *session.Tokens) {
 	now := h.o.Now()
-	http.SetCookie(w, h.sessionCookie(h.o.AccessCookie, t.Access, t.AccessExpiry.Sub(now)))
-	http.SetCookie(w, h.sessionCookie(h.o.RefreshCookie, t.Refresh, t.RefreshExpiry.Sub(now)))
-	w.Header().Set("Cache-Control", "no-store")
+	hdr.Add("Set-Cookie", h.sessionCookie(h.o.AccessCookie, t.Access, t.AccessExpiry.Sub(now)).String())
+	hdr.Add("Set-Cookie", h.sessionCookie(h.o.RefreshCookie, t.Refresh, t.RefreshExpiry.Sub(now)).String())
+	hdr.Set("Cache-Control", "no-store")
 }
 
 // sessionCookie: Strict, so that no other site can make the browser send
@@ -422,15 +507,15 @@ func (h *Handler) sessionCookie(name, value string, ttl time.Duration) *http.Coo
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
 }
 
-func (h *Handler) clearSessionCookies(w http.ResponseWriter) {
-	h.clearCookie(w, h.o.AccessCookie, http.SameSiteStrictMode)
-	h.clearCookie(w, h.o.RefreshCookie, http.SameSiteStrictMode)
-	w.Header().Set("Cache-Control", "no-store")
+func (h *Handler) clearSessionCookies(hdr http.Header) {
+	h.clearCookie(hdr, h.o.AccessCookie, http.SameSiteStrictMode)
+	h.clearCookie(hdr, h.o.RefreshCookie, http.SameSiteStrictMode)
+	hdr.Set("Cache-Control", "no-store")
 }
 
-func (h *Handler) clearCookie(w http.ResponseWriter, name string, ss http.SameSite) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: ss})
+func (h *Handler) clearCookie(hdr http.Header, name string, ss http.SameSite) {
+	hdr.Add("Set-Cookie", (&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: ss}).String())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -86,6 +86,15 @@ type Options struct {
 	// it the login succeeds and the session has no email.
 	AllowUnverifiedEmail bool
 
+	// TransparentRefresh lets Renew rotate sessions inside requests;
+	// RefreshBefore is how long before expiry an access cookie is renewed.
+	// Defaults false and 0 (the config's are true and 1m).
+	TransparentRefresh bool
+	RefreshBefore      time.Duration
+	// Count, when set, is told of each session event by its metric name
+	// (Metric* constants).
+	Count func(event string)
+
 	// Issuer is the gateway's token issuer (verifies the access cookie).
 	Issuer *tokens.Issuer
 	// Algorithms of tokens.signing_keys; default the signing key's.
@@ -278,6 +287,20 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 func (h *Handler) failed(r *http.Request) {
 	if h.o.OnFailure != nil {
 		h.o.OnFailure(r)
+	}
+}
+
+// Session events, as counted by Options.Count.
+const (
+	MetricRefresh        = "refresh"
+	MetricGrace          = "grace"
+	MetricReuse          = "reuse"
+	MetricAbsoluteExpiry = "absolute_expiry"
+)
+
+func (h *Handler) count(event string) {
+	if h.o.Count != nil {
+		h.o.Count(event)
 	}
 }
 

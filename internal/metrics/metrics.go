@@ -27,6 +27,7 @@ type Metrics struct {
 	upstream     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
 	redisErrors  *prometheus.CounterVec
+	sessions     *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReloadOK prometheus.Gauge
@@ -68,6 +69,10 @@ func New() *Metrics {
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_cache_requests_total", Help: "Cache lookups (introspection, jwks, api keys, tokens) by result.",
 	}, []string{"cache", "result"})
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_session_events_total",
+		Help: "Browser session events: refresh, grace (a rotated token given its successor again), reuse, absolute_expiry, provider_logout, backchannel_logout, admin_revoke.",
+	}, []string{"event"})
 	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",
 	}, []string{"component"})
@@ -89,7 +94,7 @@ func New() *Metrics {
 	m.restartKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
 	}, []string{"key"})
-	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
+	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache, m.sessions,
 		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -126,6 +131,9 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 		o.(prometheus.Observer).Observe(ev.UpstreamDuration.Seconds())
 	}
 }
+
+// SessionEvent counts one browser session event (login.Options.Count).
+func (m *Metrics) SessionEvent(event string) { m.sessions.WithLabelValues(event).Inc() }
 
 // CacheResult counts a cache lookup; hit is false for a miss.
 func (m *Metrics) CacheResult(cache string, hit bool) {

@@ -179,6 +179,7 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	if d := g.failureLimit(ctx, st, h); d.decided() {
 		return d
 	}
+	g.renew(r, rt, h, via)
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 	st.steps = res.Outcomes
 	if res.Identity == nil {
@@ -200,6 +201,21 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 		return refuse(http.StatusForbidden, OutcomeForbidden, ReasonMissingScope, "insufficient scope")
 	}
 	return Decision{}
+}
+
+// renew refreshes a client's browser session inside its request, before
+// the strategies read the session cookie (transparent refresh). Never for
+// a cross-origin request that the session cookie could not authenticate
+// (crossOriginRefused): another site must not rotate anyone's session. Not
+// at /auth/verify, whose proxy would have to pass the new cookies on (a
+// proxy that drops them would leave the browser a rotated token), nor for
+// explain, which changes nothing.
+func (g *Gateway) renew(r *http.Request, rt *Route, h http.Header, via door) {
+	s := g.opts.Sessions
+	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
+		return
+	}
+	s.Renew(r, h)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

@@ -90,9 +90,13 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		}
 		g.cert = &cert
 	}
-	login, err := a.buildLogin(cfg, g)
+	lh, err := a.buildLogin(cfg, g)
 	if err != nil {
 		return nil, err
+	}
+	var loginEndpoints map[string]http.Handler
+	if lh != nil {
+		loginEndpoints = lh.Endpoints()
 	}
 	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun}
 	if g.issuer != nil {
@@ -118,12 +122,15 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		IPResolver:   a.ips,
 		AuthFailures: a.failureLimiter(),
 		Transport:    a.transport,
-		Endpoints:    g.endpoints(login),
+		Endpoints:    g.endpoints(loginEndpoints),
 		AuthEvents:   *a.started.Log.AuthEvents,
 		Observer:     a.observe,
 	}
 	if a.started.Log.Format == "json" {
 		popts.EventLog = a.eventLog
+	}
+	if lh != nil {
+		popts.Sessions = lh
 	}
 	if g.issuer != nil {
 		popts.Asserter = tokens.NewAsserter(g.issuer.Keys, g.issuer.Issuer, a.started.Tokens.IdentityTokenTTL.D())

@@ -1,0 +1,256 @@
+package e2e
+
+// Browser sessions that legacy apps never notice (issue 17): transparent
+// refresh inside any request, concurrent rotation within reuse_grace, on two
+// replicas sharing one Redis, against the real zitadel OP.
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/oidctest"
+	"github.com/authgateway/authgateway/internal/testutil/redistest"
+)
+
+const (
+	accessCookieName  = "__Host-authgw_access"
+	refreshCookieName = "__Host-authgw_refresh"
+	// sessionsGrace is the reuse_grace of sessionsConfig.
+	sessionsGrace = 4 * time.Second
+)
+
+// sessionsConfig: gateway sessions of 3 s access tokens (renewed within
+// their last second) on Redis, the login at issuer, a route reading the
+// session cookie (/app, any method), one that does not (/keys, api keys).
+func sessionsConfig(redisURL, upstream, issuer, extra string) string {
+	return fmt.Sprintf(`server:
+  trusted_proxies: ["127.0.0.1/32"]
+redis:
+  url: %q
+tokens:
+  issuer: e2e.issuer
+  audience: e2e.audience
+  access_ttl: 3s
+  signing_keys:
+    - kid: hs-1
+      algorithm: HS256
+      secret: ${ACCESS_SECRET}
+sessions:
+  refresh_before: 1s
+  reuse_grace: %s
+%sstrategies:
+  userJwt: {type: jwt, issuer: e2e.issuer, audience: e2e.audience, algorithms: [HS256], keys: tokens}
+  keys: {type: api_key, header: X-API-Key, prefixes: [pk_live], store: redis}
+  sso:
+    type: oauth2
+    issuer_url: %s
+    client_id: gateway
+    client_secret: ${SSO_SECRET}
+    redirect_url: http://gateway.test/auth/callback
+    login: true
+routes:
+  - {name: app, path: /app, upstream: %[5]s, strategies: [userJwt]}
+  - {name: keys, path: /keys, upstream: %[5]s, strategies: [keys]}
+rate_limits:
+  auth_failures: {limit: 1000, period: 1m}
+`, redisURL, sessionsGrace, extra, issuer, upstream)
+}
+
+// sessionsSuite is two replicas of sessionsConfig on one Redis, their
+// provider and their upstream.
+type sessionsSuite struct {
+	a, b *Gateway
+	op   *oidctest.Provider
+	up   *Upstream
+}
+
+func startSessions(t *testing.T, extra string) *sessionsSuite {
+	t.Helper()
+	srv := redistest.Start(t)
+	s := &sessionsSuite{op: oidctest.Start(t, oidctest.Options{}), up: newUpstream(t, 0)}
+	s.op.AddClient(oidctest.Client{ID: oidctest.GatewayClientID, Secret: oidctest.GatewayClientSecret,
+		RedirectURIs: []string{ssoCallback}, PostLogoutRedirectURIs: []string{"http://gateway.test/"}})
+	env := map[string]string{"ACCESS_SECRET": randomSecret(t), "SSO_SECRET": oidctest.GatewayClientSecret}
+	cfg := sessionsConfig(srv.URL(), s.up.URL, s.op.Issuer, extra)
+	s.a, s.b = startGateway(t, cfg, env), startGateway(t, cfg, env)
+	return s
+}
+
+// login signs alice in at A; it answers her access and refresh tokens.
+func (s *sessionsSuite) login(t *testing.T) (access, refresh string) {
+	t.Helper()
+	r := (&ssoGateway{Gateway: s.a, op: s.op}).login(t, oidctest.UserName, oidctest.UserPassword)
+	access, refresh = setCookie(r, accessCookieName), setCookie(r, refreshCookieName)
+	if r.Status != http.StatusOK || access == "" || refresh == "" {
+		t.Fatalf("login: status %d, cookies %v", r.Status, sessionCookies(r))
+	}
+	return access, refresh
+}
+
+// cookieHeader is the Cookie header of the given name=value pairs.
+func cookieHeader(pairs ...string) string { return "Cookie: " + strings.Join(pairs, "; ") }
+
+// wantRenewed checks that r was served (status want) with a rotated session:
+// both session cookies set again, __Host-, HttpOnly, Secure,
+// SameSite=Strict, Path=/. It answers the new refresh token.
+func wantRenewed(t *testing.T, what string, r *Response, want int) (access, refresh string) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("%s: status %d, want %d (%s)", what, r.Status, want, truncate(r.Body))
+	}
+	for _, line := range r.Header.Values("Set-Cookie") {
+		for _, attr := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=Strict"} {
+			if !strings.Contains(line, attr) {
+				t.Errorf("%s: Set-Cookie %q lacks %s", what, strings.SplitN(line, "=", 2)[0], attr)
+			}
+		}
+		if strings.Contains(line, "Domain=") {
+			t.Errorf("%s: a session cookie names a Domain", what)
+		}
+	}
+	access, refresh = setCookie(r, accessCookieName), setCookie(r, refreshCookieName)
+	if access == "" || refresh == "" {
+		t.Fatalf("%s: session cookies set %v, want both", what, sessionCookies(r))
+	}
+	return access, refresh
+}
+
+// wantUpstreamSaw checks the upstream's last request: alice's identity from
+// the session, and no gateway cookie.
+func (s *sessionsSuite) wantUpstreamSaw(t *testing.T, what string) {
+	t.Helper()
+	seen := s.up.Requests()
+	if len(seen) == 0 {
+		t.Fatalf("%s: the upstream saw nothing", what)
+	}
+	last := seen[len(seen)-1]
+	if got := last.Header.Get("X-Auth-Subject"); got != oidctest.UserID {
+		t.Errorf("%s: upstream X-Auth-Subject = %q, want %q", what, got, oidctest.UserID)
+	}
+	if c := last.Header.Get("Cookie"); strings.Contains(c, "__Host-authgw_") {
+		t.Errorf("%s: upstream got the gateway's cookies", what)
+	}
+}
+
+func TestTransparentRefresh(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "")
+	access, refresh := s.login(t)
+
+	// A fetch() whose access cookie expired (the browser dropped it): served,
+	// any method, the session rotated inside it.
+	r := s.a.Do(t, req("POST", "/app/save", cookieHeader(refreshCookieName+"="+refresh),
+		"Origin: http://gateway.test", "Sec-Fetch-Site: same-origin", "Content-Length: 0"))
+	access1, refresh1 := wantRenewed(t, "POST with only the refresh cookie", r, http.StatusOK)
+	s.wantUpstreamSaw(t, "POST with only the refresh cookie")
+	if access1 == access || refresh1 == refresh {
+		t.Fatal("the session was not rotated")
+	}
+
+	// A navigation: served, not sent to login.
+	r = s.b.Do(t, req("GET", "/app/page", cookieHeader(refreshCookieName+"="+refresh1), "Accept: text/html", "Sec-Fetch-Mode: navigate"))
+	_, refresh2 := wantRenewed(t, "navigation with only the refresh cookie, at B", r, http.StatusOK)
+	s.wantUpstreamSaw(t, "navigation at B")
+
+	// A fresh access cookie is not renewed.
+	access3, refresh3 := wantRenewed(t, "refresh at B", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh2))), http.StatusOK)
+	if r := s.a.Do(t, req("GET", "/app/x", cookieHeader(accessCookieName+"="+access3, refreshCookieName+"="+refresh3))); r.Status != http.StatusOK || len(sessionCookies(r)) != 0 {
+		t.Fatalf("fresh access cookie: status %d, cookies set %v; want 200 and none", r.Status, sessionCookies(r))
+	}
+	// Expired: renewed, though the browser still sent it.
+	time.Sleep(3 * time.Second)
+	r = s.a.Do(t, req("DELETE", "/app/x", cookieHeader(accessCookieName+"="+access3, refreshCookieName+"="+refresh3)))
+	_, refresh4 := wantRenewed(t, "DELETE with an expired access cookie", r, http.StatusOK)
+	s.wantUpstreamSaw(t, "DELETE with an expired access cookie")
+
+	// A route that does not read the session does not rotate it.
+	if r := s.a.Do(t, req("GET", "/keys/x", cookieHeader(refreshCookieName+"="+refresh4))); r.Status != http.StatusUnauthorized || len(sessionCookies(r)) != 0 {
+		t.Fatalf("api-key route: status %d, cookies set %v; want 401 and none", r.Status, sessionCookies(r))
+	}
+	// Neither does a bearer token.
+	if r := s.a.Do(t, req("GET", "/app/x", bearer(access3), cookieHeader(refreshCookieName+"="+refresh4))); len(sessionCookies(r)) != 0 {
+		t.Fatalf("bearer request: cookies set %v; want none", sessionCookies(r))
+	}
+	// Nor a cross-origin unsafe request (another site of the same site,
+	// whose requests carry the Strict cookies): refused before any rotation.
+	for _, hdr := range []string{"Sec-Fetch-Site: same-site", "Origin: http://evil.gateway.test"} {
+		r := s.a.Do(t, req("POST", "/app/x", cookieHeader(refreshCookieName+"="+refresh4), hdr, "Content-Length: 0"))
+		if r.Status == http.StatusOK || len(sessionCookies(r)) != 0 {
+			t.Fatalf("cross-origin POST (%s): status %d, cookies set %v; want a refusal and none", hdr, r.Status, sessionCookies(r))
+		}
+	}
+	// The refresh token those attempts carried is still the current one.
+	wantRenewed(t, "after the refused attempts", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh4))), http.StatusOK)
+}
+
+// TestParallelRequestsAtExpiry: 20 requests at once with one expired access
+// cookie, at two replicas, are all served with the same new session, which
+// lives on; the rotated token reused after the grace ends the session.
+func TestParallelRequestsAtExpiry(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "")
+	_, refresh := s.login(t)
+	s.up.Reset()
+
+	const n = 20
+	resps := make([]*Response, n)
+	errs := make([]error, n)
+	runConcurrently(n, func(i int) {
+		g := s.a
+		if i%2 == 1 {
+			g = s.b
+		}
+		resps[i], errs[i] = doRaw(g.Addr, req("GET", fmt.Sprintf("/app/api/%d", i), cookieHeader(refreshCookieName+"="+refresh)))
+	})
+	var next string
+	for i, r := range resps {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		_, got := wantRenewed(t, fmt.Sprintf("parallel request %d", i), r, http.StatusOK)
+		if next == "" {
+			next = got
+		} else if got != next {
+			t.Fatalf("request %d got another refresh token than request 0: two sessions", i)
+		}
+	}
+	seen := s.up.Requests()
+	if len(seen) != n {
+		t.Fatalf("upstream saw %d requests, want %d", len(seen), n)
+	}
+	for _, r := range seen {
+		if r.Header.Get("X-Auth-Subject") != oidctest.UserID {
+			t.Fatalf("upstream saw %s without the identity", r.RequestURI)
+		}
+	}
+	// The session lives on, at either replica.
+	_, latest := wantRenewed(t, "the common successor", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+next))), http.StatusOK)
+
+	// The first token presented again after the grace: reuse, the session
+	// ends on both replicas.
+	time.Sleep(sessionsGrace + 500*time.Millisecond)
+	r := s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
+	if r.Status != http.StatusUnauthorized || setCookie(r, refreshCookieName) != "" {
+		t.Fatalf("reuse after the grace: status %d, cookies %v; want 401 and cleared", r.Status, sessionCookies(r))
+	}
+	// (Its access tokens have expired by now; the family is what ends.)
+	for _, g := range []*Gateway{s.b, s.a} {
+		if r := g.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+latest))); r.Status != http.StatusUnauthorized || len(sessionCookies(r)) != 0 {
+			t.Fatalf("latest refresh token after the reuse: status %d, cookies %v; want 401 and none", r.Status, sessionCookies(r))
+		}
+	}
+}
+
+// TestTransparentRefreshOff: with transparent_refresh: false the request
+// is refused as before (401 to fetch) and nothing rotates.
+func TestTransparentRefreshOff(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "  transparent_refresh: false\n")
+	_, refresh := s.login(t)
+	if r := s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh))); r.Status != http.StatusUnauthorized || len(sessionCookies(r)) != 0 {
+		t.Fatalf("status %d, cookies %v; want 401 and none", r.Status, sessionCookies(r))
+	}
+}
