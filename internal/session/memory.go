@@ -12,7 +12,7 @@ type memoryBackend struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	families map[string]*memFamily
+	fams     map[string]*memFamily
 	consumed map[string]time.Time // key -> until
 	writes   int
 }
@@ -27,7 +27,7 @@ type memFamily struct {
 }
 
 func newMemoryBackend(now func() time.Time) *memoryBackend {
-	return &memoryBackend{now: now, families: map[string]*memFamily{}, consumed: map[string]time.Time{}}
+	return &memoryBackend{now: now, fams: map[string]*memFamily{}, consumed: map[string]time.Time{}}
 }
 
 func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Duration) error {
@@ -36,18 +36,18 @@ func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Dura
 	b.pruneLocked()
 	cp := *f
 	cp.Access = slices.Clone(f.Access)
-	b.families[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
+	b.fams[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
 	return nil
 }
 
 // lookupLocked returns a live family, forgetting it when expired.
 func (b *memoryBackend) lookupLocked(id string) *memFamily {
-	f := b.families[id]
+	f := b.fams[id]
 	if f == nil {
 		return nil
 	}
 	if !b.now().Before(f.until) {
-		delete(b.families, id)
+		delete(b.fams, id)
 		return nil
 	}
 	return f
@@ -65,10 +65,10 @@ func (b *memoryBackend) getFamily(_ context.Context, id string) (*family, error)
 	return &cp, nil
 }
 
-func (b *memoryBackend) rotate(_ context.Context, id string, rot rotation) (rotated, error) {
+func (b *memoryBackend) rotate(_ context.Context, fam *family, rot rotation) (rotated, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f := b.lookupLocked(id)
+	f := b.lookupLocked(fam.ID)
 	now := b.now()
 	switch {
 	case f == nil || f.Revoked:
@@ -102,6 +102,28 @@ func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error
 	return liveRefs(f.Access, b.now()), nil
 }
 
+// families scans every family: one process holds few.
+func (b *memoryBackend) families(_ context.Context, ix index) ([]Info, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	var out []Info
+	for id, f := range b.fams {
+		if !now.Before(f.until) {
+			continue
+		}
+		key := f.Identity.Subject
+		if ix.provider {
+			key = f.Identity.ProviderSession
+		}
+		if key != ix.value {
+			continue
+		}
+		out = append(out, Info{Family: id, Subject: f.Identity.Subject, Born: f.Born, Refreshed: f.rotatedAt, Ends: f.until, Revoked: f.Revoked})
+	}
+	return out, nil
+}
+
 // deny has nothing to share: the Manager's local map is the denylist.
 func (b *memoryBackend) deny(context.Context, []AccessRef) error { return nil }
 
@@ -125,9 +147,9 @@ func (b *memoryBackend) pruneLocked() {
 		return
 	}
 	now := b.now()
-	for id, f := range b.families {
+	for id, f := range b.fams {
 		if !now.Before(f.until) {
-			delete(b.families, id)
+			delete(b.fams, id)
 		}
 	}
 	for k, until := range b.consumed {

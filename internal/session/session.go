@@ -56,6 +56,26 @@ type Identity struct {
 	Subject string   `json:"sub"`
 	Email   string   `json:"email,omitempty"`
 	Roles   []string `json:"roles,omitempty"`
+	// ProviderSession is the provider's session id (the ID token's sid),
+	// when it sent one: a back-channel logout may name it.
+	ProviderSession string `json:"psid,omitempty"`
+}
+
+// Info describes one session for an operator: never a token.
+type Info struct {
+	Family    string
+	Subject   string
+	Born      time.Time // login; zero if not recorded
+	Refreshed time.Time // last rotation; zero if none
+	Ends      time.Time // when the store forgets it
+	Revoked   bool
+}
+
+// index names one of the family indexes: a subject's, or a provider
+// session's.
+type index struct {
+	value    string
+	provider bool
 }
 
 // Tokens are what a login or a refresh hands to the browser.
@@ -139,7 +159,10 @@ type backend interface {
 	// kept successor is answered (grace). Otherwise, if presented is not
 	// current, the family is revoked and its live access tokens returned
 	// with ErrReused. One atomic step per family, on every backend.
-	rotate(ctx context.Context, id string, rot rotation) (rotated, error)
+	rotate(ctx context.Context, f *family, rot rotation) (rotated, error)
+	// families lists the families of an index, revoked ones included,
+	// until the store forgets them.
+	families(ctx context.Context, ix index) ([]Info, error)
 	// revoke marks the family revoked and returns its live access tokens.
 	revoke(ctx context.Context, id string) ([]AccessRef, error)
 	// deny records revoked access tokens for every replica.
@@ -346,7 +369,7 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 			return nil, err
 		}
 	}
-	res, err := m.store.rotate(ctx, c.family, rot)
+	res, err := m.store.rotate(ctx, f, rot)
 	switch {
 	case errors.Is(err, ErrReused):
 		m.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse: session revoked",
@@ -422,6 +445,46 @@ func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) 
 		refs = append(refs, live...)
 	}
 	return m.denyAll(ctx, refs)
+}
+
+// List answers the sessions of subject, revoked ones included until the
+// store forgets them.
+func (m *Manager) List(ctx context.Context, subject string) ([]Info, error) {
+	return m.store.families(ctx, index{value: subject})
+}
+
+// RevokeSubject ends every session of subject (an operator's revocation)
+// and answers how many were live.
+func (m *Manager) RevokeSubject(ctx context.Context, subject string) (int, error) {
+	return m.revokeIndex(ctx, index{value: subject})
+}
+
+// RevokeProviderSession ends every session opened by a login in the
+// provider's session sid (a back-channel logout) and answers how many
+// were live.
+func (m *Manager) RevokeProviderSession(ctx context.Context, sid string) (int, error) {
+	return m.revokeIndex(ctx, index{value: sid, provider: true})
+}
+
+func (m *Manager) revokeIndex(ctx context.Context, ix index) (int, error) {
+	if ix.value == "" {
+		return 0, errors.New("revoking sessions: empty subject or session id")
+	}
+	infos, err := m.store.families(ctx, ix)
+	if err != nil {
+		return 0, fmt.Errorf("listing sessions: %w", err)
+	}
+	n := 0
+	for _, in := range infos {
+		if in.Revoked {
+			continue
+		}
+		if err := m.end(ctx, in.Family); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // ConsumeOnce reports whether key is used for the first time, and marks it
