@@ -32,9 +32,15 @@ const (
 	// the successor its rotation had handed out.
 	RefreshGrace = "refresh.grace"
 	// SessionExpired: a session reached sessions.absolute_ttl.
-	SessionExpired   = "session.absolute_expiry"
-	ConfigReloaded   = "config.reloaded"
-	ConfigReloadFail = "config.reload_failed"
+	SessionExpired = "session.absolute_expiry"
+	// SessionsRevoked: an operator ended every session of a subject.
+	SessionsRevoked = "sessions.revoked"
+	// ProviderLogout: a logout went on to the provider (RP-initiated).
+	ProviderLogout = "logout.provider"
+	// BackchannelLogout: the provider ended sessions (back-channel logout).
+	BackchannelLogout = "logout.backchannel"
+	ConfigReloaded    = "config.reloaded"
+	ConfigReloadFail  = "config.reload_failed"
 )
 
 // Event is one audit record.

@@ -254,3 +254,40 @@ func TestTransparentRefreshOff(t *testing.T) {
 		t.Fatalf("status %d, cookies %v; want 401 and none", r.Status, sessionCookies(r))
 	}
 }
+
+// TestSessionsCLI: `sessions list` shows a subject's sessions without a
+// token; `sessions revoke` ends them on both replicas within a second.
+func TestSessionsCLI(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "")
+	a1, r1 := s.login(t)
+	a2, r2 := s.login(t)
+
+	list := s.a.CLI(t, "sessions", "list", "-config", s.a.ConfigPath, "-sub", oidctest.UserID)
+	if list.Code != 0 || strings.Count(list.Stdout, "active") != 2 {
+		t.Fatalf("sessions list: exit %d, stdout %q, stderr %q; want two active sessions", list.Code, list.Stdout, list.Stderr)
+	}
+	for _, tok := range []string{a1, r1, a2, r2} {
+		for _, part := range strings.Split(tok, ".") {
+			if len(part) > 8 && strings.Contains(list.Stdout+list.Stderr, part) {
+				t.Fatal("sessions list shows a token")
+			}
+		}
+	}
+	rev := s.b.CLI(t, "sessions", "revoke", "-sub", oidctest.UserID, "-config", s.b.ConfigPath)
+	if rev.Code != 0 || !strings.Contains(rev.Stdout, "revoked 2 session(s)") {
+		t.Fatalf("sessions revoke: exit %d, stdout %q, stderr %q", rev.Code, rev.Stdout, rev.Stderr)
+	}
+	ss := &sharedState{a: s.a, b: s.b, reps: []replicaGW{{"A", s.a}, {"B", s.b}}}
+	for _, acc := range []string{a1, a2} {
+		ss.refusedWithinASecond(t, "access cookie of a revoked subject", req("GET", "/app/x", cookieHeader(accessCookieName+"="+acc)))
+	}
+	for _, rt := range []string{r1, r2} {
+		if r := s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+rt))); r.Status != http.StatusUnauthorized {
+			t.Fatalf("refresh cookie of a revoked subject: status %d, want 401", r.Status)
+		}
+	}
+	if bad := s.a.CLI(t, "sessions", "revoke"); bad.Code != 2 {
+		t.Fatalf("sessions revoke without -sub: exit %d, want 2", bad.Code)
+	}
+}
