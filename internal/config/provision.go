@@ -80,6 +80,7 @@ func (c *Config) Provision() {
 	orDefault(c, "sessions.refresh_before", &ss.RefreshBefore, min(Duration(DefaultRefreshBefore), t.AccessTTL/4))
 	orDefault(c, "sessions.reuse_grace", &ss.ReuseGrace, Duration(DefaultReuseGrace))
 	orDefault(c, "sessions.absolute_ttl", &ss.AbsoluteTTL, Duration(DefaultAbsoluteTTL))
+	orZero(&ss.PostLogoutRedirect, "/")
 	if ss.TransparentRefresh == nil {
 		on := true
 		ss.TransparentRefresh = &on

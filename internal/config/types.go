@@ -157,6 +157,19 @@ type Sessions struct {
 	// refreshes happen. Default 24h; "0s" = no bound beyond refresh_ttl of
 	// inactivity.
 	AbsoluteTTL Duration `yaml:"absolute_ttl"`
+	// ProviderLogout: /auth/logout also ends the provider's session
+	// (RP-initiated logout at its end_session_endpoint, with id_token_hint,
+	// post_logout_redirect_uri and state). Default false.
+	ProviderLogout bool `yaml:"provider_logout"`
+	// PostLogoutRedirect is where the browser lands after logout: a path of
+	// this gateway, or a URL on one of the login's allowed_redirect_hosts.
+	// The provider must know it as a post-logout redirect URI (absolute,
+	// from the login's redirect_url origin). Default "/".
+	PostLogoutRedirect string `yaml:"post_logout_redirect"`
+	// BackchannelLogout serves POST /auth/backchannel-logout: a logout
+	// token of the provider ends the sessions of its sid or sub on every
+	// replica. Default false.
+	BackchannelLogout bool `yaml:"backchannel_logout"`
 }
 
 // TransparentRefreshOn reports TransparentRefresh with its default.

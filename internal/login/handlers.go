@@ -201,6 +201,10 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	id := &session.Identity{Subject: idt.Subject}
+	// The provider's session, for a back-channel logout that names it.
+	if sid, _ := claims["sid"].(string); len(sid) <= 256 {
+		id.ProviderSession = sid
+	}
 	roles := strategies.NewClaimPath(h.o.RolesClaim, "roles")
 	id.Roles = strategies.StringList(roles.Lookup(claims))
 	email, _ := claims[h.o.EmailClaim].(string)

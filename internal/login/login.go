@@ -91,6 +91,14 @@ type Options struct {
 	// Defaults false and 0 (the config's are true and 1m).
 	TransparentRefresh bool
 	RefreshBefore      time.Duration
+	// BackchannelLogout serves PathBackchannelLogout. Default false.
+	BackchannelLogout bool
+	// ProviderLogout sends /auth/logout on to the provider's
+	// end_session_endpoint (RP-initiated logout), which brings the browser
+	// back to PostLogoutRedirect (a path of this gateway or an allowed
+	// host; default "/"). Default false.
+	ProviderLogout     bool
+	PostLogoutRedirect string
 	// Count, when set, is told of each session event by its metric name
 	// (Metric* constants).
 	Count func(event string)
@@ -145,6 +153,11 @@ type provider struct {
 	op       *oidc.Provider
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// logoutVerifier checks back-channel logout tokens: the same keys, iss
+	// and aud; their exp is optional and checked by the caller.
+	logoutVerifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint, if any.
+	endSession string
 }
 
 // New validates o and builds the handler. It does no network I/O: the
@@ -226,13 +239,17 @@ func New(o Options) (*Handler, error) {
 
 // Endpoints are the handlers by canonical path.
 func (h *Handler) Endpoints() map[string]http.Handler {
-	return map[string]http.Handler{
+	eps := map[string]http.Handler{
 		PathLogin:    http.HandlerFunc(h.serveLogin),
 		PathCallback: http.HandlerFunc(h.serveCallback),
 		PathRefresh:  http.HandlerFunc(h.serveRefresh),
 		PathLogout:   http.HandlerFunc(h.serveLogout),
 		PathSession:  http.HandlerFunc(h.serveSession),
 	}
+	if h.o.BackchannelLogout {
+		eps[PathBackchannelLogout] = http.HandlerFunc(h.serveBackchannelLogout)
+	}
+	return eps
 }
 
 // Origin is the gateway's own origin, derived from RedirectURL.
@@ -247,6 +264,7 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	o := h.o
 	pc := oidc.ProviderConfig{IssuerURL: o.IssuerURL, AuthURL: o.AuthorizationURL,
 		TokenURL: o.TokenURL, JWKSURL: o.JWKSURL, UserInfoURL: o.UserinfoURL}
+	endSession := ""
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
 		m, err := idp.Discover(ctx, o.HTTPClient, o.IssuerURL)
 		if err != nil {
@@ -256,6 +274,7 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 		pc.TokenURL = cmp.Or(pc.TokenURL, m.TokenURL)
 		pc.JWKSURL = cmp.Or(pc.JWKSURL, m.JWKSURL)
 		pc.UserInfoURL = cmp.Or(pc.UserInfoURL, m.UserinfoURL)
+		endSession = m.EndSessionURL
 		// Only public-key algorithms: an HS256 ID token would be signed with
 		// our client secret, which proves nothing about the provider.
 		pc.Algorithms = m.IDTokenAlgorithms
@@ -273,8 +292,10 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	// check.
 	verifier := oidc.NewVerifier(o.IssuerURL, o.KeySets.Get(pc.JWKSURL),
 		&oidc.Config{ClientID: o.ClientID, Now: o.Now, SupportedSigningAlgs: pc.Algorithms})
+	logoutVerifier := oidc.NewVerifier(o.IssuerURL, o.KeySets.Get(pc.JWKSURL),
+		&oidc.Config{ClientID: o.ClientID, Now: o.Now, SupportedSigningAlgs: pc.Algorithms, SkipExpiryCheck: true})
 	return &provider{
-		op: op,
+		op: op, logoutVerifier: logoutVerifier, endSession: endSession,
 		oauth: oauth2.Config{
 			ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL, Scopes: h.scopes,
 			// client_secret_basic, as the config reference promises.
@@ -292,10 +313,12 @@ func (h *Handler) failed(r *http.Request) {
 
 // Session events, as counted by Options.Count.
 const (
-	MetricRefresh        = "refresh"
-	MetricGrace          = "grace"
-	MetricReuse          = "reuse"
-	MetricAbsoluteExpiry = "absolute_expiry"
+	MetricRefresh           = "refresh"
+	MetricGrace             = "grace"
+	MetricReuse             = "reuse"
+	MetricAbsoluteExpiry    = "absolute_expiry"
+	MetricBackchannelLogout = "backchannel_logout"
+	MetricProviderLogout    = "provider_logout"
 )
 
 func (h *Handler) count(event string) {

@@ -65,6 +65,8 @@ func (a *App) buildLogin(cfg *config.Config, g *generation) (*login.Handler, err
 		AccessCookie: sessionCookie(cfg, a.Logger), HTTPClient: a.idp, KeySets: a.keySets,
 		Logger: a.Logger, Audit: a.auditRequest, Count: a.Metrics.SessionEvent,
 		TransparentRefresh: cfg.Sessions.TransparentRefreshOn(), RefreshBefore: cfg.Sessions.RefreshBefore.D(),
+		BackchannelLogout: cfg.Sessions.BackchannelLogout, ProviderLogout: cfg.Sessions.ProviderLogout,
+		PostLogoutRedirect: cfg.Sessions.PostLogoutRedirect,
 		// The generation's gateway is built after its endpoints.
 		OnFailure: func(r *http.Request) { g.gateway.CountAuthFailure(r) },
 	})

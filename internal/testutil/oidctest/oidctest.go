@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -480,4 +481,34 @@ func (p *Provider) resolve(loc string) string {
 		return p.Issuer + loc
 	}
 	return loc
+}
+
+// SignLogoutToken signs claims as a back-channel logout token (typ
+// logout+jwt) with the provider's own signing key, the one its JWKS
+// publishes. zitadel's example OP does not send back-channel logout tokens
+// itself; tests make the ones it would send (and forgeries of them).
+func (p *Provider) SignLogoutToken(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	key, err := p.store.SigningKey(context.Background())
+	if err != nil {
+		t.Fatalf("oidctest: signing key: %v", err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.SignatureAlgorithm(), Key: jose.JSONWebKey{Key: key.Key(), KeyID: key.ID()}},
+		(&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		t.Fatalf("oidctest: signer: %v", err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatalf("oidctest: signing: %v", err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
