@@ -8,6 +8,7 @@ import (
 	"github.com/authgateway/authgateway/internal/audit"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -200,7 +201,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		h.deny(ctx, "id_token_azp")
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
-	id := &session.Identity{Subject: idt.Subject}
+	id := &session.Identity{Subject: idt.Subject, IDToken: raw}
 	// The provider's session, for a back-channel logout that names it.
 	if sid, _ := claims["sid"].(string); len(sid) <= 256 {
 		id.ProviderSession = sid
@@ -394,11 +395,25 @@ func setRequestCookie(h http.Header, name, value string) {
 	h["Cookie"] = []string{strings.Join(append(kept, name+"="+value), "; ")}
 }
 
-// serveLogout ends the session (POST, same origin only): the refresh family
-// is revoked and the access tokens minted in it are denied on every replica.
-// It does not end the session at the identity provider.
+// serveLogout ends the session: the refresh family is revoked and the
+// access tokens minted in it are denied on every replica. A POST must come
+// from this origin (postSameOrigin). A GET is a top-level navigation (a
+// "Log out" link): it acts only when the browser says it was started on
+// this origin or by the user (Sec-Fetch-Site same-origin or none); from
+// anywhere else it answers a page whose button posts here, so no other
+// site can log anyone out. With provider_logout the browser then goes on
+// to the provider's end_session_endpoint (RP-initiated logout), which
+// sends it back to post_logout_redirect.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if !h.postSameOrigin(w, r) {
+	navigate := r.Header.Get("Sec-Fetch-Mode") == "navigate"
+	if r.Method == http.MethodGet {
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "same-origin" && site != "none" {
+			h.deny(r.Context(), "logout_cross_site_get")
+			writeLogoutConfirm(w, h.providerOrigin(r))
+			return
+		}
+		navigate = true
+	} else if !h.postSameOrigin(w, r) {
 		return
 	}
 	access := ""
@@ -413,23 +428,87 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		refresh = c.Value
 	}
 	h.clearSessionCookies(w.Header())
-	if err := h.o.Sessions.Logout(r.Context(), access, refresh); err != nil {
+	id, err := h.o.Sessions.LogoutIdentity(r.Context(), access, refresh)
+	if err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "logout not propagated", slog.String("error", err.Error()))
 		proxy.WriteError(w, http.StatusServiceUnavailable, "logout could not be completed; please try again")
 		return
 	}
-	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
-		h.audit(r, audit.Event{Event: audit.Logout})
+	ev := audit.Event{Event: audit.Logout}
+	if id != nil {
+		ev.Subject = id.Subject
 	}
-	// A plain HTML form posts here as a navigation: send it on (303 turns
-	// the POST into a GET). fetch() gets JSON.
-	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+	h.audit(r, ev)
+	next := h.providerLogoutURL(r, id)
+	if next == "" {
+		next = h.redirects.Safe(r.URL.Query().Get("rd"))
+	} else {
+		h.count(MetricProviderLogout)
+		h.audit(r, audit.Event{Event: audit.ProviderLogout, Subject: ev.Subject})
+	}
+	// A navigation (a link, a plain HTML form: 303 turns its POST into a
+	// GET) is sent on; fetch() gets JSON, with where to go next when the
+	// provider's session is to end too.
+	if navigate {
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, h.redirects.Safe(r.URL.Query().Get("rd")), http.StatusSeeOther)
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	h.audit(r, audit.Event{Event: audit.Logout})
-	writeJSON(w, http.StatusOK, map[string]string{"status": "logged_out"})
+	body := map[string]string{"status": "logged_out"}
+	if h.o.ProviderLogout && next != "" && !strings.HasPrefix(next, "/") {
+		body["provider_logout_url"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// providerOrigin is the origin of the provider's end_session_endpoint when
+// logouts go on there, else "".
+func (h *Handler) providerOrigin(r *http.Request) string {
+	if !h.o.ProviderLogout {
+		return ""
+	}
+	p, err := h.provider(r.Context())
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// providerLogoutURL is the provider's end_session_endpoint with the
+// session's id_token_hint (else our client_id), post_logout_redirect_uri
+// and a fresh state; "" when provider logout is off or the provider has no
+// such endpoint.
+func (h *Handler) providerLogoutURL(r *http.Request, id *session.Identity) string {
+	if !h.o.ProviderLogout {
+		return ""
+	}
+	p, err := h.provider(r.Context())
+	if err != nil || p.endSession == "" {
+		return ""
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil {
+		return ""
+	}
+	back := h.redirects.Safe(h.o.PostLogoutRedirect)
+	if strings.HasPrefix(back, "/") {
+		back = h.origin + back
+	}
+	q := u.Query()
+	if id != nil && id.IDToken != "" {
+		q.Set("id_token_hint", id.IDToken)
+	} else {
+		q.Set("client_id", h.o.ClientID)
+	}
+	q.Set("post_logout_redirect_uri", back)
+	q.Set("state", h.newID())
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // serveSession answers the current identity, or 401.

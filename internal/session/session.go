@@ -59,6 +59,9 @@ type Identity struct {
 	// ProviderSession is the provider's session id (the ID token's sid),
 	// when it sent one: a back-channel logout may name it.
 	ProviderSession string `json:"psid,omitempty"`
+	// IDToken is the provider's ID token of the login, kept for the
+	// id_token_hint of an RP-initiated logout; never put in a cookie.
+	IDToken string `json:"idt,omitempty"`
 }
 
 // Info describes one session for an operator: never a token.
@@ -422,6 +425,14 @@ func (m *Manager) end(ctx context.Context, id string) error {
 // minted in it, the presented one included, is denied until it expires.
 // Tokens that do not verify are ignored: there is nothing to revoke.
 func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) error {
+	_, err := m.LogoutIdentity(ctx, accessToken, refreshToken)
+	return err
+}
+
+// LogoutIdentity is Logout that also answers the identity of the session it
+// ended (nil if none was found): its ID token is the hint of a logout at
+// the provider.
+func (m *Manager) LogoutIdentity(ctx context.Context, accessToken, refreshToken string) (*Identity, error) {
 	var refs []AccessRef
 	fam := ""
 	if accessToken != "" {
@@ -435,16 +446,20 @@ func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) 
 			fam = c.family
 		}
 	}
+	var id *Identity
 	if fam != "" {
+		if f, err := m.store.getFamily(ctx, fam); err == nil {
+			id = &f.Identity
+		}
 		live, err := m.store.revoke(ctx, fam)
 		if err != nil {
 			// Deny what we know before reporting the failure.
 			_ = m.denyAll(ctx, refs)
-			return fmt.Errorf("revoking session: %w", err)
+			return id, fmt.Errorf("revoking session: %w", err)
 		}
 		refs = append(refs, live...)
 	}
-	return m.denyAll(ctx, refs)
+	return id, m.denyAll(ctx, refs)
 }
 
 // List answers the sessions of subject, revoked ones included until the

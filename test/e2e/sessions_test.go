@@ -7,6 +7,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,85 @@ func TestSessionsCLI(t *testing.T) {
 	}
 	if bad := s.a.CLI(t, "sessions", "revoke"); bad.Code != 2 {
 		t.Fatalf("sessions revoke without -sub: exit %d, want 2", bad.Code)
+	}
+}
+
+// TestProviderLogout: with provider_logout, /auth/logout ends the gateway
+// session on every replica and sends the browser to the provider's
+// end_session_endpoint with id_token_hint, post_logout_redirect_uri and
+// state, which the provider accepts and answers by sending the browser
+// back; the next login shows the provider's form. A logout link followed
+// from another site ends nothing.
+func TestProviderLogout(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "  provider_logout: true\n  post_logout_redirect: /\n")
+	access, refresh := s.login(t)
+	cookies := cookieHeader(accessCookieName+"="+access, refreshCookieName+"="+refresh)
+
+	// From another site (a link, an image, a form's GET): a confirmation
+	// page, and the session lives on.
+	for _, site := range []string{"cross-site", "same-site", ""} {
+		hdrs := []string{cookies, "Accept: text/html", "Sec-Fetch-Mode: navigate"}
+		if site != "" {
+			hdrs = append(hdrs, "Sec-Fetch-Site: "+site)
+		}
+		r := s.a.Do(t, req("GET", "/auth/logout", hdrs...))
+		if r.Status != http.StatusOK || r.Header.Get("Location") != "" || len(r.Header.Values("Set-Cookie")) != 0 || !strings.Contains(string(r.Body), `method="post"`) {
+			t.Fatalf("logout GET from %q: status %d, Location %q, Set-Cookie %v; want the confirmation page and nothing ended",
+				site, r.Status, r.Header.Get("Location"), r.Header.Values("Set-Cookie"))
+		}
+	}
+	if r := s.b.Do(t, req("GET", "/app/x", cookies)); r.Status != http.StatusOK {
+		t.Fatalf("session after the cross-site logout links: status %d, want 200", r.Status)
+	}
+
+	// The user's own "Log out" link.
+	r := s.a.Do(t, req("GET", "/auth/logout", cookies, "Accept: text/html", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Site: same-origin"))
+	loc, err := url.Parse(r.Header.Get("Location"))
+	if r.Status != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), s.op.EndSessionURL+"?") {
+		t.Fatalf("logout: status %d, Location %q; want 303 to %s", r.Status, r.Header.Get("Location"), s.op.EndSessionURL)
+	}
+	q := loc.Query()
+	if q.Get("id_token_hint") == "" || q.Get("post_logout_redirect_uri") != "http://gateway.test/" || len(q.Get("state")) < 32 {
+		t.Fatalf("end-session parameters: hint %t, post_logout_redirect_uri %q, state %q", q.Get("id_token_hint") != "", q.Get("post_logout_redirect_uri"), q.Get("state"))
+	}
+	ss := &sharedState{a: s.a, b: s.b, reps: []replicaGW{{"A", s.a}, {"B", s.b}}}
+	ss.refusedWithinASecond(t, "access cookie after logout", req("GET", "/app/x", cookieHeader(accessCookieName+"="+access)))
+	if r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh))); r.Status != http.StatusUnauthorized {
+		t.Fatalf("refresh cookie after logout: status %d, want 401", r.Status)
+	}
+
+	// The provider takes the hint and sends the browser back with the state.
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(loc.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode/100 != 3 || back == nil || !strings.HasPrefix(back.String(), "http://gateway.test/") || back.Query().Get("state") != q.Get("state") {
+		t.Fatalf("provider's end_session: status %d, Location %q; want a redirect to http://gateway.test/ with our state", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// A new login goes through the provider's form.
+	start := s.a.Do(t, req("GET", "/auth/login?rd=/app", "Accept: text/html"))
+	if start.Status != http.StatusFound {
+		t.Fatalf("/auth/login: status %d", start.Status)
+	}
+	form, err := client.Get(start.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Body.Close()
+	if l := form.Header.Get("Location"); !strings.Contains(l, "/login/username") {
+		t.Fatalf("new login: the provider answered %d to %q; want its login form", form.StatusCode, l)
+	}
+
+	// fetch() gets JSON naming where to go.
+	access, refresh = s.login(t)
+	r = s.b.Do(t, req("POST", "/auth/logout", cookieHeader(accessCookieName+"="+access, refreshCookieName+"="+refresh),
+		"Origin: http://gateway.test", "Content-Length: 0"))
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"provider_logout_url":"`+s.op.EndSessionURL) {
+		t.Fatalf("fetch logout: status %d, body %s; want provider_logout_url", r.Status, truncate(r.Body))
 	}
 }
