@@ -226,8 +226,12 @@ func (g *Gateway) noIdentity(r *http.Request, st *reqState, h http.Header, via d
 	// A browser navigation whose session is missing, expired or revoked
 	// goes to login; that is a user's session ending, not an attack, so it
 	// does not count as a failure.
-	navigate := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
-	if res.Invalid && !navigate && via != doorExplain {
+	// At /auth/verify the proxy asking (nginx auth_request) knows only 2xx,
+	// 401 and 403: it gets the 401 and sends the browser to login itself
+	// (README, nginx error_page recipe).
+	browser := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
+	navigate := browser && via != doorVerify
+	if res.Invalid && !browser && via != doorExplain {
 		g.countFailure(r.Context(), st)
 	}
 	switch {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,7 @@ sessions:
 routes:
   - {name: app, path: /app, upstream: %[5]s, strategies: [userJwt]}
   - {name: keys, path: /keys, upstream: %[5]s, strategies: [keys]}
+  - {name: web, path: /web, upstream: %[5]s, strategies: [userJwt, sso]}
 rate_limits:
   auth_failures: {limit: 1000, period: 1m}
 `, redisURL, sessionsGrace, extra, issuer, upstream)
@@ -370,5 +373,78 @@ func TestProviderLogout(t *testing.T) {
 		"Origin: http://gateway.test", "Content-Length: 0"))
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"provider_logout_url":"`+s.op.EndSessionURL) {
 		t.Fatalf("fetch logout: status %d, body %s; want provider_logout_url", r.Status, truncate(r.Body))
+	}
+}
+
+// readmeNginxLogin is the README's nginx login recipe: the lines for
+// `location /` and those for the server block.
+func readmeNginxLogin(t *testing.T) (inLocation, inServer string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(marker string) string {
+		_, rest, ok := strings.Cut(string(b), marker+"\n```nginx\n")
+		code, _, closed := strings.Cut(rest, "```")
+		if !ok || !closed {
+			t.Fatalf("README: no nginx block after %q", marker)
+		}
+		return code
+	}
+	return block("<!-- nginx-login: location / -->"), block("<!-- nginx-login: server -->")
+}
+
+// TestNginxLogin: behind a real nginx with the README's recipe, a browser
+// without a session is sent to the gateway's login (not a 500), fetch()
+// keeps the 401 with its challenge, the login completes through nginx and
+// the app then sees the identity; /auth/verify is not reachable from
+// outside.
+func TestNginxLogin(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "")
+	app := newUpstream(t, 0)
+	inLocation, inServer := readmeNginxLogin(t)
+	nginx := startNginxEdited(t, s.a.Addr, strings.TrimPrefix(app.URL, "http://"), func(site string) string {
+		const anchor = "        auth_request /_authgateway_verify;\n"
+		const end = "    location = /_authgateway_verify {"
+		if strings.Count(site, anchor) != 1 || strings.Count(site, end) != 1 {
+			t.Fatal("deploy/nginx/authgateway.conf changed: cannot place the login recipe")
+		}
+		site = strings.Replace(site, anchor, anchor+inLocation, 1)
+		return strings.Replace(site, end, inServer+"\n"+end, 1)
+	})
+
+	r := rawRequest(t, nginx, req("GET", "/web/page", "Accept: text/html,application/xhtml+xml", "Sec-Fetch-Mode: navigate"))
+	if r.Status != http.StatusFound || !strings.HasSuffix(r.Header.Get("Location"), "/auth/login?rd=/web/page") {
+		t.Fatalf("navigation without a session: status %d, Location %q; want 302 to /auth/login?rd=/web/page", r.Status, r.Header.Get("Location"))
+	}
+	r = rawRequest(t, nginx, req("GET", "/web/api", "Accept: application/json"))
+	if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("fetch without a session: status %d, WWW-Authenticate %q; want 401 Bearer", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := rawRequest(t, nginx, req("GET", "/auth/verify", "X-Original-URI: /web/x", "X-Original-Method: GET")); r.Status != http.StatusNotFound {
+		t.Fatalf("/auth/verify from outside: status %d, want 404", r.Status)
+	}
+	app.WantNothing(t)
+
+	// The login, every step through nginx.
+	start := rawRequest(t, nginx, req("GET", "/auth/login?rd=/web/page", "Accept: text/html"))
+	state := setCookie(start, "__Host-authgw_login")
+	if start.Status != http.StatusFound || state == "" {
+		t.Fatalf("/auth/login through nginx: status %d", start.Status)
+	}
+	cb, err := url.Parse(s.op.Authorize(t, start.Header.Get("Location"), ssoCallback, oidctest.UserName, oidctest.UserPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := rawRequest(t, nginx, req("GET", cb.RequestURI(), "Accept: text/html", cookieHeader("__Host-authgw_login="+state)))
+	access := setCookie(done, accessCookieName)
+	if done.Status != http.StatusOK || access == "" {
+		t.Fatalf("callback through nginx: status %d, cookies %v", done.Status, sessionCookies(done))
+	}
+	r = rawRequest(t, nginx, req("GET", "/web/page", "Accept: text/html", cookieHeader(accessCookieName+"="+access)))
+	if r.Status != http.StatusOK || app.One(t).Header.Get("X-Auth-Subject") != oidctest.UserID {
+		t.Fatalf("page with the session through nginx: status %d; want 200 and alice at the app", r.Status)
 	}
 }
