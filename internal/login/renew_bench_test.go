@@ -25,7 +25,7 @@ import (
 // benchGateway is the pipeline (jwt strategy on the session cookie, login
 // endpoints, transparent refresh) in front of a real upstream, served
 // in-process; its sessions on Redis when rc is given.
-func benchGateway(b *testing.B, rc redis.UniversalClient, clk *clocktest.Fake) (http.Handler, *session.Manager) {
+func benchGateway(b *testing.B, rc redis.UniversalClient, clk *clocktest.Fake, renew bool) (http.Handler, *session.Manager) {
 	b.Helper()
 	iss, err := tokens.NewIssuer(config.Tokens{
 		Issuer: "gw.test", Audience: "app.test",
@@ -69,7 +69,11 @@ func benchGateway(b *testing.B, rc redis.UniversalClient, clk *clocktest.Fake) (
 	if err != nil {
 		b.Fatal(err)
 	}
-	return proxy.New(table, proxy.Options{Endpoints: h.Endpoints(), Sessions: h}), mgr
+	opts := proxy.Options{Endpoints: h.Endpoints()}
+	if renew {
+		opts.Sessions = h
+	}
+	return proxy.New(table, opts), mgr
 }
 
 // serveCookies sends GET /app/x with cookies and answers the refresh
@@ -93,13 +97,14 @@ func serveCookies(b *testing.B, gw http.Handler, cookies ...*http.Cookie) string
 }
 
 // BenchmarkSessionRequest: one request through the gateway with a fresh
-// access cookie (fresh: the baseline), with only a refresh cookie (rotate:
+// access cookie (off: a gateway without transparent refresh, the baseline;
+// fresh: with it, nothing to renew), with only a refresh cookie (rotate:
 // the session rotates inside the request), and with a refresh token that
 // rotated a moment ago (grace: its successor is given again), on memory
 // and on Redis.
 func BenchmarkSessionRequest(b *testing.B) {
 	for _, store := range []string{"memory", "redis"} {
-		newGW := func(b *testing.B) (http.Handler, *session.Manager, *clocktest.Fake) {
+		newGW := func(b *testing.B, renew bool) (http.Handler, *session.Manager, *clocktest.Fake) {
 			var rc redis.UniversalClient
 			if store == "redis" {
 				srv := redistest.Start(b)
@@ -109,26 +114,30 @@ func BenchmarkSessionRequest(b *testing.B) {
 				rc = c
 			}
 			clk := clocktest.NewFake(time.Now().Truncate(time.Second))
-			gw, mgr := benchGateway(b, rc, clk)
+			gw, mgr := benchGateway(b, rc, clk, renew)
 			return gw, mgr, clk
 		}
-		b.Run("fresh/"+store, func(b *testing.B) {
-			gw, mgr, _ := newGW(b)
-			t, err := mgr.Start(context.Background(), session.Identity{Subject: "alice"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			access := &http.Cookie{Name: login.DefaultAccessCookie, Value: t.Access}
-			refresh := &http.Cookie{Name: login.DefaultRefreshCookie, Value: t.Refresh}
-			b.ReportAllocs()
-			for b.Loop() {
-				if serveCookies(b, gw, access, refresh) != "" {
-					b.Fatal("a fresh session rotated")
+		// off: the same request to a gateway without transparent refresh.
+		for _, renew := range []bool{false, true} {
+			name := map[bool]string{false: "off/", true: "fresh/"}[renew]
+			b.Run(name+store, func(b *testing.B) {
+				gw, mgr, _ := newGW(b, renew)
+				t, err := mgr.Start(context.Background(), session.Identity{Subject: "alice"})
+				if err != nil {
+					b.Fatal(err)
 				}
-			}
-		})
+				access := &http.Cookie{Name: login.DefaultAccessCookie, Value: t.Access}
+				refresh := &http.Cookie{Name: login.DefaultRefreshCookie, Value: t.Refresh}
+				b.ReportAllocs()
+				for b.Loop() {
+					if serveCookies(b, gw, access, refresh) != "" {
+						b.Fatal("a fresh session rotated")
+					}
+				}
+			})
+		}
 		b.Run("rotate/"+store, func(b *testing.B) {
-			gw, mgr, clk := newGW(b)
+			gw, mgr, clk := newGW(b, true)
 			t, err := mgr.Start(context.Background(), session.Identity{Subject: "alice"})
 			if err != nil {
 				b.Fatal(err)
@@ -143,7 +152,7 @@ func BenchmarkSessionRequest(b *testing.B) {
 			}
 		})
 		b.Run("grace/"+store, func(b *testing.B) {
-			gw, mgr, _ := newGW(b)
+			gw, mgr, _ := newGW(b, true)
 			t, err := mgr.Start(context.Background(), session.Identity{Subject: "alice"})
 			if err != nil {
 				b.Fatal(err)
