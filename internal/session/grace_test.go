@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
 const testGrace = 30 * time.Second
@@ -169,4 +171,36 @@ func TestAbsoluteTTL(t *testing.T) {
 			t.Fatalf("second refresh after absolute_ttl: err = %v; want ErrRevoked", err)
 		}
 	})
+}
+
+// BenchmarkRefreshGrace: a refresh token presented again within the grace
+// (its successor opened from the family), beside BenchmarkRefresh.
+func BenchmarkRefreshGrace(b *testing.B) {
+	for _, mode := range []string{"memory", "redis"} {
+		b.Run(mode, func(b *testing.B) {
+			clk := newClock()
+			o := Options{ReuseGrace: testGrace}
+			var m *Manager
+			if mode == "redis" {
+				srv := redistest.Start(b)
+				m = newManagerWith(b, newRedisClient(b, srv.URL()), clk, o)
+			} else {
+				m = newManagerWith(b, nil, clk, o)
+			}
+			ctx := context.Background()
+			t0, err := m.Start(ctx, alice)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Refresh(ctx, t0.Refresh); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if t, err := m.Refresh(ctx, t0.Refresh); err != nil || !t.Grace {
+					b.Fatalf("grace refresh: %v", err)
+				}
+			}
+		})
+	}
 }
