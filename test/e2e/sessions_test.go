@@ -186,6 +186,12 @@ func TestTransparentRefresh(t *testing.T) {
 			t.Fatalf("cross-origin POST (%s): status %d, cookies set %v; want a refusal and none", hdr, r.Status, sessionCookies(r))
 		}
 	}
+	// A dry run (explain) of such a request works (it never renews: only the
+	// client door does, and its Redis client is read-only;
+	// TestDryRunsWriteNothing watches it write nothing).
+	if res := s.a.CLI(t, "explain", "-config", s.a.ConfigPath, "GET", "http://gateway.test/app/x", "-H", cookieHeader(refreshCookieName+"="+refresh4)); res.Code != 0 && res.Code != 1 {
+		t.Fatalf("explain: exit %d, stderr %q", res.Code, res.Stderr)
+	}
 	// The refresh token those attempts carried is still the current one.
 	wantRenewed(t, "after the refused attempts", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh4))), http.StatusOK)
 }
@@ -229,6 +235,18 @@ func TestParallelRequestsAtExpiry(t *testing.T) {
 		if r.Header.Get("X-Auth-Subject") != oidctest.UserID {
 			t.Fatalf("upstream saw %s without the identity", r.RequestURI)
 		}
+	}
+	// One rotation, 19 grace hits, counted by the replicas.
+	events := func(event string) float64 {
+		total := 0.0
+		for _, g := range []*Gateway{s.a, s.b} {
+			fams, _ := scrapeMetrics(t, g)
+			total += fams.value("authgateway_session_events_total", map[string]string{"event": event})
+		}
+		return total
+	}
+	if r, g := events("refresh"), events("grace"); r != 1 || g != n-1 {
+		t.Errorf("session events: refresh %v, grace %v; want 1 and %d", r, g, n-1)
 	}
 	// The session lives on, at either replica.
 	_, latest := wantRenewed(t, "the common successor", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+next))), http.StatusOK)
@@ -403,6 +421,7 @@ func readmeNginxLogin(t *testing.T) (inLocation, inServer string) {
 func TestNginxLogin(t *testing.T) {
 	t.Parallel()
 	s := startSessions(t, "")
+	_, refresh := s.login(t)
 	app := newUpstream(t, 0)
 	inLocation, inServer := readmeNginxLogin(t)
 	nginx := startNginxEdited(t, s.a.Addr, strings.TrimPrefix(app.URL, "http://"), func(site string) string {
@@ -423,6 +442,11 @@ func TestNginxLogin(t *testing.T) {
 	if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("fetch without a session: status %d, WWW-Authenticate %q; want 401 Bearer", r.Status, r.Header.Get("WWW-Authenticate"))
 	}
+	if r := rawRequest(t, nginx, req("GET", "/web/api", "Accept: application/json", cookieHeader(refreshCookieName+"="+refresh))); r.Status != http.StatusUnauthorized || len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("behind nginx with only a refresh cookie: status %d, Set-Cookie %v; want 401 and no rotation (auth_request cannot pass new cookies on)", r.Status, r.Header.Values("Set-Cookie"))
+	}
+	// That refresh token was not rotated: the gateway in front renews it.
+	wantRenewed(t, "refresh cookie after the nginx request", s.a.Do(t, req("GET", "/web/api", cookieHeader(refreshCookieName+"="+refresh))), http.StatusOK)
 	if r := rawRequest(t, nginx, req("GET", "/auth/verify", "X-Original-URI: /web/x", "X-Original-Method: GET")); r.Status != http.StatusNotFound {
 		t.Fatalf("/auth/verify from outside: status %d, want 404", r.Status)
 	}
