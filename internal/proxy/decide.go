@@ -179,7 +179,7 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	if d := g.failureLimit(ctx, st, h); d.decided() {
 		return d
 	}
-	g.renew(r, rt, h, via)
+	g.renew(r, st, h, via)
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 	st.steps = res.Outcomes
 	if res.Identity == nil {
@@ -210,12 +210,16 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 // at /auth/verify, whose proxy would have to pass the new cookies on (a
 // proxy that drops them would leave the browser a rotated token), nor for
 // explain, which changes nothing.
-func (g *Gateway) renew(r *http.Request, rt *Route, h http.Header, via door) {
-	s := g.opts.Sessions
+func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) {
+	s, rt := g.opts.Sessions, st.route
 	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
 		return
 	}
-	s.Renew(r, h)
+	// With the request's state, as the endpoints get it: a forged refresh
+	// cookie counts against the client (CountAuthFailure) and the audit
+	// lines carry its address and request id (RequestInfo). The copy
+	// shares r's header, which Renew rewrites.
+	s.Renew(r.WithContext(context.WithValue(r.Context(), stateKey{}, st)), h)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

@@ -5,6 +5,7 @@ package e2e
 // replicas sharing one Redis, against the real zitadel OP.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -66,15 +67,16 @@ rate_limits:
 // sessionsSuite is two replicas of sessionsConfig on one Redis, their
 // provider and their upstream.
 type sessionsSuite struct {
-	a, b *Gateway
-	op   *oidctest.Provider
-	up   *Upstream
+	a, b  *Gateway
+	op    *oidctest.Provider
+	up    *Upstream
+	redis *redistest.Server
 }
 
 func startSessions(t *testing.T, extra string) *sessionsSuite {
 	t.Helper()
 	srv := redistest.Start(t)
-	s := &sessionsSuite{op: oidctest.Start(t, oidctest.Options{}), up: newUpstream(t, 0)}
+	s := &sessionsSuite{op: oidctest.Start(t, oidctest.Options{}), up: newUpstream(t, 0), redis: srv}
 	s.op.AddClient(oidctest.Client{ID: oidctest.GatewayClientID, Secret: oidctest.GatewayClientSecret,
 		RedirectURIs: []string{ssoCallback}, PostLogoutRedirectURIs: []string{"http://gateway.test/"}})
 	env := map[string]string{"ACCESS_SECRET": randomSecret(t), "SSO_SECRET": oidctest.GatewayClientSecret}
@@ -191,6 +193,18 @@ func TestTransparentRefresh(t *testing.T) {
 	// TestDryRunsWriteNothing watches it write nothing).
 	if res := s.a.CLI(t, "explain", "-config", s.a.ConfigPath, "GET", "http://gateway.test/app/x", "-H", cookieHeader(refreshCookieName+"="+refresh4)); res.Code != 0 && res.Code != 1 {
 		t.Fatalf("explain: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	// A forged refresh cookie on a route counts as a failed authentication
+	// of its client, like one posted to /auth/refresh.
+	forged := refresh4[:len(refresh4)-6] + "AAAAAA"
+	for range 3 {
+		r := s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+forged), from("10.9.9.9")))
+		if r.Status != http.StatusUnauthorized || setCookie(r, accessCookieName) != "" {
+			t.Fatalf("forged refresh cookie: status %d; want 401 and no session", r.Status)
+		}
+	}
+	if got, err := newRedisClient(t, s.redis).Get(context.Background(), failureKey("10.9.9.9")).Int(); err != nil || got != 3 {
+		t.Fatalf("auth failures of the forging client = %d (%v), want 3", got, err)
 	}
 	// The refresh token those attempts carried is still the current one.
 	wantRenewed(t, "after the refused attempts", s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh4))), http.StatusOK)
