@@ -33,6 +33,9 @@ const (
 	RefreshGrace = "refresh.grace"
 	// SessionExpired: a session reached sessions.absolute_ttl.
 	SessionExpired = "session.absolute_expiry"
+	// SessionProviderRefused: at rotation the provider refused the session
+	// (update_on_refresh): it is ended.
+	SessionProviderRefused = "session.provider_refused"
 	// SessionsRevoked: an operator ended every session of a subject.
 	SessionsRevoked = "sessions.revoked"
 	// ProviderLogout: a logout went on to the provider (RP-initiated).

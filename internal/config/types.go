@@ -157,6 +157,11 @@ type Sessions struct {
 	// refreshes happen. Default 24h; "0s" = no bound beyond refresh_ttl of
 	// inactivity.
 	AbsoluteTTL Duration `yaml:"absolute_ttl"`
+	// UpdateOnRefresh: at every rotation re-read the user's roles and email
+	// from the provider (its refresh token, kept sealed in the session
+	// store, then userinfo); the provider refusing ends the session.
+	// Default false.
+	UpdateOnRefresh bool `yaml:"update_on_refresh"`
 	// ProviderLogout: /auth/logout also ends the provider's session
 	// (RP-initiated logout at its end_session_endpoint, with id_token_hint,
 	// post_logout_redirect_uri and state). Default false.

@@ -202,6 +202,14 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
 	id := &session.Identity{Subject: idt.Subject, IDToken: raw}
+	if h.o.UpdateOnRefresh && tok.RefreshToken != "" {
+		sealed, err := h.sealProviderToken(tok.RefreshToken)
+		if err != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "sealing the provider's refresh token", slog.String("error", err.Error()))
+			return nil, http.StatusInternalServerError, "Something went wrong. Please try again."
+		}
+		id.ProviderRefresh = sealed
+	}
 	// The provider's session, for a back-channel logout that names it.
 	if sid, _ := claims["sid"].(string); len(sid) <= 256 {
 		id.ProviderSession = sid
@@ -299,7 +307,8 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 // (its cookies are cleared), as opposed to a technical failure.
 func isClientRefusal(err error) bool {
 	return errors.Is(err, session.ErrInvalidToken) || errors.Is(err, session.ErrRevoked) ||
-		errors.Is(err, session.ErrReused) || errors.Is(err, session.ErrExpired)
+		errors.Is(err, session.ErrReused) || errors.Is(err, session.ErrExpired) ||
+		errors.Is(err, session.ErrProviderRefused)
 }
 
 // rotate refreshes the session of refresh token raw for r, at /auth/refresh
@@ -328,6 +337,10 @@ func (h *Handler) rotate(r *http.Request, hdr http.Header, raw string) (*session
 		h.deny(ctx, "session_absolute_expiry")
 		h.count(MetricAbsoluteExpiry)
 		h.audit(r, audit.Event{Event: audit.SessionExpired, Reason: "absolute_ttl"})
+	case errors.Is(err, session.ErrProviderRefused):
+		h.deny(ctx, "provider_refused")
+		h.count(MetricProviderRefused)
+		h.audit(r, audit.Event{Event: audit.SessionProviderRefused, Reason: "provider_refused"})
 	case errors.Is(err, session.ErrRevoked):
 		h.deny(ctx, "session_revoked")
 	case errors.Is(err, session.ErrTooFrequent):

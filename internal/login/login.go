@@ -91,6 +91,11 @@ type Options struct {
 	// Defaults false and 0 (the config's are true and 1m).
 	TransparentRefresh bool
 	RefreshBefore      time.Duration
+	// UpdateOnRefresh re-reads the user's roles and email from the provider
+	// at every rotation (its refresh token, sealed in the session store,
+	// then userinfo); the provider refusing ends the session. It asks for
+	// the offline_access scope. Default false.
+	UpdateOnRefresh bool
 	// BackchannelLogout serves PathBackchannelLogout. Default false.
 	BackchannelLogout bool
 	// ProviderLogout sends /auth/logout on to the provider's
@@ -223,6 +228,9 @@ func New(o Options) (*Handler, error) {
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
+	if o.UpdateOnRefresh && !slices.Contains(scopes, oidc.ScopeOfflineAccess) {
+		scopes = append(slices.Clone(scopes), oidc.ScopeOfflineAccess) // a refresh token to re-read with
+	}
 	origin := self.Scheme + "://" + strings.ToLower(self.Host)
 	if p := self.Port(); (self.Scheme == "https" && p == "443") || (self.Scheme == "http" && p == "80") {
 		origin = self.Scheme + "://" + strings.ToLower(self.Hostname())
@@ -234,6 +242,9 @@ func New(o Options) (*Handler, error) {
 		codec: codec, access: access, scopes: scopes,
 	}
 	h.prov = idp.NewLazy(o.Now, h.newProvider)
+	if o.UpdateOnRefresh {
+		h.o.Sessions = o.Sessions.WithUpdater(h.update)
+	}
 	return h, nil
 }
 
@@ -319,6 +330,7 @@ const (
 	MetricAbsoluteExpiry    = "absolute_expiry"
 	MetricBackchannelLogout = "backchannel_logout"
 	MetricProviderLogout    = "provider_logout"
+	MetricProviderRefused   = "provider_refused"
 )
 
 func (h *Handler) count(event string) {

@@ -71,7 +71,7 @@ func New() *Metrics {
 	}, []string{"cache", "result"})
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_session_events_total",
-		Help: "Browser session events: refresh, grace (a rotated token given its successor again), reuse, absolute_expiry, provider_logout, backchannel_logout, admin_revoke.",
+		Help: "Browser session events: refresh, grace (a rotated token given its successor again), reuse, absolute_expiry, provider_refused, provider_logout, backchannel_logout.",
 	}, []string{"event"})
 	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",

@@ -66,6 +66,7 @@ func (a *App) buildLogin(cfg *config.Config, g *generation) (*login.Handler, err
 		Logger: a.Logger, Audit: a.auditRequest, Count: a.Metrics.SessionEvent,
 		TransparentRefresh: cfg.Sessions.TransparentRefreshOn(), RefreshBefore: cfg.Sessions.RefreshBefore.D(),
 		BackchannelLogout: cfg.Sessions.BackchannelLogout, ProviderLogout: cfg.Sessions.ProviderLogout,
+		UpdateOnRefresh:    cfg.Sessions.UpdateOnRefresh,
 		PostLogoutRedirect: cfg.Sessions.PostLogoutRedirect,
 		// The generation's gateway is built after its endpoints.
 		OnFailure: func(r *http.Request) { g.gateway.CountAuthFailure(r) },

@@ -102,6 +102,15 @@ func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error
 	return liveRefs(f.Access, b.now()), nil
 }
 
+func (b *memoryBackend) setIdentity(_ context.Context, id string, ident Identity) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f := b.lookupLocked(id); f != nil && !f.Revoked {
+		f.Identity = ident
+	}
+	return nil
+}
+
 // families scans every family: one process holds few.
 func (b *memoryBackend) families(_ context.Context, ix index) ([]Info, error) {
 	b.mu.Lock()

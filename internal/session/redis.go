@@ -140,6 +140,14 @@ end
 return out
 `)
 
+// setIdentityScript: KEYS[1] family; ARGV identity JSON. Only a live family
+// is changed (a revoked one stays as it ended).
+var setIdentityScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'rev') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1])
+return 1
+`)
+
 // denyScript: KEYS[1] the deny set; ARGV now, channel, legacy channel,
 // then jti, exp pairs. Adding and publishing in one script: a replica that
 // resyncs after missing the message finds the entry, one that is subscribed
@@ -240,6 +248,14 @@ func (b *redisBackend) rotate(ctx context.Context, f *family, rot rotation) (rot
 		return rotated{live: parseRefs(res[1:])}, ErrReused
 	}
 	return rotated{}, fmt.Errorf("rotate: unexpected answer %q", res[0])
+}
+
+func (b *redisBackend) setIdentity(ctx context.Context, id string, ident Identity) error {
+	raw, err := json.Marshal(ident)
+	if err != nil {
+		return fmt.Errorf("encoding identity: %w", err)
+	}
+	return setIdentityScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, string(raw)).Err()
 }
 
 func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {

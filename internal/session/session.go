@@ -42,6 +42,10 @@ var (
 	// ErrExpired: the session reached Options.AbsoluteTTL after its login;
 	// the family is ended.
 	ErrExpired = errors.New("session reached its absolute lifetime")
+	// ErrProviderRefused: at rotation the identity provider refused the
+	// session (its refresh token, or userinfo): the family is ended. An
+	// Updater returns it (wrapped) for such a refusal.
+	ErrProviderRefused = errors.New("identity provider refused the session")
 )
 
 // MaxLiveAccess bounds the unexpired access tokens one family may hold. A
@@ -62,7 +66,15 @@ type Identity struct {
 	// IDToken is the provider's ID token of the login, kept for the
 	// id_token_hint of an RP-initiated logout; never put in a cookie.
 	IDToken string `json:"idt,omitempty"`
+	// ProviderRefresh is the provider's refresh token, sealed by the login
+	// (update_on_refresh); never put in a cookie.
+	ProviderRefresh string `json:"prt,omitempty"`
 }
+
+// Updater re-reads a session's identity from the provider at rotation
+// (update_on_refresh). An error matching ErrProviderRefused ends the
+// session; any other leaves the identity as it was.
+type Updater func(ctx context.Context, id Identity) (Identity, error)
 
 // Info describes one session for an operator: never a token.
 type Info struct {
@@ -146,6 +158,7 @@ type Manager struct {
 	now      func() time.Time
 	grace    time.Duration
 	absolute time.Duration
+	update   Updater // nil: identities are fixed at login
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -163,6 +176,8 @@ type backend interface {
 	// current, the family is revoked and its live access tokens returned
 	// with ErrReused. One atomic step per family, on every backend.
 	rotate(ctx context.Context, f *family, rot rotation) (rotated, error)
+	// setIdentity replaces the identity of a live family.
+	setIdentity(ctx context.Context, id string, ident Identity) error
 	// families lists the families of an index, revoked ones included,
 	// until the store forgets them.
 	families(ctx context.Context, ix index) ([]Info, error)
@@ -303,6 +318,16 @@ func (m *Manager) WithLimits(grace, absolute time.Duration) *Manager {
 	return &v
 }
 
+// WithUpdater returns a view of m that re-reads identities with u at
+// rotation, like WithIssuer.
+func (m *Manager) WithUpdater(u Updater) *Manager {
+	v := *m
+	v.update = u
+	v.cancel, v.done = nil, make(chan struct{})
+	close(v.done)
+	return &v
+}
+
 // Close stops the denylist subscription (idempotent).
 func (m *Manager) Close() {
 	if m.cancel != nil {
@@ -362,6 +387,9 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		}
 		return nil, ErrExpired
 	}
+	if err := m.reread(ctx, f, c.id); err != nil {
+		return nil, err
+	}
 	t, err := m.mint(c.family, f.Identity, ttl)
 	if err != nil {
 		return nil, err
@@ -400,6 +428,39 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 // token lives, beyond the codec's leeway, so that a refresh at the very end
 // is refused as what it is (ErrExpired) rather than as an unknown family.
 const storeSlack = time.Minute
+
+// reread asks the Updater for f's identity when presented is f's current
+// refresh token, once per token (a marker in the store: parallel requests
+// with the token do not all ask the provider, whose refresh tokens rotate
+// too). A refusal ends the family; a technical failure keeps the identity.
+func (m *Manager) reread(ctx context.Context, f *family, presented string) error {
+	if m.update == nil || f.Current != presented {
+		return nil
+	}
+	first, err := m.store.consumeOnce(ctx, "upd:"+f.ID+":"+presented, time.Minute)
+	if err != nil || !first {
+		return err
+	}
+	ident, err := m.update(ctx, f.Identity)
+	switch {
+	case errors.Is(err, ErrProviderRefused):
+		if eerr := m.end(ctx, f.ID); eerr != nil {
+			return eerr
+		}
+		return err
+	case err != nil:
+		m.log.LogAttrs(ctx, slog.LevelWarn, "re-reading the identity at the provider failed; kept as it was",
+			slog.String("subject", f.Identity.Subject), slog.String("error", err.Error()))
+		return nil
+	case ident.Subject != f.Identity.Subject:
+		return fmt.Errorf("%w: the provider answered for another subject", ErrProviderRefused)
+	}
+	if err := m.store.setIdentity(ctx, f.ID, ident); err != nil {
+		return fmt.Errorf("storing the re-read identity: %w", err)
+	}
+	f.Identity = ident
+	return nil
+}
 
 // lifetime is how long tokens minted at now in a family born at born may
 // live: refresh_ttl, cut to what remains of AbsoluteTTL (≤ 0: over).

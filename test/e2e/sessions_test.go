@@ -215,7 +215,13 @@ func TestTransparentRefresh(t *testing.T) {
 // lives on; the rotated token reused after the grace ends the session.
 func TestParallelRequestsAtExpiry(t *testing.T) {
 	t.Parallel()
-	s := startSessions(t, "")
+	t.Run("fixed identity", func(t *testing.T) { t.Parallel(); parallelRequestsAtExpiry(t, "") })
+	// With update_on_refresh the provider is asked once for the token.
+	t.Run("update_on_refresh", func(t *testing.T) { t.Parallel(); parallelRequestsAtExpiry(t, "  update_on_refresh: true\n") })
+}
+
+func parallelRequestsAtExpiry(t *testing.T, extra string) {
+	s := startSessions(t, extra)
 	_, refresh := s.login(t)
 	s.up.Reset()
 
@@ -485,4 +491,48 @@ func TestNginxLogin(t *testing.T) {
 	if r.Status != http.StatusOK || app.One(t).Header.Get("X-Auth-Subject") != oidctest.UserID {
 		t.Fatalf("page with the session through nginx: status %d; want 200 and alice at the app", r.Status)
 	}
+}
+
+// TestUpdateOnRefresh: with update_on_refresh, roles changed at the
+// provider reach the upstream at the next rotation, and a user disabled at
+// the provider loses the session at the next rotation, on both replicas.
+func TestUpdateOnRefresh(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "  update_on_refresh: true\n")
+	access, refresh := s.login(t)
+	rolesSeen := func(what string, r *Response) string {
+		t.Helper()
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 (%s)", what, r.Status, truncate(r.Body))
+		}
+		seen := s.up.Requests()
+		return seen[len(seen)-1].Header.Get("X-Auth-Roles")
+	}
+	if got := rolesSeen("after login", s.a.Do(t, req("GET", "/app/x", cookieHeader(accessCookieName+"="+access)))); got != oidctest.UserRole {
+		t.Fatalf("roles after login = %q, want %q", got, oidctest.UserRole)
+	}
+	s.op.SetUserRoles(t, oidctest.UserID, []string{"editor", "viewer"})
+	// Until the access token rotates, the roles of the login stay.
+	if got := rolesSeen("before rotation", s.b.Do(t, req("GET", "/app/x", cookieHeader(accessCookieName+"="+access)))); got != oidctest.UserRole {
+		t.Fatalf("roles before rotation = %q, want %q", got, oidctest.UserRole)
+	}
+	r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
+	access, refresh = wantRenewed(t, "rotation after the role change", r, http.StatusOK)
+	if got := rolesSeen("rotation after the role change", r); got != "editor,viewer" {
+		t.Fatalf("roles after rotation = %q, want editor,viewer", got)
+	}
+	// The next rotation asks the provider again, with its rotated token.
+	r = s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
+	access, refresh = wantRenewed(t, "second rotation", r, http.StatusOK)
+	if got := rolesSeen("second rotation", r); got != "editor,viewer" {
+		t.Fatalf("roles after the second rotation = %q, want editor,viewer", got)
+	}
+
+	s.op.DisableUser(t, oidctest.UserID)
+	r = s.a.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
+	if r.Status != http.StatusUnauthorized || setCookie(r, accessCookieName) != "" {
+		t.Fatalf("rotation after the user was disabled: status %d, cookies %v; want 401 and none", r.Status, sessionCookies(r))
+	}
+	ss := &sharedState{a: s.a, b: s.b, reps: []replicaGW{{"A", s.a}, {"B", s.b}}}
+	ss.refusedWithinASecond(t, "access cookie of a user disabled at the provider", req("GET", "/app/x", cookieHeader(accessCookieName+"="+access)))
 }

@@ -92,6 +92,9 @@ type User struct {
 	// (its Bool is omitempty: a false is never written), unless
 	// EmailVerifiedClaim says what to state instead.
 	EmailUnverified bool
+	// Disabled: the user cannot sign in, and the refresh grant and
+	// userinfo refuse tokens issued to them (DisableUser).
+	Disabled bool
 	// EmailVerifiedClaim, for an EmailUnverified user, is stated as
 	// email_verified in ID tokens, userinfo, introspection answers and JWT
 	// access tokens: false as Keycloak does, "false" as Cognito does.
@@ -511,4 +514,22 @@ func (p *Provider) SignLogoutToken(t testing.TB, claims map[string]any) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// SetUserRoles changes a user's roles at the provider: tokens, ID tokens
+// and userinfo answers issued from now on carry them.
+func (p *Provider) SetUserRoles(t testing.TB, id string, roles []string) {
+	t.Helper()
+	if !p.store.users.change(id, func(u *User) { u.Roles = roles }) {
+		t.Fatalf("oidctest: no user %q", id)
+	}
+}
+
+// DisableUser disables a user at the provider: no more sign-in, and the
+// refresh grant and userinfo refuse their tokens.
+func (p *Provider) DisableUser(t testing.TB, id string) {
+	t.Helper()
+	if !p.store.users.change(id, func(u *User) { u.Disabled = true }) {
+		t.Fatalf("oidctest: no user %q", id)
+	}
 }
