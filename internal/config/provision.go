@@ -169,7 +169,9 @@ func (s *Strategy) Provision() {
 // claimDefaults fills the claim names and clock leeway that token-checking
 // strategies (jwt, oauth2) share.
 func (s *Strategy) claimDefaults() {
-	orZero(&s.RolesClaim, DefaultRolesClaim)
+	if len(s.RolesClaim) == 0 {
+		s.RolesClaim = ClaimNames{DefaultRolesClaim}
+	}
 	orZero(&s.EmailClaim, DefaultEmailClaim)
 	orZero(&s.Leeway, Duration(DefaultLeeway))
 }

@@ -212,15 +212,15 @@ type Strategy struct {
 
 	// jwt: Issuer and Audience required in every token; Algorithms pinned;
 	// Keys "tokens" (tokens.signing_keys) or JWKSURL; claim names; Leeway (default 30s).
-	Issuer      string   `yaml:"issuer"`
-	Audience    string   `yaml:"audience"`
-	Algorithms  []string `yaml:"algorithms"`
-	Keys        string   `yaml:"keys"`
-	JWKSURL     string   `yaml:"jwks_url"`
-	RolesClaim  string   `yaml:"roles_claim"`
-	ScopesClaim string   `yaml:"scopes_claim"`
-	EmailClaim  string   `yaml:"email_claim"`
-	Leeway      Duration `yaml:"leeway"`
+	Issuer      string     `yaml:"issuer"`
+	Audience    string     `yaml:"audience"`
+	Algorithms  []string   `yaml:"algorithms"`
+	Keys        string     `yaml:"keys"`
+	JWKSURL     string     `yaml:"jwks_url"`
+	RolesClaim  ClaimNames `yaml:"roles_claim"` // one dotted claim or a list (union)
+	ScopesClaim string     `yaml:"scopes_claim"`
+	EmailClaim  string     `yaml:"email_claim"`
+	Leeway      Duration   `yaml:"leeway"`
 	// Cookie is the session cookie the jwt strategy also reads the access token
 	// from (browser sessions). Default "__Host-authgw_access" when keys: tokens.
 	Cookie string `yaml:"cookie"`

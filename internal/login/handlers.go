@@ -214,8 +214,8 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 	if sid, _ := claims["sid"].(string); len(sid) <= 256 {
 		id.ProviderSession = sid
 	}
-	roles := strategies.NewClaimPath(h.o.RolesClaim, "roles")
-	id.Roles = strategies.StringList(roles.Lookup(claims))
+	roles := strategies.NewClaimPaths(h.o.RolesClaim, "roles")
+	id.Roles = roles.Strings(claims)
 	email, _ := claims[h.o.EmailClaim].(string)
 	emailFrom := claims // the claims that vouch (or not) for the email
 	if email == "" || id.Roles == nil {
@@ -225,7 +225,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 				emailFrom = ui
 			}
 			if id.Roles == nil {
-				id.Roles = strategies.StringList(roles.Lookup(ui))
+				id.Roles = roles.Strings(ui)
 			}
 		}
 	}

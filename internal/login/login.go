@@ -73,9 +73,10 @@ type Options struct {
 	RedirectURL string
 	// AllowedRedirectHosts may be named by an absolute post-login rd.
 	AllowedRedirectHosts []string
-	// RolesClaim is the (dotted) ID token claim holding roles; "" reads
-	// none (the config's default is config.DefaultRolesClaim).
-	RolesClaim string
+	// RolesClaim are the (dotted) ID token or userinfo claims holding roles,
+	// their values joined; none reads none (the config's default is
+	// config.DefaultRolesClaim).
+	RolesClaim []string
 	// EmailClaim is the ID token claim holding the email; "" reads none
 	// (the config's default is config.DefaultEmailClaim).
 	EmailClaim string

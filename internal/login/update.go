@@ -65,7 +65,7 @@ func (h *Handler) update(ctx context.Context, id session.Identity) (session.Iden
 		return id, fmt.Errorf("reading userinfo: %w", err)
 	}
 	next := id
-	next.Roles = strategies.StringList(strategies.NewClaimPath(h.o.RolesClaim, "roles").Lookup(claims))
+	next.Roles = strategies.NewClaimPaths(h.o.RolesClaim, "roles").Strings(claims)
 	if email, _ := claims[h.o.EmailClaim].(string); email == "" || strategies.EmailUnverified(claims) {
 		next.Email = ""
 	} else if _, stated := claims["email_verified"]; stated || h.o.AllowUnverifiedEmail {

@@ -517,7 +517,7 @@ func TestUpdateOnRefresh(t *testing.T) {
 		t.Fatalf("roles before rotation = %q, want %q", got, oidctest.UserRole)
 	}
 	r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
-	access, refresh = wantRenewed(t, "rotation after the role change", r, http.StatusOK)
+	_, refresh = wantRenewed(t, "rotation after the role change", r, http.StatusOK)
 	if got := rolesSeen("rotation after the role change", r); got != "editor,viewer" {
 		t.Fatalf("roles after rotation = %q, want editor,viewer", got)
 	}
