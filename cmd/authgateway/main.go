@@ -28,6 +28,7 @@ commands:
                                           the gateway's decision on a request; counts nothing
   keys create -name N [-prefix P] [-roles a,b] [-scopes x,y] [-expires 90d]
   keys list | revoke ID | rotate ID [-grace 24h] | migrate [ID...] [-dry-run]   (all take [-strategy S])
+  sessions list -sub S | revoke -sub S   browser sessions of a subject; revoke ends them on every replica
   token -sub S [-email E] [-roles a,b] [-scopes x,y] [-ttl 15m]
                                           mint an access token (dev/testing)
   htpasswd -user NAME [-cost 12]        print an htpasswd line (bcrypt) for a basic strategy;
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(ctx, args, stdout, stderr)
 	case "explain":
 		return cmdExplain(ctx, args, stdout, stderr)
+	case "sessions":
+		return cmdSessions(ctx, args, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, stdout, stderr)
 	case "htpasswd":

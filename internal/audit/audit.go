@@ -15,21 +15,35 @@ import (
 
 // Event names.
 const (
-	AuthSuccess      = "auth.success"
-	AuthFailure      = "auth.failure"
-	AuthRateLimited  = "auth.rate_limited"
-	RequestRefused   = "request.refused"
-	KeyCreated       = "key.created"
-	KeyRotated       = "key.rotated"
-	KeyRevoked       = "key.revoked"
-	KeyMigrated      = "key.migrated"
-	Login            = "login"
-	LoginFailure     = "login.failure"
-	Logout           = "logout"
-	RefreshRotated   = "refresh.rotated"
-	RefreshReuse     = "refresh.reuse_detected"
-	ConfigReloaded   = "config.reloaded"
-	ConfigReloadFail = "config.reload_failed"
+	AuthSuccess     = "auth.success"
+	AuthFailure     = "auth.failure"
+	AuthRateLimited = "auth.rate_limited"
+	RequestRefused  = "request.refused"
+	KeyCreated      = "key.created"
+	KeyRotated      = "key.rotated"
+	KeyRevoked      = "key.revoked"
+	KeyMigrated     = "key.migrated"
+	Login           = "login"
+	LoginFailure    = "login.failure"
+	Logout          = "logout"
+	RefreshRotated  = "refresh.rotated"
+	RefreshReuse    = "refresh.reuse_detected"
+	// RefreshGrace: a refresh token presented again within reuse_grace got
+	// the successor its rotation had handed out.
+	RefreshGrace = "refresh.grace"
+	// SessionExpired: a session reached sessions.absolute_ttl.
+	SessionExpired = "session.absolute_expiry"
+	// SessionProviderRefused: at rotation the provider refused the session
+	// (update_on_refresh): it is ended.
+	SessionProviderRefused = "session.provider_refused"
+	// SessionsRevoked: an operator ended every session of a subject.
+	SessionsRevoked = "sessions.revoked"
+	// ProviderLogout: a logout went on to the provider (RP-initiated).
+	ProviderLogout = "logout.provider"
+	// BackchannelLogout: the provider ended sessions (back-channel logout).
+	BackchannelLogout = "logout.backchannel"
+	ConfigReloaded    = "config.reloaded"
+	ConfigReloadFail  = "config.reload_failed"
 )
 
 // Event is one audit record.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestParseValid(t *testing.T) {
 	if af := cfg.RateLimits.AuthFailures; af.Limit != 10 || af.Period.D() != time.Minute || af.OnRedisError != "deny" {
 		t.Errorf("auth_failures defaults = %+v", af)
 	}
-	if cfg.Strategies["jwt"].Leeway.D() != 30*time.Second || cfg.Strategies["jwt"].RolesClaim != "roles" {
+	if cfg.Strategies["jwt"].Leeway.D() != 30*time.Second || !slices.Equal(cfg.Strategies["jwt"].RolesClaim, ClaimNames{"roles"}) {
 		t.Errorf("jwt defaults not applied: %+v", cfg.Strategies["jwt"])
 	}
 }

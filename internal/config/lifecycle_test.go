@@ -81,7 +81,7 @@ routes:
 		{"cache_ttl written 0s", cfg.Strategies["idp"].CacheTTL.D(), time.Duration(0)},
 		{"cache_ttl unset", cfg.Strategies["idp2"].CacheTTL.D(), DefaultCacheTTL},
 		{"login scopes unset", strings.Join(cfg.Strategies["idp2"].Scopes, " "), "openid email profile"},
-		{"roles claim", cfg.Strategies["jwt"].RolesClaim, DefaultRolesClaim},
+		{"roles claim", strings.Join(cfg.Strategies["jwt"].RolesClaim, ","), DefaultRolesClaim},
 		{"session cookie", cfg.Strategies["jwt"].Cookie, DefaultSessionCookie},
 		{"api key header", cfg.Strategies["keys"].Header, DefaultAPIKeyHeader},
 		{"route name", cfg.Routes[0].Name, "/api"},

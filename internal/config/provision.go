@@ -29,6 +29,10 @@ const (
 	DefaultRefreshTTL       = 168 * time.Hour
 	DefaultIdentityTokenTTL = 60 * time.Second
 
+	DefaultRefreshBefore = time.Minute
+	DefaultReuseGrace    = 30 * time.Second
+	DefaultAbsoluteTTL   = 24 * time.Hour
+
 	DefaultAPIKeyHeader = "X-API-Key"
 	DefaultAPIKeyStore  = "file"
 	DefaultRolesClaim   = "roles"
@@ -78,6 +82,16 @@ func (c *Config) Provision() {
 	orDefault(c, "tokens.access_ttl", &t.AccessTTL, Duration(DefaultAccessTTL))
 	orDefault(c, "tokens.refresh_ttl", &t.RefreshTTL, Duration(DefaultRefreshTTL))
 	orDefault(c, "tokens.identity_token_ttl", &t.IdentityTokenTTL, Duration(DefaultIdentityTokenTTL))
+	ss := &c.Sessions
+	// With short access tokens (tests, demos) a quarter of their life.
+	orDefault(c, "sessions.refresh_before", &ss.RefreshBefore, min(Duration(DefaultRefreshBefore), t.AccessTTL/4))
+	orDefault(c, "sessions.reuse_grace", &ss.ReuseGrace, Duration(DefaultReuseGrace))
+	orDefault(c, "sessions.absolute_ttl", &ss.AbsoluteTTL, Duration(DefaultAbsoluteTTL))
+	orZero(&ss.PostLogoutRedirect, "/")
+	if ss.TransparentRefresh == nil {
+		on := true
+		ss.TransparentRefresh = &on
+	}
 	for _, s := range c.Strategies {
 		if s != nil {
 			s.Provision()
@@ -171,7 +185,9 @@ func (s *Strategy) Provision() {
 // claimDefaults fills the claim names and clock leeway that token-checking
 // strategies (jwt, oauth2) share.
 func (s *Strategy) claimDefaults() {
-	orZero(&s.RolesClaim, DefaultRolesClaim)
+	if len(s.RolesClaim) == 0 {
+		s.RolesClaim = ClaimNames{DefaultRolesClaim}
+	}
 	orZero(&s.EmailClaim, DefaultEmailClaim)
 	orZero(&s.Leeway, Duration(DefaultLeeway))
 }

@@ -22,6 +22,7 @@ type Config struct {
 	Server     Server               `yaml:"server"`
 	Redis      Redis                `yaml:"redis"`
 	Tokens     Tokens               `yaml:"tokens"`
+	Sessions   Sessions             `yaml:"sessions"`
 	Strategies map[string]*Strategy `yaml:"strategies"`
 	Routes     []*Route             `yaml:"routes"`
 	RateLimits RateLimits           `yaml:"rate_limits"`
@@ -147,6 +148,52 @@ type Tokens struct {
 	IdentityTokenTTL Duration `yaml:"identity_token_ttl"`
 }
 
+// Sessions configures the browser sessions of the login (oauth2 with
+// login: true): how they refresh, how long they may live.
+type Sessions struct {
+	// TransparentRefresh: a request whose access cookie is missing, expired
+	// or expires within RefreshBefore, with a valid refresh cookie, on a
+	// route whose strategies read the session cookie, is served: the
+	// session rotates in that request and the new cookies ride on its
+	// response. Default true.
+	TransparentRefresh *bool `yaml:"transparent_refresh"`
+	// RefreshBefore is how long before its access token expires a session
+	// is refreshed transparently. Default 1m, or a quarter of
+	// tokens.access_ttl when that is less; must be shorter than access_ttl.
+	RefreshBefore Duration `yaml:"refresh_before"`
+	// ReuseGrace: a refresh token presented again within this after it
+	// rotated gets the same successor (tabs, parallel requests); later
+	// reuse revokes the whole family. Default 30s; "0s" = any reuse revokes.
+	ReuseGrace Duration `yaml:"reuse_grace"`
+	// AbsoluteTTL ends a session this long after its login, whatever
+	// refreshes happen. Default 24h; "0s" = no bound beyond refresh_ttl of
+	// inactivity.
+	AbsoluteTTL Duration `yaml:"absolute_ttl"`
+	// UpdateOnRefresh: at every rotation re-read the user's roles and email
+	// from the provider (its refresh token, kept sealed in the session
+	// store, then userinfo); the provider refusing ends the session.
+	// Default false.
+	UpdateOnRefresh bool `yaml:"update_on_refresh"`
+	// ProviderLogout: /auth/logout also ends the provider's session
+	// (RP-initiated logout at its end_session_endpoint, with id_token_hint,
+	// post_logout_redirect_uri and state). Default false.
+	ProviderLogout bool `yaml:"provider_logout"`
+	// PostLogoutRedirect is where the browser lands after logout: a path of
+	// this gateway, or a URL on one of the login's allowed_redirect_hosts.
+	// The provider must know it as a post-logout redirect URI (absolute,
+	// from the login's redirect_url origin). Default "/".
+	PostLogoutRedirect string `yaml:"post_logout_redirect"`
+	// BackchannelLogout serves POST /auth/backchannel-logout: a logout
+	// token of the provider ends the sessions of its sid or sub on every
+	// replica. Default false.
+	BackchannelLogout bool `yaml:"backchannel_logout"`
+}
+
+// TransparentRefreshOn reports TransparentRefresh with its default.
+func (s Sessions) TransparentRefreshOn() bool {
+	return s.TransparentRefresh == nil || *s.TransparentRefresh
+}
+
 // SigningKey is one of the gateway's signing keys; the first signs, all verify.
 type SigningKey struct {
 	Kid       string `yaml:"kid"`
@@ -177,15 +224,15 @@ type Strategy struct {
 
 	// jwt: Issuer and Audience required in every token; Algorithms pinned;
 	// Keys "tokens" (tokens.signing_keys) or JWKSURL; claim names; Leeway (default 30s).
-	Issuer      string   `yaml:"issuer"`
-	Audience    string   `yaml:"audience"`
-	Algorithms  []string `yaml:"algorithms"`
-	Keys        string   `yaml:"keys"`
-	JWKSURL     string   `yaml:"jwks_url"`
-	RolesClaim  string   `yaml:"roles_claim"`
-	ScopesClaim string   `yaml:"scopes_claim"`
-	EmailClaim  string   `yaml:"email_claim"`
-	Leeway      Duration `yaml:"leeway"`
+	Issuer      string     `yaml:"issuer"`
+	Audience    string     `yaml:"audience"`
+	Algorithms  []string   `yaml:"algorithms"`
+	Keys        string     `yaml:"keys"`
+	JWKSURL     string     `yaml:"jwks_url"`
+	RolesClaim  ClaimNames `yaml:"roles_claim"` // one dotted claim or a list (union)
+	ScopesClaim string     `yaml:"scopes_claim"`
+	EmailClaim  string     `yaml:"email_claim"`
+	Leeway      Duration   `yaml:"leeway"`
 	// Cookie is the session cookie the jwt strategy also reads the access token
 	// from (browser sessions). Default "__Host-authgw_access" when keys: tokens.
 	Cookie string `yaml:"cookie"`

@@ -217,6 +217,7 @@ func (v *validator) tokens() {
 	if t.RefreshTTL <= 0 {
 		v.errorf("tokens.refresh_ttl", "must be positive")
 	}
+	v.sessions()
 	seen := map[string]bool{}
 	for i, k := range t.SigningKeys {
 		path := fmt.Sprintf("tokens.signing_keys[%d]", i)
@@ -628,4 +629,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func (v *validator) sessions() {
+	s, t := v.cfg.Sessions, v.cfg.Tokens
+	for _, d := range []struct {
+		key string
+		val Duration
+	}{{"refresh_before", s.RefreshBefore}, {"reuse_grace", s.ReuseGrace}, {"absolute_ttl", s.AbsoluteTTL}} {
+		if d.val < 0 {
+			v.errorf("sessions."+d.key, "must not be negative")
+		}
+	}
+	if t.AccessTTL > 0 && s.RefreshBefore >= t.AccessTTL {
+		v.errorf("sessions.refresh_before", "%s is not shorter than tokens.access_ttl (%s): every request would refresh", s.RefreshBefore.D(), t.AccessTTL.D())
+	}
+	if s.ReuseGrace.D() > 5*time.Minute {
+		v.errorf("sessions.reuse_grace", "%s is longer than 5m: a stolen refresh token would be good for that long after its rotation", s.ReuseGrace.D())
+	}
 }

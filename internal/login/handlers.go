@@ -8,6 +8,7 @@ import (
 	"github.com/authgateway/authgateway/internal/audit"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Single use: whatever happens next, the cookie is gone.
-	h.clearCookie(w, h.o.StateCookie, http.SameSiteLaxMode)
+	h.clearCookie(w.Header(), h.o.StateCookie, http.SameSiteLaxMode)
 	st, err := h.codec.open(c.Value)
 	if err != nil || h.o.Now().Unix() > st.Expires {
 		h.deny(ctx, "state_cookie_invalid")
@@ -137,7 +138,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Please try again in a moment.")
 		return
 	}
-	h.setSessionCookies(w, t)
+	h.setSessionCookies(w.Header(), t)
 	h.log.LogAttrs(ctx, slog.LevelInfo, "login", slog.String("subject", id.Subject), slog.String("family", t.Family))
 	h.audit(r, audit.Event{Event: audit.Login, Subject: id.Subject, Strategy: "login"})
 	writeContinue(w, h.redirects.Safe(st.RD))
@@ -200,9 +201,21 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		h.deny(ctx, "id_token_azp")
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
-	id := &session.Identity{Subject: idt.Subject}
-	roles := strategies.NewClaimPath(h.o.RolesClaim, "roles")
-	id.Roles = strategies.StringList(roles.Lookup(claims))
+	id := &session.Identity{Subject: idt.Subject, IDToken: raw}
+	if h.o.UpdateOnRefresh && tok.RefreshToken != "" {
+		sealed, err := h.sealProviderToken(tok.RefreshToken)
+		if err != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "sealing the provider's refresh token", slog.String("error", err.Error()))
+			return nil, http.StatusInternalServerError, "Something went wrong. Please try again."
+		}
+		id.ProviderRefresh = sealed
+	}
+	// The provider's session, for a back-channel logout that names it.
+	if sid, _ := claims["sid"].(string); len(sid) <= 256 {
+		id.ProviderSession = sid
+	}
+	roles := strategies.NewClaimPaths(h.o.RolesClaim, "roles")
+	id.Roles = roles.Strings(claims)
 	email, _ := claims[h.o.EmailClaim].(string)
 	emailFrom := claims // the claims that vouch (or not) for the email
 	if email == "" || id.Roles == nil {
@@ -212,7 +225,7 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 				emailFrom = ui
 			}
 			if id.Roles == nil {
-				id.Roles = strategies.StringList(roles.Lookup(ui))
+				id.Roles = roles.Strings(ui)
 			}
 		}
 	}
@@ -261,43 +274,27 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	if !h.postSameOrigin(w, r) {
 		return
 	}
-	ctx := r.Context()
 	c, err := r.Cookie(h.o.RefreshCookie)
 	if err != nil || c.Value == "" {
 		h.unauthorized(w, "no session")
 		return
 	}
-	t, err := h.o.Sessions.Refresh(ctx, c.Value)
+	t, err := h.rotate(r, w.Header(), c.Value)
 	switch {
 	case errors.Is(err, session.ErrReused):
-		h.failed(r)
-		h.deny(ctx, "refresh_reuse")
-		h.audit(r, audit.Event{Event: audit.RefreshReuse, Reason: "refresh_reuse"})
-		h.clearSessionCookies(w)
 		h.unauthorized(w, "session revoked")
 		return
-	case errors.Is(err, session.ErrInvalidToken):
-		h.failed(r)
-		h.deny(ctx, "refresh_invalid")
-		h.clearSessionCookies(w)
-		h.unauthorized(w, "session expired")
-		return
 	case errors.Is(err, session.ErrTooFrequent):
-		h.deny(ctx, "refresh_too_frequent")
 		w.Header().Set("Retry-After", "60")
 		proxy.WriteError(w, http.StatusTooManyRequests, "refreshing too often")
 		return
-	case errors.Is(err, session.ErrRevoked):
-		h.deny(ctx, "session_revoked")
-		h.clearSessionCookies(w)
+	case isClientRefusal(err):
 		h.unauthorized(w, "session expired")
 		return
 	case err != nil:
-		h.log.LogAttrs(ctx, slog.LevelError, "refreshing session", slog.String("error", err.Error()))
 		proxy.WriteError(w, http.StatusServiceUnavailable, "session store unavailable")
 		return
 	}
-	h.setSessionCookies(w, t)
 	writeJSON(w, http.StatusOK, struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -306,11 +303,130 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	}{t.Access, "Bearer", int64(t.AccessExpiry.Sub(h.o.Now()).Seconds()), t.AccessExpiry.Unix()})
 }
 
-// serveLogout ends the session (POST, same origin only): the refresh family
-// is revoked and the access tokens minted in it are denied on every replica.
-// It does not end the session at the identity provider.
+// isClientRefusal reports a refresh error that ends the browser's session
+// (its cookies are cleared), as opposed to a technical failure.
+func isClientRefusal(err error) bool {
+	return errors.Is(err, session.ErrInvalidToken) || errors.Is(err, session.ErrRevoked) ||
+		errors.Is(err, session.ErrReused) || errors.Is(err, session.ErrExpired) ||
+		errors.Is(err, session.ErrProviderRefused)
+}
+
+// rotate refreshes the session of refresh token raw for r, at /auth/refresh
+// or inside a request (Renew). The new cookies are set in hdr; a refusal
+// that ends the session clears them. Every outcome is logged, audited and
+// counted here.
+func (h *Handler) rotate(r *http.Request, hdr http.Header, raw string) (*session.Tokens, error) {
+	ctx := r.Context()
+	t, err := h.o.Sessions.Refresh(ctx, raw)
+	switch {
+	case err == nil && t.Grace:
+		h.count(MetricGrace)
+		h.audit(r, audit.Event{Event: audit.RefreshGrace, TokenID: t.AccessID})
+	case err == nil:
+		h.count(MetricRefresh)
+		h.audit(r, audit.Event{Event: audit.RefreshRotated, TokenID: t.AccessID})
+	case errors.Is(err, session.ErrReused):
+		h.failed(r)
+		h.deny(ctx, "refresh_reuse")
+		h.count(MetricReuse)
+		h.audit(r, audit.Event{Event: audit.RefreshReuse, Reason: "refresh_reuse"})
+	case errors.Is(err, session.ErrInvalidToken):
+		h.failed(r)
+		h.deny(ctx, "refresh_invalid")
+	case errors.Is(err, session.ErrExpired):
+		h.deny(ctx, "session_absolute_expiry")
+		h.count(MetricAbsoluteExpiry)
+		h.audit(r, audit.Event{Event: audit.SessionExpired, Reason: "absolute_ttl"})
+	case errors.Is(err, session.ErrProviderRefused):
+		h.deny(ctx, "provider_refused")
+		h.count(MetricProviderRefused)
+		h.audit(r, audit.Event{Event: audit.SessionProviderRefused, Reason: "provider_refused"})
+	case errors.Is(err, session.ErrRevoked):
+		h.deny(ctx, "session_revoked")
+	case errors.Is(err, session.ErrTooFrequent):
+		h.deny(ctx, "refresh_too_frequent")
+	default:
+		h.log.LogAttrs(ctx, slog.LevelError, "refreshing session", slog.String("error", err.Error()))
+	}
+	switch {
+	case err == nil:
+		h.setSessionCookies(hdr, t)
+	case isClientRefusal(err):
+		h.clearSessionCookies(hdr)
+	}
+	return t, err
+}
+
+// AccessCookie is the session's access cookie (proxy.SessionRenewer).
+func (h *Handler) AccessCookie() string { return h.o.AccessCookie }
+
+// Renew refreshes r's session inside r when its access cookie is missing,
+// expired, revoked or expires within RefreshBefore and it carries a refresh
+// cookie (transparent refresh, proxy.SessionRenewer): r's Cookie header
+// then holds the new access token, for the strategies, and hdr the new
+// cookies, for the browser. It reports whether it rotated. A session that
+// cannot be renewed is left as it came: the strategies judge it.
+func (h *Handler) Renew(r *http.Request, hdr http.Header) bool {
+	if !h.o.TransparentRefresh {
+		return false
+	}
+	rc, err := r.Cookie(h.o.RefreshCookie)
+	if err != nil || rc.Value == "" {
+		return false
+	}
+	if _, bearer := strategies.BearerToken(r); bearer {
+		return false // the strategies read the bearer token, not the cookie
+	}
+	id, err := h.access.Authenticate(r.Context(), r)
+	if err == nil && id.ExpiresAt.Sub(h.o.Now()) > h.o.RefreshBefore {
+		return false
+	}
+	if err != nil && !errors.Is(err, strategies.ErrNoCredentials) && !errors.Is(err, strategies.ErrInvalidCredentials) {
+		return false // the revocation list cannot be read: nothing to decide on
+	}
+	t, err := h.rotate(r, hdr, rc.Value)
+	if err != nil {
+		return false
+	}
+	setRequestCookie(r.Header, h.o.AccessCookie, t.Access)
+	return true
+}
+
+// setRequestCookie makes name=value the only cookie of that name in the
+// Cookie header(s) of h, keeping the others as they were.
+func setRequestCookie(h http.Header, name, value string) {
+	var kept []string
+	for _, line := range h["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if n, _, _ := strings.Cut(p, "="); p == "" || strings.TrimSpace(n) == name {
+				continue
+			}
+			kept = append(kept, p)
+		}
+	}
+	h["Cookie"] = []string{strings.Join(append(kept, name+"="+value), "; ")}
+}
+
+// serveLogout ends the session: the refresh family is revoked and the
+// access tokens minted in it are denied on every replica. A POST must come
+// from this origin (postSameOrigin). A GET is a top-level navigation (a
+// "Log out" link): it acts only when the browser says it was started on
+// this origin or by the user (Sec-Fetch-Site same-origin or none); from
+// anywhere else it answers a page whose button posts here, so no other
+// site can log anyone out. With provider_logout the browser then goes on
+// to the provider's end_session_endpoint (RP-initiated logout), which
+// sends it back to post_logout_redirect.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if !h.postSameOrigin(w, r) {
+	navigate := r.Header.Get("Sec-Fetch-Mode") == "navigate"
+	if r.Method == http.MethodGet {
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "same-origin" && site != "none" {
+			h.deny(r.Context(), "logout_cross_site_get")
+			writeLogoutConfirm(w, h.providerOrigin(r))
+			return
+		}
+		navigate = true
+	} else if !h.postSameOrigin(w, r) {
 		return
 	}
 	access := ""
@@ -324,24 +440,88 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(h.o.RefreshCookie); err == nil {
 		refresh = c.Value
 	}
-	h.clearSessionCookies(w)
-	if err := h.o.Sessions.Logout(r.Context(), access, refresh); err != nil {
+	h.clearSessionCookies(w.Header())
+	id, err := h.o.Sessions.LogoutIdentity(r.Context(), access, refresh)
+	if err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "logout not propagated", slog.String("error", err.Error()))
 		proxy.WriteError(w, http.StatusServiceUnavailable, "logout could not be completed; please try again")
 		return
 	}
-	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
-		h.audit(r, audit.Event{Event: audit.Logout})
+	ev := audit.Event{Event: audit.Logout}
+	if id != nil {
+		ev.Subject = id.Subject
 	}
-	// A plain HTML form posts here as a navigation: send it on (303 turns
-	// the POST into a GET). fetch() gets JSON.
-	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+	h.audit(r, ev)
+	next := h.providerLogoutURL(r, id)
+	if next == "" {
+		next = h.redirects.Safe(r.URL.Query().Get("rd"))
+	} else {
+		h.count(MetricProviderLogout)
+		h.audit(r, audit.Event{Event: audit.ProviderLogout, Subject: ev.Subject})
+	}
+	// A navigation (a link, a plain HTML form: 303 turns its POST into a
+	// GET) is sent on; fetch() gets JSON, with where to go next when the
+	// provider's session is to end too.
+	if navigate {
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, h.redirects.Safe(r.URL.Query().Get("rd")), http.StatusSeeOther)
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	h.audit(r, audit.Event{Event: audit.Logout})
-	writeJSON(w, http.StatusOK, map[string]string{"status": "logged_out"})
+	body := map[string]string{"status": "logged_out"}
+	if h.o.ProviderLogout && next != "" && !strings.HasPrefix(next, "/") {
+		body["provider_logout_url"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// providerOrigin is the origin of the provider's end_session_endpoint when
+// logouts go on there, else "".
+func (h *Handler) providerOrigin(r *http.Request) string {
+	if !h.o.ProviderLogout {
+		return ""
+	}
+	p, err := h.provider(r.Context())
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// providerLogoutURL is the provider's end_session_endpoint with the
+// session's id_token_hint (else our client_id), post_logout_redirect_uri
+// and a fresh state; "" when provider logout is off or the provider has no
+// such endpoint.
+func (h *Handler) providerLogoutURL(r *http.Request, id *session.Identity) string {
+	if !h.o.ProviderLogout {
+		return ""
+	}
+	p, err := h.provider(r.Context())
+	if err != nil || p.endSession == "" {
+		return ""
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil {
+		return ""
+	}
+	back := h.redirects.Safe(h.o.PostLogoutRedirect)
+	if strings.HasPrefix(back, "/") {
+		back = h.origin + back
+	}
+	q := u.Query()
+	if id != nil && id.IDToken != "" {
+		q.Set("id_token_hint", id.IDToken)
+	} else {
+		q.Set("client_id", h.o.ClientID)
+	}
+	q.Set("post_logout_redirect_uri", back)
+	q.Set("state", h.newID())
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // serveSession answers the current identity, or 401.
@@ -351,6 +531,7 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
 		proxy.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
+	h.Renew(r, w.Header())
 	id, err := h.access.Authenticate(r.Context(), r)
 	switch {
 	case errors.Is(err, strategies.ErrNoCredentials), errors.Is(err, strategies.ErrInvalidCredentials):
@@ -407,11 +588,11 @@ func (h *Handler) deny(ctx context.Context, reason string) {
 	h.log.LogAttrs(ctx, slog.LevelInfo, "session request denied", slog.String("reason", reason))
 }
 
-func (h *Handler) setSessionCookies(w http.ResponseWriter, t *session.Tokens) {
+func (h *Handler) setSessionCookies(hdr http.Header, t *session.Tokens) {
 	now := h.o.Now()
-	http.SetCookie(w, h.sessionCookie(h.o.AccessCookie, t.Access, t.AccessExpiry.Sub(now)))
-	http.SetCookie(w, h.sessionCookie(h.o.RefreshCookie, t.Refresh, t.RefreshExpiry.Sub(now)))
-	w.Header().Set("Cache-Control", "no-store")
+	hdr.Add("Set-Cookie", h.sessionCookie(h.o.AccessCookie, t.Access, t.AccessExpiry.Sub(now)).String())
+	hdr.Add("Set-Cookie", h.sessionCookie(h.o.RefreshCookie, t.Refresh, t.RefreshExpiry.Sub(now)).String())
+	hdr.Set("Cache-Control", "no-store")
 }
 
 // sessionCookie: Strict, so that no other site can make the browser send
@@ -422,15 +603,15 @@ func (h *Handler) sessionCookie(name, value string, ttl time.Duration) *http.Coo
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
 }
 
-func (h *Handler) clearSessionCookies(w http.ResponseWriter) {
-	h.clearCookie(w, h.o.AccessCookie, http.SameSiteStrictMode)
-	h.clearCookie(w, h.o.RefreshCookie, http.SameSiteStrictMode)
-	w.Header().Set("Cache-Control", "no-store")
+func (h *Handler) clearSessionCookies(hdr http.Header) {
+	h.clearCookie(hdr, h.o.AccessCookie, http.SameSiteStrictMode)
+	h.clearCookie(hdr, h.o.RefreshCookie, http.SameSiteStrictMode)
+	hdr.Set("Cache-Control", "no-store")
 }
 
-func (h *Handler) clearCookie(w http.ResponseWriter, name string, ss http.SameSite) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: ss})
+func (h *Handler) clearCookie(hdr http.Header, name string, ss http.SameSite) {
+	hdr.Add("Set-Cookie", (&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: ss}).String())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

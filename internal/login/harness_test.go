@@ -127,7 +127,7 @@ func (e *env) startGateway(t *testing.T) *gateway {
 		ClientSecret: oidctest.GatewayClientSecret, Scopes: []string{"openid", "email", "profile"},
 		RedirectURL: gw.URL + "/auth/callback", AllowedRedirectHosts: []string{"app.example.com"},
 		Issuer: iss, Sessions: gw.mgr, StateSecret: []byte(signingSecret), Now: e.clk.Now,
-		AllowUnverifiedEmail: e.allowUnverifiedEmail, RolesClaim: config.DefaultRolesClaim, EmailClaim: config.DefaultEmailClaim,
+		AllowUnverifiedEmail: e.allowUnverifiedEmail, RolesClaim: []string{config.DefaultRolesClaim}, EmailClaim: config.DefaultEmailClaim,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -73,9 +73,10 @@ type Options struct {
 	RedirectURL string
 	// AllowedRedirectHosts may be named by an absolute post-login rd.
 	AllowedRedirectHosts []string
-	// RolesClaim is the (dotted) ID token claim holding roles; "" reads
-	// none (the config's default is config.DefaultRolesClaim).
-	RolesClaim string
+	// RolesClaim are the (dotted) ID token or userinfo claims holding roles,
+	// their values joined; none reads none (the config's default is
+	// config.DefaultRolesClaim).
+	RolesClaim []string
 	// EmailClaim is the ID token claim holding the email; "" reads none
 	// (the config's default is config.DefaultEmailClaim).
 	EmailClaim string
@@ -85,6 +86,28 @@ type Options struct {
 	// the provider says nothing about is kept only with the switch; without
 	// it the login succeeds and the session has no email.
 	AllowUnverifiedEmail bool
+
+	// TransparentRefresh lets Renew rotate sessions inside requests;
+	// RefreshBefore is how long before expiry an access cookie is renewed.
+	// Defaults false and 0 (the config's are true and 1m).
+	TransparentRefresh bool
+	RefreshBefore      time.Duration
+	// UpdateOnRefresh re-reads the user's roles and email from the provider
+	// at every rotation (its refresh token, sealed in the session store,
+	// then userinfo); the provider refusing ends the session. It asks for
+	// the offline_access scope. Default false.
+	UpdateOnRefresh bool
+	// BackchannelLogout serves PathBackchannelLogout. Default false.
+	BackchannelLogout bool
+	// ProviderLogout sends /auth/logout on to the provider's
+	// end_session_endpoint (RP-initiated logout), which brings the browser
+	// back to PostLogoutRedirect (a path of this gateway or an allowed
+	// host; default "/"). Default false.
+	ProviderLogout     bool
+	PostLogoutRedirect string
+	// Count, when set, is told of each session event by its metric name
+	// (Metric* constants).
+	Count func(event string)
 
 	// Issuer is the gateway's token issuer (verifies the access cookie).
 	Issuer *tokens.Issuer
@@ -136,6 +159,11 @@ type provider struct {
 	op       *oidc.Provider
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// logoutVerifier checks back-channel logout tokens: the same keys, iss
+	// and aud; their exp is optional and checked by the caller.
+	logoutVerifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint, if any.
+	endSession string
 }
 
 // New validates o and builds the handler. It does no network I/O: the
@@ -201,6 +229,9 @@ func New(o Options) (*Handler, error) {
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
+	if o.UpdateOnRefresh && !slices.Contains(scopes, oidc.ScopeOfflineAccess) {
+		scopes = append(slices.Clone(scopes), oidc.ScopeOfflineAccess) // a refresh token to re-read with
+	}
 	origin := self.Scheme + "://" + strings.ToLower(self.Host)
 	if p := self.Port(); (self.Scheme == "https" && p == "443") || (self.Scheme == "http" && p == "80") {
 		origin = self.Scheme + "://" + strings.ToLower(self.Hostname())
@@ -212,18 +243,25 @@ func New(o Options) (*Handler, error) {
 		codec: codec, access: access, scopes: scopes,
 	}
 	h.prov = idp.NewLazy(o.Now, h.newProvider)
+	if o.UpdateOnRefresh {
+		h.o.Sessions = o.Sessions.WithUpdater(h.update)
+	}
 	return h, nil
 }
 
 // Endpoints are the handlers by canonical path.
 func (h *Handler) Endpoints() map[string]http.Handler {
-	return map[string]http.Handler{
+	eps := map[string]http.Handler{
 		PathLogin:    http.HandlerFunc(h.serveLogin),
 		PathCallback: http.HandlerFunc(h.serveCallback),
 		PathRefresh:  http.HandlerFunc(h.serveRefresh),
 		PathLogout:   http.HandlerFunc(h.serveLogout),
 		PathSession:  http.HandlerFunc(h.serveSession),
 	}
+	if h.o.BackchannelLogout {
+		eps[PathBackchannelLogout] = http.HandlerFunc(h.serveBackchannelLogout)
+	}
+	return eps
 }
 
 // Origin is the gateway's own origin, derived from RedirectURL.
@@ -238,6 +276,7 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	o := h.o
 	pc := oidc.ProviderConfig{IssuerURL: o.IssuerURL, AuthURL: o.AuthorizationURL,
 		TokenURL: o.TokenURL, JWKSURL: o.JWKSURL, UserInfoURL: o.UserinfoURL}
+	endSession := ""
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
 		m, err := idp.Discover(ctx, o.HTTPClient, o.IssuerURL)
 		if err != nil {
@@ -247,6 +286,7 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 		pc.TokenURL = cmp.Or(pc.TokenURL, m.TokenURL)
 		pc.JWKSURL = cmp.Or(pc.JWKSURL, m.JWKSURL)
 		pc.UserInfoURL = cmp.Or(pc.UserInfoURL, m.UserinfoURL)
+		endSession = m.EndSessionURL
 		// Only public-key algorithms: an HS256 ID token would be signed with
 		// our client secret, which proves nothing about the provider.
 		pc.Algorithms = m.IDTokenAlgorithms
@@ -264,8 +304,10 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 	// check.
 	verifier := oidc.NewVerifier(o.IssuerURL, o.KeySets.Get(pc.JWKSURL),
 		&oidc.Config{ClientID: o.ClientID, Now: o.Now, SupportedSigningAlgs: pc.Algorithms})
+	logoutVerifier := oidc.NewVerifier(o.IssuerURL, o.KeySets.Get(pc.JWKSURL),
+		&oidc.Config{ClientID: o.ClientID, Now: o.Now, SupportedSigningAlgs: pc.Algorithms, SkipExpiryCheck: true})
 	return &provider{
-		op: op,
+		op: op, logoutVerifier: logoutVerifier, endSession: endSession,
 		oauth: oauth2.Config{
 			ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL, Scopes: h.scopes,
 			// client_secret_basic, as the config reference promises.
@@ -278,6 +320,23 @@ func (h *Handler) newProvider(ctx context.Context) (*provider, error) {
 func (h *Handler) failed(r *http.Request) {
 	if h.o.OnFailure != nil {
 		h.o.OnFailure(r)
+	}
+}
+
+// Session events, as counted by Options.Count.
+const (
+	MetricRefresh           = "refresh"
+	MetricGrace             = "grace"
+	MetricReuse             = "reuse"
+	MetricAbsoluteExpiry    = "absolute_expiry"
+	MetricBackchannelLogout = "backchannel_logout"
+	MetricProviderLogout    = "provider_logout"
+	MetricProviderRefused   = "provider_refused"
+)
+
+func (h *Handler) count(event string) {
+	if h.o.Count != nil {
+		h.o.Count(event)
 	}
 }
 

@@ -50,3 +50,19 @@ func writeContinue(w http.ResponseWriter, target string) {
 		"<meta http-equiv=\"refresh\" content=\"0;url=" + t + "\"><title>Signed in</title></head>\n" +
 		"<body><p>Signed in. <a href=\"" + t + "\">Continue</a></p></body></html>\n"))
 }
+
+// writeLogoutConfirm answers a logout link followed from another site: a
+// page whose button posts the logout from this origin (the user's own
+// choice), instead of acting on a request any site can make.
+// The form's POST may be redirected on to the provider's logout, which
+// form-action must then allow: providerOrigin, when given.
+func writeLogoutConfirm(w http.ResponseWriter, providerOrigin string) {
+	setPageHeaders(w.Header())
+	if providerOrigin != "" {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; base-uri 'none'; form-action 'self' "+providerOrigin+"; frame-ancestors 'none'")
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Sign out</title></head>\n" +
+		"<body><form method=\"post\" action=\"/auth/logout\"><p>Sign out of this site?</p>" +
+		"<button type=\"submit\">Sign out</button></form></body></html>\n"))
+}

@@ -69,11 +69,33 @@ func (c *stateCodec) seal(s loginState) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding login state: %w", err)
 	}
+	return c.sealBytes(plain, c.aad)
+}
+
+// sealBytes encrypts plain under the codec's key with aad authenticated:
+// the login state (aad: the cookie name) and the provider's refresh token
+// in the session store (aad: providerTokenAAD), never mistaken one for
+// the other.
+func (c *stateCodec) sealBytes(plain, aad []byte) (string, error) {
 	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(plain)+c.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("login state nonce: %w", err)
+		return "", fmt.Errorf("sealing nonce: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, plain, c.aad)), nil
+	return base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, plain, aad)), nil
+}
+
+// openBytes decrypts what sealBytes sealed with aad.
+func (c *stateCodec) openBytes(v string, aad []byte) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
+		return nil, errBadState
+	}
+	n := c.aead.NonceSize()
+	plain, err := c.aead.Open(nil, raw[:n], raw[n:], aad)
+	if err != nil {
+		return nil, errBadState
+	}
+	return plain, nil
 }
 
 func (c *stateCodec) open(v string) (loginState, error) {
@@ -81,14 +103,9 @@ func (c *stateCodec) open(v string) (loginState, error) {
 	if len(v) > maxStateCookie {
 		return s, errBadState
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
-		return s, errBadState
-	}
-	n := c.aead.NonceSize()
-	plain, err := c.aead.Open(nil, raw[:n], raw[n:], c.aad)
+	plain, err := c.openBytes(v, c.aad)
 	if err != nil {
-		return s, errBadState
+		return s, err
 	}
 	if err := json.Unmarshal(plain, &s); err != nil || s.State == "" || s.Nonce == "" || s.Verifier == "" {
 		return loginState{}, errBadState

@@ -29,6 +29,7 @@ type Metrics struct {
 	upstream     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
 	redisErrors  *prometheus.CounterVec
+	sessions     *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReloadOK prometheus.Gauge
@@ -79,6 +80,10 @@ func New() *Metrics {
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_cache_requests_total", Help: "Cache lookups (introspection, jwks, api keys, tokens) by result.",
 	}, []string{"cache", "result"})
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_session_events_total",
+		Help: "Browser session events: refresh, grace (a rotated token given its successor again), reuse, absolute_expiry, provider_refused, provider_logout, backchannel_logout.",
+	}, []string{"event"})
 	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",
 	}, []string{"component"})
@@ -113,7 +118,7 @@ func New() *Metrics {
 		Name: "authgateway_trace_spans_dropped_total", Help: "Trace spans dropped because the export queue was full.",
 	})
 	m.Registry.MustRegister(m.targetUp, m.targetReqs, m.targetErrs)
-	m.Registry.MustRegister(m.requests, m.authFailures, m.authSuccess, m.rateLimited, m.upstream, m.cache,
+	m.Registry.MustRegister(m.requests, m.authFailures, m.authSuccess, m.rateLimited, m.upstream, m.cache, m.sessions,
 		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -162,6 +167,9 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 
 // SpanDropped counts a trace span the export queue had no room for.
 func (m *Metrics) SpanDropped() { m.spansDropped.Inc() }
+
+// SessionEvent counts one browser session event (login.Options.Count).
+func (m *Metrics) SessionEvent(event string) { m.sessions.WithLabelValues(event).Inc() }
 
 // CacheResult counts a cache lookup; hit is false for a miss.
 func (m *Metrics) CacheResult(cache string, hit bool) {

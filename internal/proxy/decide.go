@@ -208,6 +208,7 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	if d := g.failureLimit(ctx, st, h); d.decided() {
 		return d
 	}
+	g.renew(r, st, h, via)
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 	st.steps = res.Outcomes
 	if res.Identity == nil {
@@ -231,6 +232,25 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	return Decision{}
 }
 
+// renew refreshes a client's browser session inside its request, before
+// the strategies read the session cookie (transparent refresh). Never for
+// a cross-origin request that the session cookie could not authenticate
+// (crossOriginRefused): another site must not rotate anyone's session. Not
+// at /auth/verify, whose proxy would have to pass the new cookies on (a
+// proxy that drops them would leave the browser a rotated token), nor for
+// explain, which changes nothing.
+func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) {
+	s, rt := g.opts.Sessions, st.route
+	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
+		return
+	}
+	// With the request's state, as the endpoints get it: a forged refresh
+	// cookie counts against the client (CountAuthFailure) and the audit
+	// lines carry its address and request id (RequestInfo). The copy
+	// shares r's header, which Renew rewrites.
+	s.Renew(r.WithContext(context.WithValue(r.Context(), stateKey{}, st)), h)
+}
+
 // noIdentity decides for a request no strategy authenticated: 503 when a
 // strategy could not tell, a redirect to login for a browser navigation,
 // else 401. An invalid credential counts against the client's IP.
@@ -239,8 +259,12 @@ func (g *Gateway) noIdentity(r *http.Request, st *reqState, h http.Header, via d
 	// A browser navigation whose session is missing, expired or revoked
 	// goes to login; that is a user's session ending, not an attack, so it
 	// does not count as a failure.
-	navigate := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
-	if res.Invalid && !navigate && via != doorExplain {
+	// At /auth/verify the proxy asking (nginx auth_request) knows only 2xx,
+	// 401 and 403: it gets the 401 and sends the browser to login itself
+	// (README, nginx error_page recipe).
+	browser := rt.Login != "" && isBrowserNavigation(r) && r.Header.Get("Authorization") == ""
+	navigate := browser && via != doorVerify
+	if res.Invalid && !browser && via != doorExplain {
 		g.countFailure(r.Context(), st)
 	}
 	switch {

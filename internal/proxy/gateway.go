@@ -53,6 +53,22 @@ type Options struct {
 	// Transport should then be wrapped by Tracing.Transport, which carries
 	// the trace to the upstream.
 	Tracing *tracing.Tracing
+	// Sessions renews browser sessions inside requests (transparent
+	// refresh); nil: none.
+	Sessions SessionRenewer
+}
+
+// SessionRenewer rotates a browser session inside the request that needs
+// it (login.Handler).
+type SessionRenewer interface {
+	// AccessCookie is the session's access cookie: requests to routes whose
+	// strategies read it are renewed.
+	AccessCookie() string
+	// Renew rotates r's session when its access cookie is missing, expired
+	// or about to expire and it holds a refresh cookie: r's Cookie header
+	// then carries the new access token and h the new cookies. It reports
+	// whether it rotated; a session it cannot renew is left as it came.
+	Renew(r *http.Request, h http.Header) bool
 }
 
 // FailureLimiter counts failed authentications per client key

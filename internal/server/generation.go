@@ -112,9 +112,13 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 			return nil, config.Errors{cfg.Problem("server.tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)}
 		}
 	}
-	login, err := a.buildLogin(cfg, g)
+	lh, err := a.buildLogin(cfg, g)
 	if err != nil {
 		return nil, err
+	}
+	var loginEndpoints map[string]http.Handler
+	if lh != nil {
+		loginEndpoints = lh.Endpoints()
 	}
 	deps := strategies.Deps{Logger: a.Logger, HTTPClient: a.idp, KeySets: a.keySets, Redis: a.Redis, OnCache: a.Metrics.CacheResult, DryRun: a.dryRun,
 		ClientCAs: g.clientCAs}
@@ -142,13 +146,16 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 		IPResolver:   a.ips,
 		AuthFailures: a.failureLimiter(),
 		Transport:    a.upstreamRT,
-		Endpoints:    g.endpoints(login),
+		Endpoints:    g.endpoints(loginEndpoints),
 		AuthEvents:   *a.started.Log.AuthEvents,
 		Observer:     a.observe,
 		Tracing:      a.tracing,
 	}
 	if a.started.Log.Format == "json" {
 		popts.EventLog = a.eventLog
+	}
+	if lh != nil {
+		popts.Sessions = lh
 	}
 	if g.issuer != nil {
 		popts.Asserter = tokens.NewAsserter(g.issuer.Keys, g.issuer.Issuer, a.started.Tokens.IdentityTokenTTL.D())

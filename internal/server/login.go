@@ -20,7 +20,7 @@ import (
 // the process's session store (built with the first generation). A config
 // that turns login on after start gets no endpoints until a restart
 // (restartKeys says so): the session store is built once.
-func (a *App) buildLogin(cfg *config.Config, g *generation) (map[string]http.Handler, error) {
+func (a *App) buildLogin(cfg *config.Config, g *generation) (*login.Handler, error) {
 	names := make([]string, 0, len(cfg.Strategies))
 	for name, sc := range cfg.Strategies {
 		if sc != nil && sc.Type == "oauth2" && sc.Login {
@@ -61,16 +61,20 @@ func (a *App) buildLogin(cfg *config.Config, g *generation) (map[string]http.Han
 		JWKSURL: sc.JWKSURL, UserinfoURL: sc.UserinfoURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
 		Scopes: sc.Scopes, RedirectURL: sc.RedirectURL, AllowedRedirectHosts: sc.AllowedRedirectHosts,
 		RolesClaim: sc.RolesClaim, EmailClaim: sc.EmailClaim, AllowUnverifiedEmail: sc.AllowUnverifiedEmail,
-		Issuer: g.issuer, Algorithms: algs, Sessions: a.sessions.WithIssuer(g.issuer, algs), StateSecret: secret,
+		Issuer: g.issuer, Algorithms: algs, Sessions: a.sessions.WithIssuer(g.issuer, algs).WithLimits(cfg.Sessions.ReuseGrace.D(), cfg.Sessions.AbsoluteTTL.D()), StateSecret: secret,
 		AccessCookie: sessionCookie(cfg, a.Logger), HTTPClient: a.idp, KeySets: a.keySets,
-		Logger: a.Logger, Audit: a.auditRequest,
+		Logger: a.Logger, Audit: a.auditRequest, Count: a.Metrics.SessionEvent,
+		TransparentRefresh: cfg.Sessions.TransparentRefreshOn(), RefreshBefore: cfg.Sessions.RefreshBefore.D(),
+		BackchannelLogout: cfg.Sessions.BackchannelLogout, ProviderLogout: cfg.Sessions.ProviderLogout,
+		UpdateOnRefresh:    cfg.Sessions.UpdateOnRefresh,
+		PostLogoutRedirect: cfg.Sessions.PostLogoutRedirect,
 		// The generation's gateway is built after its endpoints.
 		OnFailure: func(r *http.Request) { g.gateway.CountAuthFailure(r) },
 	})
 	if err != nil {
 		return nil, config.Errors{cfg.Problem(path, "%v", err)}
 	}
-	return h.Endpoints(), nil
+	return h, nil
 }
 
 // stateSecret is the keying material of the login-state cookie: the first

@@ -33,6 +33,11 @@ func TestCluster(t *testing.T) {
 
 	t.Run("logout seen by both", func(t *testing.T) { logoutPropagates(t, a, b) })
 	t.Run("refresh reuse seen by both", func(t *testing.T) { reuseAcrossReplicas(t, a, b) })
+	t.Run("parallel refresh within the grace", func(t *testing.T) {
+		ga, gb := a.WithLimits(testGrace, 0), b.WithLimits(testGrace, 0)
+		parallelRefresh(t, ga, gb)
+	})
+	t.Run("subject revoked on both", func(t *testing.T) { subjectRevokedEverywhere(t, a, b) })
 
 	// A master that holds no session state is down: sessions, logout and
 	// its revocation channel carry on. (Before the channel carried the

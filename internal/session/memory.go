@@ -12,7 +12,7 @@ type memoryBackend struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	families map[string]*memFamily
+	fams     map[string]*memFamily
 	consumed map[string]time.Time // key -> until
 	writes   int
 }
@@ -20,10 +20,14 @@ type memoryBackend struct {
 type memFamily struct {
 	family
 	until time.Time
+	// prev was rotated away at rotatedAt into the sealed successor.
+	prev      string
+	rotatedAt time.Time
+	successor []byte
 }
 
 func newMemoryBackend(now func() time.Time) *memoryBackend {
-	return &memoryBackend{now: now, families: map[string]*memFamily{}, consumed: map[string]time.Time{}}
+	return &memoryBackend{now: now, fams: map[string]*memFamily{}, consumed: map[string]time.Time{}}
 }
 
 func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Duration) error {
@@ -32,18 +36,18 @@ func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Dura
 	b.pruneLocked()
 	cp := *f
 	cp.Access = slices.Clone(f.Access)
-	b.families[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
+	b.fams[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
 	return nil
 }
 
 // lookupLocked returns a live family, forgetting it when expired.
 func (b *memoryBackend) lookupLocked(id string) *memFamily {
-	f := b.families[id]
+	f := b.fams[id]
 	if f == nil {
 		return nil
 	}
 	if !b.now().Before(f.until) {
-		delete(b.families, id)
+		delete(b.fams, id)
 		return nil
 	}
 	return f
@@ -61,25 +65,30 @@ func (b *memoryBackend) getFamily(_ context.Context, id string) (*family, error)
 	return &cp, nil
 }
 
-func (b *memoryBackend) rotate(_ context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
+func (b *memoryBackend) rotate(_ context.Context, fam *family, rot rotation) (rotated, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f := b.lookupLocked(id)
+	f := b.lookupLocked(fam.ID)
+	now := b.now()
 	switch {
 	case f == nil || f.Revoked:
-		return nil, ErrRevoked
-	case f.Current != presented:
+		return rotated{}, ErrRevoked
+	case f.Current != rot.presented:
+		if rot.grace > 0 && f.prev == rot.presented && !now.After(f.rotatedAt.Add(rot.grace)) {
+			return rotated{successor: f.successor, grace: true}, nil
+		}
 		f.Revoked = true
-		return liveRefs(f.Access, b.now()), ErrReused
+		return rotated{live: liveRefs(f.Access, now)}, ErrReused
 	}
-	live := liveRefs(f.Access, b.now())
+	live := liveRefs(f.Access, now)
 	if len(live) >= MaxLiveAccess {
-		return nil, ErrTooFrequent
+		return rotated{}, ErrTooFrequent
 	}
-	f.Current = next
-	f.Access = append(live, at)
-	f.until = b.now().Add(ttl)
-	return nil, nil
+	f.prev, f.rotatedAt, f.successor = rot.presented, now, rot.successor
+	f.Current = rot.next
+	f.Access = append(live, rot.at)
+	f.until = now.Add(rot.ttl)
+	return rotated{}, nil
 }
 
 func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error) {
@@ -91,6 +100,37 @@ func (b *memoryBackend) revoke(_ context.Context, id string) ([]AccessRef, error
 	}
 	f.Revoked = true
 	return liveRefs(f.Access, b.now()), nil
+}
+
+func (b *memoryBackend) setIdentity(_ context.Context, id string, ident Identity) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f := b.lookupLocked(id); f != nil && !f.Revoked {
+		f.Identity = ident
+	}
+	return nil
+}
+
+// families scans every family: one process holds few.
+func (b *memoryBackend) families(_ context.Context, ix index) ([]Info, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	var out []Info
+	for id, f := range b.fams {
+		if !now.Before(f.until) {
+			continue
+		}
+		key := f.Identity.Subject
+		if ix.provider {
+			key = f.Identity.ProviderSession
+		}
+		if key != ix.value {
+			continue
+		}
+		out = append(out, Info{Family: id, Subject: f.Identity.Subject, Born: f.Born, Refreshed: f.rotatedAt, Ends: f.until, Revoked: f.Revoked})
+	}
+	return out, nil
 }
 
 // deny has nothing to share: the Manager's local map is the denylist.
@@ -116,9 +156,9 @@ func (b *memoryBackend) pruneLocked() {
 		return
 	}
 	now := b.now()
-	for id, f := range b.families {
+	for id, f := range b.fams {
 		if !now.Before(f.until) {
-			delete(b.families, id)
+			delete(b.fams, id)
 		}
 	}
 	for k, until := range b.consumed {

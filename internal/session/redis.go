@@ -16,13 +16,21 @@ import (
 // scripts below touch one slot in Redis Cluster: all session state lives on
 // one master.
 const (
-	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), at:<jti> = exp}.
+	// familyKeyPrefix + id: a hash {cur, rev, id (identity JSON), born (Unix
+	// ms), at:<jti> = exp, and after a rotation prev (the rotated jti), rot
+	// (its Unix ms) and succ (the sealed successor, see successor.go)}.
 	familyKeyPrefix = "authgw:{session}:fam:"
 	// denyKey: a sorted set of revoked access-token ids scored by expiry
 	// (Unix seconds). Members are pruned by score; the key expires with its
 	// last member. One key rather than a key per token, so that a replica
 	// resyncs with one range read (SCAN does not span a cluster).
 	denyKey = "authgw:{session}:deny"
+	// subKeyPrefix + subject and psidKeyPrefix + provider session id: a
+	// sorted set of family ids scored by the family's end (Unix ms), for
+	// revoking every session of a subject or of a provider session; the key
+	// expires with its last member.
+	subKeyPrefix  = "authgw:{session}:sub:"
+	psidKeyPrefix = "authgw:{session}:psid:"
 	// consumedKeyPrefix + key: a single-use marker with a TTL.
 	consumedKeyPrefix = "authgw:{session}:used:"
 	// DenyChannel carries "<jti> <exp>" for every revoked access token. It
@@ -38,12 +46,53 @@ const (
 	legacyDenyChannel = "authgw:session:deny"
 )
 
-// rotateScript: KEYS[1] family; ARGV presented, next, access jti, access
-// exp, ttl ms, now, max live access tokens. Answers {"ok"}, {"revoked"},
-// {"toomany"} or {"reused", jti, exp, ...}.
-var rotateScript = redis.NewScript(`
+// indexLua adds family id to index key k until ms (a score only grows),
+// prunes ended members and lets the key expire with its last member.
+const indexLua = `
+local function index(k, id, untilms, nowms)
+  local old = redis.call('ZSCORE', k, id)
+  if not old or tonumber(old) < tonumber(untilms) then redis.call('ZADD', k, untilms, id) end
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. nowms)
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', k, tonumber(top[2]) + 1000) end
+end
+`
+
+// createScript: KEYS[1] family, KEYS[2] subject index, KEYS[3] provider
+// session index ("" key name: none); ARGV ttl ms, now ms, then the hash's
+// field, value pairs.
+var createScript = redis.NewScript(indexLua + `
+local ttl, nowms = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+local id = string.sub(KEYS[1], ` + familyIDOffset + `)
+index(KEYS[2], id, nowms + ttl, nowms)
+if KEYS[3] ~= KEYS[2] then index(KEYS[3], id, nowms + ttl, nowms) end
+return 1
+`)
+
+// familyIDOffset is where the id starts in a family key (Lua, 1-based).
+var familyIDOffset = strconv.Itoa(len(familyKeyPrefix) + 1)
+
+// rotateScript: KEYS[1] family, KEYS[2] and KEYS[3] its indexes (as for
+// createScript); ARGV presented, next, access jti, access
+// exp, ttl ms, now (s), max live access tokens, now (ms), grace (ms, 0 =
+// none), sealed successor. Answers {"ok"}, {"revoked"}, {"toomany"},
+// {"grace", successor} or {"reused", jti, exp, ...}. One script on the
+// family's key, so that parallel refreshes with one token (on any replica)
+// see one rotation: the first rotates, the others within the grace get its
+// successor.
+var rotateScript = redis.NewScript(indexLua + `
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur or redis.call('HGET', KEYS[1], 'rev') == '1' then return {'revoked'} end
+local nowms = tonumber(ARGV[8])
+local grace = tonumber(ARGV[9])
+if cur ~= ARGV[1] and grace > 0 and redis.call('HGET', KEYS[1], 'prev') == ARGV[1] then
+  local rot = tonumber(redis.call('HGET', KEYS[1], 'rot') or '0')
+  if nowms <= rot + grace then
+    return {'grace', redis.call('HGET', KEYS[1], 'succ') or ''}
+  end
+end
 local now = tonumber(ARGV[6])
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
@@ -59,12 +108,16 @@ for i = 1, #all, 2 do
 end
 if cur ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'rev', '1')
+  redis.call('HDEL', KEYS[1], 'succ')
   table.insert(out, 1, 'reused')
   return out
 end
 if #out / 2 >= tonumber(ARGV[7]) then return {'toomany'} end
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'at:' .. ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'rot', ARGV[8], 'succ', ARGV[10], 'at:' .. ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local id = string.sub(KEYS[1], ` + familyIDOffset + `)
+index(KEYS[2], id, nowms + tonumber(ARGV[5]), nowms)
+if KEYS[3] ~= KEYS[2] then index(KEYS[3], id, nowms + tonumber(ARGV[5]), nowms) end
 return {'ok'}
 `)
 
@@ -74,6 +127,7 @@ return {'ok'}
 var revokeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 redis.call('HSET', KEYS[1], 'rev', '1')
+redis.call('HDEL', KEYS[1], 'succ')
 local now = tonumber(ARGV[1])
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
@@ -84,6 +138,14 @@ for i = 1, #all, 2 do
   end
 end
 return out
+`)
+
+// setIdentityScript: KEYS[1] family; ARGV identity JSON. Only a live family
+// is changed (a revoked one stays as it ended).
+var setIdentityScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'rev') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1])
+return 1
 `)
 
 // denyScript: KEYS[1] the deny set; ARGV now, channel, legacy channel,
@@ -116,21 +178,26 @@ func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Dur
 	if err != nil {
 		return fmt.Errorf("encoding identity: %w", err)
 	}
-	key := familyKeyPrefix + f.ID
-	fields := []any{"cur", f.Current, "rev", "0", "id", string(ident)}
+	args := []any{ttl.Milliseconds(), b.now().UnixMilli(),
+		"cur", f.Current, "rev", "0", "id", string(ident), "born", strconv.FormatInt(f.Born.UnixMilli(), 10)}
 	for _, a := range f.Access {
-		fields = append(fields, "at:"+a.ID, strconv.FormatInt(a.Expiry.Unix(), 10))
+		args = append(args, "at:"+a.ID, strconv.FormatInt(a.Expiry.Unix(), 10))
 	}
-	_, err = b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, fields...)
-		p.PExpire(ctx, key, ttl)
-		return nil
-	})
-	return err
+	return createScript.Run(ctx, b.c, indexKeys(f), args...).Err()
+}
+
+// indexKeys are the keys of f and its indexes, as the scripts take them.
+func indexKeys(f *family) []string {
+	sub := subKeyPrefix + f.Identity.Subject
+	psid := sub // no provider session: the subject's index stands in
+	if f.Identity.ProviderSession != "" {
+		psid = psidKeyPrefix + f.Identity.ProviderSession
+	}
+	return []string{familyKeyPrefix + f.ID, sub, psid}
 }
 
 func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error) {
-	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id").Result()
+	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id", "born").Result()
 	if err != nil {
 		return nil, err
 	}
@@ -141,32 +208,54 @@ func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error
 		return nil, ErrRevoked
 	}
 	f := &family{ID: id, Current: cur}
+	if born, _ := vals[3].(string); born != "" {
+		ms, err := strconv.ParseInt(born, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: stored login time unreadable", ErrRevoked)
+		}
+		f.Born = time.UnixMilli(ms)
+	}
 	if err := json.Unmarshal([]byte(ident), &f.Identity); err != nil || f.Identity.Subject == "" {
 		return nil, fmt.Errorf("%w: stored identity unreadable", ErrRevoked)
 	}
 	return f, nil
 }
 
-func (b *redisBackend) rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error) {
-	res, err := rotateScript.Run(ctx, b.c, []string{familyKeyPrefix + id},
-		presented, next, at.ID, at.Expiry.Unix(), ttl.Milliseconds(), b.now().Unix(), MaxLiveAccess).StringSlice()
+func (b *redisBackend) rotate(ctx context.Context, f *family, rot rotation) (rotated, error) {
+	now := b.now()
+	res, err := rotateScript.Run(ctx, b.c, indexKeys(f),
+		rot.presented, rot.next, rot.at.ID, rot.at.Expiry.Unix(), rot.ttl.Milliseconds(), now.Unix(), MaxLiveAccess,
+		now.UnixMilli(), rot.grace.Milliseconds(), rot.successor).StringSlice()
 	if err != nil {
-		return nil, err
+		return rotated{}, err
 	}
 	if len(res) == 0 {
-		return nil, errors.New("rotate: empty answer")
+		return rotated{}, errors.New("rotate: empty answer")
 	}
 	switch res[0] {
 	case "ok":
-		return nil, nil
+		return rotated{}, nil
+	case "grace":
+		if len(res) != 2 {
+			return rotated{}, errors.New("rotate: grace without successor")
+		}
+		return rotated{successor: []byte(res[1]), grace: true}, nil
 	case "revoked":
-		return nil, ErrRevoked
+		return rotated{}, ErrRevoked
 	case "toomany":
-		return nil, ErrTooFrequent
+		return rotated{}, ErrTooFrequent
 	case "reused":
-		return parseRefs(res[1:]), ErrReused
+		return rotated{live: parseRefs(res[1:])}, ErrReused
 	}
-	return nil, fmt.Errorf("rotate: unexpected answer %q", res[0])
+	return rotated{}, fmt.Errorf("rotate: unexpected answer %q", res[0])
+}
+
+func (b *redisBackend) setIdentity(ctx context.Context, id string, ident Identity) error {
+	raw, err := json.Marshal(ident)
+	if err != nil {
+		return fmt.Errorf("encoding identity: %w", err)
+	}
+	return setIdentityScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, string(raw)).Err()
 }
 
 func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {
@@ -188,6 +277,54 @@ func (b *redisBackend) deny(ctx context.Context, refs []AccessRef) error {
 
 func (b *redisBackend) consumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	return b.c.SetNX(ctx, consumedKeyPrefix+key, "1", ttl).Result()
+}
+
+func (b *redisBackend) families(ctx context.Context, ix index) ([]Info, error) {
+	key := subKeyPrefix + ix.value
+	if ix.provider {
+		key = psidKeyPrefix + ix.value
+	}
+	zs, err := b.c.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
+		Min: strconv.FormatInt(b.now().UnixMilli(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		if !validID(id) {
+			continue
+		}
+		vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "rev", "born", "rot", "id").Result()
+		if err != nil {
+			return nil, err
+		}
+		ident, _ := vals[3].(string)
+		if ident == "" {
+			continue // ended
+		}
+		info := Info{Family: id, Ends: time.UnixMilli(int64(z.Score))}
+		info.Revoked = vals[0] == "1"
+		info.Born = unixMilli(vals[1])
+		info.Refreshed = unixMilli(vals[2])
+		var idn Identity
+		if json.Unmarshal([]byte(ident), &idn) == nil {
+			info.Subject = idn.Subject
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// unixMilli reads a stored Unix ms time; zero when absent or unreadable.
+func unixMilli(v any) time.Time {
+	s, _ := v.(string)
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // load reads every live entry of the deny set.

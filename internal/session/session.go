@@ -39,6 +39,13 @@ var (
 	// ErrUnavailable: the denylist cannot be trusted to be current (no live
 	// subscription for longer than Options.StaleAfter).
 	ErrUnavailable = errors.New("revocation list unavailable")
+	// ErrExpired: the session reached Options.AbsoluteTTL after its login;
+	// the family is ended.
+	ErrExpired = errors.New("session reached its absolute lifetime")
+	// ErrProviderRefused: at rotation the identity provider refused the
+	// session (its refresh token, or userinfo): the family is ended. An
+	// Updater returns it (wrapped) for such a refusal.
+	ErrProviderRefused = errors.New("identity provider refused the session")
 )
 
 // MaxLiveAccess bounds the unexpired access tokens one family may hold. A
@@ -53,6 +60,37 @@ type Identity struct {
 	Subject string   `json:"sub"`
 	Email   string   `json:"email,omitempty"`
 	Roles   []string `json:"roles,omitempty"`
+	// ProviderSession is the provider's session id (the ID token's sid),
+	// when it sent one: a back-channel logout may name it.
+	ProviderSession string `json:"psid,omitempty"`
+	// IDToken is the provider's ID token of the login, kept for the
+	// id_token_hint of an RP-initiated logout; never put in a cookie.
+	IDToken string `json:"idt,omitempty"`
+	// ProviderRefresh is the provider's refresh token, sealed by the login
+	// (update_on_refresh); never put in a cookie.
+	ProviderRefresh string `json:"prt,omitempty"`
+}
+
+// Updater re-reads a session's identity from the provider at rotation
+// (update_on_refresh). An error matching ErrProviderRefused ends the
+// session; any other leaves the identity as it was.
+type Updater func(ctx context.Context, id Identity) (Identity, error)
+
+// Info describes one session for an operator: never a token.
+type Info struct {
+	Family    string
+	Subject   string
+	Born      time.Time // login; zero if not recorded
+	Refreshed time.Time // last rotation; zero if none
+	Ends      time.Time // when the store forgets it
+	Revoked   bool
+}
+
+// index names one of the family indexes: a subject's, or a provider
+// session's.
+type index struct {
+	value    string
+	provider bool
 }
 
 // Tokens are what a login or a refresh hands to the browser.
@@ -63,6 +101,10 @@ type Tokens struct {
 	AccessExpiry  time.Time
 	Refresh       string
 	RefreshExpiry time.Time
+	// Grace is set by Refresh when the presented token had just been
+	// rotated (within Options.ReuseGrace): these are the tokens that
+	// rotation handed out, given again.
+	Grace bool `json:"-"`
 }
 
 // AccessRef names an access token for the denylist: its jti and expiry.
@@ -90,6 +132,15 @@ type Options struct {
 	ResyncInterval time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// ReuseGrace is how long after a rotation the rotated refresh token may
+	// be presented again and get the same successor (a second tab, parallel
+	// requests at expiry). Later reuse revokes the family. Default 0: any
+	// reuse revokes (the config's default is 30s).
+	ReuseGrace time.Duration
+	// AbsoluteTTL ends a family that long after its login, whatever
+	// refreshes happen; tokens minted near the end expire with it. Default
+	// 0: no bound but refresh_ttl of inactivity.
+	AbsoluteTTL time.Duration
 	// DryRun builds the manager for a dry run (explain): with Redis, no
 	// subscription and no goroutine; the denylist is read once, by
 	// ReadDenylist, and nothing is ever written by the caller's choice.
@@ -98,15 +149,18 @@ type Options struct {
 
 // Manager runs sessions. It implements the jwt strategy's Revocations.
 type Manager struct {
-	iss    *tokens.Issuer
-	codec  *tokenCodec
-	store  backend
-	deny   *Denylist
-	watch  *watcher // nil without Redis
-	log    *slog.Logger
-	now    func() time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	iss      *tokens.Issuer
+	codec    *tokenCodec
+	store    backend
+	deny     *Denylist
+	watch    *watcher // nil without Redis
+	log      *slog.Logger
+	now      func() time.Time
+	grace    time.Duration
+	absolute time.Duration
+	update   Updater // nil: identities are fixed at login
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // backend is where families and single-use markers live.
@@ -115,10 +169,18 @@ type backend interface {
 	createFamily(ctx context.Context, f *family, ttl time.Duration) error
 	// getFamily returns a family; errRevoked if it is unknown or revoked.
 	getFamily(ctx context.Context, id string) (*family, error)
-	// rotate replaces presented with next as the family's current refresh
-	// token and records at. If presented is not current, the family is
-	// revoked and its live access tokens returned with ErrReused.
-	rotate(ctx context.Context, id, presented, next string, at AccessRef, ttl time.Duration) ([]AccessRef, error)
+	// rotate replaces rot.presented with rot.next as the family's current
+	// refresh token, records rot.at and keeps rot.successor for the grace.
+	// If presented is the token rotated away last, within rot.grace, the
+	// kept successor is answered (grace). Otherwise, if presented is not
+	// current, the family is revoked and its live access tokens returned
+	// with ErrReused. One atomic step per family, on every backend.
+	rotate(ctx context.Context, f *family, rot rotation) (rotated, error)
+	// setIdentity replaces the identity of a live family.
+	setIdentity(ctx context.Context, id string, ident Identity) error
+	// families lists the families of an index, revoked ones included,
+	// until the store forgets them.
+	families(ctx context.Context, ix index) ([]Info, error)
 	// revoke marks the family revoked and returns its live access tokens.
 	revoke(ctx context.Context, id string) ([]AccessRef, error)
 	// deny records revoked access tokens for every replica.
@@ -127,10 +189,30 @@ type backend interface {
 	consumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
+// rotation is one refresh's change to its family.
+type rotation struct {
+	presented, next string
+	at              AccessRef
+	ttl, grace      time.Duration
+	// successor is the sealed Tokens of this rotation (sealSuccessor).
+	successor []byte
+}
+
+// rotated is what rotate answers: the live access tokens of a family it
+// revoked for reuse, or the kept successor of a grace hit.
+type rotated struct {
+	live      []AccessRef
+	successor []byte
+	grace     bool
+}
+
 // family is one login: the chain of refresh tokens rotated from it.
 type family struct {
 	ID       string
 	Identity Identity
+	// Born is when the login happened (AbsoluteTTL counts from it); zero
+	// for families stored before it was recorded.
+	Born time.Time
 	// Current is the jti of the only refresh token that may be used next.
 	Current string
 	Revoked bool
@@ -166,11 +248,13 @@ func New(o Options) (*Manager, error) {
 		o.Algorithms = []string{o.Issuer.Keys.Signer().Alg}
 	}
 	m := &Manager{
-		iss:   o.Issuer,
-		codec: newTokenCodec(o.Issuer, o.Algorithms, o.Now),
-		log:   o.Logger.With("component", "session"),
-		now:   o.Now,
-		done:  make(chan struct{}),
+		iss:      o.Issuer,
+		codec:    newTokenCodec(o.Issuer, o.Algorithms, o.Now),
+		log:      o.Logger.With("component", "session"),
+		now:      o.Now,
+		grace:    max(o.ReuseGrace, 0),
+		absolute: max(o.AbsoluteTTL, 0),
+		done:     make(chan struct{}),
 	}
 	if o.Redis == nil {
 		m.deny = newDenylist(o.Now, 0)
@@ -224,6 +308,26 @@ func (m *Manager) WithIssuer(iss *tokens.Issuer, algs []string) *Manager {
 	return &v
 }
 
+// WithLimits returns a view of m with another ReuseGrace and AbsoluteTTL
+// (a reloaded config's), over m's sessions, like WithIssuer.
+func (m *Manager) WithLimits(grace, absolute time.Duration) *Manager {
+	v := *m
+	v.grace, v.absolute = max(grace, 0), max(absolute, 0)
+	v.cancel, v.done = nil, make(chan struct{})
+	close(v.done)
+	return &v
+}
+
+// WithUpdater returns a view of m that re-reads identities with u at
+// rotation, like WithIssuer.
+func (m *Manager) WithUpdater(u Updater) *Manager {
+	v := *m
+	v.update = u
+	v.cancel, v.done = nil, make(chan struct{})
+	close(v.done)
+	return &v
+}
+
 // Close stops the denylist subscription (idempotent).
 func (m *Manager) Close() {
 	if m.cancel != nil {
@@ -244,23 +348,25 @@ func (m *Manager) Start(ctx context.Context, id Identity) (*Tokens, error) {
 		return nil, errors.New("starting session: empty subject")
 	}
 	fam := tokens.NewID()
-	t, err := m.mint(fam, id)
+	born := m.now()
+	t, err := m.mint(fam, id, m.lifetime(born, born))
 	if err != nil {
 		return nil, err
 	}
-	f := &family{ID: fam, Identity: id, Current: t.refreshID, Access: []AccessRef{{t.AccessID, t.AccessExpiry}}}
-	if err := m.store.createFamily(ctx, f, m.iss.RefreshTTL); err != nil {
+	f := &family{ID: fam, Identity: id, Born: born, Current: t.refreshID, Access: []AccessRef{{t.AccessID, t.AccessExpiry}}}
+	if err := m.store.createFamily(ctx, f, m.lifetime(born, born)+storeSlack); err != nil {
 		return nil, fmt.Errorf("storing session: %w", err)
 	}
 	return &t.Tokens, nil
 }
 
 // Refresh rotates a refresh token: it returns a new access token and a new
-// refresh token, and the presented one can never be used again. Presenting
-// an already rotated token revokes the whole family (ErrReused): the thief
-// and the rightful holder both have to log in again. Errors matching
-// ErrInvalidToken, ErrReused or ErrRevoked are the client's; others are
-// technical.
+// refresh token, and the presented one can never be used again. Presented
+// again within ReuseGrace of its rotation it gets the same tokens again
+// (Tokens.Grace); presented later, the whole family is revoked (ErrReused):
+// the thief and the rightful holder both have to log in again. Errors
+// matching ErrInvalidToken, ErrReused, ErrRevoked or ErrExpired are the
+// client's; others are technical.
 func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
 	c, err := m.codec.parse(ctx, refreshToken, kindRefresh)
 	if err != nil {
@@ -273,23 +379,106 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if f.Identity.Subject != c.subject {
 		return nil, fmt.Errorf("%w: subject does not match its session", ErrInvalidToken)
 	}
-	t, err := m.mint(c.family, f.Identity)
+	now := m.now()
+	ttl := m.lifetime(f.Born, now)
+	if ttl <= 0 {
+		if err := m.end(ctx, c.family); err != nil {
+			return nil, err
+		}
+		return nil, ErrExpired
+	}
+	if err := m.reread(ctx, f, c.id); err != nil {
+		return nil, err
+	}
+	t, err := m.mint(c.family, f.Identity, ttl)
 	if err != nil {
 		return nil, err
 	}
-	live, err := m.store.rotate(ctx, c.family, c.id, t.refreshID, AccessRef{t.AccessID, t.AccessExpiry}, m.iss.RefreshTTL)
-	if errors.Is(err, ErrReused) {
+	rot := rotation{presented: c.id, next: t.refreshID, at: AccessRef{t.AccessID, t.AccessExpiry}, ttl: ttl + storeSlack, grace: m.grace}
+	if m.grace > 0 {
+		if rot.successor, err = sealSuccessor(refreshToken, &t.Tokens); err != nil {
+			return nil, err
+		}
+	}
+	res, err := m.store.rotate(ctx, f, rot)
+	switch {
+	case errors.Is(err, ErrReused):
 		m.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse: session revoked",
 			slog.String("reason", "refresh_reuse"), slog.String("subject", f.Identity.Subject), slog.String("family", c.family))
-		if derr := m.denyAll(ctx, live); derr != nil {
+		if derr := m.denyAll(ctx, res.live); derr != nil {
 			return nil, fmt.Errorf("revoking reused session: %w", derr)
 		}
 		return nil, err
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
+	case res.grace:
+		// Another request rotated this token a moment ago: its tokens,
+		// which only a holder of the presented token can open.
+		succ, err := openSuccessor(refreshToken, res.successor)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRevoked, err)
+		}
+		succ.Grace = true
+		return succ, nil
 	}
 	return &t.Tokens, nil
+}
+
+// storeSlack keeps a family in the store a little longer than its refresh
+// token lives, beyond the codec's leeway, so that a refresh at the very end
+// is refused as what it is (ErrExpired) rather than as an unknown family.
+const storeSlack = time.Minute
+
+// reread asks the Updater for f's identity when presented is f's current
+// refresh token, once per token (a marker in the store: parallel requests
+// with the token do not all ask the provider, whose refresh tokens rotate
+// too). A refusal ends the family; a technical failure keeps the identity.
+func (m *Manager) reread(ctx context.Context, f *family, presented string) error {
+	if m.update == nil || f.Current != presented {
+		return nil
+	}
+	first, err := m.store.consumeOnce(ctx, "upd:"+f.ID+":"+presented, time.Minute)
+	if err != nil || !first {
+		return err
+	}
+	ident, err := m.update(ctx, f.Identity)
+	switch {
+	case errors.Is(err, ErrProviderRefused):
+		if eerr := m.end(ctx, f.ID); eerr != nil {
+			return eerr
+		}
+		return err
+	case err != nil:
+		m.log.LogAttrs(ctx, slog.LevelWarn, "re-reading the identity at the provider failed; kept as it was",
+			slog.String("subject", f.Identity.Subject), slog.String("error", err.Error()))
+		return nil
+	case ident.Subject != f.Identity.Subject:
+		return fmt.Errorf("%w: the provider answered for another subject", ErrProviderRefused)
+	}
+	if err := m.store.setIdentity(ctx, f.ID, ident); err != nil {
+		return fmt.Errorf("storing the re-read identity: %w", err)
+	}
+	f.Identity = ident
+	return nil
+}
+
+// lifetime is how long tokens minted at now in a family born at born may
+// live: refresh_ttl, cut to what remains of AbsoluteTTL (≤ 0: over).
+func (m *Manager) lifetime(born, now time.Time) time.Duration {
+	ttl := m.iss.RefreshTTL
+	if m.absolute > 0 && !born.IsZero() {
+		ttl = min(ttl, born.Add(m.absolute).Sub(now))
+	}
+	return ttl
+}
+
+// end revokes family id and denies its live access tokens.
+func (m *Manager) end(ctx context.Context, id string) error {
+	live, err := m.store.revoke(ctx, id)
+	if err != nil {
+		return fmt.Errorf("revoking session: %w", err)
+	}
+	return m.denyAll(ctx, live)
 }
 
 // Logout ends the session the tokens belong to: the family (from the refresh
@@ -297,6 +486,14 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 // minted in it, the presented one included, is denied until it expires.
 // Tokens that do not verify are ignored: there is nothing to revoke.
 func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) error {
+	_, err := m.LogoutIdentity(ctx, accessToken, refreshToken)
+	return err
+}
+
+// LogoutIdentity is Logout that also answers the identity of the session it
+// ended (nil if none was found): its ID token is the hint of a logout at
+// the provider.
+func (m *Manager) LogoutIdentity(ctx context.Context, accessToken, refreshToken string) (*Identity, error) {
 	var refs []AccessRef
 	fam := ""
 	if accessToken != "" {
@@ -310,16 +507,60 @@ func (m *Manager) Logout(ctx context.Context, accessToken, refreshToken string) 
 			fam = c.family
 		}
 	}
+	var id *Identity
 	if fam != "" {
+		if f, err := m.store.getFamily(ctx, fam); err == nil {
+			id = &f.Identity
+		}
 		live, err := m.store.revoke(ctx, fam)
 		if err != nil {
 			// Deny what we know before reporting the failure.
 			_ = m.denyAll(ctx, refs)
-			return fmt.Errorf("revoking session: %w", err)
+			return id, fmt.Errorf("revoking session: %w", err)
 		}
 		refs = append(refs, live...)
 	}
-	return m.denyAll(ctx, refs)
+	return id, m.denyAll(ctx, refs)
+}
+
+// List answers the sessions of subject, revoked ones included until the
+// store forgets them.
+func (m *Manager) List(ctx context.Context, subject string) ([]Info, error) {
+	return m.store.families(ctx, index{value: subject})
+}
+
+// RevokeSubject ends every session of subject (an operator's revocation)
+// and answers how many were live.
+func (m *Manager) RevokeSubject(ctx context.Context, subject string) (int, error) {
+	return m.revokeIndex(ctx, index{value: subject})
+}
+
+// RevokeProviderSession ends every session opened by a login in the
+// provider's session sid (a back-channel logout) and answers how many
+// were live.
+func (m *Manager) RevokeProviderSession(ctx context.Context, sid string) (int, error) {
+	return m.revokeIndex(ctx, index{value: sid, provider: true})
+}
+
+func (m *Manager) revokeIndex(ctx context.Context, ix index) (int, error) {
+	if ix.value == "" {
+		return 0, errors.New("revoking sessions: empty subject or session id")
+	}
+	infos, err := m.store.families(ctx, ix)
+	if err != nil {
+		return 0, fmt.Errorf("listing sessions: %w", err)
+	}
+	n := 0
+	for _, in := range infos {
+		if in.Revoked {
+			continue
+		}
+		if err := m.end(ctx, in.Family); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // ConsumeOnce reports whether key is used for the first time, and marks it
@@ -356,14 +597,18 @@ type minted struct {
 	refreshID string
 }
 
-func (m *Manager) mint(fam string, id Identity) (*minted, error) {
+// mint signs an access and a refresh token of family fam, neither living
+// longer than ttl (nor than its configured lifetime).
+func (m *Manager) mint(fam string, id Identity, ttl time.Duration) (*minted, error) {
+	// Whole seconds, at least one: tokens carry times in seconds.
+	ttl = max(ttl.Truncate(time.Second), time.Second)
 	access, ajti, aexp, err := m.iss.Access(tokens.AccessClaims{
-		Subject: id.Subject, Email: id.Email, Roles: id.Roles, SessionID: fam,
+		Subject: id.Subject, Email: id.Email, Roles: id.Roles, SessionID: fam, TTL: ttl,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("minting access token: %w", err)
 	}
-	refresh, rjti, rexp, err := m.codec.mintRefresh(id.Subject, fam)
+	refresh, rjti, rexp, err := m.codec.mintRefresh(id.Subject, fam, ttl)
 	if err != nil {
 		return nil, err
 	}

@@ -52,22 +52,34 @@ func newRedisClient(t testing.TB, url string) redis.UniversalClient {
 
 // backends runs f against a memory manager and a Redis-backed one.
 func backends(t *testing.T, f func(t *testing.T, newManager func(clk *clock) *Manager)) {
+	backendsWith(t, Options{}, f)
+}
+
+// backendsWith is backends with managers built with o's settings.
+func backendsWith(t *testing.T, o Options, f func(t *testing.T, newManager func(clk *clock) *Manager)) {
 	t.Run("memory", func(t *testing.T) {
-		f(t, func(clk *clock) *Manager { return newManager(t, nil, clk) })
+		f(t, func(clk *clock) *Manager { return newManagerWith(t, nil, clk, o) })
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		f(t, func(clk *clock) *Manager { return newManager(t, newRedisClient(t, srv.URL()), clk) })
+		f(t, func(clk *clock) *Manager { return newManagerWith(t, newRedisClient(t, srv.URL()), clk, o) })
 	})
 }
 
 func newManager(t testing.TB, rc redis.UniversalClient, clk *clock) *Manager {
 	t.Helper()
+	return newManagerWith(t, rc, clk, Options{})
+}
+
+// newManagerWith is newManager with o's settings besides issuer, Redis and clock.
+func newManagerWith(t testing.TB, rc redis.UniversalClient, clk *clock, o Options) *Manager {
+	t.Helper()
 	var synced func(*Manager)
 	if rc != nil {
 		synced = syncProbe(t, rc)
 	}
-	m, err := New(Options{Issuer: newIssuer(t, testSecret, clk.Now), Redis: rc, Now: clk.Now})
+	o.Issuer, o.Redis, o.Now = newIssuer(t, testSecret, clk.Now), rc, clk.Now
+	m, err := New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -48,9 +48,9 @@ func newTokenCodec(iss *tokens.Issuer, algs []string, now func() time.Time) *tok
 
 // mintRefresh signs a refresh token: typ refresh+jwt and type "refresh", so
 // that the jwt strategy never takes it for an access token.
-func (c *tokenCodec) mintRefresh(sub, fam string) (token, jti string, exp time.Time, err error) {
+func (c *tokenCodec) mintRefresh(sub, fam string, ttl time.Duration) (token, jti string, exp time.Time, err error) {
 	now := c.now().Truncate(time.Second)
-	exp = now.Add(c.iss.RefreshTTL)
+	exp = now.Add(min(ttl, c.iss.RefreshTTL))
 	jti = tokens.NewID()
 	token, err = c.iss.Keys.Sign(jwt.MapClaims{
 		"iss": c.iss.Issuer, "aud": c.iss.Audience, "sub": sub,

@@ -53,6 +53,49 @@ func (p ClaimPath) Lookup(claims map[string]any) any {
 	return cur
 }
 
+// ClaimPaths are several claims read as one (roles_claim as a list).
+type ClaimPaths []ClaimPath
+
+// NewClaimPaths splits names, or def when there are none.
+func NewClaimPaths(names []string, def string) ClaimPaths {
+	if len(names) == 0 {
+		if p := NewClaimPath("", def); p != nil {
+			return ClaimPaths{p}
+		}
+		return nil
+	}
+	out := make(ClaimPaths, 0, len(names))
+	for _, n := range names {
+		if p := NewClaimPath(n, ""); p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Strings answers the union of the paths' values as a string list (each
+// read as StringList does), in order, without repeats; nil when none holds
+// any.
+func (ps ClaimPaths) Strings(claims map[string]any) []string {
+	return ps.StringsFrom(func(p ClaimPath) any { return p.Lookup(claims) })
+}
+
+// StringsFrom is Strings with each path's value read by read.
+func (ps ClaimPaths) StringsFrom(read func(ClaimPath) any) []string {
+	if len(ps) == 1 {
+		return StringList(read(ps[0]))
+	}
+	var out []string
+	for _, p := range ps {
+		for _, s := range StringList(read(p)) {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // StringList reads a claim that is an array of strings, or one string of
 // space- or comma-separated values (roles and scopes claims).
 func StringList(v any) []string {

@@ -280,23 +280,8 @@ routes:
 	page := gwURL + "/app/page?x=1"
 
 	// 1. A protected page without a session: the provider's login form.
-	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
-		t.Fatalf("navigating to %s: %v", page, err)
-	}
-	waitLocation(t, ctx, "redirect to the provider's login form", func(l string) bool {
-		return strings.HasPrefix(l, op.Issuer+"/login/username")
-	})
-
 	// 2. Log in: back on the original page, as alice.
-	if err := chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), oidctest.UserName),
-		chromedp.SendKeys(chromedp.CSS("#password"), oidctest.UserPassword),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
-	); err != nil {
-		t.Fatalf("submitting the login form: %v", err)
-	}
-	waitLocation(t, ctx, "back on the original page", func(l string) bool { return l == page })
+	signIn(t, ctx, op, page)
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#who"))); err != nil {
 		t.Fatalf("upstream page not shown: %v", err)
 	}

@@ -37,6 +37,8 @@ func sharedStateConfig(redisURL, keysName, upstream, issuer string) string {
   trusted_proxies: ["127.0.0.1/32"]
 redis:
   url: %q
+sessions:
+  reuse_grace: 0s  # the checks below present a rotated refresh token again at once: reuse
 %s  %s:
     type: api_key
     header: X-API-Key

@@ -123,6 +123,13 @@ func headersMoreModule(t *testing.T, bin string) string {
 // temp files) in a temp prefix. It returns nginx's listen address.
 func startNginx(t *testing.T, gatewayAddr, appAddr string) string {
 	t.Helper()
+	return startNginxEdited(t, gatewayAddr, appAddr, nil)
+}
+
+// startNginxEdited is startNginx on the config as edit changes it (after
+// the addresses are pointed at the test's servers).
+func startNginxEdited(t *testing.T, gatewayAddr, appAddr string, edit func(site string) string) string {
+	t.Helper()
 	bin := nginxBinary(t)
 	conf, err := os.ReadFile(nginxConfPath)
 	if err != nil {
@@ -139,6 +146,9 @@ func startNginx(t *testing.T, gatewayAddr, appAddr string) string {
 			t.Fatalf("%s: want exactly one %q to point at the test's servers", nginxConfPath, r[0])
 		}
 		site = strings.Replace(site, r[0], r[1], 1)
+	}
+	if edit != nil {
+		site = edit(site)
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "authgateway.conf"), []byte(site), 0o644); err != nil {

@@ -26,7 +26,7 @@ func bearer(tok string) *http.Request {
 func TestNewJWKS(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{})
 	sc := &config.Strategy{Type: "jwt", Issuer: p.Issuer, Audience: oidctest.GatewayClientID,
-		Algorithms: []string{"RS256"}, JWKSURL: p.JWKSURL, RolesClaim: "roles", Leeway: config.Duration(30 * time.Second)}
+		Algorithms: []string{"RS256"}, JWKSURL: p.JWKSURL, RolesClaim: config.ClaimNames{"roles"}, Leeway: config.Duration(30 * time.Second)}
 	s, err := New("idp", sc, strategies.Deps{KeySets: jwks.NewSets(nil, jwks.Options{})})
 	if err != nil {
 		t.Fatal(err)

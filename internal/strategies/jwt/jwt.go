@@ -31,6 +31,9 @@ type Options struct {
 	// gateway's own tokens: tokens.access_ttl).
 	MaxLifetime time.Duration
 	RolesClaim  string // dotted path, e.g. realm_access.roles
+	// RolesClaims, when set, replace RolesClaim: several dotted claims
+	// whose values are joined (roles_claim as a list).
+	RolesClaims []string
 	ScopesClaim string // default: "scope" (space-separated) or "scp" (array)
 	EmailClaim  string
 	// Cookie, when set, is a cookie the access token may also come from.
@@ -48,7 +51,7 @@ type Options struct {
 type Verifier struct {
 	opts       Options
 	parser     *gojwt.Parser
-	rolesPath  strategies.ClaimPath
+	rolesPath  strategies.ClaimPaths
 	scopesPath strategies.ClaimPath // nil: "scope" (space-separated) or "scp" (array)
 	cache      *tokenCache          // nil when disabled
 }
@@ -75,7 +78,7 @@ func NewVerifier(o Options) (*Verifier, error) {
 		gojwt.WithLeeway(o.Leeway),
 		gojwt.WithTimeFunc(o.Now),
 	)
-	s := &Verifier{opts: o, parser: p, rolesPath: strategies.NewClaimPath(o.RolesClaim, config.DefaultRolesClaim)}
+	s := &Verifier{opts: o, parser: p, rolesPath: rolesPaths(o)}
 	if o.ScopesClaim != "" {
 		s.scopesPath = strategies.NewClaimPath(o.ScopesClaim, "")
 	}
@@ -185,7 +188,7 @@ func (s *Verifier) Verify(ctx context.Context, raw string) (*strategies.Identity
 	if !strategies.EmailUnverified(claims) {
 		id.Email, _ = claims[s.opts.EmailClaim].(string)
 	}
-	id.Roles = strategies.StringList(s.rolesPath.Lookup(claims))
+	id.Roles = s.rolesPath.Strings(claims)
 	id.Scopes = s.scopes(claims)
 	id.ClientID, _ = claims["client_id"].(string)
 	if id.ClientID == "" {
@@ -295,3 +298,12 @@ func (s *Verifier) scopes(claims map[string]any) []string {
 }
 
 var _ strategies.Strategy = (*Verifier)(nil)
+
+// rolesPaths are the claims roles are read from: RolesClaims, else
+// RolesClaim, else the default.
+func rolesPaths(o Options) strategies.ClaimPaths {
+	if len(o.RolesClaims) > 0 {
+		return strategies.NewClaimPaths(o.RolesClaims, config.DefaultRolesClaim)
+	}
+	return strategies.NewClaimPaths([]string{o.RolesClaim}[:min(1, len(o.RolesClaim))], config.DefaultRolesClaim)
+}

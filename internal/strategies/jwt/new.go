@@ -20,7 +20,7 @@ import (
 func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Strategy, error) {
 	o := Options{
 		Name: name, Algorithms: sc.Algorithms, Issuer: sc.Issuer, Audience: sc.Audience, Leeway: sc.Leeway.D(),
-		RolesClaim: sc.RolesClaim, ScopesClaim: sc.ScopesClaim, EmailClaim: sc.EmailClaim, Cookie: sc.Cookie,
+		RolesClaims: sc.RolesClaim, ScopesClaim: sc.ScopesClaim, EmailClaim: sc.EmailClaim, Cookie: sc.Cookie,
 		Now: deps.Now, OnCache: deps.CacheHook("jwt_tokens"),
 	}
 	switch {

@@ -25,7 +25,7 @@ func gatewayConfig(p *oidctest.Provider, cacheTTL time.Duration) *config.Strateg
 		Type: "oauth2", IssuerURL: p.Issuer,
 		ClientID: oidctest.GatewayClientID, ClientSecret: oidctest.GatewayClientSecret,
 		Audience: oidctest.GatewayClientID, CacheTTL: &ttl,
-		RolesClaim: "roles", EmailClaim: "email",
+		RolesClaim: config.ClaimNames{"roles"}, EmailClaim: "email",
 	}
 }
 

@@ -24,7 +24,7 @@ func (s *Strategy) identity(res *introspect.Result) (*strategies.Identity, error
 	} else {
 		id.Scopes = strategies.StringList(claim(res, s.scopesPath))
 	}
-	id.Roles = strategies.StringList(claim(res, s.rolesPath))
+	id.Roles = s.rolesPaths.StringsFrom(func(p strategies.ClaimPath) any { return claim(res, p) })
 	if !strategies.EmailUnverified(res.Extra) {
 		id.Email, _ = claim(res, s.emailPath).(string)
 	}

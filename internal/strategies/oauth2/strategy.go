@@ -85,7 +85,8 @@ type Strategy struct {
 	deps       strategies.Deps
 	log        *slog.Logger
 
-	rolesPath, scopesPath, emailPath strategies.ClaimPath
+	rolesPaths            strategies.ClaimPaths
+	scopesPath, emailPath strategies.ClaimPath
 
 	static     *verifiers           // the verifiers when no discovery is needed
 	discovered *idp.Lazy[verifiers] // else: built once discovery succeeded
@@ -135,7 +136,7 @@ func New(name string, sc *config.Strategy, deps strategies.Deps) (strategies.Str
 			return nil, fmt.Errorf("algorithm %q cannot be verified with a JWKS of public keys", a)
 		}
 	}
-	s.rolesPath = strategies.NewClaimPath(sc.RolesClaim, "")
+	s.rolesPaths = strategies.NewClaimPaths(sc.RolesClaim, "")
 	s.scopesPath = strategies.NewClaimPath(sc.ScopesClaim, "scope")
 	s.emailPath = strategies.NewClaimPath(sc.EmailClaim, "")
 
@@ -207,7 +208,7 @@ func (s *Strategy) build(m *idp.Metadata) (*verifiers, error) {
 		j, err := jwt.NewVerifier(jwt.Options{
 			Name: s.name, Keys: jwt.KeySet(s.deps.KeySets.Get(jwksURL)),
 			Algorithms: s.algorithms, Issuer: s.issuer, Audience: aud, Leeway: s.sc.Leeway.D(),
-			RolesClaim: s.sc.RolesClaim, ScopesClaim: s.sc.ScopesClaim, EmailClaim: s.sc.EmailClaim,
+			RolesClaims: s.sc.RolesClaim, ScopesClaim: s.sc.ScopesClaim, EmailClaim: s.sc.EmailClaim,
 			Now: s.deps.Now, OnCache: s.deps.CacheHook("jwt_tokens"),
 		})
 		if err != nil {

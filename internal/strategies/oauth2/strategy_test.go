@@ -71,7 +71,7 @@ func TestAcceptsTokens(t *testing.T) {
 	})
 	t.Run("dotted roles claim and custom scopes claim", func(t *testing.T) {
 		sc := gatewayConfig(p, time.Minute)
-		sc.RolesClaim, sc.ScopesClaim = "missing.roles", "roles"
+		sc.RolesClaim, sc.ScopesClaim = config.ClaimNames{"missing.roles"}, "roles"
 		s := newStrategy(t, sc, strategies.Deps{})
 		tok := p.ClientCredentialsToken(t, oidctest.ServiceClientID, oidctest.ServiceClientSecret, "data:read")
 		id := mustAccept(t, s, tok)

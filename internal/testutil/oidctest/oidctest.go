@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -91,6 +92,9 @@ type User struct {
 	// (its Bool is omitempty: a false is never written), unless
 	// EmailVerifiedClaim says what to state instead.
 	EmailUnverified bool
+	// Disabled: the user cannot sign in, and the refresh grant and
+	// userinfo refuse tokens issued to them (DisableUser).
+	Disabled bool
 	// EmailVerifiedClaim, for an EmailUnverified user, is stated as
 	// email_verified in ID tokens, userinfo, introspection answers and JWT
 	// access tokens: false as Keycloak does, "false" as Cognito does.
@@ -480,4 +484,52 @@ func (p *Provider) resolve(loc string) string {
 		return p.Issuer + loc
 	}
 	return loc
+}
+
+// SignLogoutToken signs claims as a back-channel logout token (typ
+// logout+jwt) with the provider's own signing key, the one its JWKS
+// publishes. zitadel's example OP does not send back-channel logout tokens
+// itself; tests make the ones it would send (and forgeries of them).
+func (p *Provider) SignLogoutToken(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	key, err := p.store.SigningKey(context.Background())
+	if err != nil {
+		t.Fatalf("oidctest: signing key: %v", err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.SignatureAlgorithm(), Key: jose.JSONWebKey{Key: key.Key(), KeyID: key.ID()}},
+		(&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		t.Fatalf("oidctest: signer: %v", err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatalf("oidctest: signing: %v", err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// SetUserRoles changes a user's roles at the provider: tokens, ID tokens
+// and userinfo answers issued from now on carry them.
+func (p *Provider) SetUserRoles(t testing.TB, id string, roles []string) {
+	t.Helper()
+	if !p.store.users.change(id, func(u *User) { u.Roles = roles }) {
+		t.Fatalf("oidctest: no user %q", id)
+	}
+}
+
+// DisableUser disables a user at the provider: no more sign-in, and the
+// refresh grant and userinfo refuse their tokens.
+func (p *Provider) DisableUser(t testing.TB, id string) {
+	t.Helper()
+	if !p.store.users.change(id, func(u *User) { u.Disabled = true }) {
+		t.Fatalf("oidctest: no user %q", id)
+	}
 }

@@ -28,7 +28,7 @@ type store struct {
 	issuer    string
 	accessTTL time.Duration
 	now       func() time.Time
-	users     map[string]User // by ID; read-only after start
+	users     *userSet
 	// introspectionIssuer: introspection answers carry iss.
 	introspectionIssuer bool
 
@@ -50,13 +50,13 @@ func newStore(issuer string, accessTTL time.Duration, now func() time.Time, clie
 		issuer:    issuer,
 		accessTTL: accessTTL,
 		now:       now,
-		users:     make(map[string]User, len(users)),
+		users:     &userSet{m: make(map[string]User, len(users))},
 		clients:   make(map[string]Client, len(clients)),
 		access:    make(map[string]*accessToken),
 		refresh:   make(map[string]*storage.RefreshToken),
 	}
 	for _, u := range users {
-		s.users[u.ID] = u
+		s.users.m[u.ID] = u
 	}
 	for _, c := range clients {
 		s.clients[c.ID] = c
@@ -80,7 +80,7 @@ func (s *store) putClient(c Client) {
 
 // rolesOf answers the roles of a subject, a user or a client.
 func (s *store) rolesOf(subject string) []string {
-	if u, ok := s.users[subject]; ok {
+	if u, ok := s.users.get(subject); ok {
 		return u.Roles
 	}
 	if c, ok := s.client(subject); ok {
@@ -215,6 +215,9 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 	if !ok || rt.Expiration.Before(s.now()) {
 		return nil, errors.New("invalid refresh_token")
 	}
+	if u, ok := s.users.get(rt.UserID); ok && u.Disabled {
+		return nil, errors.New("user disabled")
+	}
 	cp := *rt // the request may change its scopes
 	return storage.RefreshTokenRequestFromBusiness(&cp), nil
 }
@@ -276,6 +279,9 @@ func (s *store) activeToken(tokenID, subject string) (accessToken, error) {
 	if !a.expires.After(s.now()) {
 		return accessToken{}, errors.New("token is expired")
 	}
+	if u, ok := s.users.get(subject); ok && u.Disabled {
+		return accessToken{}, errors.New("user disabled")
+	}
 	return *a, nil
 }
 
@@ -302,7 +308,7 @@ func (s *store) SetIntrospectionFromToken(_ context.Context, resp *oidc.Introspe
 	resp.Expiration = oidc.FromTime(a.expires)
 	resp.IssuedAt = oidc.FromTime(a.issued)
 	resp.JWTID = a.id
-	if u, ok := s.users[a.subject]; ok {
+	if u, ok := s.users.get(a.subject); ok {
 		resp.Username = u.Username
 		if slices.Contains(a.scopes, oidc.ScopeEmail) {
 			resp.Email, resp.EmailVerified = u.Email, oidc.Bool(!u.EmailUnverified)
@@ -338,7 +344,7 @@ func (s *store) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req
 
 func (s *store) fillUserinfo(ui *oidc.UserInfo, subject string, scopes []string) {
 	ui.Subject = subject
-	if u, ok := s.users[subject]; ok {
+	if u, ok := s.users.get(subject); ok {
 		if slices.Contains(scopes, oidc.ScopeEmail) {
 			ui.Email, ui.EmailVerified = u.Email, oidc.Bool(!u.EmailUnverified)
 			if v := emailVerifiedClaim(u); v != nil {
@@ -366,7 +372,7 @@ func (s *store) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenReque
 	if roles := s.rolesOf(req.GetSubject()); len(roles) > 0 {
 		claims["roles"] = roles
 	}
-	if u, ok := s.users[req.GetSubject()]; ok && slices.Contains(req.GetScopes(), oidc.ScopeEmail) {
+	if u, ok := s.users.get(req.GetSubject()); ok && slices.Contains(req.GetScopes(), oidc.ScopeEmail) {
 		claims["email"] = u.Email
 		if v := emailVerifiedClaim(u); v != nil {
 			claims["email_verified"] = v
@@ -436,22 +442,49 @@ func (o opClient) ClockSkew() time.Duration             { return 0 }
 
 // userStore adapts the configured users to storage.UserStore, which the
 // example's login form checks passwords against.
-type userStore struct{ users map[string]User }
+type userStore struct{ users *userSet }
 
 func (u userStore) GetUserByID(id string) *storage.User {
-	if x, ok := u.users[id]; ok {
+	if x, ok := u.users.get(id); ok && !x.Disabled {
 		return toStorageUser(x)
 	}
 	return nil
 }
 
 func (u userStore) GetUserByUsername(name string) *storage.User {
-	for _, x := range u.users {
-		if x.Username == name {
+	u.users.mu.RLock()
+	defer u.users.mu.RUnlock()
+	for _, x := range u.users.m {
+		if x.Username == name && !x.Disabled {
 			return toStorageUser(x)
 		}
 	}
 	return nil
+}
+
+// userSet holds the users; tests change them while the provider runs
+// (SetUserRoles, DisableUser).
+type userSet struct {
+	mu sync.RWMutex
+	m  map[string]User // by ID
+}
+
+func (u *userSet) get(id string) (User, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	x, ok := u.m[id]
+	return x, ok
+}
+
+func (u *userSet) change(id string, f func(*User)) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	x, ok := u.m[id]
+	if ok {
+		f(&x)
+		u.m[id] = x
+	}
+	return ok
 }
 
 func (u userStore) ExampleClientID() string { return "" }
