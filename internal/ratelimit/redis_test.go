@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -296,14 +297,14 @@ func silentServer(t *testing.T) string {
 // the caller's goroutine) and with one that ignores them (the limiter runs
 // it on a goroutine of its own to bound it).
 func BenchmarkTakeRedis(b *testing.B) {
-	s := redistest.Start(b)
+	addr := benchRedis(b)
 	ctx := context.Background()
 	for _, deadlines := range []bool{true, false} {
 		name := "deadlines"
 		if !deadlines {
 			name = "no-deadlines"
 		}
-		c := redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: deadlines})
+		c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: deadlines})
 		b.Cleanup(func() { _ = c.Close() })
 		l := newRedisLimiter(b, c, Options{Name: "bench", Limit: 1 << 40, Period: time.Hour})
 		if r := l.Take(ctx, "warm"); r.StoreError != nil {
@@ -329,4 +330,15 @@ func BenchmarkTakeRedis(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchRedis is the address of the Redis the benchmarks use:
+// AUTHGATEWAY_BENCH_REDIS when set (a redis-server pinned to another core
+// with taskset, so that its CPU is not counted against the limiter, and
+// shared by builds being compared), else a redis-server started here.
+func benchRedis(b *testing.B) string {
+	if addr := os.Getenv("AUTHGATEWAY_BENCH_REDIS"); addr != "" {
+		return addr
+	}
+	return redistest.Start(b).Addr()
 }
