@@ -23,7 +23,6 @@ import (
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 )
 
-
 // Policy says what a limiter answers when its store fails or times out.
 type Policy int
 
