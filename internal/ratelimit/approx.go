@@ -187,9 +187,9 @@ func (a *approx) sync() {
 	}
 	calls := make([]*redisCall, len(batch))
 	for i, s := range batch {
-		calls[i] = a.l.redis.countCall(s.key, s.k.sent, a.l.rate.Period)
+		calls[i] = a.l.redis.countCall(s.key, s.k.sent)
 	}
-	a.l.redis.roundTrip(calls)
+	a.l.redis.roundTrip(context.Background(), calls)
 	now = time.Now()
 	var failed error
 	a.mu.Lock()
@@ -204,6 +204,10 @@ func (a *approx) sync() {
 		}
 		s.k.global, s.k.sent = count, 0
 		s.k.reset = now.Add(time.Duration(pttl) * time.Millisecond)
+	}
+	for _, c := range calls {
+		<-c.done
+		a.l.redis.release(c)
 	}
 	if failed != nil {
 		a.down = a.l.storeError(failed)

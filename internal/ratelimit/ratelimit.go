@@ -292,7 +292,7 @@ func (l *Limiter) onError(err error) Result {
 // Counting must not depend on the client staying connected: an attacker
 // could otherwise half-close its connection (cancelling the request
 // context) so that its failures are never recorded, and still read the 401.
-// So the store call is detached from ctx's cancellation and bounded by the
+// So the store call ignores ctx's cancellation and is bounded by the
 // limiter's own timeout instead.
 func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Context, error) {
 	if l.mem != nil {
@@ -313,12 +313,10 @@ func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Cont
 // count and the window's remaining milliseconds. Errors are wrapped and
 // reported (storeError).
 func (l *Limiter) redisCall(ctx context.Context, key string, peek bool) (count, pttl int64, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
-	defer cancel()
 	if peek {
 		count, pttl, err = l.redis.peek(ctx, key)
 	} else {
-		count, pttl, err = l.redis.count(ctx, key, 1, l.rate.Period)
+		count, pttl, err = l.redis.count(ctx, key, 1)
 	}
 	if err != nil {
 		return 0, 0, l.storeError(err)

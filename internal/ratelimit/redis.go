@@ -30,12 +30,7 @@ func NewRedis(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.redis = &redisCounter{
-		client:    client,
-		prefix:    keyPrefix(opts.Name) + ":",
-		deadlines: honoursDeadlines(client),
-		timeout:   l.timeout,
-	}
+	l.redis = newRedisCounter(client, opts.Name, opts.Period, l.timeout)
 	if opts.Approximate {
 		l.approx = newApprox(l, opts.SyncInterval, opts.OnSync)
 	}
@@ -61,9 +56,12 @@ if v == false then return {0, 0} end
 return {tonumber(v), redis.call('PTTL', KEYS[1])}`)
 )
 
-type script struct{ src, sha string }
+type script struct {
+	src    string
+	shaArg any // its SHA-1 hex, as EVALSHA's argument
+}
 
-func newScript(src string) script { return script{src: src, sha: redis.NewScript(src).Hash()} }
+func newScript(src string) script { return script{src: src, shaArg: redis.NewScript(src).Hash()} }
 
 // redisCounter runs the counting scripts, and pipelines the calls of
 // concurrent requests: a call made while a round trip is in flight is queued
@@ -79,43 +77,79 @@ type redisCounter struct {
 	client redis.UniversalClient
 	prefix string // keyPrefix(name) + ":"
 	// deadlines: the client bounds every call by its context's deadline,
-	// so a round trip may run on a caller's goroutine.
+	// so a round trip may run on a caller's goroutine, and a caller may
+	// wait for its answer without a timer of its own.
 	deadlines bool
 	timeout   time.Duration
+	periodArg any // the window in milliseconds, as the script's argument
+	calls     sync.Pool
 
 	mu    sync.Mutex
 	queue []*redisCall
 	busy  bool // a round trip is in flight (or about to be)
 }
 
-// redisCall is one script run: its command and, closed once it has its
-// answer, done.
+func newRedisCounter(client redis.UniversalClient, name string, period, timeout time.Duration) *redisCounter {
+	return &redisCounter{
+		client:    client,
+		prefix:    keyPrefix(name) + ":",
+		deadlines: honoursDeadlines(client),
+		timeout:   timeout,
+		periodArg: strconv.FormatInt(period.Milliseconds(), 10),
+		calls:     sync.Pool{New: func() any { return &redisCall{done: make(chan struct{}, 1)} }},
+	}
+}
+
+// redisCall is one script run. Calls are pooled: the command's arguments
+// live in args, and done (buffered) is sent to once the answer is in.
 type redisCall struct {
 	s    *script
+	args [6]any
 	cmd  *redis.Cmd
 	done chan struct{}
 }
 
-// count adds n hits to key's counter (a window of period) and answers the
-// count and the window's remaining milliseconds; peek reads them.
-func (r *redisCounter) count(ctx context.Context, key string, n int64, period time.Duration) (count, pttl int64, err error) {
-	return r.run(ctx, r.countCall(key, n, period))
+// The script argument of a single hit.
+var oneHit any = "1"
+
+// count adds n hits to key's counter and answers the count and the
+// window's remaining milliseconds; peek reads them. ctx carries values
+// (not cancellation: a count must not depend on the client staying).
+func (r *redisCounter) count(ctx context.Context, key string, n int64) (count, pttl int64, err error) {
+	return r.run(ctx, r.countCall(key, n))
 }
 
 func (r *redisCounter) peek(ctx context.Context, key string) (count, pttl int64, err error) {
 	return r.run(ctx, r.newCall(&peekScript, key))
 }
 
-// countCall is the call of count, to send (run, roundTrip) or batch.
-func (r *redisCounter) countCall(key string, n int64, period time.Duration) *redisCall {
-	return r.newCall(&incrScript, key, strconv.FormatInt(n, 10), strconv.FormatInt(period.Milliseconds(), 10))
+// countCall is the call of count, to run, or to send with others
+// (roundTrip; then release it).
+func (r *redisCounter) countCall(key string, n int64) *redisCall {
+	arg := oneHit
+	if n != 1 {
+		arg = strconv.FormatInt(n, 10)
+	}
+	return r.newCall(&incrScript, key, arg, r.periodArg)
 }
 
 func (r *redisCounter) newCall(s *script, key string, args ...any) *redisCall {
-	return &redisCall{s: s, cmd: evalCmd(context.Background(), "evalsha", s.sha, r.prefix+key, args), done: make(chan struct{})}
+	c := r.calls.Get().(*redisCall)
+	c.s = s
+	n := copy(c.args[:], []any{"evalsha", s.shaArg, 1, r.prefix + key})
+	n += copy(c.args[n:], args)
+	c.cmd = redis.NewCmd(context.Background(), c.args[:n]...)
+	c.cmd.SetFirstKeyPos(3)
+	return c
 }
 
-// run sends c with the next round trip and waits for its answer.
+func (r *redisCounter) release(c *redisCall) {
+	c.s, c.cmd, c.args = nil, nil, [6]any{}
+	r.calls.Put(c)
+}
+
+// run sends c with the next round trip and waits for its answer, at most
+// about the limiter's timeout.
 func (r *redisCounter) run(ctx context.Context, c *redisCall) (count, pttl int64, err error) {
 	r.mu.Lock()
 	r.queue = append(r.queue, c)
@@ -127,20 +161,31 @@ func (r *redisCounter) run(ctx context.Context, c *redisCall) (count, pttl int64
 		// Nothing in flight: send at once, on this goroutine (bounded by
 		// the client's deadlines), and leave what queued meanwhile to a
 		// goroutine that sends it.
-		r.roundTrip(r.take())
+		r.roundTrip(ctx, r.take())
 		if r.more() {
 			go r.drain()
 		}
 	case lead:
 		go r.drain()
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		// The call stays queued or in flight; its hit may still count.
-		return 0, 0, ctx.Err()
+	if r.deadlines {
+		// Every round trip ends within the timeout: the one in flight,
+		// then the one that carries c.
+		<-c.done
+	} else {
+		// go-redis would not give up: this caller does. The call stays
+		// queued or in flight (and is not reused); its hit may count.
+		t := time.NewTimer(r.timeout)
+		select {
+		case <-c.done:
+			t.Stop()
+		case <-t.C:
+			return 0, 0, context.DeadlineExceeded
+		}
 	}
-	return countAndTTL(c.cmd)
+	count, pttl, err = countAndTTL(c.cmd)
+	r.release(c)
+	return count, pttl, err
 }
 
 // take empties the queue and returns what it held.
@@ -164,7 +209,7 @@ func (r *redisCounter) more() bool {
 // drain sends the queued calls, a round trip at a time, until none are left.
 func (r *redisCounter) drain() {
 	for {
-		r.roundTrip(r.take())
+		r.roundTrip(context.Background(), r.take())
 		if !r.more() {
 			return
 		}
@@ -172,15 +217,15 @@ func (r *redisCounter) drain() {
 }
 
 // roundTrip sends calls in one round trip (on a cluster, one per node
-// concerned, at once) and answers each.
-func (r *redisCounter) roundTrip(calls []*redisCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+// concerned, at once), bounded by the timeout, and answers each.
+func (r *redisCounter) roundTrip(ctx context.Context, calls []*redisCall) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
 	r.send(ctx, calls)
 	var again []*redisCall
 	for _, c := range calls {
 		if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, &redisCall{cmd: evalCmd(ctx, "eval", c.s.src, c.cmd.Args()[3].(string), c.cmd.Args()[4:])})
+			again = append(again, &redisCall{cmd: evalAgain(ctx, c)})
 		}
 	}
 	if len(again) > 0 {
@@ -195,7 +240,7 @@ func (r *redisCounter) roundTrip(calls []*redisCall) {
 		}
 	}
 	for _, c := range calls {
-		close(c.done)
+		c.done <- struct{}{}
 	}
 }
 
@@ -213,11 +258,10 @@ func (r *redisCounter) send(ctx context.Context, calls []*redisCall) {
 	_, _ = pipe.Exec(ctx)
 }
 
-// evalCmd builds EVAL or EVALSHA of one key.
-func evalCmd(ctx context.Context, name, script, key string, args []any) *redis.Cmd {
-	a := make([]any, 0, 4+len(args))
-	a = append(a, name, script, 1, key)
-	cmd := redis.NewCmd(ctx, append(a, args...)...)
+// evalAgain is c's EVALSHA as EVAL, with the script's source.
+func evalAgain(ctx context.Context, c *redisCall) *redis.Cmd {
+	args := append([]any{"eval", c.s.src}, c.cmd.Args()[2:]...)
+	cmd := redis.NewCmd(ctx, args...)
 	cmd.SetFirstKeyPos(3)
 	return cmd
 }
