@@ -27,6 +27,7 @@ type Metrics struct {
 	upstream     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
 	redisErrors  *prometheus.CounterVec
+	rlSyncs      *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReloadOK prometheus.Gauge
@@ -71,6 +72,9 @@ func New() *Metrics {
 	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",
 	}, []string{"component"})
+	m.rlSyncs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_ratelimit_syncs_total", Help: "Syncs of approximate rate limits to Redis, by limit and result (ok or error).",
+	}, []string{"limit", "result"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_config_reloads_total", Help: "Config reloads by result.",
 	}, []string{"result"})
@@ -90,7 +94,7 @@ func New() *Metrics {
 		Name: "authgateway_config_restart_pending", Help: "The config keys (value 1) whose new values wait for a restart.",
 	}, []string{"key"})
 	m.Registry.MustRegister(m.requests, m.authFailures, m.rateLimited, m.upstream, m.cache,
-		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
+		m.redisErrors, m.rlSyncs, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -149,6 +153,16 @@ type cacheKey struct {
 // RedisError counts a Redis failure in a component (redisconn.ErrorCounter:
 // the Redis client tells of every failed command).
 func (m *Metrics) RedisError(component string) { m.redisErrors.WithLabelValues(component).Inc() }
+
+// RateLimitSync counts a sync of the approximate limit named limit: one
+// pipelined round trip to Redis, failed when err is set.
+func (m *Metrics) RateLimitSync(limit string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.rlSyncs.WithLabelValues(limit, result).Inc()
+}
 
 // ConfigLoaded records a load or reload attempt: hash is the loaded config's
 // on success.

@@ -70,7 +70,7 @@ func (a *App) reload(ctx context.Context) error {
 		return err
 	}
 	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
-		gen.strats.Close()
+		gen.close()
 		return err
 	}
 	gen.refs.Store(1)
