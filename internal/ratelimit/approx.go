@@ -76,6 +76,18 @@ func newApprox(l *Limiter, interval time.Duration, onSync func(error)) *approx {
 // this limiter admitted still counts for the replicas that go on.
 func (a *approx) run() {
 	defer close(a.done)
+	// Start on a multiple of the interval (of the wall clock): replicas
+	// whose clocks agree then sync at about the same instants, which is
+	// when the overshoot bound is its tightest.
+	first := time.NewTimer(time.Until(time.Now().Truncate(a.interval).Add(a.interval)))
+	defer first.Stop()
+	select {
+	case <-first.C:
+		a.sync()
+	case <-a.stop:
+		a.sync()
+		return
+	}
 	t := time.NewTicker(a.interval)
 	defer t.Stop()
 	for {
