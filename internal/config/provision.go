@@ -214,6 +214,10 @@ func (r *Route) provision(serverMaxBody int64) {
 			}
 		}
 		orZero(&rl.OnRedisError, defaultQuotaPolicy)
+		orZero(&rl.Accuracy, "exact")
+		if rl.Accuracy == "approximate" {
+			orZero(&rl.SyncInterval, Duration(defaultSyncInterval))
+		}
 	}
 	if c := r.CORS; c != nil {
 		if len(c.AllowedMethods) == 0 {
@@ -250,6 +254,9 @@ func orDefault[T comparable](c *Config, path string, field *T, def T) {
 }
 
 // orZero sets *field to def when it is the zero value.
+// defaultSyncInterval is rate_limit.sync_interval's default (approximate).
+const defaultSyncInterval = 100 * time.Millisecond
+
 func orZero[T comparable](field *T, def T) {
 	var zero T
 	if *field == zero {

@@ -384,6 +384,13 @@ type RouteLimit struct {
 	By string `yaml:"by"`
 	// OnRedisError is allow (default for quotas) or deny.
 	OnRedisError string `yaml:"on_redis_error"`
+	// Accuracy is exact (default: one atomic Redis operation per request)
+	// or approximate (counted locally, synced every SyncInterval; the limit
+	// may be overshot by what the replicas admit in about one interval).
+	Accuracy string `yaml:"accuracy"`
+	// SyncInterval is how often approximate counts are synced to Redis.
+	// Default 100ms; must be shorter than Period.
+	SyncInterval Duration `yaml:"sync_interval"`
 }
 
 // RateLimits holds the gateway-wide limits.

@@ -586,6 +586,20 @@ func (v *validator) routeLimit(path string, rl *RouteLimit, public bool) {
 	if rl.OnRedisError != "allow" && rl.OnRedisError != "deny" {
 		v.errorf(path+".on_redis_error", "unknown %q (want allow or deny)", rl.OnRedisError)
 	}
+	switch rl.Accuracy {
+	case "exact":
+		if rl.SyncInterval != 0 {
+			v.errorf(path+".sync_interval", "only with accuracy: approximate (exact limits go to Redis on every request)")
+		}
+	case "approximate":
+		if rl.SyncInterval <= 0 {
+			v.errorf(path+".sync_interval", "must be a positive duration")
+		} else if rl.Period > 0 && rl.SyncInterval >= rl.Period {
+			v.errorf(path+".sync_interval", "%v must be shorter than the period (%v)", rl.SyncInterval.D(), rl.Period.D())
+		}
+	default:
+		v.errorf(path+".accuracy", "unknown %q (want exact or approximate)", rl.Accuracy)
+	}
 }
 
 func (v *validator) rateLimits() {

@@ -30,6 +30,7 @@ type Metrics struct {
 	cache        *prometheus.CounterVec
 	redisErrors  *prometheus.CounterVec
 	sessions     *prometheus.CounterVec
+	rlSyncs      *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	configInfo   *prometheus.GaugeVec
 	lastReloadOK prometheus.Gauge
@@ -87,6 +88,9 @@ func New() *Metrics {
 	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_redis_errors_total", Help: "Redis errors and timeouts by component.",
 	}, []string{"component"})
+	m.rlSyncs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgateway_ratelimit_syncs_total", Help: "Syncs of approximate rate limits to Redis, by limit and result (ok or error).",
+	}, []string{"limit", "result"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgateway_config_reloads_total", Help: "Config reloads by result.",
 	}, []string{"result"})
@@ -119,7 +123,7 @@ func New() *Metrics {
 	})
 	m.Registry.MustRegister(m.targetUp, m.targetReqs, m.targetErrs)
 	m.Registry.MustRegister(m.requests, m.authFailures, m.authSuccess, m.rateLimited, m.upstream, m.cache, m.sessions,
-		m.redisErrors, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
+		m.redisErrors, m.rlSyncs, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.restart, m.restartKeys, m.spansDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -193,6 +197,16 @@ type cacheKey struct {
 // RedisError counts a Redis failure in a component (redisconn.ErrorCounter:
 // the Redis client tells of every failed command).
 func (m *Metrics) RedisError(component string) { m.redisErrors.WithLabelValues(component).Inc() }
+
+// RateLimitSync counts a sync of the approximate limit named limit: one
+// pipelined round trip to Redis, failed when err is set.
+func (m *Metrics) RateLimitSync(limit string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.rlSyncs.WithLabelValues(limit, result).Inc()
+}
 
 // ConfigLoaded records a load or reload attempt: hash is the loaded config's
 // on success.

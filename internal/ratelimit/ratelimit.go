@@ -83,6 +83,17 @@ type Options struct {
 	// Outages reports store failures as incidents (shared by every limiter
 	// on the store); nil: not reported here, only in Result.StoreError.
 	Outages *OutageLog
+	// Approximate counts locally and adds the counts to Redis every
+	// SyncInterval (see approx.go) instead of one Redis call per hit. Only
+	// for Redis limiters; the default (false) is exact. Close the limiter
+	// to stop its flusher.
+	Approximate bool
+	// SyncInterval is how often an approximate limiter syncs; it must be
+	// positive and shorter than Period.
+	SyncInterval time.Duration
+	// OnSync, if set, is told the outcome of each sync of an approximate
+	// limiter (nil error: it worked), for metrics.
+	OnSync func(err error)
 }
 
 // Result is the outcome of one limiter call.
@@ -141,9 +152,10 @@ type Limiter struct {
 	policy  Policy
 	timeout time.Duration
 	outages *OutageLog
-	// Exactly one of mem and redis is set.
-	mem   limiter.Store
-	redis *redisStore
+	// Exactly one of mem and redis is set; approx only with redis.
+	mem    limiter.Store
+	redis  *redisCounter
+	approx *approx
 }
 
 // NewMemory returns a limiter whose counters live in this process only.
@@ -178,6 +190,9 @@ func newLimiter(opts Options) (*Limiter, error) {
 	if opts.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", opts.Timeout))
 	}
+	if opts.Approximate && (opts.SyncInterval <= 0 || opts.SyncInterval >= opts.Period) {
+		errs = append(errs, fmt.Errorf("sync interval %v is not within (0, period %v)", opts.SyncInterval, opts.Period))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rate limiter %q: %w", opts.Name, err)
 	}
@@ -194,12 +209,24 @@ func newLimiter(opts Options) (*Limiter, error) {
 	}, nil
 }
 
+// Close stops what the limiter runs in the background (an approximate
+// limiter's flusher, after a last sync of its counts). It is safe to call
+// more than once; the limiter must not be used after.
+func (l *Limiter) Close() {
+	if l.approx != nil {
+		l.approx.close()
+	}
+}
+
 func keyPrefix(name string) string { return "authgateway:ratelimit:" + name }
 
 // Take counts one hit for key and reports whether it is over the limit:
 // with Limit n, the first n hits of a window pass and every later one is
 // Reached. It is the check for per-route quotas.
 func (l *Limiter) Take(ctx context.Context, key string) Result {
+	if l.approx != nil {
+		return l.approx.hit(ctx, key, hitTake)
+	}
 	c, err := l.call(ctx, key, false)
 	if err != nil {
 		return l.onError(err)
@@ -216,6 +243,9 @@ func (l *Limiter) Take(ctx context.Context, key string) Result {
 // Reached only when count > Limit, which would let an 11th attempt
 // through; Peek therefore tests count >= Limit, seen as Remaining == 0.)
 func (l *Limiter) Peek(ctx context.Context, key string) Result {
+	if l.approx != nil {
+		return l.approx.hit(ctx, key, hitPeek)
+	}
 	c, err := l.call(ctx, key, true)
 	if err != nil {
 		return l.onError(err)
@@ -227,6 +257,9 @@ func (l *Limiter) Peek(ctx context.Context, key string) Result {
 // the budget is spent (count >= Limit), the same condition Peek checks; the
 // caller may use it to put Retry-After on the response it is sending.
 func (l *Limiter) Add(ctx context.Context, key string) Result {
+	if l.approx != nil {
+		return l.approx.hit(ctx, key, hitAdd)
+	}
 	c, err := l.call(ctx, key, false)
 	if err != nil {
 		return l.onError(err)
@@ -259,66 +292,63 @@ func (l *Limiter) onError(err error) Result {
 // Counting must not depend on the client staying connected: an attacker
 // could otherwise half-close its connection (cancelling the request
 // context) so that its failures are never recorded, and still read the 401.
-// So the store call is detached from ctx's cancellation and bounded by the
+// So the store call ignores ctx's cancellation and is bounded by the
 // limiter's own timeout instead.
 func (l *Limiter) call(ctx context.Context, key string, peek bool) (limiter.Context, error) {
 	if l.mem != nil {
 		// No I/O: cannot block and never fails.
-		return op(ctx, l.mem, key, l.rate, peek)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
-	defer cancel()
-	var o outcome
-	if l.redis.deadlines {
-		// The client bounds the call by ctx's deadline itself (as redisconn
-		// builds them): run it on this goroutine, which saves a goroutine,
-		// its stack growth through go-redis and a channel per request.
-		o.c, o.err = op(ctx, l.redis, key, l.rate, peek)
-	} else {
-		o = l.bounded(ctx, key, peek)
-	}
-	if o.err != nil {
-		what := "rate limit store"
-		if errors.Is(o.err, context.DeadlineExceeded) {
-			// A down Redis shows as a timeout more often than as a refused
-			// connection (the client retries within the bound): say so.
-			what += fmt.Sprintf(": no answer from Redis within %v", l.timeout)
+		if peek {
+			return l.mem.Peek(ctx, key, l.rate)
 		}
-		err := fmt.Errorf("%s: %w", what, o.err)
-		l.outages.failed(l.name, l.policy, err)
+		return l.mem.Increment(ctx, key, 1, l.rate)
+	}
+	count, pttl, err := l.redisCall(ctx, key, peek)
+	if err != nil {
 		return limiter.Context{}, err
 	}
-	l.outages.succeeded()
-	return o.c, nil
+	return l.state(time.Now(), count, pttl), nil
 }
 
-// bounded runs the store call on a goroutine of its own and gives up when
-// ctx is done: go-redis ignores deadlines without ContextTimeoutEnabled.
-// The abandoned call finishes in the background within the client's own
-// timeouts; its hit may still be counted.
-func (l *Limiter) bounded(ctx context.Context, key string, peek bool) outcome {
-	done := make(chan outcome, 1)
-	go func() {
-		var o outcome
-		o.c, o.err = op(ctx, l.redis, key, l.rate, peek)
-		done <- o
-	}()
-	select {
-	case o := <-done:
-		return o
-	case <-ctx.Done():
-		return outcome{err: ctx.Err()}
-	}
-}
-
-type outcome struct {
-	c   limiter.Context
-	err error
-}
-
-func op(ctx context.Context, st limiter.Store, key string, rate limiter.Rate, peek bool) (limiter.Context, error) {
+// redisCall counts one hit of key in Redis, or peeks, and answers the
+// count and the window's remaining milliseconds. Errors are wrapped and
+// reported (storeError).
+func (l *Limiter) redisCall(ctx context.Context, key string, peek bool) (count, pttl int64, err error) {
 	if peek {
-		return st.Peek(ctx, key, rate)
+		count, pttl, err = l.redis.peek(ctx, key)
+	} else {
+		count, pttl, err = l.redis.count(ctx, key, 1)
 	}
-	return st.Increment(ctx, key, 1, rate)
+	if err != nil {
+		return 0, 0, l.storeError(err)
+	}
+	l.outages.succeeded()
+	return count, pttl, nil
+}
+
+// storeError wraps a failed store call and reports it to the outage log.
+func (l *Limiter) storeError(err error) error {
+	what := "rate limit store"
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A down Redis shows as a timeout more often than as a refused
+		// connection (the client retries within the bound): say so.
+		what += fmt.Sprintf(": no answer from Redis within %v", l.timeout)
+	}
+	err = fmt.Errorf("%s: %w", what, err)
+	l.outages.failed(l.name, l.policy, err)
+	return err
+}
+
+// state is the limiter.Context of a counter at count whose window ends in
+// pttl milliseconds (unknown when <= 0: a whole period), as ulule's stores
+// compute it.
+func (l *Limiter) state(now time.Time, count, pttl int64) limiter.Context {
+	exp := now.Add(l.rate.Period)
+	if pttl > 0 {
+		exp = now.Add(time.Duration(pttl) * time.Millisecond)
+	}
+	c := limiter.Context{Limit: l.rate.Limit, Reset: exp.Unix(), Reached: true}
+	if count <= l.rate.Limit {
+		c.Remaining, c.Reached = l.rate.Limit-count, false
+	}
+	return c
 }

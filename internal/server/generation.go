@@ -35,6 +35,9 @@ type generation struct {
 	// with several targets, https or h2c upstreams): health checks run
 	// from start until the generation closes.
 	upstreams generationUpstreams
+	// limiters are the generation's own (approximate quotas, whose
+	// flushers run until the generation closes).
+	limiters []*ratelimit.Limiter
 
 	// refs counts the App's reference while the generation is current and
 	// one per request in flight on it; at zero it is closed, and can never
@@ -70,8 +73,17 @@ func (g *generation) tryAcquire() bool {
 // release drops one reference; the last one closes the generation.
 func (g *generation) release() {
 	if g.refs.Add(-1) == 0 {
-		g.upstreams.close()
-		g.strats.Close()
+		g.close()
+	}
+}
+
+// close stops what the generation runs: its strategies, and its
+// limiters' flushers (after a last sync of their counts).
+func (g *generation) close() {
+	g.upstreams.close()
+	g.strats.Close()
+	for _, l := range g.limiters {
+		l.Close()
 	}
 }
 
@@ -133,11 +145,10 @@ func (a *App) buildGeneration(cfg *config.Config) (_ *generation, err error) {
 	}
 	defer func() {
 		if err != nil {
-			g.upstreams.close()
-			g.strats.Close()
+			g.close()
 		}
 	}()
-	table, err := a.buildTable(cfg, g.strats, &g.upstreams)
+	table, err := a.buildTable(cfg, g)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +215,8 @@ func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Ha
 	return endpoints
 }
 
-func (a *App) buildTable(cfg *config.Config, strats builtin.Set, ups *generationUpstreams) (*proxy.Table, error) {
+func (a *App) buildTable(cfg *config.Config, g *generation) (*proxy.Table, error) {
+	strats := g.strats
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -216,7 +228,7 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set, ups *generation
 		if err := routeExtras(rt, rc); err != nil {
 			return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].request_headers", i), "%v", err)}
 		}
-		if err := a.routeUpstreams(cfg, i, rt, ups); err != nil {
+		if err := a.routeUpstreams(cfg, i, rt, &g.upstreams); err != nil {
 			return nil, err
 		}
 		if c := rc.CORS; c != nil {
@@ -229,7 +241,7 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set, ups *generation
 			}
 		}
 		if rl := rc.RateLimit; rl != nil {
-			l, err := a.limiter(ratelimit.Options{Name: "route:" + rc.Name, Limit: rl.Limit, Period: rl.Period.D()}, rl.OnRedisError)
+			l, err := a.routeLimiter(g, "route:"+rc.Name, rl)
 			if err != nil {
 				return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].rate_limit", i), "%v", err)}
 			}
@@ -275,4 +287,28 @@ func routeExtras(rt *proxy.Route, rc *config.Route) error {
 		}
 	}
 	return nil
+}
+
+// routeLimiter is a route's quota. An approximate one (with Redis) belongs
+// to g: its local counts and flusher live as long as the generation, and
+// its last sync hands its counts to the next one through Redis.
+func (a *App) routeLimiter(g *generation, name string, rl *config.RouteLimit) (*ratelimit.Limiter, error) {
+	o := ratelimit.Options{Name: name, Limit: rl.Limit, Period: rl.Period.D()}
+	if rl.Accuracy != "approximate" || a.Redis == nil {
+		// Without Redis, counts are in this process anyway: exact.
+		return a.limiter(o, rl.OnRedisError)
+	}
+	p, err := ratelimit.ParsePolicy(rl.OnRedisError)
+	if err != nil {
+		return nil, err
+	}
+	o.OnStoreError, o.Outages = p, a.outages
+	o.Approximate, o.SyncInterval = true, rl.SyncInterval.D()
+	o.OnSync = func(err error) { a.Metrics.RateLimitSync(name, err) }
+	l, err := ratelimit.NewRedis(a.Redis, o)
+	if err != nil {
+		return nil, err
+	}
+	g.limiters = append(g.limiters, l)
+	return l, nil
 }

@@ -72,8 +72,7 @@ func (a *App) reload(ctx context.Context) error {
 		return err
 	}
 	if err := gen.start(redisconn.WithErrorCounter(ctx, a.Metrics)); err != nil {
-		gen.upstreams.close()
-		gen.strats.Close()
+		gen.close()
 		return err
 	}
 	gen.refs.Store(1)

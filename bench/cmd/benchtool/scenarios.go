@@ -122,6 +122,7 @@ func scenarios() []*scenario {
 		jwtScenario("gw-jwt-es256-uncached", "ES256", -1, false),
 		withOptional(jwtScenario("gw-jwt-rs256-uncached", "RS256", -1, false)),
 		ratelimitRedisScenario(false),
+		ratelimitApproxScenario(),
 		apiKeyScenario("gw-apikey-memory", "file", false),
 		basicScenario(),
 		apiKeyScenario("gw-apikey-redis", "redis", false),
@@ -184,6 +185,24 @@ func ratelimitRedisScenario(cluster bool) *scenario {
 		creds: countRedis(mintCreds(1000), cluster)}
 	if cluster {
 		return onCluster(sc, "gw-jwt-hs256-ratelimit-redis")
+	}
+	return sc
+}
+
+// ratelimitApproxScenario: gw-jwt-hs256-ratelimit-redis with the quota's
+// accuracy: approximate twin (counted locally, synced every 100ms).
+func ratelimitApproxScenario() *scenario {
+	sc := ratelimitRedisScenario(false)
+	sc.name = "gw-jwt-hs256-ratelimit-approx-redis"
+	sc.desc = "gw-jwt-hs256-ratelimit-redis with accuracy: approximate, sync_interval: 100ms (local counts, one pipelined sync per interval)"
+	exact := sc.gateway
+	sc.gateway = func(ctx context.Context, e *env, c *gwConfig) error {
+		if err := exact(ctx, e, c); err != nil {
+			return err
+		}
+		rl := c.Routes[len(c.Routes)-1]["rate_limit"].(map[string]any)
+		rl["accuracy"], rl["sync_interval"] = "approximate", "100ms"
+		return nil
 	}
 	return sc
 }
