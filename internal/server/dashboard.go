@@ -17,6 +17,11 @@ import (
 // load, and its routes as the gateway understood them.
 func (a *App) adminView(context.Context) admin.View {
 	cfg := a.Config()
+	var health map[string][]admin.TargetStatus
+	if g := a.acquire(); g != nil {
+		cfg, health = g.cfg, g.upstreams.byRoute()
+		g.release()
+	}
 	v := admin.View{ConfigPath: cfg.Path, Hash: cfg.Hash}
 	if t := a.reloadAt.Load(); t != nil {
 		v.ReloadAt = *t
@@ -31,6 +36,9 @@ func (a *App) adminView(context.Context) admin.View {
 		}
 		if rc.UpstreamURL != nil {
 			rv.Upstream = rc.UpstreamURL.Redacted()
+		}
+		if ts, ok := health[rc.Name]; ok {
+			rv.Health = targetSnapshot(ts)
 		}
 		v.Routes = append(v.Routes, rv)
 	}
@@ -61,4 +69,26 @@ func (a *App) keyManager(_ context.Context, name string) (admin.KeyManager, erro
 func (a *App) auditKeyEvent(event, strategy, keyID, subject string) {
 	name := map[string]string{"key_created": audit.KeyCreated, "key_revoked": audit.KeyRevoked, "key_rotated": audit.KeyRotated}[event]
 	a.Audit.Write(audit.Event{Time: time.Now().UTC(), Event: name, Strategy: strategy, KeyID: keyID, Subject: subject, Detail: "admin dashboard"})
+}
+
+// targetSnapshot is a route's target health as it was when the view was
+// made: the page never reaches into a generation it holds no reference on.
+type targetSnapshot []admin.TargetStatus
+
+func (t targetSnapshot) Targets() []admin.TargetStatus { return t }
+
+// byRoute is every pool's target health by route name, for the dashboard.
+func (u *generationUpstreams) byRoute() map[string][]admin.TargetStatus {
+	out := make(map[string][]admin.TargetStatus, len(u.pools))
+	for _, h := range u.health() {
+		ts := admin.TargetStatus{URL: h.Target, Healthy: h.Up}
+		switch {
+		case !h.Up:
+			ts.Detail = "down: connection refused or failing its health check"
+		case !h.Probed:
+			ts.Detail = "not probed yet"
+		}
+		out[h.Route] = append(out[h.Route], ts)
+	}
+	return out
 }

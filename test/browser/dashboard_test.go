@@ -31,6 +31,12 @@ func TestBrowserDashboard(t *testing.T) {
 	ctx := newBrowser(t)
 	up := httptest.NewServer(&recorder{})
 	t.Cleanup(up.Close)
+	// Two instances of a billing app behind one route, with health checks:
+	// billing2 is stopped during the test and must show down.
+	billing1 := httptest.NewServer(&recorder{})
+	t.Cleanup(billing1.Close)
+	billing2 := httptest.NewServer(&recorder{})
+	t.Cleanup(billing2.Close)
 
 	dir := t.TempDir()
 	tok := make([]byte, 32)
@@ -64,9 +70,14 @@ routes:
     path: /status
     upstream: %s
     public: true
+  - name: billing
+    path: /billing
+    upstreams: [%s, %s]
+    health_check: {path: /healthz, interval: 200ms, timeout: 200ms, unhealthy_after: 1, healthy_after: 1}
+    public: true
 rate_limits:
   auth_failures: {limit: 100000, period: 1m}
-`, mainAddr, adminAddr, up.URL, up.URL)
+`, mainAddr, adminAddr, up.URL, up.URL, billing1.URL, billing2.URL)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -169,11 +180,42 @@ rate_limits:
 				t.Errorf("routes table lacks %q:\n%s", want, rows)
 			}
 		}
-		// Upstream health checks are not on this branch yet (issue 16):
-		// the route shows its upstream and says it is not checked.
+		// A single upstream without health checks says so.
 		if !strings.Contains(rows, "health not checked") {
 			t.Errorf("routes table does not say upstream health is not checked:\n%s", rows)
 		}
+	})
+
+	t.Run("a stopped upstream turns down", func(t *testing.T) {
+		billingTargets := func() (string, error) {
+			if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#routes"))); err != nil {
+				return "", err
+			}
+			return chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#routes tbody tr")].filter(r => r.textContent.includes("/billing")).map(r => r.innerText).join("\n")`))
+		}
+		poll.Until(t, 15*time.Second, "both billing targets up", func() error {
+			row, err := billingTargets()
+			if err != nil || strings.Count(row, " up") != 2 || !strings.Contains(row, billing2.URL) {
+				return fmt.Errorf("billing row %q (%v)", row, err)
+			}
+			return nil
+		})
+		billing2.Close()
+		poll.Until(t, 15*time.Second, "billing2 down on the page", func() error {
+			row, err := billingTargets()
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(row, "\n") {
+				if strings.Contains(line, billing2.URL) && strings.Contains(line, "down") {
+					if !strings.Contains(row, billing1.URL+" up") {
+						return fmt.Errorf("billing1 not shown up: %q", row)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("billing row %q", row)
+		})
 	})
 
 	bogus := "pk_live_" + strings.Repeat("Z", 43)
