@@ -224,6 +224,11 @@ type Route struct {
 	// tokens.signing_keys stating the identity, so the upstream can check the
 	// request came through the gateway (verify with /.well-known/jwks.json).
 	IdentityToken bool `yaml:"identity_token"`
+	// AllowIf is a CEL expression over identity, request and now, checked
+	// after roles and scopes: false or an evaluation error is 403
+	// (README.md, "Policies (allow_if)"). Default "": no policy. Compiled
+	// when the config loads; not on public routes.
+	AllowIf string `yaml:"allow_if"`
 	// CanonicalPath is Path in the form the route table uses (set by Load).
 	CanonicalPath string `yaml:"-"`
 	// UpstreamURL is Upstream parsed (set by Load).

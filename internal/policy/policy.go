@@ -10,16 +10,18 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 )
 
 // CostLimit bounds the work of one evaluation, in CEL cost units (about one
 // per comparison, field read or list element visited; string operations by
-// length). An expression that would go over it is refused at load when its
-// cheapest path already does, and stops with an error, which denies, when a
-// request makes it do: no request can make the gateway loop over a large
-// list or header map for long. 10,000 units is a few microseconds of work,
-// and hundreds of times what a policy over roles, claims and headers needs.
+// length). An expression whose cheapest path goes over it is refused at
+// load; one with a loop (all, exists, map, ...) that a request drives over
+// it stops with an error, which denies: no request can make the gateway
+// loop over a large list or header map for long. 10,000 units is some
+// tens of microseconds of work, and far more than a policy over roles,
+// claims and headers needs.
 const CostLimit = 10_000
 
 // maxExpressionSize bounds the source of an expression (code points), and
@@ -84,28 +86,39 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty expression")
 	}
-	ast, iss := e.env.Compile(src)
+	checked, iss := e.env.Compile(src)
 	if err := iss.Err(); err != nil {
 		return nil, issuesError(iss)
 	}
-	if !ast.OutputType().IsExactType(types.BoolType) {
-		return nil, fmt.Errorf("must be a bool expression, is %s (compare a dyn claim explicitly: identity.claims.admin == true)", ast.OutputType())
+	if !checked.OutputType().IsExactType(types.BoolType) {
+		return nil, fmt.Errorf("must be a bool expression, is %s (compare a dyn claim explicitly: identity.claims.admin == true)", checked.OutputType())
 	}
-	est, err := e.env.EstimateCost(ast, sizeEstimator{})
+	est, err := e.env.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
 		return nil, fmt.Errorf("estimating cost: %w", err)
 	}
 	if est.Min > CostLimit {
 		return nil, fmt.Errorf("too costly: at least %d cost units per request, the limit is %d", est.Min, CostLimit)
 	}
-	prg, err := e.env.Program(ast,
-		cel.CostLimit(CostLimit),
-		cel.EvalOptions(cel.OptOptimize), // constant folding, regexes compiled once
-	)
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)} // constant folding, regexes compiled once
+	if hasComprehension(checked) {
+		opts = append(opts, cel.CostLimit(CostLimit))
+	}
+	prg, err := e.env.Program(checked, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("planning: %w", err)
 	}
 	return &Program{source: src, prg: prg}, nil
+}
+
+// hasComprehension reports whether the expression loops (all, exists,
+// exists_one, map, filter). Only a loop makes an expression's work grow
+// with the product of its inputs' sizes; without one it is a fixed number
+// of operations, each at most linear in a value the gateway already
+// bounds (headers, a token's claims). Tracking the cost at run time
+// doubles an evaluation's time, so it is done for loops only.
+func hasComprehension(a *cel.Ast) bool {
+	return len(ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.KindMatcher(ast.ComprehensionKind))) > 0
 }
 
 // issuesError is the checker's issues, each at its place in the

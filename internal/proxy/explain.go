@@ -30,6 +30,7 @@ type Explanation struct {
 	RolesRequired  []string          `json:"roles_required,omitempty"`
 	ScopesRequired []string          `json:"scopes_required,omitempty"`
 	Authorization  string            `json:"authorization,omitempty"` // "ok", or why not
+	Policy         *PolicyView       `json:"policy,omitempty"`
 	RateLimit      string            `json:"rate_limit,omitempty"`
 	// Status is the gateway's own answer (200 when it forwards; 0 when one
 	// of its endpoints answers).
@@ -112,13 +113,14 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	if id := d.Identity; id != nil {
 		ex.Identity = &IdentityView{Subject: id.Subject, Email: id.Email, Roles: id.Roles, Scopes: id.Scopes, ClientID: id.ClientID, Strategy: id.Strategy}
 		switch d.Reason {
-		case ReasonMissingRole, ReasonMissingScope:
+		case ReasonMissingRole, ReasonMissingScope, ReasonPolicyDenied:
 			ex.Authorization = d.Reason
 		case ReasonCrossOriginRefused:
 		default:
 			ex.Authorization = "ok"
 		}
 	}
+	ex.Policy = st.policyView()
 	// The quota's step ran when it set its headers or refused.
 	if rt := d.Route; rt != nil && rt.Limit != nil && (h.Get("RateLimit-Limit") != "" || d.Reason == ReasonRouteQuota) {
 		by := "subject"

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/policy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
@@ -149,6 +150,11 @@ type reqState struct {
 	// steps are the strategies' results, recorded for explain only.
 	steps []strategies.Outcome
 	ev    Event
+
+	// policyIn is allow_if's input (kept here: no allocation of its own),
+	// policy its result.
+	policyIn policy.Input
+	policy   policyResult
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's

@@ -173,6 +173,10 @@ func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Ha
 }
 
 func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, error) {
+	policies, err := compilePolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -180,6 +184,7 @@ func (a *App) buildTable(cfg *config.Config, strats builtin.Set) (*proxy.Table, 
 			Upstream: rc.UpstreamURL, Public: rc.Public,
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
 			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
+			Policy: policies[i],
 		}
 		if c := rc.CORS; c != nil {
 			rt.CORS = proxy.NewCORSPolicy(c.AllowedOrigins, c.AllowedMethods, c.AllowedHeaders, c.ExposedHeaders, c.AllowCredentials, c.MaxAge.D())
