@@ -113,7 +113,7 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 	if id := d.Identity; id != nil {
 		ex.Identity = &IdentityView{Subject: id.Subject, Email: id.Email, Roles: id.Roles, Scopes: id.Scopes, ClientID: id.ClientID, Strategy: id.Strategy}
 		switch d.Reason {
-		case ReasonMissingRole, ReasonMissingScope, ReasonPolicyDenied:
+		case ReasonMissingRole, ReasonMissingScope:
 			ex.Authorization = d.Reason
 		case ReasonCrossOriginRefused:
 		default:
