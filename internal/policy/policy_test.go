@@ -3,6 +3,8 @@ package policy
 import (
 	"net/http"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +249,32 @@ func TestInputKeepsMaps(t *testing.T) {
 	other.Header = http.Header{"X-Tenant": {"b"}}
 	if ok, _ := p.Eval(other); ok {
 		t.Errorf("another request's headers were reused")
+	}
+}
+
+// TestReadmeExamples compiles every allow_if of the README's policy
+// section and the shipped config, as printed.
+func TestReadmeExamples(t *testing.T) {
+	env := testEnv(t)
+	for _, file := range []string{"../../README.md", "../../configs/gateway.yaml"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		if i := strings.Index(text, "## Policies (allow_if)"); i >= 0 {
+			text = text[i:]
+			text = text[:strings.Index(text, "\n## Logs")]
+		}
+		found := regexp.MustCompile(`allow_if: '(.*)'`).FindAllStringSubmatch(text, -1)
+		if len(found) == 0 {
+			t.Fatalf("%s: no allow_if example", file)
+		}
+		for _, m := range found {
+			expr := strings.ReplaceAll(m[1], "''", "'")
+			if _, err := env.Compile(expr); err != nil {
+				t.Errorf("%s: %s: %v", file, expr, err)
+			}
+		}
 	}
 }
