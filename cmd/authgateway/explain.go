@@ -169,6 +169,13 @@ func printExplanation(w io.Writer, ex *proxy.Explanation) {
 	if len(ex.RolesRequired) > 0 || len(ex.ScopesRequired) > 0 {
 		p("requires:  roles any of [%s], scopes all of [%s]: %s", strings.Join(ex.RolesRequired, ","), strings.Join(ex.ScopesRequired, " "), orDash(ex.Authorization))
 	}
+	if pv := ex.Policy; pv != nil {
+		res := pv.Result
+		if pv.Error != "" {
+			res += ": " + pv.Error
+		}
+		p("allow_if:  %s => %s", pv.AllowIf, res)
+	}
 	if ex.RateLimit != "" {
 		p("limit:     %s", ex.RateLimit)
 	}

@@ -128,6 +128,12 @@ routes: [{path: /, upstream: "http://x", public: true}]
   jwt: {type: jwt, issuer: a, audience: b, algorithms: [RS256], jwks_url: "https://idp/jwks"}
 routes: [{path: /, upstream: "http://x", public: true, strategies: [jwt]}]
 `, nil, []string{"gw.yaml:3: routes[0].public: a public route takes no strategies"}},
+		{"public with allow_if", `routes:
+  - path: /
+    upstream: "http://x"
+    public: true
+    allow_if: 'ip_in(request.client_ip, "10.0.0.0/8")'
+`, nil, []string{"gw.yaml:5: routes[0].allow_if: a public route has no identity to check"}},
 		{"hmac with jwks", `strategies:
   jwt: {type: jwt, issuer: a, audience: b, algorithms: [HS256], jwks_url: "https://idp/jwks"}
 routes: [{path: /, upstream: "http://x", strategies: [jwt]}]

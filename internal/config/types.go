@@ -322,6 +322,11 @@ type Route struct {
 	// HostName is Host in lower case without a trailing dot (set by Provision).
 	HostName string `yaml:"-"`
 
+	// AllowIf is a CEL expression over identity, request and now, checked
+	// after roles and scopes: false or an evaluation error is 403
+	// (README.md, "Policies (allow_if)"). Default "": no policy. Compiled
+	// when the config loads; not on public routes.
+	AllowIf string `yaml:"allow_if"`
 	// CanonicalPath is Path in the form the route table uses (set by Load).
 	CanonicalPath string `yaml:"-"`
 	// UpstreamURL is Upstream parsed (set by Load).

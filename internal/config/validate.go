@@ -510,6 +510,8 @@ func (v *validator) routes() {
 			v.errorf(path+".public", "a public route takes no strategies")
 		case r.Public && (len(r.Roles) > 0 || len(r.Scopes) > 0):
 			v.errorf(path+".public", "a public route cannot require roles or scopes")
+		case r.Public && r.AllowIf != "":
+			v.errorf(path+".allow_if", "a public route has no identity to check: drop allow_if or public: true")
 		case !r.Public && len(r.Strategies) == 0:
 			v.errorf(path+".strategies", "a route needs strategies, or public: true")
 		}

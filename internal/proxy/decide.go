@@ -202,7 +202,7 @@ func (g *Gateway) match(st *reqState, r *http.Request) Decision {
 }
 
 // authenticate runs the auth-failure limit, the route's strategies, and the
-// cross-origin, role and scope checks.
+// cross-origin, role and scope checks, then the route's allow_if.
 func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via door) Decision {
 	ctx, rt := r.Context(), st.route
 	if d := g.failureLimit(ctx, st, h); d.decided() {
@@ -228,6 +228,9 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	case ReasonMissingScope:
 		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+strings.Join(rt.Scopes, " ")+`"`)
 		return refuse(http.StatusForbidden, OutcomeForbidden, ReasonMissingScope, "insufficient scope")
+	}
+	if rt.Policy != nil {
+		return g.checkPolicy(r, st)
 	}
 	return Decision{}
 }

@@ -42,6 +42,7 @@ type Explanation struct {
 	RolesRequired  []string          `json:"roles_required,omitempty"`
 	ScopesRequired []string          `json:"scopes_required,omitempty"`
 	Authorization  string            `json:"authorization,omitempty"` // "ok", or why not
+	Policy         *PolicyView       `json:"policy,omitempty"`
 	RateLimit      string            `json:"rate_limit,omitempty"`
 	// Status is the gateway's own answer (200 when it forwards; 0 when one
 	// of its endpoints answers).
@@ -139,6 +140,7 @@ func (g *Gateway) Explain(r *http.Request) *Explanation {
 			ex.Authorization = "ok"
 		}
 	}
+	ex.Policy = st.policyView()
 	// The quota's step ran when it set its headers or refused.
 	if rt := d.Route; rt != nil && rt.Limit != nil && (h.Get("RateLimit-Limit") != "" || d.Reason == ReasonRouteQuota) {
 		by := "subject"

@@ -20,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/authgateway/authgateway/internal/policy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
 	"github.com/authgateway/authgateway/internal/tracing"
@@ -182,6 +183,11 @@ type reqState struct {
 	// steps are the strategies' results, recorded for explain only.
 	steps []strategies.Outcome
 	ev    Event
+
+	// policyIn is allow_if's input (kept here: no allocation of its own),
+	// policy its result.
+	policyIn policy.Input
+	policy   policyResult
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's

@@ -106,6 +106,10 @@ const (
 	ReasonMissingScope         = "missing_scope"
 	ReasonRouteQuota           = "route_quota"
 	ReasonBodyTooLarge         = "body_too_large"
+
+	// ReasonPolicyDenied: the route's allow_if was false or failed.
+	ReasonPolicyDenied = "policy_denied"
+
 	// Refusals of /auth/verify's caller.
 	ReasonUntrustedCaller    = "untrusted_forward_auth_caller"
 	ReasonBadOriginalRequest = "bad_original_request"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgateway/authgateway/internal/headertmpl"
+	"github.com/authgateway/authgateway/internal/policy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/routing"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -24,6 +25,9 @@ type Route struct {
 	Chain    []strategies.Named
 	Roles    []string // any of
 	Scopes   []string // all of
+	// Policy is the route's allow_if, checked after roles and scopes; nil
+	// when none.
+	Policy *policy.Program
 	// PassCredentials keeps credential headers for the upstream.
 	PassCredentials bool
 	MaxBodyBytes    int64 // <= 0: no limit

@@ -32,7 +32,7 @@ func (a *App) adminView(context.Context) admin.View {
 	for _, rc := range cfg.Routes {
 		rv := admin.RouteView{
 			Name: rc.Name, Host: rc.HostName, Path: rc.CanonicalPath, Methods: rc.Methods, Strategies: rc.Strategies,
-			Roles: rc.Roles, Scopes: rc.Scopes, Public: rc.Public,
+			Roles: rc.Roles, Scopes: rc.Scopes, Public: rc.Public, Policy: rc.AllowIf,
 		}
 		if rc.UpstreamURL != nil {
 			rv.Upstream = rc.UpstreamURL.Redacted()

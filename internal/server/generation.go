@@ -217,6 +217,10 @@ func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Ha
 
 func (a *App) buildTable(cfg *config.Config, g *generation) (*proxy.Table, error) {
 	strats := g.strats
+	policies, err := compilePolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
@@ -224,6 +228,7 @@ func (a *App) buildTable(cfg *config.Config, g *generation) (*proxy.Table, error
 			Upstream: rc.UpstreamURL, Public: rc.Public,
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
 			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
+			Policy: policies[i],
 		}
 		if err := routeExtras(rt, rc); err != nil {
 			return nil, config.Errors{cfg.Problem(fmt.Sprintf("routes[%d].request_headers", i), "%v", err)}

@@ -143,7 +143,7 @@ func scenarios() []*scenario {
 			}},
 		authFailRedisScenario(false),
 		{name: "gw-legacy-route", target: targetGateway, path: pathAPI,
-			desc:     "legacy route: gw-jwt-hs256's 1000 tokens on a route with host, strip_prefix (the upstream gets /items) and three templated request_headers ({subject}, {roles}, {claims.email})",
+			desc:     "legacy route: gw-jwt-hs256's 1000 tokens on a route with host, strip_prefix (the upstream gets /items) and three templated request_headers ({subject}, {roles}, {claims.email}) and an allow_if CEL policy (email domain or ops role)",
 			baseline: "bare-proxy-bearer",
 			gateway:  legacyRouteGateway,
 			creds:    mintCreds(1000)},
@@ -328,10 +328,9 @@ func legacyRouteGateway(_ context.Context, e *env, c *gwConfig) error {
 		"X-User-Roles":   "{roles}",
 		"X-User-Email":   "{claims.email}",
 	}
-	// ALLOW_IF (issue 16, helper "cel"): the legacy route's allow_if goes
-	// here, one line, e.g.
-	//   rt["allow_if"] = `identity.email.endsWith("@example.com")`
-	// and the scenario's desc then names it.
+	// Every bench token's email is @example.com, so the policy admits all
+	// and each request pays for evaluating it.
+	rt["allow_if"] = `identity.email.endsWith("@example.com") || "ops" in identity.roles`
 	return nil
 }
 
