@@ -7,10 +7,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +333,58 @@ func TestSessionsCLI(t *testing.T) {
 	}
 	if bad := s.a.CLI(t, "sessions", "revoke"); bad.Code != 2 {
 		t.Fatalf("sessions revoke without -sub: exit %d, want 2", bad.Code)
+	}
+}
+
+// TestSessionsDashboardRevoke: the admin dashboard's "revoke every session
+// of a subject" (issue 21) goes through the same session store as the CLI:
+// a form post from the dashboard page at replica A ends the subject's
+// sessions at both replicas; a post without the page's CSRF token ends
+// nothing.
+func TestSessionsDashboardRevoke(t *testing.T) {
+	t.Parallel()
+	s := startSessions(t, "")
+	access, refresh := s.login(t)
+	admin := "http://" + s.a.AdminAddr
+
+	resp, err := http.Get(admin + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	m := regexp.MustCompile(`action="/sessions/revoke"(?s:.*?)name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the dashboard (status %d) offers no session revocation form:\n%s", resp.StatusCode, truncate(b))
+	}
+	post := func(form url.Values) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest("POST", admin+"/sessions/revoke", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post(url.Values{"subject": {oidctest.UserID}}); code != http.StatusForbidden {
+		t.Fatalf("revoke without the CSRF token: %d, want 403", code)
+	}
+	if r := s.b.Do(t, req("GET", "/app/x", cookieHeader(accessCookieName+"="+access))); r.Status != http.StatusOK {
+		t.Fatalf("session after a refused revocation: status %d, want 200", r.Status)
+	}
+	code, body := post(url.Values{"subject": {oidctest.UserID}, "csrf": {m[1]}})
+	if code != http.StatusOK || !strings.Contains(body, `"revoked":1`) {
+		t.Fatalf("revoke from the dashboard: %d %s, want 200 and one session revoked", code, body)
+	}
+	ss := &sharedState{a: s.a, b: s.b, reps: []replicaGW{{"A", s.a}, {"B", s.b}}}
+	ss.refusedWithinASecond(t, "access cookie after the dashboard's revocation", req("GET", "/app/x", cookieHeader(accessCookieName+"="+access)))
+	if r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh))); r.Status != http.StatusUnauthorized {
+		t.Fatalf("refresh cookie after the dashboard's revocation: status %d, want 401", r.Status)
 	}
 }
 
