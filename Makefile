@@ -20,11 +20,17 @@ run: build .dev/access-secret
 	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
 	$(BIN)/authgateway serve -config configs/gateway.yaml
 
-# The same with configs/legacy.yaml: the demo upstream as a legacy app
-# mounted at /legacy (README, "Put it in front of a legacy app").
+# The same with configs/legacy.yaml: two demo upstreams as two instances of
+# a legacy app (legacy-app-1 on 127.0.0.1:9000, legacy-app-2 on :9001),
+# mounted at /legacy (README, "Put it in front of a legacy app"). Each one's
+# PID goes to .dev/legacy-app-N.pid, so that the walkthrough can stop exactly
+# that process; Ctrl-C stops all three.
 run-legacy: build .dev/access-secret
-	@$(BIN)/demo-upstream -listen 127.0.0.1:9000 -name legacy-app & up=$$!; \
-	trap "kill $$up 2>/dev/null" EXIT INT TERM; \
+	@$(BIN)/demo-upstream -listen 127.0.0.1:9000 -name legacy-app-1 & up1=$$!; \
+	$(BIN)/demo-upstream -listen 127.0.0.1:9001 -name legacy-app-2 & up2=$$!; \
+	trap "kill $$up1 $$up2 2>/dev/null; rm -f .dev/legacy-app-1.pid .dev/legacy-app-2.pid" EXIT INT TERM; \
+	echo $$up1 > .dev/legacy-app-1.pid; echo $$up2 > .dev/legacy-app-2.pid; \
+	echo "legacy-app-1 (pid $$up1) on 127.0.0.1:9000, legacy-app-2 (pid $$up2) on 127.0.0.1:9001"; \
 	$(BIN)/authgateway serve -config configs/legacy.yaml
 
 # The secrets docker compose mounts, each written once. The directory is

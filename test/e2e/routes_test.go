@@ -3,13 +3,22 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgateway/authgateway/internal/testutil/gwbin"
+	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
 // routesConfig mounts a legacy app the way the README's walkthrough does: on
@@ -354,24 +363,35 @@ func sameEnviron(t *testing.T, got, want map[string]string) {
 	}
 }
 
-// TestReadmeLegacyApp runs the README's legacy walkthrough as printed, on
-// configs/legacy.yaml with a recording upstream as the app.
-func TestReadmeLegacyApp(t *testing.T) {
-	t.Parallel()
-	up := newUpstream(t, 0)
+// startLegacyGateway runs the gateway on configs/legacy.yaml as shipped,
+// with its two instances (127.0.0.1:9000 and :9001) replaced by the given
+// URLs, free listener ports and a random signing secret.
+func startLegacyGateway(t *testing.T, url1, url2 string) *Gateway {
+	t.Helper()
 	cfg, err := os.ReadFile(filepath.Join(repoRoot, "configs", "legacy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(cfg, []byte("http://127.0.0.1:9000")) {
-		t.Fatal("configs/legacy.yaml no longer points at the demo upstream on 127.0.0.1:9000")
+	for _, addr := range []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"} {
+		if !bytes.Contains(cfg, []byte(addr)) {
+			t.Fatalf("configs/legacy.yaml no longer points at the demo upstream on %s", addr)
+		}
 	}
+	cfg = bytes.ReplaceAll(cfg, []byte("http://127.0.0.1:9000"), []byte(url1))
+	cfg = bytes.ReplaceAll(cfg, []byte("http://127.0.0.1:9001"), []byte(url2))
 	secret := filepath.Join(t.TempDir(), "access-secret")
 	if err := os.WriteFile(secret, []byte(randomSecret(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, string(bytes.ReplaceAll(cfg, []byte("http://127.0.0.1:9000"), []byte(up.URL))),
-		map[string]string{"ACCESS_SECRET_FILE": secret})
+	return startGateway(t, string(cfg), map[string]string{"ACCESS_SECRET_FILE": secret})
+}
+
+// TestReadmeLegacyApp runs the README's legacy walkthrough as printed, on
+// configs/legacy.yaml with two recording upstreams as the app's instances.
+func TestReadmeLegacyApp(t *testing.T) {
+	t.Parallel()
+	up1, up2 := newUpstream(t, 0), newUpstream(t, 0)
+	g := startLegacyGateway(t, up1.URL, up2.URL)
 	block := strings.ReplaceAll(readmeBlock(t, "Put it in front of a legacy app", "curl"), "configs/legacy.yaml", g.ConfigPath)
 	out := runReadmeScript(t, g, block)
 
@@ -389,7 +409,19 @@ func TestReadmeLegacyApp(t *testing.T) {
 			t.Errorf("output lacks %q\noutput:\n%s", want, out)
 		}
 	}
-	seen := up.Requests()
+	// The round robin spreads the walkthrough over both instances; the
+	// health probes are not the walkthrough's.
+	seen := map[string]Seen{}
+	for _, s := range append(up1.Requests(), up2.Requests()...) {
+		if s.RequestURI == "/healthz" {
+			continue
+		}
+		k := s.Method + " " + s.RequestURI
+		if _, dup := seen[k]; dup {
+			t.Errorf("the app saw %s twice", k)
+		}
+		seen[k] = s
+	}
 	if len(seen) != 3 {
 		t.Fatalf("the app saw %d requests, want 3 (reader GET twice, editor POST)\noutput:\n%s", len(seen), out)
 	}
@@ -402,9 +434,10 @@ func TestReadmeLegacyApp(t *testing.T) {
 		{"POST", "/items", map[string]string{"X-Webauth-User": "eddy", "X-Webauth-Email": "", "X-Forwarded-Prefix": "/legacy"}},
 	}
 	for i, w := range wantSeen {
-		s := seen[i]
-		if s.Method != w.method || s.RequestURI != w.uri {
-			t.Errorf("request %d: the app saw %s %s, want %s %s", i, s.Method, s.RequestURI, w.method, w.uri)
+		s, ok := seen[w.method+" "+w.uri]
+		if !ok {
+			t.Errorf("request %d: the app never saw %s %s", i, w.method, w.uri)
+			continue
 		}
 		for name, v := range w.headers {
 			if got := s.Header.Values(name); v == "" && len(got) != 0 || v != "" && (len(got) != 1 || got[0] != v) {
@@ -413,6 +446,149 @@ func TestReadmeLegacyApp(t *testing.T) {
 		}
 		if s.Header.Get("Authorization") != "" || len(s.Header.Values("X_webauth_user")) != 0 {
 			t.Errorf("request %d: the app saw the credential or a client's X-WEBAUTH-USER: %v", i, s.Header)
+		}
+	}
+}
+
+// demoInstance is one cmd/demo-upstream process.
+type demoInstance struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startDemoUpstream runs the demo upstream binary bin on a free loopback
+// port with -name name, as `make run-legacy` does, and waits until it
+// answers. It is killed when the test ends.
+func startDemoUpstream(t *testing.T, bin, name string) *demoInstance {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		d := &demoInstance{Addr: freePort(t), done: make(chan struct{})}
+		var stderr syncBuffer
+		d.cmd = exec.Command(bin, "-listen", d.Addr, "-name", name)
+		d.cmd.Stderr = &stderr
+		if err := d.cmd.Start(); err != nil {
+			t.Fatalf("starting demo-upstream: %v", err)
+		}
+		go func() { _ = d.cmd.Wait(); close(d.done) }()
+		t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
+		_, err := poll.Wait(10*time.Second, func() error {
+			select {
+			case <-d.done:
+				return nil
+			default:
+			}
+			resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + d.Addr + "/healthz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		})
+		select {
+		case <-d.done: // the port was taken in the meantime: another one
+			lastErr = fmt.Errorf("demo-upstream exited: %s", stderr.String())
+			continue
+		default:
+		}
+		if err != nil {
+			t.Fatalf("demo-upstream %s not answering: %v", name, err)
+		}
+		return d
+	}
+	t.Fatalf("starting demo-upstream %s: %v", name, lastErr)
+	return nil
+}
+
+// TestReadmeLegacyTwoInstances runs the walkthrough's "Two instances with
+// health checks" steps as printed, after the first block (they use its
+// $READER), against the real binary and two real demo-upstream processes
+// started with the flags and PID files of `make run-legacy`: the
+// instances answer in turn, legacy-app-2 is stopped by its PID file, every
+// later answer comes from legacy-app-1, /readyz says degraded naming the
+// target and its authgateway_upstream_target_up is 0.
+func TestReadmeLegacyTwoInstances(t *testing.T) {
+	t.Parallel()
+	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-listen 127.0.0.1:9000 -name legacy-app-1 & up1=$$!", "-listen 127.0.0.1:9001 -name legacy-app-2 & up2=$$!",
+		"echo $$up1 > .dev/legacy-app-1.pid", "echo $$up2 > .dev/legacy-app-2.pid", "serve -config configs/legacy.yaml"} {
+		if !bytes.Contains(makefile, []byte(want)) {
+			t.Fatalf("the Makefile's run-legacy no longer holds %q, which this test mirrors", want)
+		}
+	}
+	bin, cleanup, err := gwbin.BuildCommand("demo-upstream", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	app1, app2 := startDemoUpstream(t, bin, "legacy-app-1"), startDemoUpstream(t, bin, "legacy-app-2")
+	url1, url2 := "http://"+app1.Addr, "http://"+app2.Addr
+	g := startLegacyGateway(t, url1, url2)
+	dev := filepath.Join(g.Dir, ".dev")
+	if err := os.MkdirAll(dev, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*demoInstance{"legacy-app-1": app1, "legacy-app-2": app2} {
+		if err := os.WriteFile(filepath.Join(dev, name+".pid"), []byte(strconv.Itoa(d.cmd.Process.Pid)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const heading = "Put it in front of a legacy app"
+	block := readmeBlock(t, heading, "curl") + readmeBlock(t, heading, "legacy-app-2.pid")
+	out := runReadmeScript(t, g, strings.ReplaceAll(block, "configs/legacy.yaml", g.ConfigPath))
+
+	select {
+	case <-app2.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the README's kill did not stop legacy-app-2")
+	}
+	select {
+	case <-app1.done:
+		t.Fatal("legacy-app-1 stopped too")
+	default:
+	}
+	var served []string
+	for _, m := range regexp.MustCompile(`"service": "([^"]+)"`).FindAllStringSubmatch(out, -1) {
+		served = append(served, m[1])
+	}
+	// The first block's three answers (two reads, one write), then the
+	// two in turn, then four after the stop.
+	if len(served) != 3+2+4 {
+		t.Fatalf("%d answers name an instance, want 9\noutput:\n%s", len(served), out)
+	}
+	if a, b := served[3], served[4]; a == b || a != "legacy-app-1" && a != "legacy-app-2" || b != "legacy-app-1" && b != "legacy-app-2" {
+		t.Errorf("the two requests in turn were answered by %s and %s, want one each", a, b)
+	}
+	for i, s := range served[5:] {
+		if s != "legacy-app-1" {
+			t.Errorf("request %d after the stop was answered by %s, want legacy-app-1", i+1, s)
+		}
+	}
+
+	_, readyz, ok := strings.Cut(out, `{"status":`)
+	if !ok {
+		t.Fatalf("no /readyz answer in the output\n%s", out)
+	}
+	readyz, _, _ = strings.Cut(`{"status":`+readyz, "\n")
+	var ready struct{ Status, Detail string }
+	if err := json.Unmarshal([]byte(readyz), &ready); err != nil {
+		t.Fatalf("/readyz printed %q: %v", readyz, err)
+	}
+	if ready.Status != "degraded" || !strings.Contains(ready.Detail, "legacy-read "+url2) || strings.Contains(ready.Detail, url1) {
+		t.Errorf("/readyz = %+v, want degraded naming legacy-read %s and not %s", ready, url2, url1)
+	}
+	for _, want := range []string{
+		`authgateway_upstream_target_up{route="legacy-read",target="` + url2 + `"} 0`,
+		`authgateway_upstream_target_up{route="legacy-read",target="` + url1 + `"} 1`,
+		`authgateway_upstream_target_up{route="legacy-write",target="` + url1 + `"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("the metrics lack %q\noutput:\n%s", want, out)
 		}
 	}
 }

@@ -15,21 +15,26 @@ import (
 // Build compiles ./cmd/authgateway into a new temp dir (race: with the race
 // detector) and returns the binary's path and a function removing the dir.
 func Build(race bool) (bin string, cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "authgateway-test-")
+	return BuildCommand("authgateway", race)
+}
+
+// BuildCommand compiles ./cmd/<name> (e.g. "demo-upstream") like Build.
+func BuildCommand(name string, race bool) (bin string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", name+"-test-")
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	bin = filepath.Join(dir, "authgateway")
+	bin = filepath.Join(dir, name)
 	args := []string{"build", "-o", bin}
 	if race {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, "./cmd/authgateway")...)
+	cmd := exec.Command("go", append(args, "./cmd/"+name)...)
 	cmd.Dir = moduleRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("building authgateway: %w\n%s", err, out)
+		return "", nil, fmt.Errorf("building %s: %w\n%s", name, err, out)
 	}
 	return bin, cleanup, nil
 }
