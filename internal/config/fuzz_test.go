@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,10 +180,19 @@ func checkAccepted(t *testing.T, cfg *Config) {
 			}
 			sv.methods[m] = true
 		}
-		u := r.UpstreamURL
-		if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {
-			t.Fatalf("routes[%d].upstream %q accepted as %#v", i, r.Upstream, u)
+		// One upstream, or a list of them (upstreams), never both nor none.
+		targets := r.UpstreamURLs
+		if r.UpstreamURL != nil {
+			targets = []*url.URL{r.UpstreamURL}
+		}
+		if len(targets) == 0 || (r.UpstreamURL != nil && len(r.Upstreams) > 0) {
+			t.Fatalf("routes[%d]: upstream %q and upstreams %q accepted", i, r.Upstream, r.Upstreams)
+		}
+		for _, u := range targets {
+			if u == nil || !slices.Contains(upstreamSchemes, u.Scheme) || u.Host == "" || u.User != nil ||
+				u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {
+				t.Fatalf("routes[%d] upstream %q accepted as %#v", i, r.Upstream, u)
+			}
 		}
 		if r.Public != (len(r.Strategies) == 0) {
 			t.Fatalf("routes[%d]: public %v with strategies %q", i, r.Public, r.Strategies)

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -160,17 +159,8 @@ func (v *validator) upstreams(path string, r *Route) {
 // upstreamURL checks one upstream URL: http, https or h2c, with a host, no
 // credentials, query or fragment.
 func (v *validator) upstreamURL(path, raw string) *url.URL {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || !slices.Contains(upstreamSchemes, u.Scheme) {
-		hint := ""
-		if hostLike.MatchString(raw) {
-			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+raw)
-		}
-		v.errorf(path, "%q is not an absolute http(s) URL%s", raw, hint)
-		return nil
-	}
-	if u.User != nil {
-		v.errorf(path, "URL must not carry credentials")
+	u := v.absoluteURL(path, raw, upstreamSchemes)
+	if u == nil {
 		return nil
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {

@@ -461,8 +461,14 @@ func hasControlChar(s string) bool {
 var hostLike = regexp.MustCompile(`^[A-Za-z0-9\[][^/:]*(:\d+)?(/.*)?$`)
 
 func (v *validator) httpURL(path, raw string) *url.URL {
+	return v.absoluteURL(path, raw, []string{"http", "https"})
+}
+
+// absoluteURL checks an absolute URL of one of schemes, with a host and no
+// credentials; a scheme-less "host:port" gets a hint.
+func (v *validator) absoluteURL(path, raw string, schemes []string) *url.URL {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
 		hint := ""
 		if hostLike.MatchString(raw) {
 			hint = fmt.Sprintf(" (did you mean %q?)", "http://"+raw)
