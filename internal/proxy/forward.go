@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -60,6 +61,11 @@ func NewTransport(o TransportOptions) *http.Transport {
 	}
 }
 
+// outboundHeaderRoom is how many headers rewrite may add besides the
+// route's templates: X-Forwarded-For/-Host/-Proto/-Prefix, X-Real-Ip,
+// the X-Auth-* identity headers and an assertion.
+const outboundHeaderRoom = 12
+
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
 	rt := st.route
@@ -92,6 +98,15 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// removal already ran on Out, so a "Connection: X-Auth-..." header
 	// cannot remove what is set below.
 	stripInboundHeaders(out.Trailer, rt)
+	// A route with templates takes the outbound headers past what the
+	// clone of the client's headers was sized for: one map of the final
+	// size costs less than growing it (a plain route mostly fits).
+	if len(rt.RequestHeaders) > 0 {
+		want := len(out.Header) + outboundHeaderRoom + len(rt.RequestHeaders)
+		h := make(http.Header, want)
+		maps.Copy(h, out.Header)
+		out.Header = h
+	}
 	dropH2CUpgrade(out.Header)
 	removeHeaders(out.Header, rt.removed)
 
