@@ -384,16 +384,23 @@ rate_limits:
 			t.Errorf("upstream traceparent's parent = %s, want the upstream span %s", m[2], ups.SpanID)
 		}
 		wantTags(t, ups, map[string]string{"http.response.status_code": "200", "span.kind": "client"})
-		// The key's lookup on a cold cache is the request's Redis call,
-		// made by the strategy.
+		// The key's lookup on a cold cache is a Redis call made by the
+		// strategy. Right after start the auth-failure limit may also
+		// check its counter in Redis (until its watch has scanned), a call
+		// of the request made before the strategy: every Redis span is
+		// the request's, and the lookup is the strategy's.
 		redis := tr.byName("redis")
-		if len(redis) == 0 {
-			t.Errorf("no redis span: the key lookup should be one")
-		}
+		fromStrategy := 0
 		for _, r := range redis {
-			if !tr.descends(r, st) {
-				t.Errorf("redis span %q does not descend from the strategy span", r.OperationName)
+			switch {
+			case tr.descends(r, st):
+				fromStrategy++
+			case !tr.descends(r, srv):
+				t.Errorf("redis span %q does not descend from the request's server span", r.OperationName)
 			}
+		}
+		if fromStrategy == 0 {
+			t.Errorf("no redis span under the strategy span (of %d redis spans): the key lookup should be one", len(redis))
 		}
 	})
 
