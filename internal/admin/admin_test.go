@@ -72,6 +72,11 @@ func TestAccess(t *testing.T) {
 		{"no token: rebound name", noTok, "GET", "/", nil, map[string]string{"Host": "evil.example:9090"}, 421},
 		{"no token: probes any host", noTok, "GET", "/healthz", nil, map[string]string{"Host": "gw.internal:9090"}, 200},
 		{"no token: change needs csrf", noTok, "POST", "/keys/create", url.Values{}, map[string]string{"Host": "127.0.0.1:9090", "Sec-Fetch-Site": "same-origin"}, 403},
+		// Without an admin token a Bearer header proves nothing: it must not
+		// skip the origin and CSRF checks.
+		{"no token: bearer skips nothing", noTok, "POST", "/keys/create", url.Values{}, map[string]string{"Host": "127.0.0.1:9090", "Authorization": "Bearer x", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"no token: ipv6 loopback", noTok, "GET", "/", nil, map[string]string{"Host": "[::1]:9090"}, 200},
+		{"no token: loopback-looking name", noTok, "GET", "/", nil, map[string]string{"Host": "127.0.0.1.nip.io"}, 421},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
