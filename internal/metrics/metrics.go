@@ -48,6 +48,8 @@ type Metrics struct {
 	upChild    sync.Map // route -> prometheus.Observer
 	cacheChild sync.Map // cacheKey -> prometheus.Counter
 	okChild    sync.Map // [2]string{route, strategy} -> prometheus.Counter
+	failChild  sync.Map // [2]string{route, reason} -> prometheus.Counter
+	limitChild sync.Map // reason -> prometheus.Counter
 	mu         sync.Mutex
 	lastHash   string
 	targets    map[[2]string]bool // upstream targets with an up gauge
@@ -156,9 +158,20 @@ func (m *Metrics) Observe(ev *proxy.Event) {
 			c.(prometheus.Counter).Inc()
 		}
 	case proxy.ClassAuthFailure:
-		m.authFailures.WithLabelValues(route, ev.Reason).Inc()
+		// Refusals come in floods: their children are cached like the rest
+		// (WithLabelValues hashes its labels on every call).
+		k := [2]string{route, ev.Reason}
+		c, ok := m.failChild.Load(k)
+		if !ok {
+			c, _ = m.failChild.LoadOrStore(k, m.authFailures.WithLabelValues(route, ev.Reason))
+		}
+		c.(prometheus.Counter).Inc()
 	case proxy.ClassRateLimited:
-		m.rateLimited.WithLabelValues(ev.Reason).Inc()
+		c, ok := m.limitChild.Load(ev.Reason)
+		if !ok {
+			c, _ = m.limitChild.LoadOrStore(ev.Reason, m.rateLimited.WithLabelValues(ev.Reason))
+		}
+		c.(prometheus.Counter).Inc()
 	}
 	if ev.UpstreamDuration > 0 {
 		o, ok := m.upChild.Load(route)
