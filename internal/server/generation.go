@@ -195,9 +195,9 @@ func (a *App) tokenSettings(cfg *config.Config) config.Tokens {
 // endpoints are the gateway's own handlers: the login's, and the public
 // keys of the generation's signing keys.
 func (g *generation) endpoints(login map[string]http.Handler) map[string]http.Handler {
-	endpoints := map[string]http.Handler{}
-	for path, h := range login {
-		endpoints[path] = h
+	endpoints := maps.Clone(login)
+	if endpoints == nil {
+		endpoints = map[string]http.Handler{}
 	}
 	if g.issuer != nil {
 		keys := g.issuer.Keys
@@ -224,8 +224,7 @@ func (a *App) buildTable(cfg *config.Config, g *generation) (*proxy.Table, error
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := &proxy.Route{
-			Name: rc.Name, Prefix: rc.CanonicalPath, Methods: rc.Methods,
-			Upstream: rc.UpstreamURL, Public: rc.Public,
+			Name: rc.Name, Prefix: rc.CanonicalPath, Methods: rc.Methods, Public: rc.Public,
 			Roles: rc.Roles, Scopes: rc.Scopes, PassCredentials: rc.PassCredentials,
 			MaxBodyBytes: rc.MaxBodyBytes, Timeout: rc.Timeout.D(), IdentityToken: rc.IdentityToken,
 			Policy: policies[i],

@@ -2,10 +2,12 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/authgateway/authgateway/internal/config"
 	"github.com/authgateway/authgateway/internal/proxy"
@@ -51,12 +53,25 @@ func (a *App) tlsConfig(cfg *config.TLS) *tls.Config {
 		// The request names the current generation's CAs, so that a
 		// client holding several certificates presents one of them.
 		// Nothing is verified against them in the handshake.
+		// One config per CA pool (a generation's), made at its first
+		// handshake rather than cloned for every one.
+		type withCAs struct {
+			pool *x509.CertPool
+			cfg  *tls.Config
+		}
+		var last atomic.Pointer[withCAs]
 		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			var pool *x509.CertPool
+			if g := a.gen.Load(); g != nil {
+				pool = g.clientCAs
+			}
+			if w := last.Load(); w != nil && w.pool == pool {
+				return w.cfg, nil
+			}
 			c := base.Clone()
 			c.GetConfigForClient = nil
-			if g := a.gen.Load(); g != nil {
-				c.ClientCAs = g.clientCAs
-			}
+			c.ClientCAs = pool
+			last.Store(&withCAs{pool: pool, cfg: c})
 			return c, nil
 		}
 	}
