@@ -321,6 +321,5 @@ func hostMatches(routeHost, name string) bool {
 		return true
 	}
 	suffix, ok := strings.CutPrefix(routeHost, "*.")
-	i := strings.IndexByte(name, '.')
-	return ok && i > 0 && name[i+1:] == suffix
+	return ok && suffix != "" && wildcardSuffix(name) == suffix
 }

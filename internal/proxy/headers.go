@@ -272,15 +272,6 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 		buf  [512]byte
 		ends [16]int // where each template's value ends in out; -1: not sent
 	)
-	out := buf[:0]
-	for i, t := range tmpls {
-		var ok bool
-		if out, ok = t.Template.Append(out, id); !ok && i < len(ends) {
-			ends[i] = -1
-		} else if i < len(ends) {
-			ends[i] = len(out)
-		}
-	}
 	if len(tmpls) > len(ends) { // more than a route would set: the plain way
 		for _, t := range tmpls {
 			if v, ok := t.Template.Append(nil, id); ok {
@@ -288,6 +279,16 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 			}
 		}
 		return
+	}
+	out := buf[:0]
+	for i, t := range tmpls {
+		var ok bool
+		// Append leaves out as it was when it sends nothing.
+		if out, ok = t.Template.Append(out, id); ok {
+			ends[i] = len(out)
+		} else {
+			ends[i] = -1
+		}
 	}
 	all := string(out)
 	vals := make([]string, 0, len(tmpls))

@@ -380,8 +380,8 @@ func (t *Table) Match(host, path, method string) (*Route, routing.Result) {
 				return rt, res
 			}
 		}
-		if i := strings.IndexByte(host, '.'); i > 0 {
-			if tr := t.wild[host[i+1:]]; tr != nil {
+		if suffix := wildcardSuffix(host); suffix != "" {
+			if tr := t.wild[suffix]; tr != nil {
 				if rt, res := matchIn(tr, path, method); res != routing.NoRoute {
 					return rt, res
 				}
@@ -475,4 +475,13 @@ func forwardedHost(host, name string) string {
 		return host // already in that form: no new string per request
 	}
 	return name + port
+}
+
+// wildcardSuffix is the name a "*.name" route must hold to cover host:
+// host without its first label, or "" when it has none.
+func wildcardSuffix(host string) string {
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		return host[i+1:]
+	}
+	return ""
 }
