@@ -71,7 +71,17 @@ routes:
 	if code := get(); code != http.StatusTooManyRequests {
 		t.Fatalf("request 13 (limit 12, across 11 generations): %d; want 429", code)
 	}
+	// A sync sends what a replica counted locally: the second hit of a key
+	// (the first is counted in Redis directly). A sync between two hits
+	// of a key forgets it, so each look sends a pair from a new client.
+	client := 0
 	poll.Until(t, 5*time.Second, "syncs counted", func() error {
+		client++
+		for range 2 {
+			r := httptest.NewRequest("GET", "/open/x", nil)
+			r.RemoteAddr = fmt.Sprintf("198.51.100.%d:1234", client%250+1)
+			app.ServeHTTP(httptest.NewRecorder(), r)
+		}
 		w := httptest.NewRecorder()
 		app.AdminHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 		if !regexp.MustCompile(`(?m)^authgateway_ratelimit_syncs_total\{limit="route:open",result="ok"\} [1-9]`).MatchString(w.Body.String()) {
