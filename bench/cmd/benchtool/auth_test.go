@@ -97,7 +97,7 @@ func checkKeys(t *testing.T, store apikey.Store, c *creds) {
 
 func TestAPIKeyFileCreds(t *testing.T) {
 	e := newEnv(t)
-	cfg, c := scenarioCreds(t, e, "gw-apikey-memory")
+	cfg, c := scenarioCreds(t, e, "gw-apikey-file")
 	sc := cfg.Strategies["apiKey"]
 	if sc.Store != "file" || sc.File == "" {
 		t.Fatalf("store %q file %q; want a file store", sc.Store, sc.File)

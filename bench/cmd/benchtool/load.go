@@ -70,6 +70,7 @@ type wrkArgs struct {
 	url, path   string
 	header      string
 	credsFile   string
+	mode        string // "" or credPaths (credBrowser runs in Go, not wrk)
 	offset      int64
 	conns       int
 	duration    time.Duration
@@ -79,7 +80,7 @@ type wrkArgs struct {
 // runWrk runs wrk with one thread pinned to the load generator's CPU.
 func runWrk(ctx context.Context, a wrkArgs) (*loadResult, error) {
 	argv := []string{"wrk", "-t1", "-c", strconv.Itoa(a.conns), "-d", secs(a.duration),
-		"--timeout", "5s", "-s", a.script, a.url, "--", a.path, a.header, a.credsFile, strconv.FormatInt(a.offset, 10)}
+		"--timeout", "5s", "-s", a.script, a.url, "--", a.path, a.header, a.credsFile, strconv.FormatInt(a.offset, 10), a.mode}
 	if a.cpu != "" {
 		argv = append([]string{"taskset", "-c", a.cpu}, argv...)
 	}
@@ -146,7 +147,7 @@ type fixedTarget struct {
 	elapsed                 time.Duration
 }
 
-// targetFlags collects repeated -target NAME,URL[,HEADER,FILE,OFFSET] flags.
+// targetFlags collects repeated -target NAME,URL[,HEADER,FILE,OFFSET[,MODE]] flags.
 type targetFlags []string
 
 func (t *targetFlags) String() string     { return strings.Join(*t, " ") }
@@ -158,7 +159,7 @@ func (t *targetFlags) Set(v string) error { *t = append(*t, v); return nil }
 func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fixedrate", flag.ContinueOnError)
 	var specs targetFlags
-	fs.Var(&specs, "target", "NAME,URL[,HEADER,CREDSFILE,OFFSET] (repeatable); CREDSFILE has one header value per line")
+	fs.Var(&specs, "target", "NAME,URL[,HEADER,CREDSFILE,OFFSET[,MODE]] (repeatable); CREDSFILE has one header value per line; MODE paths: lines are PATH VALUE, browser: values are session cookies, kept as the responses set them")
 	rate := fs.Float64("rate", 1000, "requests per second")
 	dur := fs.Duration("duration", 5*time.Second, "measured time per target")
 	slice := fs.Duration("slice", time.Second, "targets alternate every slice")
@@ -217,6 +218,11 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	for _, t := range targets {
+		if err := t.g.save(); err != nil {
+			return err
+		}
+	}
 	out := map[string]*fixedResult{}
 	for _, t := range targets {
 		slices.Sort(t.lat)
@@ -235,50 +241,173 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 
 func parseTarget(spec string, conns int) (*fixedTarget, error) {
 	f := strings.Split(spec, ",")
-	if len(f) != 2 && len(f) != 5 {
-		return nil, fmt.Errorf("-target %q: want NAME,URL or NAME,URL,HEADER,CREDSFILE,OFFSET", spec)
+	if len(f) != 2 && len(f) != 5 && len(f) != 6 {
+		return nil, fmt.Errorf("-target %q: want NAME,URL or NAME,URL,HEADER,CREDSFILE,OFFSET[,MODE]", spec)
 	}
-	g := &generator{
-		url: f[1],
-		client: &http.Client{
-			Timeout: 10 * time.Second,
-			Transport: &http.Transport{
-				Proxy: nil, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
-				DisableCompression: true, IdleConnTimeout: time.Minute,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	if len(f) == 5 && f[3] != "" {
+	g := &generator{url: f[1], client: newLoadClient(conns)}
+	if len(f) >= 5 && f[3] != "" {
 		b, err := os.ReadFile(f[3])
 		if err != nil {
 			return nil, err
 		}
-		g.header = f[2]
+		g.header, g.file = f[2], f[3]
 		g.values = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		if g.next, err = strconv.ParseInt(f[4], 10, 64); err != nil {
 			return nil, fmt.Errorf("-target %q: bad offset: %w", spec, err)
+		}
+		if len(f) == 6 {
+			if g.mode = f[5]; g.mode != credPaths && g.mode != credBrowser {
+				return nil, fmt.Errorf("-target %q: mode %q, want %s or %s", spec, g.mode, credPaths, credBrowser)
+			}
 		}
 	}
 	return &fixedTarget{name: f[0], g: g}, nil
 }
 
+// newLoadClient is a load generator's HTTP client: conns keep-alive
+// connections, no redirects followed, no proxy, no compression.
+func newLoadClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy: nil, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+			DisableCompression: true, IdleConnTimeout: time.Minute,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Credential modes: how a line of a credentials file becomes a request.
+const (
+	// credPaths: "PATH VALUE", the request goes to PATH with the header
+	// set to VALUE (the routes scale run: Host and path both rotate).
+	credPaths = "paths"
+	// credBrowser: the value is a Cookie header of a login session, and
+	// the session cookies each response sets replace their old values, as a
+	// browser keeps them (transparent refresh rotates them).
+	credBrowser = "browser"
+)
+
 type generator struct {
-	url    string
+	url    string // the target's URL with the scenario's path
 	header string
 	values []string
+	mode   string // "", credPaths or credBrowser
+	file   string // where values came from; credBrowser writes them back
 	client *http.Client
 
 	mu   sync.Mutex
 	next int64
 }
 
-func (g *generator) value() string {
+// pick returns the index of the next credential in rotation.
+func (g *generator) pick() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v := g.values[g.next%int64(len(g.values))]
+	i := int(g.next % int64(len(g.values)))
 	g.next++
-	return v
+	return i
+}
+
+// request builds the request of credential i (i < 0: none).
+func (g *generator) request(ctx context.Context, i int) (*http.Request, error) {
+	url, value := g.url, ""
+	if i >= 0 {
+		g.mu.Lock()
+		value = g.values[i]
+		g.mu.Unlock()
+		if g.mode == credPaths {
+			path, v, _ := strings.Cut(value, " ")
+			url, value = baseURL(g.url)+path, v
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case i < 0:
+	case http.CanonicalHeaderKey(g.header) == "Host":
+		req.Host = value
+	default:
+		req.Header.Set(g.header, value)
+	}
+	return req, nil
+}
+
+// send sends credential i (i < 0: none) and answers the status and the
+// start of the body; a browser session keeps the cookies set.
+func (g *generator) send(ctx context.Context, i int) (int, string, error) {
+	req, err := g.request(ctx, i)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	var head []byte
+	if resp.StatusCode/100 != 2 {
+		head, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if g.mode == credBrowser && i >= 0 {
+		g.keep(i, resp.Cookies())
+	}
+	return resp.StatusCode, strings.TrimSpace(string(head)), nil
+}
+
+// keep replaces session i's cookies with those a response set.
+func (g *generator) keep(i int, set []*http.Cookie) {
+	if len(set) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.values[i] = mergeCookies(g.values[i], set)
+}
+
+// mergeCookies replaces in a Cookie header the values of the cookies set
+// (an empty value deletes one, as a browser would).
+func mergeCookies(header string, set []*http.Cookie) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range set {
+		seen[c.Name] = true
+		if c.Value != "" && c.MaxAge >= 0 {
+			out = append(out, c.Name+"="+c.Value)
+		}
+	}
+	for _, pair := range strings.Split(header, "; ") {
+		name, _, _ := strings.Cut(pair, "=")
+		if pair != "" && !seen[name] {
+			out = append(out, pair)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, "; ")
+}
+
+// save writes a browser generator's sessions back to its file, so the next
+// run continues with the cookies the gateway last set.
+func (g *generator) save() error {
+	if g.mode != credBrowser || g.file == "" {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return os.WriteFile(g.file, []byte(strings.Join(g.values, "\n")+"\n"), 0o600)
+}
+
+// baseURL is scheme://host of a URL.
+func baseURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[:i+3+j]
+		}
+	}
+	return u
 }
 
 // sliceResult is one run of the generator: sorted latencies and lags in µs.
@@ -354,22 +483,14 @@ func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Du
 	return out
 }
 
-// do sends one request and reports whether it got a 2xx.
+// do sends the next request in rotation and reports whether it got a 2xx.
 func (g *generator) do(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
-	if err != nil {
-		return false
-	}
+	i := -1
 	if len(g.values) > 0 {
-		req.Header.Set(g.header, g.value())
+		i = g.pick()
 	}
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode/100 == 2
+	status, _, err := g.send(ctx, i)
+	return err == nil && status/100 == 2
 }
 
 // percentile of sorted values, nearest rank; 0 for none.

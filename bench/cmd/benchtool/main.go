@@ -5,7 +5,8 @@
 //	benchtool run       [-gateway bin/authgateway] [-out bench/results.md]   the whole benchmark
 //	benchtool upstream  -listen ADDR                       the tiny upstream (fixed ~100 B body)
 //	benchtool bareproxy -listen ADDR -upstream URL         the baseline proxy
-//	benchtool fixedrate -url URL -rate R ...               an open-loop, fixed-rate load generator
+//	benchtool fixedrate -target SPEC -rate R ...           an open-loop, fixed-rate load generator
+//	benchtool closedloop -target SPEC -conns N -duration D a closed loop keeping session cookies
 package main
 
 import (
@@ -24,8 +25,9 @@ commands:
   upstream   serve a fixed ~100 B body
   bareproxy  a bare httputil.ReverseProxy with the gateway's transport
   fixedrate  send requests at a fixed rate, print latency percentiles as JSON
+  closedloop wrk's closed loop in Go, for login sessions (keeps the cookies set)
 
-environment for run: ROUNDS (3), DURATION (5s), WARMUP (1s), CONNS (64),
+environment for run: ROUNDS (3), DURATION (5s), WARMUP (1s), FIXED_DURATION (2s), CONNS (64),
   RSS_CONNS (1000), MISS_TOKENS (30000), SCENARIOS (comma-separated names; default: all
   non-optional; "all" adds the optional ones).
 `
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBareProxy(ctx, args)
 	case "fixedrate":
 		err = cmdFixedRate(ctx, args, stdout)
+	case "closedloop":
+		err = cmdClosedLoop(ctx, args, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

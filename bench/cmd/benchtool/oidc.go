@@ -30,7 +30,7 @@ const (
 
 func oauth2Scenario(name string) *scenario {
 	return &scenario{
-		name: name, target: targetGateway, path: pathAPI,
+		name: name, target: targetGateway, path: pathAPI, baseline: "bare-proxy-bearer", goal: goalAuth,
 		desc: fmt.Sprintf("gateway, oauth2 strategy, introspection_url of a real OP (zitadel example OP, in the harness process), cache_ttl %s, %d distinct opaque client-credentials tokens of %d clients (after warm-up: introspection cache hits)",
 			benchCacheTTL, benchServiceClients*benchTokensPerClient, benchServiceClients),
 		gateway: func(_ context.Context, e *env, c *gwConfig) error {
@@ -73,6 +73,10 @@ type authServer struct {
 	issuer, introspectionURL string
 	p                        *oidctest.Provider
 	tb                       *opTB
+
+	// mu guards redirects: the login gateways' callbacks registered so far.
+	mu        sync.Mutex
+	redirects []string
 }
 
 // authServer starts the OP the first time a scenario asks for it.
@@ -93,10 +97,14 @@ func (e *env) authServer() (*authServer, error) {
 		}
 		clients = append(clients, c)
 	}
+	users := make([]oidctest.User, benchLoginUsers)
+	for i := range users {
+		users[i] = loginUser(i)
+	}
 	tb := &opTB{}
 	var p *oidctest.Provider
 	if err := tb.run(func() {
-		p = oidctest.Start(tb, oidctest.Options{AccessTokenTTL: benchOPTokenTTL, Clients: clients, Users: []oidctest.User{}})
+		p = oidctest.Start(tb, oidctest.Options{AccessTokenTTL: benchOPTokenTTL, Clients: clients, Users: users})
 	}); err != nil {
 		tb.cleanup()
 		return nil, fmt.Errorf("starting the authorization server: %w", err)

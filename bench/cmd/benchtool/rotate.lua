@@ -1,14 +1,23 @@
 -- wrk script of the bench harness (embedded in benchtool, written to the run's
 -- temp dir). It sends GET <path>, rotating one header through the values in a
 -- file, one per line, starting after <offset>, and prints one BENCHJSON line.
--- wrk ... -s rotate.lua URL -- <path> <header> <file> <offset>
-local path, header, values, i = "/", nil, {}, 0
+-- With <mode> "paths", each line is "PATH VALUE": the path rotates with the
+-- header (the routes scale run rotates Host and path).
+-- wrk ... -s rotate.lua URL -- <path> <header> <file> <offset> [<mode>]
+local path, header, values, paths, i = "/", nil, {}, nil, 0
 
 function init(args)
   path = args[1] or "/"
   header = args[2]
   if args[3] and args[3] ~= "" then
     for line in io.lines(args[3]) do values[#values + 1] = line end
+  end
+  if args[5] == "paths" then
+    paths = {}
+    for n, line in ipairs(values) do
+      local p, v = line:match("^(%S+) (.*)$")
+      paths[n], values[n] = p, v
+    end
   end
   if #values > 0 then i = (tonumber(args[4]) or 0) % #values end
 end
@@ -18,7 +27,7 @@ function request()
     return wrk.format("GET", path)
   end
   i = i % #values + 1
-  return wrk.format("GET", path, { [header] = values[i] })
+  return wrk.format("GET", paths and paths[i] or path, { [header] = values[i] })
 end
 
 function done(summary, latency, requests)

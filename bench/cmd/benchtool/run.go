@@ -21,13 +21,15 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Defaults keep `make bench` under six minutes on the 2-core machine.
+// Defaults keep `make bench` at about 16 minutes on the 2-core machine
+// (26 scenarios; see bench/README.md).
 const (
 	defRounds     = 3
 	defDuration   = 5 * time.Second
 	defWarmup     = time.Second
 	defConns      = 64
 	defRSSConns   = 1000
+	defFixed      = 2 * time.Second
 	defMissTokens = 30000
 	rssDuration   = 3 * time.Second
 )
@@ -40,13 +42,16 @@ type runOpts struct {
 	rounds     int
 	duration   time.Duration
 	warmup     time.Duration
-	conns      int
-	rssConns   int
-	missTokens int
-	only       map[string]bool // SCENARIOS; nil = every non-optional one
-	all        bool
-	loadCPU    string // the load generator's CPU
-	serverCPU  string // the proxies' and the upstream's CPU
+	// fixedDuration is each scenario's open-loop time per round in the
+	// sequential half-load phase (FIXED_DURATION).
+	fixedDuration time.Duration
+	conns         int
+	rssConns      int
+	missTokens    int
+	only          map[string]bool // SCENARIOS; nil = every non-optional one
+	all           bool
+	loadCPU       string // the load generator's CPU
+	serverCPU     string // the proxies' and the upstream's CPU
 }
 
 // env is what scenarios build on: the temp dir, the upstream, the processes.
@@ -90,7 +95,13 @@ type target struct {
 	// together: the same open loop with every fixed-rate scenario at once,
 	// request by request in turn, at the same rate in all.
 	together *fixedResult
-	peakRSS  int64 // kB, after the rounds
+	// togetherBase is the baseline's result in this target's same-instant
+	// group, togetherGroup that group's number (from 1).
+	togetherBase  *fixedResult
+	togetherGroup int
+	peakRSS       int64 // kB, after the rounds
+	// cold is the first pass over the credentials (coldPass scenarios).
+	cold *coldResult
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,6 +131,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.warmup, err = envDuration("WARMUP", defWarmup); err != nil {
+		return err
+	}
+	if o.fixedDuration, err = envDuration("FIXED_DURATION", defFixed); err != nil {
 		return err
 	}
 	if s := strings.TrimSpace(os.Getenv("SCENARIOS")); s == "all" {
@@ -233,38 +247,46 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 	if bare := find(targets, "bare-proxy"); bare != nil && bare.err == nil {
 		fixedRate = median(rpsOf(bare.runs)) / 2
 	}
+	// Every scenario but nginx takes part: first one after another in 1 s
+	// slices, FIXED_DURATION each per round; then at the same instants, in
+	// groups of a few scenarios with both bare baselines (see togetherGroups).
 	var fixedTargets []*target
 	for _, t := range live {
-		if t.err == nil && t.sc.fixedRate && fixedRate > 0 {
+		if t.err == nil && t.sc.target != targetNginx && fixedRate > 0 {
 			fixedTargets = append(fixedTargets, t)
 		}
 	}
-	// Then the same scenarios at the same instants: each slice of a scenario
-	// is paired with its baseline's slice over the same second.
-	for _, together := range []bool{false, true} {
-		if len(fixedTargets) == 0 || (together && len(fixedTargets) < 2) {
-			continue
-		}
-		mode := "fixed"
-		if together {
-			mode = "together"
-		}
-		if err := e.fixedRate(ctx, fixedTargets, fixedRate, together); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			logf("%s rate: %v", mode, err)
-		}
-		for _, t := range fixedTargets {
-			f := t.fixed
-			if together {
-				f = t.together
-			}
-			if f != nil {
+	logFixed := func(mode string, ts []*target, res func(*target) *fixedResult) {
+		for _, t := range ts {
+			if f := res(t); f != nil {
 				logf("%s %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
 					mode, fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
 			}
 		}
+	}
+	if len(fixedTargets) > 0 {
+		if err := e.fixedRate(ctx, fixedTargets, fixedRate, time.Duration(o.rounds)*o.fixedDuration, false); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("fixed rate: %v", err)
+		}
+		logFixed("fixed", fixedTargets, fixedOf)
+	}
+	for i, group := range togetherGroups(fixedTargets) {
+		if err := e.fixedRate(ctx, group, fixedRate, time.Duration(o.rounds)*o.duration, true); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("together group %d: %v", i+1, err)
+			continue
+		}
+		for _, t := range group {
+			if t.together != nil && t.togetherGroup == 0 {
+				t.togetherGroup = i + 1
+			}
+		}
+		logFixed(fmt.Sprintf("together (group %d)", i+1), group, togetherOf)
 	}
 
 	// The JWT check's own share of the tail: gw-jwt-hs256's public and JWT
@@ -371,12 +393,19 @@ func rpsOf(runs []*loadResult) []float64 {
 
 // measure does one warm-up and one measured wrk run against t.
 func (e *env) measure(ctx context.Context, t *target, script string) error {
-	a := wrkArgs{url: t.url, path: t.sc.path, header: t.credsHdr, credsFile: t.credsFile,
+	a := wrkArgs{url: t.url, path: t.sc.path, header: t.credsHdr, credsFile: t.credsFile, mode: t.sc.credMode,
 		conns: e.opts.conns, cpu: e.opts.loadCPU, script: script}
+	// wrk cannot keep a session's cookies: login scenarios run in Go.
+	load := func(d time.Duration) (*loadResult, error) {
+		if t.sc.goLoad || t.sc.credMode == credBrowser {
+			return e.runClosedLoop(ctx, t, d)
+		}
+		a.duration, a.offset = d, t.sent
+		return runWrk(ctx, a)
+	}
 	callsBefore := t.readCalls()
 	if e.opts.warmup > 0 {
-		a.duration, a.offset = e.opts.warmup, t.sent
-		w, err := runWrk(ctx, a)
+		w, err := load(e.opts.warmup)
 		if err != nil {
 			return err
 		}
@@ -395,8 +424,7 @@ func (e *env) measure(ctx context.Context, t *target, script string) error {
 	upPID := e.upstreamProc.pid()
 	proxyBefore, _ := cpuTime(t.proc.pid())
 	upBefore, _ := cpuTime(upPID)
-	a.duration, a.offset = e.opts.duration, t.sent
-	r, err := runWrk(ctx, a)
+	r, err := load(e.opts.duration)
 	if err != nil {
 		return err
 	}
@@ -417,15 +445,64 @@ func (t *target) readCalls() int64 {
 	return t.calls.read()
 }
 
-// fixedRate runs the open-loop generator against ts for ROUNDS × DURATION
-// each: in alternating one-second slices at rate each, or (together) all at
-// once, request by request in turn, at rate in all.
-func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, together bool) error {
+// togetherGroupSize is how many gateway scenarios share one same-instant
+// group with their bare baseline: few enough that each still gets a
+// quarter of the rate (hundreds of samples per 1 s slice at the p99).
+const togetherGroupSize = 3
+
+// togetherGroups splits ts into the same-instant groups: up to
+// togetherGroupSize gateway scenarios of one baseline with that baseline,
+// so each scenario's slices pair with its baseline's over the same seconds.
+func togetherGroups(ts []*target) [][]*target {
+	var bare, gw []*target
+	for _, t := range ts {
+		if t.sc.target == targetBare {
+			bare = append(bare, t)
+		} else {
+			gw = append(gw, t)
+		}
+	}
+	if len(gw) == 0 {
+		if len(bare) < 2 {
+			return nil
+		}
+		return [][]*target{bare}
+	}
+	// Scenarios of one baseline together: fewer processes share each group.
+	byBase := map[string][]*target{}
+	var bases []string
+	for _, t := range gw {
+		b := t.sc.baselineName()
+		if byBase[b] == nil {
+			bases = append(bases, b)
+		}
+		byBase[b] = append(byBase[b], t)
+	}
+	slices.Sort(bases)
+	var groups [][]*target
+	for _, b := range bases {
+		var base []*target
+		if i := slices.IndexFunc(bare, func(t *target) bool { return t.sc.name == b }); i >= 0 {
+			base = bare[i : i+1]
+		}
+		for chunk := range slices.Chunk(byBase[b], togetherGroupSize) {
+			groups = append(groups, append(slices.Clone(base), chunk...))
+		}
+	}
+	return groups
+}
+
+// fixedRate runs the open-loop generator against ts for d each: in
+// alternating one-second slices at rate each, or (together) all at once,
+// request by request in turn, at rate in all. Together, each gateway target
+// also keeps its baseline's result of the same run (togetherBase); a bare
+// target keeps its result of the first group.
+func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, d time.Duration, together bool) error {
 	var specs []string
 	for _, t := range ts {
 		specs = append(specs, t.targetSpec(t.sc.name, t.sc.path))
 	}
-	res, err := e.runFixedRate(ctx, rate, together, specs)
+	res, err := e.runFixedRate(ctx, rate, d, together, specs)
 	if err != nil {
 		return err
 	}
@@ -435,10 +512,15 @@ func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, togethe
 	}
 	for _, t := range ts {
 		if f := res[t.sc.name]; f != nil {
-			if together {
-				t.together = f
-			} else {
+			switch {
+			case !together:
 				t.fixed = f
+			case t.sc.target == targetBare:
+				if t.together == nil {
+					t.together = f
+				}
+			default:
+				t.together, t.togetherBase = f, res[t.sc.baselineName()]
 			}
 			t.sent += f.Sent + int64(perTarget*e.opts.warmup.Seconds())
 		}
@@ -452,16 +534,19 @@ func (t *target) targetSpec(name, path string) string {
 	spec := name + "," + t.url + path
 	if t.credsFile != "" {
 		spec += "," + t.credsHdr + "," + t.credsFile + "," + strconv.FormatInt(t.sent, 10)
+		if t.sc.credMode != "" {
+			spec += "," + t.sc.credMode
+		}
 	}
 	return spec
 }
 
-// runFixedRate runs `benchtool fixedrate` pinned like wrk, ROUNDS × DURATION
-// per target after WARMUP, and returns its results by target name.
-func (e *env) runFixedRate(ctx context.Context, rate float64, together bool, specs []string) (map[string]*fixedResult, error) {
+// runFixedRate runs `benchtool fixedrate` pinned like wrk, d per target
+// after WARMUP, and returns its results by target name.
+func (e *env) runFixedRate(ctx context.Context, rate float64, d time.Duration, together bool, specs []string) (map[string]*fixedResult, error) {
 	argv := []string{e.self, "fixedrate",
 		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
-		"-duration", (time.Duration(e.opts.rounds) * e.opts.duration).String(),
+		"-duration", d.String(),
 		"-warmup", e.opts.warmup.String(), "-conns", strconv.Itoa(e.opts.conns)}
 	if together {
 		argv = append(argv, "-together")
@@ -514,7 +599,7 @@ func extreme(v []float64, f func([]float64) float64) float64 {
 // sameProcess sends rate req/s in all to t's public route and its JWT route
 // (t's credentials), alternating request by request, for ROUNDS × DURATION.
 func (e *env) sameProcess(ctx context.Context, t *target, rate float64) (*sameProcess, error) {
-	res, err := e.runFixedRate(ctx, rate, true, []string{
+	res, err := e.runFixedRate(ctx, rate, time.Duration(e.opts.rounds)*e.opts.duration, true, []string{
 		"public," + t.url + pathPublic, // without credentials, as gw-public
 		t.targetSpec("jwt", t.sc.path),
 	})
@@ -546,7 +631,7 @@ func (e *env) rss(ctx context.Context, sc *scenario, script string) (*memResult,
 	defer e.procs.remove(t.proc)
 	m := &memResult{name: sc.name, idleKB: memKB(t.proc.pid(), "VmRSS")}
 	// The peak comes within a second or two of opening the connections.
-	a := wrkArgs{url: t.url, path: sc.path, header: t.credsHdr, credsFile: t.credsFile,
+	a := wrkArgs{url: t.url, path: sc.path, header: t.credsHdr, credsFile: t.credsFile, mode: sc.credMode,
 		conns: e.opts.rssConns, duration: min(e.opts.duration, rssDuration), cpu: e.opts.loadCPU, script: script}
 	r, err := runWrk(ctx, a)
 	if err != nil {
@@ -570,7 +655,7 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	t.url = "http://" + listen
 	var (
-		values  []string
+		c       *creds
 		cfgPath string
 	)
 	if t.sc.target == targetGateway || t.sc.creds != nil {
@@ -580,22 +665,18 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 			return err
 		}
 	}
-	if t.sc.creds != nil {
+	timed := func(what string, f func() (*creds, error)) error {
 		start := time.Now()
-		c, err := t.sc.creds(ctx, e, cfgPath)
-		if err != nil {
+		if c, err = f(); err != nil {
 			return err
 		}
 		if d := time.Since(start); d > time.Second {
-			fmt.Fprintf(os.Stderr, "bench: %s: %d credentials in %s\n", name, len(c.values), d.Round(100*time.Millisecond))
+			fmt.Fprintf(os.Stderr, "bench: %s: %d %s in %s\n", name, len(c.values), what, d.Round(100*time.Millisecond))
 		}
-		if len(c.values) == 0 || c.header == "" {
-			return errors.New("scenario minted no credentials")
-		}
-		t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
-		t.ncreds, t.calls, values = len(c.values), c.calls, c.values
-		t.setupCalls = -t.readCalls()
-		if err := os.WriteFile(t.credsFile, []byte(strings.Join(c.values, "\n")+"\n"), 0o600); err != nil {
+		return nil
+	}
+	if t.sc.creds != nil {
+		if err := timed("credentials", func() (*creds, error) { return t.sc.creds(ctx, e, cfgPath) }); err != nil {
 			return err
 		}
 	}
@@ -612,17 +693,45 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 	if err != nil {
 		return err
 	}
-	var first string
-	if len(values) > 0 {
-		first = values[0]
+	// A gateway is ready when its public route answers (every config has
+	// one); its credentials are checked below, one by one.
+	readyURL, readyHdr, readyVal := t.url+pathPublic, "", ""
+	if t.sc.target != targetGateway {
+		readyURL = t.url + t.sc.path
+		if c != nil && len(c.values) > 0 && t.sc.credMode == "" {
+			readyHdr, readyVal = c.header, c.values[0]
+		}
 	}
-	if err := waitReady(ctx, t.proc, t.url+t.sc.path, t.credsHdr, first); err != nil {
+	if err := waitReady(ctx, t.proc, readyURL, readyHdr, readyVal); err != nil {
 		return err
 	}
-	if len(values) > 0 {
-		if err := verifyCreds(ctx, t.url+t.sc.path, t.credsHdr, values); err != nil {
+	if t.sc.login != nil {
+		// Sessions are made by logging in at the running gateway.
+		if err := timed("sessions", func() (*creds, error) { return t.sc.login(ctx, e, t.url, cfgPath) }); err != nil {
 			return err
 		}
+	}
+	if c == nil {
+		return nil
+	}
+	if len(c.values) == 0 || c.header == "" {
+		return errors.New("scenario minted no credentials")
+	}
+	t.credsFile, t.credsHdr = filepath.Join(dir, "creds.txt"), c.header
+	t.ncreds, t.calls = len(c.values), c.calls
+	t.setupCalls = -t.readCalls()
+	g := &generator{url: t.url + t.sc.path, header: c.header, values: c.values, mode: t.sc.credMode,
+		file: t.credsFile, client: newLoadClient(verifyWorkers)}
+	defer g.client.CloseIdleConnections()
+	if t.sc.coldPass {
+		if t.cold, err = e.coldPass(ctx, t, g); err != nil {
+			return err
+		}
+	} else if err := checkCreds(ctx, g, maxVerify); err != nil {
+		return err
+	}
+	if err := os.WriteFile(t.credsFile, []byte(strings.Join(g.values, "\n")+"\n"), 0o600); err != nil {
+		return err
 	}
 	t.setupCalls += t.readCalls()
 	return nil
@@ -633,39 +742,44 @@ func (e *env) setup(ctx context.Context, t *target, name string) error {
 // would take longer than measuring them).
 const maxVerify = 1000
 
+// verifyWorkers is how many requests the credential check has in flight.
+const verifyWorkers = 4
+
 // verifyCreds sends each credential (up to maxVerify, evenly spread) once
 // and fails unless every one gets a 200: a scenario whose credentials the
 // gateway refuses would otherwise measure the speed of 401s.
 func verifyCreds(ctx context.Context, url, header string, values []string) error {
-	step := max(len(values)/maxVerify, 1)
+	g := &generator{url: url, header: header, values: values, client: newLoadClient(verifyWorkers)}
+	defer g.client.CloseIdleConnections()
+	return checkCreds(ctx, g, maxVerify)
+}
+
+// checkCreds sends g's credentials once each (at most limit, evenly spread;
+// 0: all), verifyWorkers at a time, and fails unless every one gets a 200.
+func checkCreds(ctx context.Context, g *generator, limit int) error {
+	step := 1
+	if limit > 0 {
+		step = max(len(g.values)/limit, 1)
+	}
 	idx := make(chan int)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	defer client.CloseIdleConnections()
-	g, ctx := errgroup.WithContext(ctx)
-	for range 4 {
-		g.Go(func() error {
+	eg, ctx := errgroup.WithContext(ctx)
+	for range verifyWorkers {
+		eg.Go(func() error {
 			for i := range idx {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				status, body, err := g.send(ctx, i)
 				if err != nil {
-					return err
+					return fmt.Errorf("credential %d of %d: %w", i+1, len(g.values), err)
 				}
-				req.Header.Set(header, values[i])
-				resp, err := client.Do(req)
-				if err != nil {
-					return fmt.Errorf("credential %d of %d: %w", i+1, len(values), err)
-				}
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("credential %d of %d: status %d: %s", i+1, len(values), resp.StatusCode, strings.TrimSpace(string(body)))
+				if status != http.StatusOK {
+					return fmt.Errorf("credential %d of %d: status %d: %s", i+1, len(g.values), status, body)
 				}
 			}
 			return nil
 		})
 	}
-	g.Go(func() error {
+	eg.Go(func() error {
 		defer close(idx)
-		for i := 0; i < len(values); i += step {
+		for i := 0; i < len(g.values); i += step {
 			select {
 			case idx <- i:
 			case <-ctx.Done():
@@ -674,7 +788,35 @@ func verifyCreds(ctx context.Context, url, header string, values []string) error
 		}
 		return nil
 	})
-	return g.Wait()
+	return eg.Wait()
+}
+
+// coldResult is the first pass over a scale scenario's credentials right
+// after the gateway started (every cache cold), and a second pass at once
+// after it (warm), the same way: verifyWorkers requests in flight.
+type coldResult struct {
+	n                  int
+	coldTime, warmTime time.Duration
+	coldCPU, warmCPU   time.Duration // the gateway's CPU time in each pass
+}
+
+// coldPass sends every credential of t twice, timing each pass and the
+// gateway's CPU time in it; every answer must be a 200.
+func (e *env) coldPass(ctx context.Context, t *target, g *generator) (*coldResult, error) {
+	r := &coldResult{n: len(g.values)}
+	for _, pass := range []struct {
+		wall, cpu *time.Duration
+	}{{&r.coldTime, &r.coldCPU}, {&r.warmTime, &r.warmCPU}} {
+		cpu0, _ := cpuTime(t.proc.pid())
+		start := time.Now()
+		if err := checkCreds(ctx, g, 0); err != nil {
+			return nil, err
+		}
+		*pass.wall = time.Since(start)
+		cpu1, _ := cpuTime(t.proc.pid())
+		*pass.cpu = cpu1 - cpu0
+	}
+	return r, nil
 }
 
 // writeGatewayConfig generates sc's gateway config listening on listen and

@@ -52,7 +52,7 @@ func TestScenarioNamesUnique(t *testing.T) {
 
 func TestMintCredsHS256(t *testing.T) {
 	e := &env{dir: t.TempDir(), upstream: "http://127.0.0.1:9", keys: map[string]map[string]any{}}
-	sc := jwtScenario("t", "HS256", 5, false)
+	sc := jwtScenario("t", "HS256", 5)
 	path, err := e.writeGatewayConfig(context.Background(), sc, "127.0.0.1:8080", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
