@@ -251,7 +251,7 @@ func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) 
 	// cookie counts against the client (CountAuthFailure) and the audit
 	// lines carry its address and request id (RequestInfo). The copy
 	// shares r's header, which Renew rewrites.
-	s.Renew(r.WithContext(context.WithValue(r.Context(), stateKey{}, st)), h)
+	s.Renew(st.with(r), h)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

@@ -163,7 +163,13 @@ type Event struct {
 type stateKey struct{}
 
 // reqState travels from ServeHTTP to Rewrite/ModifyResponse/ErrorHandler.
+// It is itself the context of the requests the gateway hands on (the
+// forwarded one, an endpoint's): the request's context with st under
+// stateKey, without a context.WithValue allocation per request.
 type reqState struct {
+	// parent is the request's context (set by ServeHTTP).
+	parent context.Context
+
 	route *Route
 	path  string // canonical escaped path
 	// host is the request's host (r.Host: the Host header, or the authority
@@ -203,6 +209,20 @@ func (st *reqState) takeHeaders(h http.Header) {
 	stripInboundHeaders(h, st.route)
 }
 
+func (st *reqState) Deadline() (time.Time, bool) { return st.parent.Deadline() }
+func (st *reqState) Done() <-chan struct{}       { return st.parent.Done() }
+func (st *reqState) Err() error                  { return st.parent.Err() }
+
+func (st *reqState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.parent.Value(key)
+}
+
+// with returns r, whose context is st's parent, carrying st.
+func (st *reqState) with(r *http.Request) *http.Request { return r.WithContext(st) }
+
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{}
 	st.ev.Start = time.Now()
@@ -216,6 +236,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r, span = g.startSpan(r, st)
 		defer endSpan(span, st) // before finish: deferred later, runs first
 	}
+	st.parent = r.Context()
 
 	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
 	st.record(&d)
@@ -225,7 +246,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case d.Status != 0:
 		g.answer(w, r, st, &d)
 	case d.Endpoint != nil:
-		d.Endpoint.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		d.Endpoint.ServeHTTP(w, st.with(r))
 		st.ev.Status = 0 // unknown: the endpoint answered
 	default:
 		g.forward(w, r, st)
@@ -272,7 +293,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 	if rt.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
 	}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	var ctx context.Context = st
 	if rt.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
@@ -374,7 +395,8 @@ func (ids *requestIDs) get(in string) string {
 	if validRequestID(in) {
 		return in
 	}
-	return ids.prefix + strconv.FormatUint(ids.n.Add(1), 36)
+	var buf [32]byte // prefix (13) and a base-36 uint64 (13 at most)
+	return string(strconv.AppendUint(append(buf[:0], ids.prefix...), ids.n.Add(1), 36))
 }
 
 func validRequestID(s string) bool {

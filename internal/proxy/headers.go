@@ -185,35 +185,47 @@ func removeHeaders(h http.Header, folded []string) {
 	}
 }
 
+// headerSetter sets single-valued headers on h, every value slice cut from
+// one backing array: the gateway sets a dozen headers on each forwarded
+// request, and one allocation costs less than one per header. Each slice's
+// capacity is its length, so an append by anyone else copies rather than
+// writing into a neighbour; once the array is full, append moves on to a
+// new one and the slices already handed out keep theirs.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func newHeaderSetter(h http.Header, n int) headerSetter {
+	return headerSetter{h: h, vals: make([]string, 0, n)}
+}
+
+func (s *headerSetter) set(name, v string) {
+	s.vals = append(s.vals, v)
+	n := len(s.vals)
+	s.h[name] = s.vals[n-1 : n : n]
+}
+
 // setIdentityHeaders writes the identity headers; unknown values are omitted.
-func setIdentityHeaders(h http.Header, id *strategies.Identity) {
-	// One backing array for every value slice: one allocation per request
-	// instead of six. Each slice's capacity is its length, so an append by
-	// anyone else copies rather than writing into a neighbour.
-	vals := make([]string, 0, 8)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		n := len(vals)
-		h[name] = vals[n-1 : n : n]
-	}
-	set(HeaderSubject, id.Subject)
-	set(HeaderStrategy, id.Strategy)
+func setIdentityHeaders(s *headerSetter, id *strategies.Identity) {
+	s.set(HeaderSubject, id.Subject)
+	s.set(HeaderStrategy, id.Strategy)
 	if id.Email != "" {
-		set(HeaderEmail, id.Email)
+		s.set(HeaderEmail, id.Email)
 	}
 	if len(id.Roles) > 0 {
-		set(HeaderRoles, strings.Join(id.Roles, ","))
+		s.set(HeaderRoles, strings.Join(id.Roles, ","))
 	}
 	if len(id.Scopes) > 0 {
-		set(HeaderScopes, strings.Join(id.Scopes, " "))
+		s.set(HeaderScopes, strings.Join(id.Scopes, " "))
 	}
 	if id.ClientID != "" {
-		set(HeaderClientID, id.ClientID)
+		s.set(HeaderClientID, id.ClientID)
 	}
 	if c := id.ClientCert; c != nil {
-		set(HeaderClientCertSHA256, c.Fingerprint)
+		s.set(HeaderClientCertSHA256, c.Fingerprint)
 		if c.Subject != "" {
-			set(HeaderClientCertSubject, c.Subject)
+			s.set(HeaderClientCertSubject, c.Subject)
 		}
 	}
 }
@@ -264,7 +276,7 @@ func removeCookies(h http.Header, names []string) {
 // not sent. Every value is rendered into one buffer and cut from one
 // string, and the value slices share one backing array: two allocations
 // per request however many templates.
-func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.Identity) {
+func setTemplatedHeaders(s *headerSetter, tmpls []HeaderTemplate, id *strategies.Identity) {
 	if len(tmpls) == 0 {
 		return
 	}
@@ -275,7 +287,7 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 	if len(tmpls) > len(ends) { // more than a route would set: the plain way
 		for _, t := range tmpls {
 			if v, ok := t.Template.Append(nil, id); ok {
-				h[t.Name] = []string{string(v)}
+				s.set(t.Name, string(v))
 			}
 		}
 		return
@@ -291,15 +303,12 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 		}
 	}
 	all := string(out)
-	vals := make([]string, 0, len(tmpls))
 	start := 0
 	for i, t := range tmpls {
 		if ends[i] < 0 {
 			continue
 		}
-		vals = append(vals, all[start:ends[i]])
+		s.set(t.Name, all[start:ends[i]])
 		start = ends[i]
-		n := len(vals)
-		h[t.Name] = vals[n-1 : n : n]
 	}
 }
