@@ -95,6 +95,9 @@ type Gateway struct {
 	// crossOrigin judges cookie-authenticated requests (no trusted
 	// origins: a route's CORS origins are checked beside it).
 	crossOrigin *http.CrossOriginProtection
+	// serverSpan starts a request's span (made once: an option per
+	// request is an allocation per request, sampled or not).
+	serverSpan []trace.SpanStartOption
 }
 
 // New returns a gateway serving table.
@@ -111,6 +114,9 @@ func New(table *Table, opts Options) *Gateway {
 	g := &Gateway{opts: opts, table: table, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
 	if opts.EventLog != nil {
 		g.events = newEventEncoder(opts.EventLog)
+	}
+	if opts.Tracing != nil {
+		g.serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
@@ -220,9 +226,6 @@ func (st *reqState) Value(key any) any {
 	return st.parent.Value(key)
 }
 
-// with returns r, whose context is st's parent, carrying st.
-func (st *reqState) with(r *http.Request) *http.Request { return r.WithContext(st) }
-
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{}
 	st.ev.Start = time.Now()
@@ -231,12 +234,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
 	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
-	if g.opts.Tracing != nil {
-		var span trace.Span
-		r, span = g.startSpan(r, st)
-		defer endSpan(span, st) // before finish: deferred later, runs first
-	}
 	st.parent = r.Context()
+	if g.opts.Tracing != nil {
+		defer endSpan(g.startSpan(r, st), st) // before finish: deferred later, runs first
+	}
+	// From here on the request carries st: the strategies, the endpoints
+	// and the forwarded request see one context.
+	r = r.WithContext(st)
 
 	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
 	st.record(&d)
@@ -246,7 +250,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case d.Status != 0:
 		g.answer(w, r, st, &d)
 	case d.Endpoint != nil:
-		d.Endpoint.ServeHTTP(w, st.with(r))
+		d.Endpoint.ServeHTTP(w, r)
 		st.ev.Status = 0 // unknown: the endpoint answered
 	default:
 		g.forward(w, r, st)
@@ -293,11 +297,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 	if rt.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
 	}
-	var ctx context.Context = st
 	if rt.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
 		defer cancel()
+		r = r.WithContext(ctx)
 	}
 	if rt.Upstreams != nil {
 		if st.target = rt.Upstreams.Pick(); st.target == nil {
@@ -307,7 +310,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 		}
 	}
 	st.ev.forwardStart = time.Now()
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	g.proxy.ServeHTTP(w, r)
 }
 
 // CountAuthFailure lets an endpoint (login callback, refresh) count a failed
