@@ -175,7 +175,7 @@ func (s *headerSetter) setForwarded(in *http.Request, st *reqState) (peer string
 // client is the peer, and the connection's address needs no new string).
 func realIP(ip netip.Addr, peer string) string {
 	var buf [48]byte
-	if string(ip.AppendTo(buf[:0])) == peer {
+	if peer != "" && string(ip.AppendTo(buf[:0])) == peer {
 		return peer
 	}
 	return ip.String()
