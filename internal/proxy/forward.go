@@ -64,12 +64,8 @@ func NewTransport(o TransportOptions) *http.Transport {
 
 // outboundHeaderRoom is how many headers rewrite may add besides the
 // route's templates: X-Forwarded-For/-Host/-Proto/-Prefix, X-Real-Ip,
-// X-Request-Id, the X-Auth-* identity headers and an assertion.
-const outboundHeaderRoom = 6 + identityHeaderValues
-
-// identityHeaderValues is how many identity headers setIdentity may set:
-// the X-Auth-* ones (8 at most) and X-Auth-Token.
-const identityHeaderValues = 9
+// X-Request-Id, the X-Auth-* identity headers (8 at most) and an assertion.
+const outboundHeaderRoom = 15
 
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
@@ -115,7 +111,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	dropH2CUpgrade(out.Header)
 	removeHeaders(out.Header, rt.removed)
 
-	hs := newHeaderSetter(out.Header, outboundHeaderRoom+len(rt.RequestHeaders))
+	hs := headerSetter{out.Header, &st.values}
 	peer := hs.setForwarded(pr.In, st)
 	if rt.StripPrefix && rt.Prefix != "/" {
 		hs.set("X-Forwarded-Prefix", rt.Prefix)
@@ -131,7 +127,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		removeCookies(out.Header, nil) // the gateway's own cookies never leave it
 	}
 	if st.identity != nil {
-		g.setIdentity(&hs, st)
+		g.setIdentity(hs, st)
 	}
 	hs.set("X-Request-Id", st.ev.RequestID)
 }
@@ -148,7 +144,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 //     of the client's connection.
 //
 // It returns the peer's address as the connection gave it ("" if none).
-func (s *headerSetter) setForwarded(in *http.Request, st *reqState) (peer string) {
+func (s headerSetter) setForwarded(in *http.Request, st *reqState) (peer string) {
 	peer, _, err := net.SplitHostPort(in.RemoteAddr)
 	switch {
 	case err != nil:

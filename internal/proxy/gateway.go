@@ -200,6 +200,9 @@ type reqState struct {
 	// policy its result.
 	policyIn policy.Input
 	policy   policyResult
+
+	// values are those of the headers the gateway sets.
+	values headerValues
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's
@@ -231,7 +234,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.ev.Start = time.Now()
 	st.ev.Method = r.Method
 	st.ev.RequestID = g.ids.get(r.Header.Get("X-Request-Id"))
-	w.Header().Set("X-Request-Id", st.ev.RequestID)
+	st.values.set(w.Header(), "X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
 	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
 	st.parent = r.Context()

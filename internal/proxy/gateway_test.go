@@ -526,6 +526,5 @@ func TestIdentityHeaderValuesAreSeparate(t *testing.T) {
 
 // setIdentityOn writes id's identity headers to h.
 func setIdentityOn(h http.Header, id *strategies.Identity) {
-	hs := newHeaderSetter(h, identityHeaderValues)
-	setIdentityHeaders(&hs, id)
+	setIdentityHeaders(headerSetter{h, &headerValues{}}, id)
 }

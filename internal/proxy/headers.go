@@ -185,29 +185,38 @@ func removeHeaders(h http.Header, folded []string) {
 	}
 }
 
-// headerSetter sets single-valued headers on h, every value slice cut from
-// one backing array: the gateway sets a dozen headers on each forwarded
-// request, and one allocation costs less than one per header. Each slice's
-// capacity is its length, so an append by anyone else copies rather than
-// writing into a neighbour; once the array is full, append moves on to a
-// new one and the slices already handed out keep theirs.
+// headerValues holds the values of the single-valued headers the gateway
+// sets on a request: the response's X-Request-Id, and on the forwarded
+// request the forwarding, identity and templated headers. They live in
+// the request's state (reqState) instead of one allocation per header.
+// Each value slice handed out has capacity equal to its length, so an
+// append by anyone else copies rather than writing into a neighbour; past
+// len(buf) values, append moves on to a new array and the slices already
+// handed out keep theirs.
+type headerValues struct {
+	buf  [16]string
+	vals []string // buf, or the array that took over from it
+}
+
+func (v *headerValues) set(h http.Header, name, val string) {
+	if v.vals == nil {
+		v.vals = v.buf[:0]
+	}
+	v.vals = append(v.vals, val)
+	n := len(v.vals)
+	h[name] = v.vals[n-1 : n : n]
+}
+
+// headerSetter sets single-valued headers on h from v.
 type headerSetter struct {
-	h    http.Header
-	vals []string
+	h http.Header
+	v *headerValues
 }
 
-func newHeaderSetter(h http.Header, n int) headerSetter {
-	return headerSetter{h: h, vals: make([]string, 0, n)}
-}
-
-func (s *headerSetter) set(name, v string) {
-	s.vals = append(s.vals, v)
-	n := len(s.vals)
-	s.h[name] = s.vals[n-1 : n : n]
-}
+func (s headerSetter) set(name, val string) { s.v.set(s.h, name, val) }
 
 // setIdentityHeaders writes the identity headers; unknown values are omitted.
-func setIdentityHeaders(s *headerSetter, id *strategies.Identity) {
+func setIdentityHeaders(s headerSetter, id *strategies.Identity) {
 	s.set(HeaderSubject, id.Subject)
 	s.set(HeaderStrategy, id.Strategy)
 	if id.Email != "" {
@@ -276,7 +285,7 @@ func removeCookies(h http.Header, names []string) {
 // not sent. Every value is rendered into one buffer and cut from one
 // string, and the value slices share one backing array: two allocations
 // per request however many templates.
-func setTemplatedHeaders(s *headerSetter, tmpls []HeaderTemplate, id *strategies.Identity) {
+func setTemplatedHeaders(s headerSetter, tmpls []HeaderTemplate, id *strategies.Identity) {
 	if len(tmpls) == 0 {
 		return
 	}

@@ -40,8 +40,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if st.identity != nil {
-		hs := newHeaderSetter(h, identityHeaderValues)
-		g.setIdentity(&hs, st)
+		g.setIdentity(headerSetter{h, &st.values}, st)
 	}
 	st.ev.Status = http.StatusOK
 	w.WriteHeader(http.StatusOK)
@@ -78,7 +77,7 @@ func originalRequest(h http.Header) (uri, method string, ok bool) {
 // signed assertion (X-Auth-Token) when the route asks for one: the same for
 // a forwarded request and for a forward-auth answer, whose proxy passes
 // them on to the app.
-func (g *Gateway) setIdentity(s *headerSetter, st *reqState) {
+func (g *Gateway) setIdentity(s headerSetter, st *reqState) {
 	setIdentityHeaders(s, st.identity)
 	rt := st.route
 	setTemplatedHeaders(s, rt.RequestHeaders, st.identity)
