@@ -19,7 +19,7 @@ func TestClientCertHeaders(t *testing.T) {
 	if len(h) != 0 {
 		t.Fatalf("left after stripping: %v", h)
 	}
-	setIdentityHeaders(h, &strategies.Identity{Subject: "partner-a", Strategy: "partners",
+	setIdentityOn(h, &strategies.Identity{Subject: "partner-a", Strategy: "partners",
 		ClientCert: &strategies.ClientCert{Fingerprint: "ab12", Subject: "CN=partner-a"}})
 	if got := h.Get(HeaderClientCertSHA256); got != "ab12" {
 		t.Errorf("%s = %q, want ab12", HeaderClientCertSHA256, got)
@@ -28,7 +28,7 @@ func TestClientCertHeaders(t *testing.T) {
 		t.Errorf("%s = %q, want CN=partner-a", HeaderClientCertSubject, got)
 	}
 	h = http.Header{}
-	setIdentityHeaders(h, &strategies.Identity{Subject: "svc", Strategy: "jwt"})
+	setIdentityOn(h, &strategies.Identity{Subject: "svc", Strategy: "jwt"})
 	if _, ok := h[HeaderClientCertSHA256]; ok {
 		t.Errorf("certificate header without a certificate: %v", h)
 	}

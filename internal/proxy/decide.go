@@ -247,11 +247,10 @@ func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) 
 	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
 		return
 	}
-	// With the request's state, as the endpoints get it: a forged refresh
-	// cookie counts against the client (CountAuthFailure) and the audit
-	// lines carry its address and request id (RequestInfo). The copy
-	// shares r's header, which Renew rewrites.
-	s.Renew(r.WithContext(context.WithValue(r.Context(), stateKey{}, st)), h)
+	// r carries the request's state, as the endpoints get it: a forged
+	// refresh cookie counts against the client (CountAuthFailure) and the
+	// audit lines carry its address and request id (RequestInfo).
+	s.Renew(r, h)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -63,8 +64,8 @@ func NewTransport(o TransportOptions) *http.Transport {
 
 // outboundHeaderRoom is how many headers rewrite may add besides the
 // route's templates: X-Forwarded-For/-Host/-Proto/-Prefix, X-Real-Ip,
-// the X-Auth-* identity headers and an assertion.
-const outboundHeaderRoom = 12
+// X-Request-Id, the X-Auth-* identity headers (8 at most) and an assertion.
+const outboundHeaderRoom = 15
 
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
@@ -110,24 +111,12 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	dropH2CUpgrade(out.Header)
 	removeHeaders(out.Header, rt.removed)
 
-	// The forwarding headers are the gateway's; a trusted proxy's chain and
-	// scheme are kept.
-	if len(st.forwardedFor) > 0 {
-		out.Header["X-Forwarded-For"] = st.forwardedFor
-	}
-	pr.SetXForwarded()
-	// SetXForwarded took In.Host; the upstream is told the host that chose
-	// the route, in the form it was matched.
-	if fh := st.forwardedHost(); fh != pr.In.Host {
-		out.Header["X-Forwarded-Host"] = []string{fh}
-	}
+	hs := headerSetter{out.Header, &st.values}
+	peer := hs.setForwarded(pr.In, st)
 	if rt.StripPrefix && rt.Prefix != "/" {
-		out.Header["X-Forwarded-Prefix"] = []string{rt.Prefix}
+		hs.set("X-Forwarded-Prefix", rt.Prefix)
 	}
-	out.Header["X-Real-Ip"] = []string{st.ev.ClientIP.String()}
-	if p := st.forwardedProto; p == "https" || p == "http" {
-		out.Header.Set("X-Forwarded-Proto", p)
-	}
+	hs.set("X-Real-Ip", realIP(st.ev.ClientIP, peer))
 
 	if !rt.PassCredentials {
 		for _, h := range rt.credHeaders {
@@ -138,9 +127,54 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		removeCookies(out.Header, nil) // the gateway's own cookies never leave it
 	}
 	if st.identity != nil {
-		g.setIdentity(out.Header, st)
+		g.setIdentity(hs, st)
 	}
-	out.Header["X-Request-Id"] = []string{st.ev.RequestID}
+	hs.set("X-Request-Id", st.ev.RequestID)
+}
+
+// setForwarded sets the forwarding headers, which are the gateway's, by
+// the rules of httputil.ProxyRequest.SetXForwarded (whose three values
+// would cost an allocation each), with the host and scheme the gateway
+// decided on:
+//   - X-Forwarded-For: the peer's address, appended to a trusted proxy's
+//     chain; none when the peer's address cannot be read;
+//   - X-Forwarded-Host: the host that chose the route, in the form it was
+//     matched;
+//   - X-Forwarded-Proto: a trusted proxy's http or https, else the scheme
+//     of the client's connection.
+//
+// It returns the peer's address as the connection gave it ("" if none).
+func (s headerSetter) setForwarded(in *http.Request, st *reqState) (peer string) {
+	peer, _, err := net.SplitHostPort(in.RemoteAddr)
+	switch {
+	case err != nil:
+		peer = ""
+		delete(s.h, "X-Forwarded-For")
+	case len(st.forwardedFor) > 0:
+		s.set("X-Forwarded-For", strings.Join(st.forwardedFor, ", ")+", "+peer)
+	default:
+		s.set("X-Forwarded-For", peer)
+	}
+	s.set("X-Forwarded-Host", st.forwardedHost())
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if p := st.forwardedProto; p == "https" || p == "http" {
+		proto = p
+	}
+	s.set("X-Forwarded-Proto", proto)
+	return peer
+}
+
+// realIP is ip as text: peer itself when it is ip's canonical form (the
+// client is the peer, and the connection's address needs no new string).
+func realIP(ip netip.Addr, peer string) string {
+	var buf [48]byte
+	if peer != "" && string(ip.AppendTo(buf[:0])) == peer {
+		return peer
+	}
+	return ip.String()
 }
 
 // upstreamRest is the part of a canonical path the upstream gets under its
@@ -266,12 +300,21 @@ func unhex(c byte) byte {
 	return 0
 }
 
-// bufferPool recycles the copy buffers of ReverseProxy.
+// bufferPool recycles the copy buffers of ReverseProxy. It pools array
+// pointers: a slice put back as *[]byte would cost a new slice header on
+// the heap every time, and ReverseProxy returns the slice it got.
 type bufferPool struct{ p sync.Pool }
 
+type copyBuffer [16 << 10]byte
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new(copyBuffer) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*copyBuffer)[:] }
+
+func (b *bufferPool) Put(p []byte) {
+	if len(p) == len(copyBuffer{}) {
+		b.p.Put((*copyBuffer)(p))
+	}
+}

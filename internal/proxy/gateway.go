@@ -95,6 +95,9 @@ type Gateway struct {
 	// crossOrigin judges cookie-authenticated requests (no trusted
 	// origins: a route's CORS origins are checked beside it).
 	crossOrigin *http.CrossOriginProtection
+	// serverSpan starts a request's span (made once: an option per
+	// request is an allocation per request, sampled or not).
+	serverSpan []trace.SpanStartOption
 }
 
 // New returns a gateway serving table.
@@ -111,6 +114,9 @@ func New(table *Table, opts Options) *Gateway {
 	g := &Gateway{opts: opts, table: table, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
 	if opts.EventLog != nil {
 		g.events = newEventEncoder(opts.EventLog)
+	}
+	if opts.Tracing != nil {
+		g.serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
@@ -163,7 +169,13 @@ type Event struct {
 type stateKey struct{}
 
 // reqState travels from ServeHTTP to Rewrite/ModifyResponse/ErrorHandler.
+// It is itself the context of the requests the gateway hands on (the
+// forwarded one, an endpoint's): the request's context with st under
+// stateKey, without a context.WithValue allocation per request.
 type reqState struct {
+	// parent is the request's context (set by ServeHTTP).
+	parent context.Context
+
 	route *Route
 	path  string // canonical escaped path
 	// host is the request's host (r.Host: the Host header, or the authority
@@ -188,6 +200,9 @@ type reqState struct {
 	// policy its result.
 	policyIn policy.Input
 	policy   policyResult
+
+	// values are those of the headers the gateway sets.
+	values headerValues
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's
@@ -203,19 +218,32 @@ func (st *reqState) takeHeaders(h http.Header) {
 	stripInboundHeaders(h, st.route)
 }
 
+func (st *reqState) Deadline() (time.Time, bool) { return st.parent.Deadline() }
+func (st *reqState) Done() <-chan struct{}       { return st.parent.Done() }
+func (st *reqState) Err() error                  { return st.parent.Err() }
+
+func (st *reqState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.parent.Value(key)
+}
+
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{}
 	st.ev.Start = time.Now()
 	st.ev.Method = r.Method
 	st.ev.RequestID = g.ids.get(r.Header.Get("X-Request-Id"))
-	w.Header().Set("X-Request-Id", st.ev.RequestID)
+	st.values.set(w.Header(), "X-Request-Id", st.ev.RequestID)
 	defer g.finish(st)
 	st.ev.ClientIP, st.peerTrusted = g.opts.IPResolver.ClientIP(r)
+	st.parent = r.Context()
 	if g.opts.Tracing != nil {
-		var span trace.Span
-		r, span = g.startSpan(r, st)
-		defer endSpan(span, st) // before finish: deferred later, runs first
+		defer endSpan(g.startSpan(r, st), st) // before finish: deferred later, runs first
 	}
+	// From here on the request carries st: the strategies, the endpoints
+	// and the forwarded request see one context.
+	r = r.WithContext(st)
 
 	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
 	st.record(&d)
@@ -225,7 +253,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case d.Status != 0:
 		g.answer(w, r, st, &d)
 	case d.Endpoint != nil:
-		d.Endpoint.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		d.Endpoint.ServeHTTP(w, r)
 		st.ev.Status = 0 // unknown: the endpoint answered
 	default:
 		g.forward(w, r, st)
@@ -272,11 +300,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 	if rt.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes)
 	}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	if rt.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
 		defer cancel()
+		r = r.WithContext(ctx)
 	}
 	if rt.Upstreams != nil {
 		if st.target = rt.Upstreams.Pick(); st.target == nil {
@@ -286,7 +313,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState) 
 		}
 	}
 	st.ev.forwardStart = time.Now()
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	g.proxy.ServeHTTP(w, r)
 }
 
 // CountAuthFailure lets an endpoint (login callback, refresh) count a failed
@@ -374,7 +401,8 @@ func (ids *requestIDs) get(in string) string {
 	if validRequestID(in) {
 		return in
 	}
-	return ids.prefix + strconv.FormatUint(ids.n.Add(1), 36)
+	var buf [32]byte // prefix (13) and a base-36 uint64 (13 at most)
+	return string(strconv.AppendUint(append(buf[:0], ids.prefix...), ids.n.Add(1), 36))
 }
 
 func validRequestID(s string) bool {

@@ -308,7 +308,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.Fatal("denied")
 		}
 		h := http.Header{}
-		setIdentityHeaders(h, st.identity)
+		setIdentityOn(h, st.identity)
 	}
 }
 
@@ -369,7 +369,7 @@ func BenchmarkStripInject(b *testing.B) {
 		h := base.Clone()
 		stripInboundHeaders(h, nil)
 		h.Del("Authorization")
-		setIdentityHeaders(h, id)
+		setIdentityOn(h, id)
 	}
 }
 
@@ -508,7 +508,7 @@ func TestLargeHeadersCrossSmallBuffers(t *testing.T) {
 // backing array; appending to one must not overwrite another.
 func TestIdentityHeaderValuesAreSeparate(t *testing.T) {
 	h := http.Header{}
-	setIdentityHeaders(h, &strategies.Identity{Subject: "alice", Strategy: "jwt", Email: "a@example.com",
+	setIdentityOn(h, &strategies.Identity{Subject: "alice", Strategy: "jwt", Email: "a@example.com",
 		Roles: []string{"reader", "admin"}, Scopes: []string{"read"}, ClientID: "cli"})
 	for _, name := range []string{HeaderSubject, HeaderStrategy, HeaderEmail, HeaderRoles, HeaderScopes} {
 		h.Add(name, "forged")
@@ -522,4 +522,9 @@ func TestIdentityHeaderValuesAreSeparate(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, w)
 		}
 	}
+}
+
+// setIdentityOn writes id's identity headers to h.
+func setIdentityOn(h http.Header, id *strategies.Identity) {
+	setIdentityHeaders(headerSetter{h, &headerValues{}}, id)
 }

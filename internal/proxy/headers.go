@@ -185,35 +185,56 @@ func removeHeaders(h http.Header, folded []string) {
 	}
 }
 
-// setIdentityHeaders writes the identity headers; unknown values are omitted.
-func setIdentityHeaders(h http.Header, id *strategies.Identity) {
-	// One backing array for every value slice: one allocation per request
-	// instead of six. Each slice's capacity is its length, so an append by
-	// anyone else copies rather than writing into a neighbour.
-	vals := make([]string, 0, 8)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		n := len(vals)
-		h[name] = vals[n-1 : n : n]
+// headerValues holds the values of the single-valued headers the gateway
+// sets on a request: the response's X-Request-Id, and on the forwarded
+// request the forwarding, identity and templated headers. They live in
+// the request's state (reqState) instead of one allocation per header.
+// Each value slice handed out has capacity equal to its length, so an
+// append by anyone else copies rather than writing into a neighbour; past
+// len(buf) values, append moves on to a new array and the slices already
+// handed out keep theirs.
+type headerValues struct {
+	buf  [16]string
+	vals []string // buf, or the array that took over from it
+}
+
+func (v *headerValues) set(h http.Header, name, val string) {
+	if v.vals == nil {
+		v.vals = v.buf[:0]
 	}
-	set(HeaderSubject, id.Subject)
-	set(HeaderStrategy, id.Strategy)
+	v.vals = append(v.vals, val)
+	n := len(v.vals)
+	h[name] = v.vals[n-1 : n : n]
+}
+
+// headerSetter sets single-valued headers on h from v.
+type headerSetter struct {
+	h http.Header
+	v *headerValues
+}
+
+func (s headerSetter) set(name, val string) { s.v.set(s.h, name, val) }
+
+// setIdentityHeaders writes the identity headers; unknown values are omitted.
+func setIdentityHeaders(s headerSetter, id *strategies.Identity) {
+	s.set(HeaderSubject, id.Subject)
+	s.set(HeaderStrategy, id.Strategy)
 	if id.Email != "" {
-		set(HeaderEmail, id.Email)
+		s.set(HeaderEmail, id.Email)
 	}
 	if len(id.Roles) > 0 {
-		set(HeaderRoles, strings.Join(id.Roles, ","))
+		s.set(HeaderRoles, strings.Join(id.Roles, ","))
 	}
 	if len(id.Scopes) > 0 {
-		set(HeaderScopes, strings.Join(id.Scopes, " "))
+		s.set(HeaderScopes, strings.Join(id.Scopes, " "))
 	}
 	if id.ClientID != "" {
-		set(HeaderClientID, id.ClientID)
+		s.set(HeaderClientID, id.ClientID)
 	}
 	if c := id.ClientCert; c != nil {
-		set(HeaderClientCertSHA256, c.Fingerprint)
+		s.set(HeaderClientCertSHA256, c.Fingerprint)
 		if c.Subject != "" {
-			set(HeaderClientCertSubject, c.Subject)
+			s.set(HeaderClientCertSubject, c.Subject)
 		}
 	}
 }
@@ -264,7 +285,7 @@ func removeCookies(h http.Header, names []string) {
 // not sent. Every value is rendered into one buffer and cut from one
 // string, and the value slices share one backing array: two allocations
 // per request however many templates.
-func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.Identity) {
+func setTemplatedHeaders(s headerSetter, tmpls []HeaderTemplate, id *strategies.Identity) {
 	if len(tmpls) == 0 {
 		return
 	}
@@ -275,7 +296,7 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 	if len(tmpls) > len(ends) { // more than a route would set: the plain way
 		for _, t := range tmpls {
 			if v, ok := t.Template.Append(nil, id); ok {
-				h[t.Name] = []string{string(v)}
+				s.set(t.Name, string(v))
 			}
 		}
 		return
@@ -291,15 +312,12 @@ func setTemplatedHeaders(h http.Header, tmpls []HeaderTemplate, id *strategies.I
 		}
 	}
 	all := string(out)
-	vals := make([]string, 0, len(tmpls))
 	start := 0
 	for i, t := range tmpls {
 		if ends[i] < 0 {
 			continue
 		}
-		vals = append(vals, all[start:ends[i]])
+		s.set(t.Name, all[start:ends[i]])
 		start = ends[i]
-		n := len(vals)
-		h[t.Name] = vals[n-1 : n : n]
 	}
 }

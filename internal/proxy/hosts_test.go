@@ -161,7 +161,7 @@ func TestTemplatedHeadersClassified(t *testing.T) {
 	if len(h) != 1 || h.Get("X-Tenantx") != "kept" {
 		t.Errorf("left %v", h)
 	}
-	setTemplatedHeaders(h, rt.RequestHeaders, &strategies.Identity{Subject: "alice"})
+	setTemplatedHeaders(headerSetter{h, &headerValues{}}, rt.RequestHeaders, &strategies.Identity{Subject: "alice"})
 	if got := h["X-Tenant"]; len(got) != 1 || got[0] != "alice" {
 		t.Errorf("X-Tenant = %q", got)
 	}
@@ -415,7 +415,7 @@ func TestTemplatedHeadersOneBuffer(t *testing.T) {
 		tmpls = append(tmpls, HeaderTemplate{Name: nv[0], Template: tm})
 	}
 	h := http.Header{}
-	setTemplatedHeaders(h, tmpls, &strategies.Identity{Subject: "alice", Email: "a@example.com", Roles: []string{"r1", "r2"}})
+	setTemplatedHeaders(headerSetter{h, &headerValues{}}, tmpls, &strategies.Identity{Subject: "alice", Email: "a@example.com", Roles: []string{"r1", "r2"}})
 	want := http.Header{"X-A": {"alice"}, "X-C": {"<a@example.com>"}, "X-D": {"r1,r2"}}
 	if fmt.Sprint(h) != fmt.Sprint(want) {
 		t.Errorf("headers %v, want %v", h, want)

@@ -173,7 +173,7 @@ func BenchmarkDecisionPolicy(b *testing.B) {
 					b.Fatal("denied: ", d.Reason)
 				}
 				h := http.Header{}
-				setIdentityHeaders(h, st.identity)
+				setIdentityOn(h, st.identity)
 			}
 		})
 	}

@@ -15,16 +15,19 @@ import (
 // force sampling (every request recorded, at the exporter's cost) or graft
 // their requests onto another trace. Theirs starts a new trace, and the
 // upstream gets the gateway's traceparent instead of the client's.
-func (g *Gateway) startSpan(r *http.Request, st *reqState) (*http.Request, trace.Span) {
-	ctx := r.Context()
+// The span's context becomes st's parent, and so the context of everything
+// that st hands the request on to.
+func (g *Gateway) startSpan(r *http.Request, st *reqState) trace.Span {
+	ctx := st.parent
 	if st.peerTrusted {
 		ctx = g.opts.Tracing.Propagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	ctx, span := g.opts.Tracing.Tracer().Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := g.opts.Tracing.Tracer().Start(ctx, r.Method, g.serverSpan...)
 	if sc := span.SpanContext(); sc.IsSampled() {
 		st.ev.TraceID = sc.TraceID()
 	}
-	return r.WithContext(ctx), span
+	st.parent = ctx
+	return span
 }
 
 // endSpan records what the gateway decided. The attributes are the auth

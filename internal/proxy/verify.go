@@ -40,7 +40,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if st.identity != nil {
-		g.setIdentity(h, st)
+		g.setIdentity(headerSetter{h, &st.values}, st)
 	}
 	st.ev.Status = http.StatusOK
 	w.WriteHeader(http.StatusOK)
@@ -77,10 +77,10 @@ func originalRequest(h http.Header) (uri, method string, ok bool) {
 // signed assertion (X-Auth-Token) when the route asks for one: the same for
 // a forwarded request and for a forward-auth answer, whose proxy passes
 // them on to the app.
-func (g *Gateway) setIdentity(h http.Header, st *reqState) {
-	setIdentityHeaders(h, st.identity)
+func (g *Gateway) setIdentity(s headerSetter, st *reqState) {
+	setIdentityHeaders(s, st.identity)
 	rt := st.route
-	setTemplatedHeaders(h, rt.RequestHeaders, st.identity)
+	setTemplatedHeaders(s, rt.RequestHeaders, st.identity)
 	if !rt.IdentityToken || g.opts.Asserter == nil {
 		return
 	}
@@ -91,5 +91,5 @@ func (g *Gateway) setIdentity(h http.Header, st *reqState) {
 		g.opts.Logger.Error("signing identity assertion", "route", rt.Name, "error", err)
 		return
 	}
-	h[HeaderToken] = []string{tok}
+	s.set(HeaderToken, tok)
 }
