@@ -32,8 +32,7 @@ const (
 func apiKeyScenario(name, store string, cluster bool) *scenario {
 	sc := &scenario{
 		name: name, target: targetGateway, path: pathAPI, goal: goalAuth,
-		// X-API-Key: pk_live_… is a short header, like no credential at all.
-		baseline: "bare-proxy",
+		baseline: "bare-proxy-apikey",
 		desc:     fmt.Sprintf("gateway, api_key strategy, store: %s, %d distinct keys in X-API-Key (after warm-up: the verifier's cache, refreshed from the store every 30 s)", store, benchKeyCount),
 		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
 			s := map[string]any{"type": "api_key", "header": "X-API-Key", "prefixes": []string{benchKeyPrefix}, "store": store}

@@ -23,7 +23,7 @@ const (
 
 func scaleScenarios() []*scenario {
 	keys := &scenario{name: "gw-scale-apikeys-redis", target: targetGateway, path: pathAPI,
-		baseline: "bare-proxy", goal: goalScale, coldPass: true,
+		baseline: "bare-proxy-apikey", goal: goalScale, coldPass: true,
 		desc: fmt.Sprintf("gateway, api_key strategy, store: redis holding %d keys (made as `authgateway keys create` makes them, stored with apikey.RedisStore), %d of them rotating in X-API-Key (the verifier's cache holds 10,000 for 30 s)",
 			scaleKeys, scaleKeysRotating),
 		gateway: func(ctx context.Context, e *env, c *gwConfig) error {
@@ -61,7 +61,7 @@ func scaleScenarios() []*scenario {
 		}}
 
 	routes := &scenario{name: "gw-scale-routes", target: targetGateway, path: pathAPI,
-		baseline: "bare-proxy", goal: goalScale, coldPass: true, credMode: credPaths,
+		baseline: "bare-proxy-hosts", goal: goalScale, coldPass: true, credMode: credPaths,
 		desc: fmt.Sprintf("gateway, %d public routes: %d hosts (h-N.bench.test) × paths /svc-a and /svc-b, each split by method into a GET/HEAD route and a POST/PUT/PATCH/DELETE one; GETs rotate over the %d host × path pairs (Host header and path)",
 			scaleHosts*scaleRoutesPerHost, scaleHosts, scaleHosts*2),
 		gateway: func(_ context.Context, e *env, c *gwConfig) error {
@@ -81,19 +81,23 @@ func scaleScenarios() []*scenario {
 			}
 			return nil
 		},
-		creds: func(context.Context, *env, string) (*creds, error) {
-			values := make([]string, 0, scaleHosts*2)
-			for h := range scaleHosts {
-				for _, svc := range []string{"a", "b"} {
-					values = append(values, "/svc-"+svc+"/items?page=2 "+scaleHost(h))
-				}
-			}
-			return &creds{header: "Host", values: values}, nil
-		}}
+		creds: scaleRouteCreds}
 
 	sessions := loginScenario("gw-scale-sessions", scaleSessions, "", "", false)
 	sessions.goal, sessions.coldPass = goalScale, true
 	return []*scenario{keys, routes, sessions}
+}
+
+// scaleRouteCreds are gw-scale-routes' requests: "PATH HOST" lines over
+// every host's two GET routes.
+func scaleRouteCreds(context.Context, *env, string) (*creds, error) {
+	values := make([]string, 0, scaleHosts*2)
+	for h := range scaleHosts {
+		for _, svc := range []string{"a", "b"} {
+			values = append(values, "/svc-"+svc+"/items?page=2 "+scaleHost(h))
+		}
+	}
+	return &creds{header: "Host", values: values}, nil
 }
 
 func scaleHost(h int) string { return "h-" + strconv.Itoa(h) + ".bench.test" }

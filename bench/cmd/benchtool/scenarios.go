@@ -115,6 +115,18 @@ func scenarios() []*scenario {
 			desc:    "bare-proxy-bearer driven by benchtool closedloop (Go, the same connections and pinning) instead of wrk: the baseline of the login-session rows, which only the Go generator can drive (it keeps their cookies)",
 			gateway: jwtGateway("HS256"),
 			creds:   mintCreds(1000)},
+		{name: "bare-proxy-apikey", target: targetBare, path: pathAPI,
+			desc: "bare-proxy sent the requests of gw-apikey-file (1000 keys rotating in X-API-Key, forwarded as is): the baseline of the API key and Basic rows (rotating a header costs the load generator too)",
+			creds: func(ctx context.Context, e *env, _ string) (*creds, error) {
+				keys, _, err := e.apiKeys(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return &creds{header: "X-API-Key", values: keys}, nil
+			}},
+		{name: "bare-proxy-hosts", target: targetBare, path: pathAPI, credMode: credPaths,
+			desc:  "bare-proxy sent the requests of gw-scale-routes (Host and path rotating over 5,000 pairs): its baseline",
+			creds: scaleRouteCreds},
 		{name: "nginx", target: targetNginx, path: pathAPI,
 			desc: "nginx, 1 worker, proxy_pass with upstream keepalive, access_log to /dev/null: external reference"},
 		{name: "gw-public", target: targetGateway, path: pathPublic,
