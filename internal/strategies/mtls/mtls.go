@@ -188,11 +188,10 @@ func (s *Strategy) subject(leaf *x509.Certificate) (string, bool) {
 	return "", false
 }
 
-// oidCommonName is the X.520 commonName attribute (2.5.4.3).
-var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
-
-// commonNames counts the CN attributes of a parsed subject.
+// commonNames counts the CN attributes (X.520 commonName, 2.5.4.3) of a
+// parsed subject.
 func commonNames(n pkix.Name) int {
+	oidCommonName := asn1.ObjectIdentifier{2, 5, 4, 3}
 	c := 0
 	for _, a := range n.Names {
 		if a.Type.Equal(oidCommonName) {
