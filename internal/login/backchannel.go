@@ -123,7 +123,9 @@ func (h *Handler) verifyLogoutToken(r *http.Request, raw string) (*logoutToken, 
 		IAT    *float64                   `json:"iat"`
 		Exp    *float64                   `json:"exp"`
 		Events map[string]json.RawMessage `json:"events"`
-		Nonce  *json.RawMessage           `json:"nonce"`
+		// A RawMessage, not a pointer: "nonce": null is a nonce member too
+		// (a pointer would be left nil by it).
+		Nonce json.RawMessage `json:"nonce"`
 	}
 	if err := idt.Claims(&c); err != nil {
 		return nil, "logout_token_claims", err

@@ -13,12 +13,12 @@ import (
 )
 
 // providerTokenAAD binds a sealed provider refresh token to its use.
-var providerTokenAAD = []byte("authgateway provider refresh token v1")
+const providerTokenAAD = "authgateway provider refresh token v1"
 
 // sealProviderToken seals the provider's refresh token for the session
 // store: it never leaves the gateway, and a reader of Redis cannot use it.
 func (h *Handler) sealProviderToken(rt string) (string, error) {
-	return h.codec.sealBytes([]byte(rt), providerTokenAAD)
+	return h.codec.sealBytes([]byte(rt), []byte(providerTokenAAD))
 }
 
 // update re-reads a session's identity at the provider (session.Updater,
@@ -31,7 +31,7 @@ func (h *Handler) update(ctx context.Context, id session.Identity) (session.Iden
 	if id.ProviderRefresh == "" {
 		return id, nil // a login before update_on_refresh, or no refresh token given
 	}
-	rt, err := h.codec.openBytes(id.ProviderRefresh, providerTokenAAD)
+	rt, err := h.codec.openBytes(id.ProviderRefresh, []byte(providerTokenAAD))
 	if err != nil {
 		return id, fmt.Errorf("%w: sealed provider token unreadable", session.ErrProviderRefused)
 	}

@@ -55,16 +55,6 @@ type approxKey struct {
 
 func (k *approxKey) view() int64 { return k.global + k.sent + k.local }
 
-// hitKind is what a call does to a key: count one if admitted (Take),
-// nothing (Peek), or count one in any case (Add).
-type hitKind int
-
-const (
-	hitTake hitKind = iota
-	hitPeek
-	hitAdd
-)
-
 func newApprox(l *Limiter, interval time.Duration, onSync func(error)) *approx {
 	a := &approx{l: l, interval: interval, onSync: onSync, keys: map[string]*approxKey{},
 		stop: make(chan struct{}), done: make(chan struct{})}

@@ -223,16 +223,7 @@ func keyPrefix(name string) string { return "authgateway:ratelimit:" + name }
 // Take counts one hit for key and reports whether it is over the limit:
 // with Limit n, the first n hits of a window pass and every later one is
 // Reached. It is the check for per-route quotas.
-func (l *Limiter) Take(ctx context.Context, key string) Result {
-	if l.approx != nil {
-		return l.approx.hit(ctx, key, hitTake)
-	}
-	c, err := l.call(ctx, key, false)
-	if err != nil {
-		return l.onError(err)
-	}
-	return l.result(c, c.Reached)
-}
+func (l *Limiter) Take(ctx context.Context, key string) Result { return l.hit(ctx, key, hitTake) }
 
 // Peek reports, without counting, whether key's budget is spent: Reached
 // once the window holds Limit hits, i.e. when a Take now would be refused.
@@ -242,29 +233,39 @@ func (l *Limiter) Take(ctx context.Context, key string) Result {
 // before any strategy runs, even with a valid credential. (ulule reports
 // Reached only when count > Limit, which would let an 11th attempt
 // through; Peek therefore tests count >= Limit, seen as Remaining == 0.)
-func (l *Limiter) Peek(ctx context.Context, key string) Result {
-	if l.approx != nil {
-		return l.approx.hit(ctx, key, hitPeek)
-	}
-	c, err := l.call(ctx, key, true)
-	if err != nil {
-		return l.onError(err)
-	}
-	return l.result(c, c.Remaining == 0)
-}
+func (l *Limiter) Peek(ctx context.Context, key string) Result { return l.hit(ctx, key, hitPeek) }
 
 // Add counts one failure for key. Reached reports that, with this failure,
 // the budget is spent (count >= Limit), the same condition Peek checks; the
 // caller may use it to put Retry-After on the response it is sending.
-func (l *Limiter) Add(ctx context.Context, key string) Result {
+func (l *Limiter) Add(ctx context.Context, key string) Result { return l.hit(ctx, key, hitAdd) }
+
+// hitKind is what a call does to a key: count one if admitted (Take),
+// nothing (Peek), or count one in any case (Add).
+type hitKind int
+
+const (
+	hitTake hitKind = iota
+	hitPeek
+	hitAdd
+)
+
+// hit is Take, Peek or Add: they differ only in whether the store counts
+// (not for a peek) and in what Reached means (a Take is over when the
+// count passed Limit; a peek or a failure when it reached it).
+func (l *Limiter) hit(ctx context.Context, key string, kind hitKind) Result {
 	if l.approx != nil {
-		return l.approx.hit(ctx, key, hitAdd)
+		return l.approx.hit(ctx, key, kind)
 	}
-	c, err := l.call(ctx, key, false)
+	c, err := l.call(ctx, key, kind == hitPeek)
 	if err != nil {
 		return l.onError(err)
 	}
-	return l.result(c, c.Remaining == 0)
+	reached := c.Remaining == 0
+	if kind == hitTake {
+		reached = c.Reached
+	}
+	return l.result(c, reached)
 }
 
 func (l *Limiter) result(c limiter.Context, reached bool) Result {

@@ -371,3 +371,27 @@ func BenchmarkTakeMemory(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCallsMemory: each of Take, Peek and Add on a memory limiter,
+// the three entry points sharing one body (the hot path of every quota and
+// of the auth-failure check).
+func BenchmarkCallsMemory(b *testing.B) {
+	l, err := NewMemory(Options{Name: "bench", Limit: 1 << 40, Period: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		call func(context.Context, string) Result
+	}{{"Take", l.Take}, {"Peek", l.Peek}, {"Add", l.Add}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := c.call(ctx, "198.51.100.9"); r.Reached {
+					b.Fatal("reached")
+				}
+			}
+		})
+	}
+}

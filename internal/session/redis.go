@@ -183,7 +183,10 @@ func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Dur
 	for _, a := range f.Access {
 		args = append(args, "at:"+a.ID, strconv.FormatInt(a.Expiry.Unix(), 10))
 	}
-	return createScript.Run(ctx, b.c, indexKeys(f), args...).Err()
+	if err := createScript.Run(ctx, b.c, indexKeys(f), args...).Err(); err != nil {
+		return fmt.Errorf("redis: creating family: %w", err)
+	}
+	return nil
 }
 
 // indexKeys are the keys of f and its indexes, as the scripts take them.
@@ -199,7 +202,7 @@ func indexKeys(f *family) []string {
 func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error) {
 	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id", "born").Result()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("redis: reading family: %w", err)
 	}
 	cur, _ := vals[0].(string)
 	rev, _ := vals[1].(string)
@@ -227,7 +230,7 @@ func (b *redisBackend) rotate(ctx context.Context, f *family, rot rotation) (rot
 		rot.presented, rot.next, rot.at.ID, rot.at.Expiry.Unix(), rot.ttl.Milliseconds(), now.Unix(), MaxLiveAccess,
 		now.UnixMilli(), rot.grace.Milliseconds(), rot.successor).StringSlice()
 	if err != nil {
-		return rotated{}, err
+		return rotated{}, fmt.Errorf("redis: rotating family: %w", err)
 	}
 	if len(res) == 0 {
 		return rotated{}, errors.New("rotate: empty answer")
@@ -255,13 +258,16 @@ func (b *redisBackend) setIdentity(ctx context.Context, id string, ident Identit
 	if err != nil {
 		return fmt.Errorf("encoding identity: %w", err)
 	}
-	return setIdentityScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, string(raw)).Err()
+	if err := setIdentityScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, string(raw)).Err(); err != nil {
+		return fmt.Errorf("redis: storing identity: %w", err)
+	}
+	return nil
 }
 
 func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {
 	res, err := revokeScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, b.now().Unix()).StringSlice()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("redis: marking family revoked: %w", err)
 	}
 	return parseRefs(res), nil
 }
@@ -272,11 +278,18 @@ func (b *redisBackend) deny(ctx context.Context, refs []AccessRef) error {
 	for _, r := range refs {
 		args = append(args, r.ID, r.Expiry.Unix())
 	}
-	return denyScript.Run(ctx, b.c, []string{denyKey}, args...).Err()
+	if err := denyScript.Run(ctx, b.c, []string{denyKey}, args...).Err(); err != nil {
+		return fmt.Errorf("redis: adding to the denylist: %w", err)
+	}
+	return nil
 }
 
 func (b *redisBackend) consumeOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	return b.c.SetNX(ctx, consumedKeyPrefix+key, "1", ttl).Result()
+	first, err := b.c.SetNX(ctx, consumedKeyPrefix+key, "1", ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: marking a single-use value: %w", err)
+	}
+	return first, nil
 }
 
 func (b *redisBackend) families(ctx context.Context, ix index) ([]Info, error) {
@@ -284,11 +297,9 @@ func (b *redisBackend) families(ctx context.Context, ix index) ([]Info, error) {
 	if ix.provider {
 		key = psidKeyPrefix + ix.value
 	}
-	zs, err := b.c.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
-		Min: strconv.FormatInt(b.now().UnixMilli(), 10), Max: "+inf",
-	}).Result()
+	zs, err := b.scoredFrom(ctx, key, b.now().UnixMilli())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("redis: listing an index: %w", err)
 	}
 	out := make([]Info, 0, len(zs))
 	for _, z := range zs {
@@ -298,7 +309,7 @@ func (b *redisBackend) families(ctx context.Context, ix index) ([]Info, error) {
 		}
 		vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "rev", "born", "rot", "id").Result()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis: reading a listed family: %w", err)
 		}
 		ident, _ := vals[3].(string)
 		if ident == "" {
@@ -329,11 +340,9 @@ func unixMilli(v any) time.Time {
 
 // load reads every live entry of the deny set.
 func (b *redisBackend) load(ctx context.Context) ([]AccessRef, error) {
-	zs, err := b.c.ZRangeByScoreWithScores(ctx, denyKey, &redis.ZRangeBy{
-		Min: strconv.FormatInt(b.now().Unix(), 10), Max: "+inf",
-	}).Result()
+	zs, err := b.scoredFrom(ctx, denyKey, b.now().Unix())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("redis: reading the denylist: %w", err)
 	}
 	out := make([]AccessRef, 0, len(zs))
 	for _, z := range zs {
@@ -343,6 +352,12 @@ func (b *redisBackend) load(ctx context.Context) ([]AccessRef, error) {
 		}
 	}
 	return out, nil
+}
+
+// scoredFrom reads the members of the sorted set key whose score is at
+// least min: the live ones, for sets scored by when they end.
+func (b *redisBackend) scoredFrom(ctx context.Context, key string, min int64) ([]redis.Z, error) {
+	return b.c.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: strconv.FormatInt(min, 10), Max: "+inf"}).Result()
 }
 
 // parseRefs reads {jti, exp, ...} pairs from a script's answer.

@@ -442,8 +442,14 @@ func (m *Manager) reread(ctx context.Context, f *family, presented string) error
 		return err
 	}
 	ident, err := m.update(ctx, f.Identity)
+	if err == nil && ident.Subject != f.Identity.Subject {
+		err = fmt.Errorf("%w: the provider answered for another subject", ErrProviderRefused)
+	}
 	switch {
 	case errors.Is(err, ErrProviderRefused):
+		// Ended, not just refused once: the marker above is consumed, so
+		// the next request with this token would not ask again and would
+		// rotate the session the provider disowned.
 		if eerr := m.end(ctx, f.ID); eerr != nil {
 			return eerr
 		}
@@ -452,8 +458,6 @@ func (m *Manager) reread(ctx context.Context, f *family, presented string) error
 		m.log.LogAttrs(ctx, slog.LevelWarn, "re-reading the identity at the provider failed; kept as it was",
 			slog.String("subject", f.Identity.Subject), slog.String("error", err.Error()))
 		return nil
-	case ident.Subject != f.Identity.Subject:
-		return fmt.Errorf("%w: the provider answered for another subject", ErrProviderRefused)
 	}
 	if err := m.store.setIdentity(ctx, f.ID, ident); err != nil {
 		return fmt.Errorf("storing the re-read identity: %w", err)

@@ -406,3 +406,30 @@ func TestRefreshLoopIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdaterOtherSubjectEnds: an Updater that answers for another subject
+// ends the family, like a refusal: the refusal is not for one request only
+// (the re-read marker is consumed, so the token presented again was rotated
+// with the old identity), and the live access token is denied.
+func TestUpdaterOtherSubjectEnds(t *testing.T) {
+	backends(t, func(t *testing.T, newM func(*clock) *Manager) {
+		ctx := context.Background()
+		m := newM(newClock()).WithUpdater(func(_ context.Context, id Identity) (Identity, error) {
+			id.Subject = "someone-else"
+			return id, nil
+		})
+		t1, err := m.Start(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Refresh(ctx, t1.Refresh); !errors.Is(err, ErrProviderRefused) {
+			t.Fatalf("refresh answered for another subject: %v, want ErrProviderRefused", err)
+		}
+		if t2, err := m.Refresh(ctx, t1.Refresh); err == nil {
+			t.Fatalf("the same token again: rotated (%s), want the session ended", t2.AccessID)
+		}
+		if !revoked(t, m, t1.AccessID) {
+			t.Errorf("the session's access token is not denied")
+		}
+	})
+}

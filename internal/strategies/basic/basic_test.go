@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,6 +132,9 @@ func TestParseHtpasswd(t *testing.T) {
 		{"no colon", "alice\n", ":1: not a user:hash line"},
 		{"bad bcrypt", "alice:$2y$04$short\n", ":1: user \"alice\": not a valid bcrypt hash"},
 		{"space in name", " alice:" + h + "\n", ":1: empty user name"},
+		{"cost 17, Apache's highest", "alice:" + withCost(h, 17) + "\n", ""},
+		{"cost 18", "alice:" + withCost(h, 18) + "\n", ":1: user \"alice\": bcrypt cost 18 is above 17"},
+		{"cost 31", "alice:" + h + "\nbob:" + withCost(h, 31) + "\n", ":2: user \"bob\": bcrypt cost 31 is above 17"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseHtpasswd("f", []byte(tt.in))
@@ -138,6 +142,52 @@ func TestParseHtpasswd(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// withCost is h claiming another bcrypt cost: it parses, and nothing here
+// spends the work it asks for unless the strategy checks a password with it.
+func withCost(h string, cost int) string {
+	return h[:4] + fmt.Sprintf("%02d", cost) + h[6:]
+}
+
+// TestCostCapped: a line of cost 31 written into the file while serving
+// fails every credential closed at once, rather than holding a bcrypt slot
+// for about a day for each request that names its user (or the dummy hash of
+// unknown users being made at that cost). Before the cap the first
+// Authenticate below never returned.
+func TestCostCapped(t *testing.T) {
+	h := hashOf(t, "pw", 4)
+	s, file := newTestStrategy(t, "alice:"+h+"\n", Options{})
+	if err := os.WriteFile(file, []byte("alice:"+h+"\nbob:"+withCost(h, 31)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"bob", "mallory", "alice"} {
+		done := make(chan error, 1)
+		go func() { _, err := s.Authenticate(context.Background(), basicReq(user, "guess")); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, strategies.ErrInvalidCredentials) || !strings.Contains(err.Error(), "cost 31") {
+				t.Errorf("%s with a cost-31 line in the file: %v, want the file refused (a technical error naming the cost)", user, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s with a cost-31 line in the file: still checking after 5s", user)
+		}
+	}
+}
+
+// TestWrongAfterRight: a right password cached does not let a wrong one
+// through for the same user (the cache key holds the password too).
+func TestWrongAfterRight(t *testing.T) {
+	s, _ := newTestStrategy(t, "alice:"+hashOf(t, "right", 4)+"\n", Options{})
+	ctx := context.Background()
+	if _, err := s.Authenticate(ctx, basicReq("alice", "right")); err != nil {
+		t.Fatal(err)
+	}
+	for _, wrong := range []string{"wrong", "righ", "right ", "Right", ""} {
+		if _, err := s.Authenticate(ctx, basicReq("alice", wrong)); reasonOf(err) != strategies.ReasonWrongPassword {
+			t.Errorf("password %q after the right one: %v, want wrong_password", wrong, err)
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -162,6 +164,12 @@ func (s *Strategy) subject(leaf *x509.Certificate) (string, bool) {
 	var vals []string
 	switch s.from {
 	case "cn":
+		// Go keeps the last of several CN attributes, OpenSSL (nginx's
+		// $ssl_client_s_dn_cn, most apps) reads the first: a subject with
+		// two names no one identity; refused.
+		if commonNames(leaf.Subject) != 1 {
+			return "", false
+		}
 		vals = []string{leaf.Subject.CommonName}
 	case "san_dns":
 		vals = leaf.DNSNames
@@ -178,6 +186,19 @@ func (s *Strategy) subject(leaf *x509.Certificate) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// commonNames counts the CN attributes (X.520 commonName, 2.5.4.3) of a
+// parsed subject.
+func commonNames(n pkix.Name) int {
+	oidCommonName := asn1.ObjectIdentifier{2, 5, 4, 3}
+	c := 0
+	for _, a := range n.Names {
+		if a.Type.Equal(oidCommonName) {
+			c++
+		}
+	}
+	return c
 }
 
 // headerSafe is dn, or "" when it cannot go in a header as it is.

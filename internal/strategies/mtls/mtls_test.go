@@ -159,3 +159,35 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 	})
 }
+
+// TestTwoCommonNames: a certificate whose subject holds two CN attributes
+// names no one identity: Go reads the last, OpenSSL-based readers of the
+// same certificate (nginx's $ssl_client_s_dn_cn, the subject DN forwarded
+// to the upstream) the first. A CA that copies a requested subject after
+// checking its first CN would otherwise sign "partner-a" and let it in as
+// "admin". Refused, finally, with or without allowed_subjects; a single CN
+// still passes.
+func TestTwoCommonNames(t *testing.T) {
+	ca := newIssuer(t, nil, "Test CA", nil)
+	oid := []int{2, 5, 4, 3}
+	two := newIssuer(t, ca, "", func(c *x509.Certificate) {
+		c.Subject = pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{{Type: oid, Value: "partner-a"}, {Type: oid, Value: "admin"}}}
+		c.DNSNames = nil
+	})
+	one := newIssuer(t, ca, "admin", nil)
+	for _, allowed := range [][]string{{"admin"}, nil} {
+		s := newStrategy(t, ca, &config.Strategy{SubjectFrom: "cn", AllowedSubjects: allowed}, time.Now)
+		id, err := s.Authenticate(context.Background(), withCert(two.cert))
+		var ie *strategies.InvalidError
+		if !errors.As(err, &ie) || !ie.Final {
+			got := ""
+			if id != nil {
+				got = id.Subject
+			}
+			t.Errorf("allowed %v: two CNs: identity %q, error %v; want a final refusal", allowed, got, err)
+		}
+		if id, err := s.Authenticate(context.Background(), withCert(one.cert)); err != nil || id.Subject != "admin" {
+			t.Errorf("allowed %v: one CN: %v, %v", allowed, id, err)
+		}
+	}
+}
