@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/redisconn"
@@ -88,7 +90,7 @@ func cmdSessions(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			if in.Revoked {
 				state = "revoked"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Family, in.Subject, fmtTime(in.Born, "-"), fmtTime(in.Refreshed, "-"), fmtTime(in.Ends, "-"), state)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Family, printable(in.Subject), fmtTime(in.Born, "-"), fmtTime(in.Refreshed, "-"), fmtTime(in.Ends, "-"), state)
 		}
 		_ = w.Flush()
 		return exitOK
@@ -107,4 +109,16 @@ func cmdSessions(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	auditLog.Write(audit.Event{Event: audit.SessionsRevoked, Subject: *subject, Detail: fmt.Sprintf("%d sessions", n)})
 	fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, *subject)
 	return exitOK
+}
+
+// printable returns s as it is when every rune of it prints, else quoted: a
+// subject comes from the identity provider and must not reach the
+// operator's terminal as escape sequences or break the table's columns.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

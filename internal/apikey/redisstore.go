@@ -255,6 +255,9 @@ func (s *RedisStore) GetByHash(ctx context.Context, hash string) (*Record, error
 	return rec, nil
 }
 
+// listBatch is how many keys List reads per round trip.
+const listBatch = 1000
+
 // List implements Store.
 func (s *RedisStore) List(ctx context.Context) ([]*Record, error) {
 	ids, err := s.c.SMembers(ctx, s.l.ids).Result()
@@ -264,33 +267,38 @@ func (s *RedisStore) List(ctx context.Context) ([]*Record, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	recs := make([]*redis.StringCmd, len(ids))
-	var used *redis.SliceCmd
-	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			recs[i] = p.Get(ctx, s.l.idKey(id))
-		}
-		used = p.HMGet(ctx, s.l.used, ids...)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("listing api keys: %w", err)
-	}
 	out := make([]*Record, 0, len(ids))
-	for i, cmd := range recs {
-		data, err := cmd.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // listed but gone: nothing to show
-		}
-		if err != nil {
+	// In pipelines of listBatch ids: one pipeline of 100,000 commands
+	// outgrows the connection's write and read timeouts on a busy host.
+	for start := 0; start < len(ids); start += listBatch {
+		batch := ids[start:min(start+listBatch, len(ids))]
+		recs := make([]*redis.StringCmd, len(batch))
+		var used *redis.SliceCmd
+		_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range batch {
+				recs[i] = p.Get(ctx, s.l.idKey(id))
+			}
+			used = p.HMGet(ctx, s.l.used, batch...)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("listing api keys: %w", err)
 		}
-		u, _ := used.Val()[i].(string)
-		r, err := unmarshalRecord(data, u)
-		if err != nil {
-			return nil, err
+		for i, cmd := range recs {
+			data, err := cmd.Bytes()
+			if errors.Is(err, redis.Nil) {
+				continue // listed but gone: nothing to show
+			}
+			if err != nil {
+				return nil, fmt.Errorf("listing api keys: %w", err)
+			}
+			u, _ := used.Val()[i].(string)
+			r, err := unmarshalRecord(data, u)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
 		}
-		out = append(out, r)
 	}
 	sortRecords(out)
 	return out, nil

@@ -184,3 +184,51 @@ func TestRedisStoreTouchManyIDs(t *testing.T) {
 		t.Fatalf("last_used holds %d ids; want 3 (unknown ids skipped)", n)
 	}
 }
+
+// TestRedisStoreListInBatches lists more keys than one pipeline reads: every
+// record comes back once, with its last use, and a record gone between the
+// index read and its batch is skipped.
+func TestRedisStoreListInBatches(t *testing.T) {
+	ctx := context.Background()
+	s, srv := newTestRedisStore(t)
+	n := 2*listBatch + 7
+	created := time.Now().Add(-time.Hour).UTC()
+	ids := make(map[string]bool, n)
+	var last, gone *Record
+	for i := range n {
+		_, rec := newKeyRecord(t, fmt.Sprint("k", i), created)
+		if err := s.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		ids[rec.ID] = true
+		last = rec
+		if i == listBatch+3 {
+			gone = rec
+		}
+	}
+	used := time.Now().Truncate(time.Millisecond).UTC()
+	if err := s.TouchLastUsed(ctx, map[string]time.Time{last.ID: used}); err != nil {
+		t.Fatal(err)
+	}
+	// The record disappears but its id stays in the index, as when a
+	// delete races a list.
+	if err := newRedisClient(t, srv.URL()).Del(ctx, s.l.idKey(gone.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n-1 {
+		t.Fatalf("listed %d keys; want %d", len(got), n-1)
+	}
+	for _, r := range got {
+		if !ids[r.ID] || r.ID == gone.ID {
+			t.Fatalf("listed %s: unknown, twice, or gone", r.ID)
+		}
+		delete(ids, r.ID)
+		if r.ID == last.ID && !r.LastUsedAt.Equal(used) {
+			t.Fatalf("last key's last use %v; want %v", r.LastUsedAt, used)
+		}
+	}
+}

@@ -320,6 +320,8 @@ func TestHtpasswdCommand(t *testing.T) {
 		{"pw\n", nil, 2},
 		{"pw\n", []string{"-user", "a:b"}, 2},
 		{"pw\n", []string{"-user", "a", "-cost", "3"}, 2},
+		// A cost the basic strategy would refuse is never printed.
+		{"pw\n", []string{"-user", "a", "-cost", "18"}, 2},
 		{"\n", []string{"-user", "a"}, 1},
 		{strings.Repeat("p", 73) + "\n", []string{"-user", "a"}, 1},
 	} {

@@ -14,13 +14,13 @@ import (
 // is under 100 bytes, so 16 MiB is far beyond any real file.
 const maxFileSize = 16 << 20
 
-// maxCost is the highest bcrypt cost accepted, Apache htpasswd's own bound
+// MaxCost is the highest bcrypt cost accepted, Apache htpasswd's own bound
 // (-C 4 to 17), so no file it writes is refused. Each step doubles the work:
 // at cost 17 one check takes seconds, at 31 (bcrypt's maximum) about a day,
 // and the file's highest cost is also what the dummy hash of unknown users
 // is made at (at start, and after each edit). One such line would hang
 // start-up and let anyone who names its user hold a bcrypt slot for hours.
-const maxCost = 17
+const MaxCost = 17
 
 // users is one parsed version of an htpasswd file: each user's bcrypt
 // hash. Never modified once built.
@@ -65,8 +65,8 @@ func parseHtpasswd(file string, data []byte) (*users, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: user %q: not a valid bcrypt hash", file, n, user))
 			continue
 		}
-		if cost > maxCost {
-			errs = append(errs, fmt.Errorf("%s:%d: user %q: bcrypt cost %d is above %d: every check would take minutes or more; make the line again with `authgateway htpasswd -user %s -cost 12`", file, n, user, cost, maxCost, user))
+		if cost > MaxCost {
+			errs = append(errs, fmt.Errorf("%s:%d: user %q: bcrypt cost %d is above %d: every check would take minutes or more; make the line again with `authgateway htpasswd -user %s -cost 12`", file, n, user, cost, MaxCost, user))
 			continue
 		}
 		if _, dup := u.hashes[user]; dup {
