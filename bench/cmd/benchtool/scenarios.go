@@ -146,7 +146,7 @@ func scenarios() []*scenario {
 				return protectWithJWT(e, c, "HS256")
 			},
 			creds: mintCreds(1000)}),
-		withOptional(traceScenario("gw-jwt-hs256-trace0.01", 0.01)),
+		traceScenario("gw-jwt-hs256-trace0.01", 0.01),
 		withOptional(traceScenario("gw-jwt-hs256-trace1", 1)),
 		jwtScenario("gw-jwt-es256", "ES256", 1000),
 		jwtScenario("gw-jwt-rs256", "RS256", 1000),
