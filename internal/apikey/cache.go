@@ -16,6 +16,7 @@ type lru[V any] struct {
 type lruItem[V any] struct {
 	key     [32]byte
 	val     V
+	refresh time.Time // from then on, get reports the entry due for a re-read, once
 	expires time.Time
 }
 
@@ -23,33 +24,40 @@ func newLRU[V any](max int) *lru[V] {
 	return &lru[V]{max: max, items: make(map[[32]byte]*list.Element, min(max, 1024))}
 }
 
-func (c *lru[V]) get(key [32]byte, now time.Time) (V, bool) {
-	var zero V
+// get returns the live entry of key, and due = true the first time it is
+// asked for at or after the entry's refresh time (never again for this
+// entry: one re-read per entry, however many requests see it meanwhile).
+func (c *lru[V]) get(key [32]byte, now time.Time) (val V, due, ok bool) {
 	el, ok := c.items[key]
 	if !ok {
-		return zero, false
+		return val, false, false
 	}
 	it := el.Value.(*lruItem[V])
 	if !now.Before(it.expires) {
 		c.order.Remove(el)
 		delete(c.items, key)
-		return zero, false
+		return val, false, false
 	}
 	c.order.MoveToFront(el)
-	return it.val, true
+	if due = !now.Before(it.refresh) && it.refresh.Before(it.expires); due {
+		it.refresh = it.expires
+	}
+	return it.val, due, true
 }
 
-func (c *lru[V]) add(key [32]byte, val V, expires time.Time) {
+// add stores val under key until expires; from refresh on (refresh ≥
+// expires: never) get reports it due for a re-read.
+func (c *lru[V]) add(key [32]byte, val V, refresh, expires time.Time) {
 	if c.max <= 0 {
 		return
 	}
 	if el, ok := c.items[key]; ok {
 		it := el.Value.(*lruItem[V])
-		it.val, it.expires = val, expires
+		it.val, it.refresh, it.expires = val, refresh, expires
 		c.order.MoveToFront(el)
 		return
 	}
-	c.items[key] = c.order.PushFront(&lruItem[V]{key: key, val: val, expires: expires})
+	c.items[key] = c.order.PushFront(&lruItem[V]{key: key, val: val, refresh: refresh, expires: expires})
 	for len(c.items) > c.max {
 		el := c.order.Back()
 		c.order.Remove(el)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -154,16 +155,24 @@ func (v *Verifier) Verify(ctx context.Context, presented string) (*Record, error
 	now := v.opts.Now()
 
 	v.mu.Lock()
-	if rec, ok := v.pos.get(sum, now); ok {
+	if rec, due, ok := v.pos.get(sum, now); ok {
 		v.observe(true)
 		err := v.checkLocked(rec, now)
 		v.mu.Unlock()
+		if due {
+			// Re-read a used entry before it expires, in the background:
+			// a key in use never makes a request wait for the store, and
+			// keys cached together (after a start, or a flush) are re-read
+			// spread over a quarter of CacheTTL instead of all expiring in
+			// the same second.
+			v.startLookup(ctx, sum)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return rec.Clone(), nil
 	}
-	if _, ok := v.neg.get(sum, now); ok {
+	if _, _, ok := v.neg.get(sum, now); ok {
 		v.mu.Unlock()
 		v.observe(true)
 		return nil, ErrUnknown
@@ -201,8 +210,22 @@ func (v *Verifier) checkLocked(rec *Record, now time.Time) error {
 // lookup asks the store once for all concurrent callers presenting the same
 // key, and caches the answer.
 func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("looking up api key: %w", ctx.Err())
+	case res := <-v.startLookup(ctx, sum):
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*Record), nil
+	}
+}
+
+// startLookup starts the store lookup of a key, or joins the one in flight,
+// and caches its answer. The channel (buffered) gets the result.
+func (v *Verifier) startLookup(ctx context.Context, sum [32]byte) <-chan singleflight.Result {
 	hash := hex.EncodeToString(sum[:])
-	ch := v.group.DoChan(hash, func() (any, error) {
+	return v.group.DoChan(hash, func() (any, error) {
 		v.mu.Lock()
 		gen := v.gen
 		v.mu.Unlock()
@@ -212,7 +235,9 @@ func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
 		case errors.Is(err, ErrNotFound):
 			v.mu.Lock()
 			if v.gen == gen {
-				v.neg.add(sum, struct{}{}, v.opts.Now().Add(v.opts.NegativeTTL))
+				v.pos.remove(sum) // a re-read finding the key gone
+				exp := v.opts.Now().Add(v.opts.NegativeTTL)
+				v.neg.add(sum, struct{}{}, exp, exp)
 			}
 			v.mu.Unlock()
 			return nil, ErrUnknown
@@ -225,22 +250,22 @@ func (v *Verifier) lookup(ctx context.Context, sum [32]byte) (*Record, error) {
 		// record serves (a copy: the store may share its record).
 		rec = rec.Clone()
 		rec.claims = rec.buildClaims()
+		now := v.opts.Now()
 		v.mu.Lock()
 		if v.gen == gen {
-			v.pos.add(sum, rec, v.opts.Now().Add(v.opts.CacheTTL))
+			v.pos.add(sum, rec, now.Add(v.refreshAfter()), now.Add(v.opts.CacheTTL))
 		}
 		v.mu.Unlock()
 		return rec, nil
 	})
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("looking up api key: %w", ctx.Err())
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*Record), nil
-	}
+}
+
+// refreshAfter is how long after a read a cached record in use is re-read:
+// a random point between half and three quarters of CacheTTL. CacheTTL
+// itself still bounds how long a read is served.
+func (v *Verifier) refreshAfter() time.Duration {
+	ttl := v.opts.CacheTTL
+	return ttl/2 + rand.N(ttl/4+1)
 }
 
 // evict drops one key (by hex hash) from both caches.

@@ -2,9 +2,11 @@ package apikey
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -541,5 +543,177 @@ func TestVerifyClaimsBuiltOnce(t *testing.T) {
 	}
 	if reflect.ValueOf(second.Claims()).UnsafePointer() != reflect.ValueOf(c).UnsafePointer() {
 		t.Error("claims were built again for a cached record")
+	}
+}
+
+// TestVerifyRefreshesAheadWithoutWaiting: a key in use past half its
+// CacheTTL is re-read in the background while the request is answered from
+// the cache; the re-read extends the entry, so a key in steady use never
+// expires into a request that waits for the store.
+func TestVerifyRefreshesAheadWithoutWaiting(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{CacheTTL: 40 * time.Second})
+	key, _ := f.create(t, CreateParams{})
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	read, release := make(chan struct{}), make(chan struct{})
+	f.store.hold = func() {
+		close(read)
+		<-release
+	}
+	f.clock.Advance(30 * time.Second) // past the latest refresh point (3/4 of the TTL)
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatalf("served from the cache while the re-read waits: %v", err)
+	}
+	<-read // the re-read is in flight, and the request above did not wait for it
+	// More requests meanwhile start no second re-read.
+	for range 5 {
+		if _, err := f.verifier.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	poll.Until(t, 10*time.Second, "re-read cached", func() error {
+		f.verifier.mu.Lock()
+		defer f.verifier.mu.Unlock()
+		if _, _, ok := f.verifier.pos.get(sha256.Sum256([]byte(key)), f.clock.Now().Add(35*time.Second)); !ok {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if got := f.store.getByHash.Load(); got != 2 {
+		t.Fatalf("%d store reads; want 2 (the miss and one re-read)", got)
+	}
+	f.store.hold = nil
+	f.clock.Advance(35 * time.Second) // past the first read's expiry, within the re-read's
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.store.getByHash.Load(); got != 2 {
+		t.Fatalf("%d store reads after the first read expired; want 2 (the re-read's entry answers)", got)
+	}
+}
+
+// TestVerifyRefreshSeesRevocation: a revocation whose invalidation was
+// missed is picked up by the next re-read, before CacheTTL.
+func TestVerifyRefreshSeesRevocation(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{CacheTTL: 40 * time.Second})
+	key, rec := f.create(t, CreateParams{})
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.manager.Revoke(ctx, rec.ID); err != nil { // no Run: the event is missed
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatalf("the cached entry answers while it is re-read: %v", err)
+	}
+	poll.Until(t, 10*time.Second, "revocation seen", func() error {
+		if _, err := f.verifier.Verify(ctx, key); !errors.Is(err, ErrRevoked) {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+}
+
+// TestVerifyRefreshFindsKeyGone: a re-read that finds no record drops the
+// cached one (the key is unknown from then on), and a re-read that began
+// before an invalidation does not put its record back.
+func TestVerifyRefreshFindsKeyGone(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{CacheTTL: 40 * time.Second})
+	key, rec := f.create(t, CreateParams{})
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	// The operator deletes its line from the file.
+	if err := f.file.update(ctx, func(recs []*Record) ([]*Record, error) {
+		return slices.DeleteFunc(recs, func(r *Record) bool { return r.ID == rec.ID }), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	_, _ = f.verifier.Verify(ctx, key) // starts the re-read
+	poll.Until(t, 10*time.Second, "deleted key unknown", func() error {
+		if _, err := f.verifier.Verify(ctx, key); !errors.Is(err, ErrUnknown) {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+
+	key2, rec2 := f.create(t, CreateParams{Name: "two"})
+	if _, err := f.verifier.Verify(ctx, key2); err != nil {
+		t.Fatal(err)
+	}
+	read, release := make(chan struct{}), make(chan struct{})
+	f.store.hold = func() {
+		close(read)
+		<-release
+	}
+	f.clock.Advance(30 * time.Second)
+	if _, err := f.verifier.Verify(ctx, key2); err != nil {
+		t.Fatal(err)
+	}
+	<-read // the re-read has the record, not yet revoked
+	if err := f.manager.Revoke(ctx, rec2.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.verifier.evict(rec2.Hash) // what Run does on the revocation's event
+	close(release)
+	f.store.hold = nil
+	poll.Until(t, 10*time.Second, "revoked after the re-read", func() error {
+		if _, err := f.verifier.Verify(ctx, key2); !errors.Is(err, ErrRevoked) {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+	if got := f.store.getByHash.Load(); got < 4 {
+		t.Fatalf("%d store reads; the stale re-read must not have been cached", got)
+	}
+}
+
+// TestVerifyRefreshesSpread: keys cached in the same instant are re-read at
+// different times (between half and three quarters of CacheTTL), not all at
+// once.
+func TestVerifyRefreshesSpread(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{CacheTTL: 40 * time.Second})
+	var keys []string
+	for i := range 40 {
+		k, _ := f.create(t, CreateParams{Name: fmt.Sprint("k", i)})
+		if _, err := f.verifier.Verify(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	due := func() int {
+		n := 0
+		f.verifier.mu.Lock()
+		defer f.verifier.mu.Unlock()
+		for _, k := range keys {
+			it := f.verifier.pos.items[sha256.Sum256([]byte(k))].Value.(*lruItem[*Record])
+			if !f.clock.Now().Before(it.refresh) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := due(); n != 0 {
+		t.Fatalf("%d due at once", n)
+	}
+	f.clock.Advance(20*time.Second - time.Millisecond)
+	if n := due(); n != 0 {
+		t.Fatalf("%d due before half the TTL", n)
+	}
+	f.clock.Advance(5 * time.Second)
+	if n := due(); n == 0 || n == len(keys) {
+		t.Fatalf("%d of %d due at 5/8 of the TTL; want some, not all", n, len(keys))
+	}
+	f.clock.Advance(5 * time.Second)
+	if n := due(); n != len(keys) {
+		t.Fatalf("%d of %d due at 3/4 of the TTL; want all", n, len(keys))
 	}
 }
