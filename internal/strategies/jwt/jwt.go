@@ -40,8 +40,9 @@ type Options struct {
 	Cookie      string
 	Revocations strategies.Revocations // optional
 	Now         func() time.Time
-	// CacheSize bounds the verified-token cache (entries); 0 = 10,000,
-	// negative = no cache.
+	// CacheSize is how many verified tokens the cache holds without
+	// evicting one (it may hold up to a quarter more, as its shards fill
+	// unevenly); 0 = 10,000, negative = no cache.
 	CacheSize int
 	// OnCache, when set, is told of each verified-token cache lookup.
 	OnCache func(hit bool)
