@@ -412,9 +412,16 @@ func (t *Table) Routes() []*Route { return t.list }
 func HostName(host string) string {
 	name := host
 	if strings.HasPrefix(name, "[") { // IPv6 literal: no route matches it by name
-		if i := strings.IndexByte(name, ']'); i >= 0 {
-			name = name[:i+1]
+		i := strings.IndexByte(name, ']')
+		if i < 0 {
+			// Unterminated: not a name either, and its port cannot be told
+			// from its text. "[" matches no host route, with or without a
+			// port ("[.example.com" once matched *.example.com, and
+			// "[.example.com:8443" did not). plainHost refuses it wherever
+			// routes choose by host.
+			return "["
 		}
+		name = name[:i+1]
 	} else if i := strings.IndexByte(name, ':'); i >= 0 {
 		name = name[:i]
 	}
