@@ -1,6 +1,7 @@
 package login_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -496,6 +497,30 @@ func TestLogout(t *testing.T) {
 		"Origin": {gw.URL}, "Sec-Fetch-Mode": {"navigate"}, "Accept": {"text/html"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("form logout: %d %q; want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestIDTokenKeptForProviderLogoutOnly: the provider's ID token is stored
+// with the session only when a provider logout will need it as
+// id_token_hint; otherwise the store holds no copy of it.
+func TestIDTokenKeptForProviderLogoutOnly(t *testing.T) {
+	for _, providerLogout := range []bool{false, true} {
+		e := newEnv(t, "")
+		e.providerLogout = providerLogout
+		gw := e.startGateway(t)
+		b := newBrowser(t)
+		e.login(t, b, gw, "/app")
+		access, refresh := b.cookie(t, gw, login.DefaultAccessCookie), b.cookie(t, gw, login.DefaultRefreshCookie)
+		if access == nil || refresh == nil {
+			t.Fatal("no session cookies after login")
+		}
+		id, err := gw.mgr.LogoutIdentity(context.Background(), access.Value, refresh.Value)
+		if err != nil || id == nil {
+			t.Fatalf("provider_logout %t: session identity: %v, %v", providerLogout, id, err)
+		}
+		if kept := id.IDToken != ""; kept != providerLogout {
+			t.Errorf("provider_logout %t: ID token stored with the session: %t", providerLogout, kept)
+		}
 	}
 }
 

@@ -201,7 +201,12 @@ func (h *Handler) identify(r *http.Request, p *provider, code string, st loginSt
 		h.deny(ctx, "id_token_azp")
 		return nil, http.StatusBadRequest, "The identity provider's answer could not be verified."
 	}
-	id := &session.Identity{Subject: idt.Subject, IDToken: raw}
+	id := &session.Identity{Subject: idt.Subject}
+	if h.o.ProviderLogout {
+		// Kept only for the id_token_hint of a provider logout: about a
+		// kilobyte per session that would otherwise sit in the store.
+		id.IDToken = raw
+	}
 	if h.o.UpdateOnRefresh && tok.RefreshToken != "" {
 		sealed, err := h.sealProviderToken(tok.RefreshToken)
 		if err != nil {

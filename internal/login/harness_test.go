@@ -71,8 +71,9 @@ type env struct {
 	gws   []*gateway
 	// user and password log in at the provider; default alice.
 	user, password string
-	// allowUnverifiedEmail is the gateways' login option of that name.
-	allowUnverifiedEmail bool
+	// allowUnverifiedEmail and providerLogout are the gateways' login
+	// options of those names.
+	allowUnverifiedEmail, providerLogout bool
 }
 
 func newEnv(t *testing.T, redisURL string) *env {
@@ -127,7 +128,7 @@ func (e *env) startGateway(t *testing.T) *gateway {
 		ClientSecret: oidctest.GatewayClientSecret, Scopes: []string{"openid", "email", "profile"},
 		RedirectURL: gw.URL + "/auth/callback", AllowedRedirectHosts: []string{"app.example.com"},
 		Issuer: iss, Sessions: gw.mgr, StateSecret: []byte(signingSecret), Now: e.clk.Now,
-		AllowUnverifiedEmail: e.allowUnverifiedEmail, RolesClaim: []string{config.DefaultRolesClaim}, EmailClaim: config.DefaultEmailClaim,
+		AllowUnverifiedEmail: e.allowUnverifiedEmail, ProviderLogout: e.providerLogout, RolesClaim: []string{config.DefaultRolesClaim}, EmailClaim: config.DefaultEmailClaim,
 	})
 	if err != nil {
 		t.Fatal(err)

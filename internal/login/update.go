@@ -76,7 +76,7 @@ func (h *Handler) update(ctx context.Context, id session.Identity) (session.Iden
 			return id, err
 		}
 	}
-	if raw, _ := tok.Extra("id_token").(string); raw != "" && len(raw) <= 8<<10 {
+	if raw, _ := tok.Extra("id_token").(string); h.o.ProviderLogout && raw != "" && len(raw) <= 8<<10 {
 		next.IDToken = raw // the newest hint for a provider logout
 	}
 	return next, nil

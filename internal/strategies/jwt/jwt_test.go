@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
@@ -392,6 +393,29 @@ func TestTokenCacheHoldsItsSize(t *testing.T) {
 		if n := cacheLen(c); n != 10_000 {
 			t.Fatalf("%d of 10000 tokens kept", n)
 		}
+	}
+}
+
+// TestTokenCacheCopiesItsKey: a token read out of a larger string (the
+// Cookie header with both session cookies) is cached as a copy, so the
+// entry does not keep the whole header alive.
+func TestTokenCacheCopiesItsKey(t *testing.T) {
+	c := newTokenCache(10, time.Hour)
+	header := "__Host-authgw_refresh=" + strings.Repeat("r", 800) + "; __Host-authgw_access=tok"
+	tok := header[strings.LastIndexByte(header, '=')+1:]
+	c.put(tok, &strategies.Identity{Subject: "s"}, now.Add(time.Hour), now)
+	for i := range c.shards {
+		for k := range c.shards[i].m {
+			if k != tok {
+				t.Fatalf("cached key %q; want %q", k, tok)
+			}
+			if unsafe.StringData(k) == unsafe.StringData(tok) {
+				t.Fatal("the cache's key shares the header's memory")
+			}
+		}
+	}
+	if _, ok := c.get(tok, now); !ok {
+		t.Fatal("the copied key does not find the token")
 	}
 }
 

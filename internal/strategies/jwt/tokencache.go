@@ -3,6 +3,7 @@ package jwt
 import (
 	"hash/maphash"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,5 +93,8 @@ func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time
 			}
 		}
 	}
-	s.m[tok] = cacheEntry{id: *id, until: until}
+	// A copy of the token: tok is often a slice of the whole Cookie header
+	// (both session cookies), which the key would otherwise keep alive for
+	// as long as the entry lives.
+	s.m[strings.Clone(tok)] = cacheEntry{id: *id, until: until}
 }
