@@ -156,6 +156,51 @@ func loginSessionsRefresh(t *testing.T, onRedis bool) {
 	if err := checkCreds(context.Background(), forged, 0); err == nil || !strings.Contains(err.Error(), "status 401") {
 		t.Fatalf("forged session: %v; want status 401", err)
 	}
+	if err := forged.prime(context.Background(), 0, 1); err == nil || !strings.Contains(err.Error(), "1 answered other than 2xx") {
+		t.Fatalf("prime of a forged session: %v; want its refusal reported", err)
+	}
+	if err := forged.prime(context.Background(), time.Second, 1); err == nil {
+		t.Fatal("prime spread over credentials that are not browser sessions: no error")
+	}
+}
+
+// TestPrimeRenewsSessions: prime renews every session once, spread over
+// its duration, even sessions whose access tokens outlive the run (each
+// request carried only the refresh cookie): each holds a fresh pair of
+// cookies after, and is served.
+func TestPrimeRenewsSessions(t *testing.T) {
+	e := newEnv(t)
+	e.upstream = newRecordingUpstream(t).URL
+	sc := loginScenario("t", 5, "", "", false)
+	gw, cfgPath := startGateway(t, e, sc)
+	c, err := sc.login(context.Background(), e, gw, cfgPath)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	g := &generator{url: gw + pathAPI, header: c.header, values: slices.Clone(c.values), mode: credBrowser, client: newLoadClient(2)}
+	start := time.Now()
+	if err := g.prime(context.Background(), 400*time.Millisecond, 2); err != nil {
+		t.Fatalf("prime: %v", err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("prime over 400ms of 5 sessions took %v; want the last one sent at 4/5 of it", took)
+	}
+	for i := range c.values {
+		if g.values[i] == c.values[i] || !strings.Contains(g.values[i], sessionCookie+"=") || !strings.Contains(g.values[i], refreshCookie+"=") {
+			t.Errorf("session %d after prime: not rotated into a new access and refresh cookie", i)
+		}
+	}
+	if err := checkCreds(context.Background(), g, 0); err != nil {
+		t.Fatalf("primed sessions: %v", err)
+	}
+	// all: each sent once as it is; nothing to renew.
+	renewed := slices.Clone(g.values)
+	if err := g.prime(context.Background(), 0, 2); err != nil {
+		t.Fatalf("prime all: %v", err)
+	}
+	if !slices.Equal(g.values, renewed) {
+		t.Error("prime all renewed sessions whose access tokens are fresh")
+	}
 }
 
 func TestSessionRefreshesCounter(t *testing.T) {
@@ -166,6 +211,35 @@ func TestSessionRefreshesCounter(t *testing.T) {
 	defer srv.Close()
 	if got := sessionRefreshes(srv.URL); got != 43 {
 		t.Fatalf("refreshes = %d; want 43 (refresh + grace, not reuse)", got)
+	}
+}
+
+func TestOnlyCookie(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a=1; " + refreshCookie + "=r; c=3", refreshCookie + "=r"},
+		{refreshCookie + "=r", refreshCookie + "=r"},
+		{"a=1; b=2", "a=1; b=2"}, // no refresh cookie: left as it is
+	} {
+		if got := onlyCookie(c.in, refreshCookie); got != c.want {
+			t.Errorf("onlyCookie(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestPrimeFlags(t *testing.T) {
+	var p primeFlags
+	for _, v := range []string{"a=all", "b=4s"} {
+		if err := p.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p["a"] != 0 || p["b"] != 4*time.Second || len(p) != 2 {
+		t.Fatalf("prime flags = %v", p)
+	}
+	for _, bad := range []string{"a", "=all", "a=", "a=-1s", "a=some"} {
+		if err := p.Set(bad); err == nil {
+			t.Errorf("-prime %q accepted", bad)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -165,6 +166,9 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	slice := fs.Duration("slice", time.Second, "targets alternate every slice")
 	warm := fs.Duration("warmup", time.Second, "unmeasured warm-up per target at the same rate")
 	conns := fs.Int("conns", 64, "connections (and concurrent requests) per target")
+	var primes primeFlags
+	fs.Var(&primes, "prime", "NAME=all: send each of NAME's credentials once before its warm-up (its caches warm, as a deployment's are after its first minutes); "+
+		"NAME=DURATION (browser sessions): renew each session once, at instants spread evenly over DURATION, so that their refreshes fall due spread out as real users' do (repeatable)")
 	together := fs.Bool("together", false, "send to all targets at once, request by request in turn, at -rate in all: "+
 		"each slice then pairs targets at the same instants (for a same-process comparison, e.g. two routes of one gateway)")
 	if err := fs.Parse(args); err != nil {
@@ -191,6 +195,15 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	gens := make([]*generator, len(targets))
 	for i, t := range targets {
 		gens[i] = t.g
+	}
+	for name, spread := range primes {
+		i := slices.IndexFunc(targets, func(t *fixedTarget) bool { return t.name == name })
+		if i < 0 {
+			return fmt.Errorf("-prime %s: no such target", name)
+		}
+		if err := targets[i].g.prime(ctx, spread, *conns); err != nil {
+			return fmt.Errorf("priming %s: %w", name, err)
+		}
 	}
 	nslices := max(int((*dur+*slice-1) / *slice), 1)
 	if *together {
@@ -237,6 +250,31 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 		out[t.name] = res
 	}
 	return json.NewEncoder(stdout).Encode(out)
+}
+
+// primeFlags collects repeated -prime NAME=all|DURATION flags: target
+// name to spread (0 for all).
+type primeFlags map[string]time.Duration
+
+func (p *primeFlags) String() string { return fmt.Sprint(map[string]time.Duration(*p)) }
+func (p *primeFlags) Set(v string) error {
+	name, how, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("-prime %q: want NAME=all or NAME=DURATION", v)
+	}
+	var spread time.Duration
+	if how != "all" {
+		d, err := time.ParseDuration(how)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("-prime %q: want NAME=all or NAME=DURATION > 0", v)
+		}
+		spread = d
+	}
+	if *p == nil {
+		*p = primeFlags{}
+	}
+	(*p)[name] = spread
+	return nil
 }
 
 func parseTarget(spec string, conns int) (*fixedTarget, error) {
@@ -484,6 +522,72 @@ func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Du
 }
 
 // do sends the next request in rotation and reports whether it got a 2xx.
+// prime readies g's credentials before a measurement, as a long-running
+// deployment has them. spread 0 sends each credential once, conns at a
+// time: the gateway's caches then hold them, as after a deployment's first
+// minutes (the cold pass has its own table). spread > 0, for browser
+// sessions: each session is renewed once, session i at i/n of spread, by a
+// request carrying only its refresh cookie, as a browser's whose access
+// cookie has expired; real users sign in and come back at their own
+// instants, so their refreshes fall due spread out over the access token's
+// life, whereas sessions last used all at once (a previous phase) would
+// all fall due in the same instant, a storm no deployment sees.
+func (g *generator) prime(ctx context.Context, spread time.Duration, conns int) error {
+	n := len(g.values)
+	if n == 0 || (spread > 0 && g.mode != credBrowser) {
+		return errors.New("prime: no credentials, or a spread for credentials that are not browser sessions")
+	}
+	var bad, failed atomic.Int64
+	sem := make(chan struct{}, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		if spread > 0 {
+			if wait := time.Until(start.Add(spread * time.Duration(i) / time.Duration(n))); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if spread > 0 {
+				g.mu.Lock()
+				g.values[i] = onlyCookie(g.values[i], refreshCookie)
+				g.mu.Unlock()
+			}
+			status, _, err := g.send(ctx, i)
+			switch {
+			case err != nil:
+				failed.Add(1)
+			case status/100 != 2:
+				bad.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if bad.Load()+failed.Load() > 0 {
+		return fmt.Errorf("%d of %d requests failed, %d answered other than 2xx", failed.Load(), n, bad.Load())
+	}
+	return nil
+}
+
+// onlyCookie keeps of a Cookie header only the cookie named name.
+func onlyCookie(header, name string) string {
+	for pair := range strings.SplitSeq(header, "; ") {
+		if n, _, _ := strings.Cut(pair, "="); n == name {
+			return pair
+		}
+	}
+	return header
+}
+
 func (g *generator) do(ctx context.Context) bool {
 	i := -1
 	if len(g.values) > 0 {

@@ -61,8 +61,14 @@ func loginScenario(name string, sessions int, accessTTL, refreshBefore string, o
 			accessTTL, refreshBefore, every, sessions, float64(sessions)/every.Seconds())
 	}
 	desc += "; driven by benchtool closedloop (Go, same connections and pinning as wrk), as wrk cannot keep cookies per session"
+	var every time.Duration
+	if accessTTL != "" {
+		ttl, _ := time.ParseDuration(accessTTL)
+		before, _ := time.ParseDuration(refreshBefore)
+		every = ttl - before
+	}
 	return &scenario{
-		name: name, target: targetGateway, path: pathAPI, desc: desc, credMode: credBrowser,
+		name: name, target: targetGateway, path: pathAPI, desc: desc, credMode: credBrowser, refreshEvery: every,
 		// The session cookies (two tokens) are about as long as a bearer JWT,
 		// and the baseline is driven by the same Go generator.
 		baseline: "bare-proxy-bearer-go", goal: goalAuth, goLoad: true,

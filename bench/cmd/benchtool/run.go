@@ -507,11 +507,23 @@ func togetherGroups(ts []*target) [][]*target {
 // also keeps its baseline's result of the same run (togetherBase); a bare
 // target keeps its result of the first group.
 func (e *env) fixedRate(ctx context.Context, ts []*target, rate float64, d time.Duration, together bool) error {
-	var specs []string
+	var specs, primes []string
 	for _, t := range ts {
 		specs = append(specs, t.targetSpec(t.sc.name, t.sc.path))
+		// Together is the verdict's phase: each gateway as it runs for
+		// good, its caches holding what is in rotation and its sessions'
+		// refreshes falling due at their own instants (see prime). The
+		// alternating slices are seconds apart, longer than the caches and
+		// tokens of these scenarios last, so priming could not hold there.
+		switch {
+		case !together:
+		case t.sc.refreshEvery > 0:
+			primes = append(primes, t.sc.name+"="+t.sc.refreshEvery.String())
+		case t.sc.coldPass:
+			primes = append(primes, t.sc.name+"=all")
+		}
 	}
-	res, err := e.runFixedRate(ctx, rate, d, together, specs)
+	res, err := e.runFixedRate(ctx, rate, d, together, specs, primes)
 	if err != nil {
 		return err
 	}
@@ -552,7 +564,7 @@ func (t *target) targetSpec(name, path string) string {
 
 // runFixedRate runs `benchtool fixedrate` pinned like wrk, d per target
 // after WARMUP, and returns its results by target name.
-func (e *env) runFixedRate(ctx context.Context, rate float64, d time.Duration, together bool, specs []string) (map[string]*fixedResult, error) {
+func (e *env) runFixedRate(ctx context.Context, rate float64, d time.Duration, together bool, specs, primes []string) (map[string]*fixedResult, error) {
 	argv := []string{e.self, "fixedrate",
 		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-slice", "1s",
 		"-duration", d.String(),
@@ -562,6 +574,9 @@ func (e *env) runFixedRate(ctx context.Context, rate float64, d time.Duration, t
 	}
 	for _, spec := range specs {
 		argv = append(argv, "-target", spec)
+	}
+	for _, p := range primes {
+		argv = append(argv, "-prime", p)
 	}
 	if e.opts.loadCPU != "" {
 		argv = append([]string{"taskset", "-c", e.opts.loadCPU}, argv...)
@@ -611,7 +626,7 @@ func (e *env) sameProcess(ctx context.Context, t *target, rate float64) (*samePr
 	res, err := e.runFixedRate(ctx, rate, time.Duration(e.opts.rounds)*e.opts.duration, true, []string{
 		"public," + t.url + pathPublic, // without credentials, as gw-public
 		t.targetSpec("jwt", t.sc.path),
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -71,6 +72,9 @@ type scenario struct {
 	// coldPass: setup times a first pass over every credential right after
 	// the start, and a second (warm) one, for the report's cold-cache table.
 	coldPass bool
+	// refreshEvery: browser sessions renew transparently this often
+	// (access_ttl − refresh_before); 0 for none.
+	refreshEvery time.Duration
 	// optional scenarios run only when named in SCENARIOS (or SCENARIOS=all).
 	optional bool
 	// versus names the single-Redis scenario that this one (on a Redis
