@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 //go:embed rotate.lua
@@ -196,14 +198,25 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	for i, t := range targets {
 		gens[i] = t.g
 	}
+	// All targets are primed at once, so that each ends just before the
+	// warm-up: sessions spread over a refresh period and then kept waiting
+	// for another target's priming would have expired, and would all renew
+	// in the warm-up's first instant again.
+	pg, pctx := errgroup.WithContext(ctx)
 	for name, spread := range primes {
 		i := slices.IndexFunc(targets, func(t *fixedTarget) bool { return t.name == name })
 		if i < 0 {
 			return fmt.Errorf("-prime %s: no such target", name)
 		}
-		if err := targets[i].g.prime(ctx, spread, *conns); err != nil {
-			return fmt.Errorf("priming %s: %w", name, err)
-		}
+		pg.Go(func() error {
+			if err := targets[i].g.prime(pctx, spread, *conns); err != nil {
+				return fmt.Errorf("priming %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	if err := pg.Wait(); err != nil {
+		return err
 	}
 	nslices := max(int((*dur+*slice-1) / *slice), 1)
 	if *together {
