@@ -31,3 +31,26 @@ func TestCacheSpreadsExpiry(t *testing.T) {
 		t.Fatalf("an answer outlives its token: kept %v, exp in 1m", short.Until.Sub(now))
 	}
 }
+
+// TestMemCacheDropsExpired: verdicts that expired leave the cache as new
+// ones come in, long before it is full.
+func TestMemCacheDropsExpired(t *testing.T) {
+	c := &memCache{max: 10_000, m: make(map[[32]byte]*entry)}
+	now := time.Now()
+	key := func(tag byte, i int) [32]byte { return [32]byte{tag, byte(i), byte(i >> 8)} }
+	for i := range 1000 {
+		c.put(key(1, i), &entry{Until: now.Add(time.Minute)}, now)
+	}
+	later := now.Add(2 * time.Minute)
+	for i := range 1000 {
+		c.put(key(2, i), &entry{Until: later.Add(time.Hour)}, later)
+	}
+	if n := len(c.m); n > 1200 {
+		t.Fatalf("%d entries after 1000 expired and 1000 new; want the expired mostly gone (≤ 1200)", n)
+	}
+	for i := range 1000 {
+		if c.get(key(2, i), later) == nil {
+			t.Fatalf("live verdict %d dropped", i)
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// sweepPerPut is how many entries each put looks at to drop expired ones.
+const sweepPerPut = 4
+
 // memCache is a bounded map of verdicts by token hash.
 type memCache struct {
 	mu  sync.Mutex
@@ -29,6 +32,20 @@ func (c *memCache) get(key [32]byte, now time.Time) *entry {
 func (c *memCache) put(key [32]byte, e *entry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A few entries per put are checked and dropped when expired (map
+	// iteration starts at a random place), so that the map holds about
+	// what is live rather than filling up with verdicts that expired,
+	// which every garbage collection would mark.
+	swept := 0
+	for k, old := range c.m {
+		if swept == sweepPerPut {
+			break
+		}
+		swept++
+		if !now.Before(old.Until) {
+			delete(c.m, k)
+		}
+	}
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
 		c.evict(now)
 	}

@@ -138,6 +138,11 @@ type fixedResult struct {
 	// LagP99US is how late the generator itself issued requests (median over
 	// slices of the p99): its own scheduling delay, part of every latency.
 	LagP99US float64 `json:"lag_p99_us"`
+	// Renewed* are over the requests that renewed a browser session (the
+	// response set its cookies): how many, and their own p50 and p99.
+	Renewed      int64   `json:"renewed,omitempty"`
+	RenewedP50US float64 `json:"renewed_p50_us,omitempty"`
+	RenewedP99US float64 `json:"renewed_p99_us,omitempty"`
 }
 
 // fixedTarget is one -target of cmdFixedRate.
@@ -146,6 +151,7 @@ type fixedTarget struct {
 	g    *generator
 
 	lat, sliceP99, sliceLag []float64
+	renewed                 []float64
 	errors                  int64
 	elapsed                 time.Duration
 }
@@ -189,6 +195,7 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	record := func(t *fixedTarget, r sliceResult) {
 		t.lat = append(t.lat, r.lat...)
+		t.renewed = append(t.renewed, r.renewed...)
 		t.sliceP99 = append(t.sliceP99, percentile(r.lat, 99))
 		t.sliceLag = append(t.sliceLag, percentile(r.lag, 99))
 		t.errors += r.errors
@@ -257,6 +264,10 @@ func cmdFixedRate(ctx context.Context, args []string, stdout io.Writer) error {
 			P999US: percentile(t.lat, 99.9), MaxUS: percentile(t.lat, 100),
 			SliceP99MedianUS: median(t.sliceP99), SliceP99MinUS: slices.Min(t.sliceP99),
 			SliceP99MaxUS: slices.Max(t.sliceP99), SliceP99US: t.sliceP99, LagP99US: median(t.sliceLag)}
+		if len(t.renewed) > 0 {
+			slices.Sort(t.renewed)
+			res.Renewed, res.RenewedP50US, res.RenewedP99US = int64(len(t.renewed)), percentile(t.renewed, 50), percentile(t.renewed, 99)
+		}
 		if t.elapsed > 0 {
 			res.Achieved = float64(res.Sent-res.Errors) / t.elapsed.Seconds()
 		}
@@ -389,13 +400,20 @@ func (g *generator) request(ctx context.Context, i int) (*http.Request, error) {
 // send sends credential i (i < 0: none) and answers the status and the
 // start of the body; a browser session keeps the cookies set.
 func (g *generator) send(ctx context.Context, i int) (int, string, error) {
+	status, head, _, err := g.exchange(ctx, i)
+	return status, head, err
+}
+
+// exchange is send, also reporting whether the response renewed a browser
+// session (set its cookies).
+func (g *generator) exchange(ctx context.Context, i int) (int, string, bool, error) {
 	req, err := g.request(ctx, i)
 	if err != nil {
-		return 0, "", err
+		return 0, "", false, err
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", false, err
 	}
 	var head []byte
 	if resp.StatusCode/100 != 2 {
@@ -403,10 +421,13 @@ func (g *generator) send(ctx context.Context, i int) (int, string, error) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
+	renewed := false
 	if g.mode == credBrowser && i >= 0 {
-		g.keep(i, resp.Cookies())
+		set := resp.Cookies()
+		g.keep(i, set)
+		renewed = len(set) > 0
 	}
-	return resp.StatusCode, strings.TrimSpace(string(head)), nil
+	return resp.StatusCode, strings.TrimSpace(string(head)), renewed, nil
 }
 
 // keep replaces session i's cookies with those a response set.
@@ -464,6 +485,7 @@ func baseURL(u string) string {
 // sliceResult is one run of the generator: sorted latencies and lags in µs.
 type sliceResult struct {
 	lat, lag []float64
+	renewed  []float64 // the latencies of the requests that renewed a session
 	errors   int64
 	elapsed  time.Duration
 }
@@ -482,23 +504,30 @@ func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Du
 	type worker struct {
 		due  chan time.Time
 		per  [][]time.Duration
+		ren  [][]time.Duration // per connection: the requests that renewed a session
 		errs []int64
 		lag  []float64
 	}
 	ws := make([]*worker, len(gens))
 	var wg sync.WaitGroup
 	for i, g := range gens {
-		w := &worker{due: make(chan time.Time, n/len(gens)+1), per: make([][]time.Duration, conns), errs: make([]int64, conns)}
+		w := &worker{due: make(chan time.Time, n/len(gens)+1), per: make([][]time.Duration, conns),
+			ren: make([][]time.Duration, conns), errs: make([]int64, conns)}
 		ws[i] = w
 		for c := range conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for t := range w.due {
-					if !g.do(ctx) {
+					ok, renewed := g.do(ctx)
+					if !ok {
 						w.errs[c]++
 					}
-					w.per[c] = append(w.per[c], time.Since(t))
+					d := time.Since(t)
+					w.per[c] = append(w.per[c], d)
+					if renewed {
+						w.ren[c] = append(w.ren[c], d)
+					}
 				}
 			}()
 		}
@@ -525,6 +554,9 @@ func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Du
 			for _, d := range w.per[c] {
 				r.lat = append(r.lat, float64(d.Microseconds()))
 			}
+			for _, d := range w.ren[c] {
+				r.renewed = append(r.renewed, float64(d.Microseconds()))
+			}
 			r.errors += w.errs[c]
 		}
 		slices.Sort(r.lat)
@@ -534,7 +566,6 @@ func runTogether(ctx context.Context, gens []*generator, rate float64, d time.Du
 	return out
 }
 
-// do sends the next request in rotation and reports whether it got a 2xx.
 // prime readies g's credentials before a measurement, as a long-running
 // deployment has them. spread 0 sends each credential once, conns at a
 // time: the gateway's caches then hold them, as after a deployment's first
@@ -601,13 +632,15 @@ func onlyCookie(header, name string) string {
 	return header
 }
 
-func (g *generator) do(ctx context.Context) bool {
+// do sends the next request in rotation and reports whether it got a 2xx,
+// and whether it renewed a browser session (set its cookies).
+func (g *generator) do(ctx context.Context) (ok, renewed bool) {
 	i := -1
 	if len(g.values) > 0 {
 		i = g.pick()
 	}
-	status, _, err := g.send(ctx, i)
-	return err == nil && status/100 == 2
+	status, _, renewed, err := g.exchange(ctx, i)
+	return err == nil && status/100 == 2, renewed
 }
 
 // percentile of sorted values, nearest rank; 0 for none.

@@ -33,6 +33,15 @@ const (
 	refreshRefreshBefore = "1s"
 )
 
+// sessionLoginControl is gw-session-login-refresh without refreshes (tokens
+// outlive the run): the same sessions, cookies and generator, so the two
+// side by side tell what the refreshes cost (optional).
+func sessionLoginControl() *scenario {
+	sc := loginScenario("gw-session-login", refreshSessions, "", "", false)
+	sc.optional = true
+	return sc
+}
+
 func loginUser(i int) oidctest.User {
 	id := "u-" + strconv.Itoa(i)
 	return oidctest.User{ID: id, Username: id, Password: id + "-password", Email: id + "@example.com", Roles: []string{"user"}}

@@ -259,8 +259,12 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 	logFixed := func(mode string, ts []*target, res func(*target) *fixedResult) {
 		for _, t := range ts {
 			if f := res(t); f != nil {
-				logf("%s %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus",
-					mode, fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US)
+				renewed := ""
+				if f.Renewed > 0 {
+					renewed = fmt.Sprintf("  renewing %d: p50 %6.0fus p99 %6.0fus", f.Renewed, f.RenewedP50US, f.RenewedP99US)
+				}
+				logf("%s %.0f req/s %-28s achieved %6.0f  p50 %6.0fus  p99 %6.0fus (slice median %6.0fus)  p99.9 %6.0fus  lag p99 %5.0fus%s",
+					mode, fixedRate, t.sc.name, f.Achieved, f.P50US, f.P99US, f.SliceP99MedianUS, f.P999US, f.LagP99US, renewed)
 			}
 		}
 	}

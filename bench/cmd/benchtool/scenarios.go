@@ -177,6 +177,7 @@ func scenarios() []*scenario {
 				return c, nil
 			}},
 		loginScenario("gw-session-login-refresh", refreshSessions, refreshAccessTTL, refreshRefreshBefore, false),
+		sessionLoginControl(),
 		loginScenario("gw-session-login-refresh-redis", refreshSessions, refreshAccessTTL, refreshRefreshBefore, true),
 		authFailRedisScenario(false),
 		{name: "gw-legacy-route", target: targetGateway, path: pathAPI,

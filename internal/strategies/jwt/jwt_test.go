@@ -396,6 +396,28 @@ func TestTokenCacheHoldsItsSize(t *testing.T) {
 	}
 }
 
+// TestTokenCacheDropsExpired: tokens that expired leave the cache as new
+// ones come in, long before it is full: renewed sessions do not fill it
+// with dead entries for the collector to mark.
+func TestTokenCacheDropsExpired(t *testing.T) {
+	c := newTokenCache(10_000, time.Hour)
+	for i := range 1000 {
+		c.put("old-"+strconv.Itoa(i), &strategies.Identity{Subject: "s"}, now.Add(time.Minute), now)
+	}
+	later := now.Add(2 * time.Minute)
+	for i := range 1000 {
+		c.put("new-"+strconv.Itoa(i), &strategies.Identity{Subject: "s"}, later.Add(time.Hour), later)
+	}
+	if n := cacheLen(c); n > 1200 {
+		t.Fatalf("%d entries after 1000 expired and 1000 new; want the expired mostly gone (≤ 1200)", n)
+	}
+	for i := range 1000 {
+		if _, ok := c.get("new-"+strconv.Itoa(i), later); !ok {
+			t.Fatalf("live token new-%d dropped", i)
+		}
+	}
+}
+
 // TestTokenCacheCopiesItsKey: a token read out of a larger string (the
 // Cookie header with both session cookies) is cached as a copy, so the
 // entry does not keep the whole header alive.
