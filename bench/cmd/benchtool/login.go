@@ -35,11 +35,9 @@ const (
 
 // sessionLoginControl is gw-session-login-refresh without refreshes (tokens
 // outlive the run): the same sessions, cookies and generator, so the two
-// side by side tell what the refreshes cost (optional).
+// side by side tell what the refreshes cost.
 func sessionLoginControl() *scenario {
-	sc := loginScenario("gw-session-login", refreshSessions, "", "", false)
-	sc.optional = true
-	return sc
+	return loginScenario("gw-session-login", refreshSessions, "", "", false)
 }
 
 func loginUser(i int) oidctest.User {

@@ -190,6 +190,13 @@ func (r *report) markdown() string {
 		}
 		p("\n")
 		warnLag(p, together, togetherOf)
+		for _, t := range together {
+			if f := t.together; f.Renewed > 0 {
+				p("- %s: %d requests renewed their session (%.1f%% of its requests here; the rate is fixed by the sessions, not the load), "+
+					"their own p50 %s and p99 %s.\n", t.sc.name, f.Renewed, 100*float64(f.Renewed)/float64(max(f.Sent, 1)), us(f.RenewedP50US), us(f.RenewedP99US))
+			}
+		}
+		p("\n")
 	}
 
 	if s := r.same; s != nil {
