@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,19 +12,20 @@ import (
 )
 
 // stuckExporter stands for a collector that does not answer: its first
-// export blocks until released.
+// export blocks until released. entered (buffered) says it is stuck: a
+// send that waited for a reader could miss a test not yet reading.
 type stuckExporter struct {
 	*tracetest.InMemoryExporter
 	entered, release chan struct{}
+	first            sync.Once
 	exported         atomic.Int64
 }
 
 func (e *stuckExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	select {
-	case e.entered <- struct{}{}:
+	e.first.Do(func() {
+		e.entered <- struct{}{}
 		<-e.release
-	default:
-	}
+	})
 	e.exported.Add(int64(len(spans)))
 	return e.InMemoryExporter.ExportSpans(ctx, spans)
 }
@@ -32,7 +34,7 @@ func (e *stuckExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOn
 // wait; what the queue cannot hold is dropped and counted, and what it
 // held is exported once the collector answers.
 func TestQueueNeverBlocks(t *testing.T) {
-	exp := &stuckExporter{InMemoryExporter: tracetest.NewInMemoryExporter(), entered: make(chan struct{}), release: make(chan struct{})}
+	exp := &stuckExporter{InMemoryExporter: tracetest.NewInMemoryExporter(), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	var dropped atomic.Int64
 	q := newQueue(exp, 4, func() { dropped.Add(1) })
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(q))
