@@ -3,6 +3,8 @@ package introspect
 import (
 	"sync"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/expiry"
 )
 
 // sweepPerPut is how many entries each put looks at to drop expired ones.
@@ -32,20 +34,9 @@ func (c *memCache) get(key [32]byte, now time.Time) *entry {
 func (c *memCache) put(key [32]byte, e *entry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A few entries per put are checked and dropped when expired (map
-	// iteration starts at a random place), so that the map holds about
-	// what is live rather than filling up with verdicts that expired,
-	// which every garbage collection would mark.
-	swept := 0
-	for k, old := range c.m {
-		if swept == sweepPerPut {
-			break
-		}
-		swept++
-		if !now.Before(old.Until) {
-			delete(c.m, k)
-		}
-	}
+	// Expired verdicts go a few per put, so that the map holds about what
+	// is live rather than filling up with verdicts every collection marks.
+	expiry.Sweep(c.m, sweepPerPut, func(e *entry) bool { return !now.Before(e.Until) })
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
 		c.evict(now)
 	}

@@ -62,19 +62,7 @@ func TestBackchannelLogout(t *testing.T) {
 	s := startSessions(t, "  backchannel_logout: true\n")
 	other := oidctest.Start(t, oidctest.Options{}) // another provider's key
 	_, refresh := s.login(t)
-
-	// alive checks alice's session still works (renewing it at B) and
-	// keeps its newest refresh token.
-	alive := func(what string) {
-		t.Helper()
-		r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
-		if r.Status != http.StatusOK {
-			t.Fatalf("%s: alice's session ended (status %d)", what, r.Status)
-		}
-		if next := setCookie(r, refreshCookieName); next != "" {
-			refresh = next
-		}
-	}
+	alive := s.keepAlive(t, &refresh) // alice's session still works (renewing it at B)
 
 	valid := s.op.SignLogoutToken(t, logoutClaims(s.op, nil))
 	forged := []struct{ name, token string }{

@@ -84,16 +84,7 @@ func TestReviewBackchannelLogoutToken(t *testing.T) {
 	t.Parallel()
 	s := startSessions(t, "  backchannel_logout: true\n")
 	_, refresh := s.login(t)
-	alive := func(what string) {
-		t.Helper()
-		r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+refresh)))
-		if r.Status != http.StatusOK {
-			t.Fatalf("%s: alice's session ended (status %d)", what, r.Status)
-		}
-		if next := setCookie(r, refreshCookieName); next != "" {
-			refresh = next
-		}
-	}
+	alive := s.keepAlive(t, &refresh)
 	for _, tc := range []struct {
 		name   string
 		change map[string]any

@@ -87,6 +87,22 @@ func startSessions(t *testing.T, extra string) *sessionsSuite {
 	return s
 }
 
+// keepAlive answers a check that the session of the refresh token in
+// *refresh still works (renewing it at B); it stores the newest refresh
+// token there, for the caller and the next check.
+func (s *sessionsSuite) keepAlive(t *testing.T, refresh *string) func(what string) {
+	return func(what string) {
+		t.Helper()
+		r := s.b.Do(t, req("GET", "/app/x", cookieHeader(refreshCookieName+"="+*refresh)))
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: alice's session ended (status %d)", what, r.Status)
+		}
+		if next := setCookie(r, refreshCookieName); next != "" {
+			*refresh = next
+		}
+	}
+}
+
 // login signs alice in at A; it answers her access and refresh tokens.
 func (s *sessionsSuite) login(t *testing.T) (access, refresh string) {
 	t.Helper()

@@ -57,23 +57,18 @@ func loginScenario(name string, sessions int, accessTTL, refreshBefore string, o
 		store = "session store on the local redis-server (redis.url set, as for several replicas)"
 	}
 	desc := fmt.Sprintf("gateway, login sessions (oauth2 login: true at the harness's OP, jwt strategy reading the session cookie, %s): %d sessions from the real login flow, cookies rotated in order and kept as a browser keeps them", store, sessions)
+	var every time.Duration // how often a session in use renews; 0: never
 	if accessTTL != "" {
 		ttl, err1 := time.ParseDuration(accessTTL)
 		before, err2 := time.ParseDuration(refreshBefore)
 		if err1 != nil || err2 != nil || before >= ttl {
 			panic("loginScenario: bad access_ttl / refresh_before") // a programming error in scenarios()
 		}
-		every := ttl - before
+		every = ttl - before
 		desc += fmt.Sprintf("; tokens.access_ttl %s, sessions.refresh_before %s: a session in use renews transparently every ~%s, so %d sessions make ~%.0f refreshes/s whatever the load (under 1%% of requests at the closed loop's rate; more in the half-load phases)",
 			accessTTL, refreshBefore, every, sessions, float64(sessions)/every.Seconds())
 	}
 	desc += "; driven by benchtool closedloop (Go, same connections and pinning as wrk), as wrk cannot keep cookies per session"
-	var every time.Duration
-	if accessTTL != "" {
-		ttl, _ := time.ParseDuration(accessTTL)
-		before, _ := time.ParseDuration(refreshBefore)
-		every = ttl - before
-	}
 	return &scenario{
 		name: name, target: targetGateway, path: pathAPI, desc: desc, credMode: credBrowser, refreshEvery: every,
 		// The session cookies (two tokens) are about as long as a bearer JWT,
