@@ -53,7 +53,7 @@ func (b *memoryBackend) lookupLocked(id string) *memFamily {
 	return f
 }
 
-func (b *memoryBackend) getFamily(_ context.Context, id string) (*family, error) {
+func (b *memoryBackend) getFamily(_ context.Context, id string, _ bool) (*family, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f := b.lookupLocked(id)

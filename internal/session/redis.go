@@ -77,14 +77,17 @@ var familyIDOffset = strconv.Itoa(len(familyKeyPrefix) + 1)
 // rotateScript: KEYS[1] family, KEYS[2] and KEYS[3] its indexes (as for
 // createScript); ARGV presented, next, access jti, access
 // exp, ttl ms, now (s), max live access tokens, now (ms), grace (ms, 0 =
-// none), sealed successor. Answers {"ok"}, {"revoked"}, {"toomany"},
-// {"grace", successor} or {"reused", jti, exp, ...}. One script on the
+// none), sealed successor, the identity JSON the tokens were minted from
+// ("" = unchecked). Answers {"ok"}, {"revoked"}, {"stale"} (the identity
+// is no longer that), {"toomany"}, {"grace", successor} or {"reused", jti,
+// exp, ...}. One script on the
 // family's key, so that parallel refreshes with one token (on any replica)
 // see one rotation: the first rotates, the others within the grace get its
 // successor.
 var rotateScript = redis.NewScript(indexLua + `
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur or redis.call('HGET', KEYS[1], 'rev') == '1' then return {'revoked'} end
+if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'id') ~= ARGV[11] then return {'stale'} end
 local nowms = tonumber(ARGV[8])
 local grace = tonumber(ARGV[9])
 if cur ~= ARGV[1] and grace > 0 and redis.call('HGET', KEYS[1], 'prev') == ARGV[1] then
@@ -165,12 +168,13 @@ return 1
 `)
 
 type redisBackend struct {
-	c   redis.UniversalClient
-	now func() time.Time
+	c    redis.UniversalClient
+	now  func() time.Time
+	fams *familyCache
 }
 
 func newRedisBackend(c redis.UniversalClient, now func() time.Time) *redisBackend {
-	return &redisBackend{c: c, now: now}
+	return &redisBackend{c: c, now: now, fams: newFamilyCache(now)}
 }
 
 func (b *redisBackend) createFamily(ctx context.Context, f *family, ttl time.Duration) error {
@@ -199,7 +203,12 @@ func indexKeys(f *family) []string {
 	return []string{familyKeyPrefix + f.ID, sub, psid}
 }
 
-func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error) {
+func (b *redisBackend) getFamily(ctx context.Context, id string, current bool) (*family, error) {
+	if !current {
+		if f := b.fams.get(id); f != nil {
+			return f, nil
+		}
+	}
 	vals, err := b.c.HMGet(ctx, familyKeyPrefix+id, "cur", "rev", "id", "born").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: reading family: %w", err)
@@ -221,6 +230,8 @@ func (b *redisBackend) getFamily(ctx context.Context, id string) (*family, error
 	if err := json.Unmarshal([]byte(ident), &f.Identity); err != nil || f.Identity.Subject == "" {
 		return nil, fmt.Errorf("%w: stored identity unreadable", ErrRevoked)
 	}
+	f.storedIdentity = ident
+	b.fams.put(f)
 	return f, nil
 }
 
@@ -228,16 +239,21 @@ func (b *redisBackend) rotate(ctx context.Context, f *family, rot rotation) (rot
 	now := b.now()
 	res, err := rotateScript.Run(ctx, b.c, indexKeys(f),
 		rot.presented, rot.next, rot.at.ID, rot.at.Expiry.Unix(), rot.ttl.Milliseconds(), now.Unix(), MaxLiveAccess,
-		now.UnixMilli(), rot.grace.Milliseconds(), rot.successor).StringSlice()
+		now.UnixMilli(), rot.grace.Milliseconds(), rot.successor, f.storedIdentity).StringSlice()
 	if err != nil {
 		return rotated{}, fmt.Errorf("redis: rotating family: %w", err)
 	}
 	if len(res) == 0 {
 		return rotated{}, errors.New("rotate: empty answer")
 	}
+	if res[0] != "ok" && res[0] != "grace" {
+		b.fams.drop(f.ID)
+	}
 	switch res[0] {
 	case "ok":
 		return rotated{}, nil
+	case "stale":
+		return rotated{}, errStaleFamily
 	case "grace":
 		if len(res) != 2 {
 			return rotated{}, errors.New("rotate: grace without successor")
@@ -254,6 +270,7 @@ func (b *redisBackend) rotate(ctx context.Context, f *family, rot rotation) (rot
 }
 
 func (b *redisBackend) setIdentity(ctx context.Context, id string, ident Identity) error {
+	b.fams.drop(id)
 	raw, err := json.Marshal(ident)
 	if err != nil {
 		return fmt.Errorf("encoding identity: %w", err)
@@ -265,6 +282,7 @@ func (b *redisBackend) setIdentity(ctx context.Context, id string, ident Identit
 }
 
 func (b *redisBackend) revoke(ctx context.Context, id string) ([]AccessRef, error) {
+	b.fams.drop(id)
 	res, err := revokeScript.Run(ctx, b.c, []string{familyKeyPrefix + id}, b.now().Unix()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redis: marking family revoked: %w", err)

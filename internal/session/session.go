@@ -168,7 +168,9 @@ type backend interface {
 	// createFamily stores a new family with one live access token.
 	createFamily(ctx context.Context, f *family, ttl time.Duration) error
 	// getFamily returns a family; errRevoked if it is unknown or revoked.
-	getFamily(ctx context.Context, id string) (*family, error)
+	// current: the caller needs the family's current token, read from the
+	// store; otherwise a backend may answer from what it cached.
+	getFamily(ctx context.Context, id string, current bool) (*family, error)
 	// rotate replaces rot.presented with rot.next as the family's current
 	// refresh token, records rot.at and keeps rot.successor for the grace.
 	// If presented is the token rotated away last, within rot.grace, the
@@ -218,7 +220,14 @@ type family struct {
 	Revoked bool
 	// Access are the access tokens minted in this family and not yet expired.
 	Access []AccessRef
+	// storedIdentity is the identity as Redis holds it ("" in memory): a
+	// rotation on Redis goes ahead only while it is still what Redis holds.
+	storedIdentity string
 }
+
+// errStaleFamily: the family was read (or cached) before another replica
+// changed its identity; read it again.
+var errStaleFamily = errors.New("session identity changed since it was read")
 
 // New builds a Manager. With Redis it starts a goroutine that keeps the
 // denylist current until Close.
@@ -372,7 +381,20 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if err != nil {
 		return nil, err
 	}
-	f, err := m.store.getFamily(ctx, c.family)
+	// Without an Updater the family may come from the backend's cache (one
+	// round trip to Redis instead of two); the rotation refuses it if the
+	// identity changed since, and then it is read again.
+	t, err := m.refresh(ctx, refreshToken, c, m.update != nil)
+	if errors.Is(err, errStaleFamily) {
+		t, err = m.refresh(ctx, refreshToken, c, true)
+	}
+	return t, err
+}
+
+// refresh is Refresh of the parsed token c; current: read the family from
+// the store, not a cache.
+func (m *Manager) refresh(ctx context.Context, refreshToken string, c *claims, current bool) (*Tokens, error) {
+	f, err := m.store.getFamily(ctx, c.family, current)
 	if err != nil {
 		return nil, err
 	}
@@ -463,6 +485,8 @@ func (m *Manager) reread(ctx context.Context, f *family, presented string) error
 		return fmt.Errorf("storing the re-read identity: %w", err)
 	}
 	f.Identity = ident
+	// Rotated from the identity just stored: nothing older to compare with.
+	f.storedIdentity = ""
 	return nil
 }
 
@@ -513,7 +537,7 @@ func (m *Manager) LogoutIdentity(ctx context.Context, accessToken, refreshToken 
 	}
 	var id *Identity
 	if fam != "" {
-		if f, err := m.store.getFamily(ctx, fam); err == nil {
+		if f, err := m.store.getFamily(ctx, fam, true); err == nil {
 			id = &f.Identity
 		}
 		live, err := m.store.revoke(ctx, fam)
