@@ -141,7 +141,7 @@ func (t *Template) Append(dst []byte, id *strategies.Identity) (_ []byte, ok boo
 			dst = append(dst, id.Strategy...)
 		case claim:
 			var good bool
-			dst, good = appendClaim(dst, lookup(id.Claims, p.claim), true)
+			dst, good = appendClaim(dst, lookup(id.ClaimMap(), p.claim), true)
 			if !good {
 				return dst[:start], false
 			}

@@ -1,6 +1,8 @@
 package headertmpl
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -47,17 +49,26 @@ func TestRender(t *testing.T) {
 		{"{claims.null}", "", false},
 		{"{claims.tenant.x}", "", false},
 	}
+	// The same identity as a cached JWT's: its claims deferred, decoded on use.
+	payload, err := json.Marshal(id.Claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred := *id
+	deferred.Claims, deferred.DeferredClaims = nil, strategies.NewDeferredClaims(base64.RawURLEncoding.EncodeToString(payload))
 	for _, tt := range tests {
-		t.Run(tt.tmpl, func(t *testing.T) {
-			tm, err := Parse(tt.tmpl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, ok := tm.Append(nil, id)
-			if string(got) != tt.want || ok != tt.ok {
-				t.Errorf("Append(%q) = %q, %v; want %q, %v", tt.tmpl, got, ok, tt.want, tt.ok)
-			}
-		})
+		for name, id := range map[string]*strategies.Identity{"map": id, "deferred": &deferred} {
+			t.Run(name+"/"+tt.tmpl, func(t *testing.T) {
+				tm, err := Parse(tt.tmpl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok := tm.Append(nil, id)
+				if string(got) != tt.want || ok != tt.ok {
+					t.Errorf("Append(%q) = %q, %v; want %q, %v", tt.tmpl, got, ok, tt.want, tt.ok)
+				}
+			})
+		}
 	}
 	tm, _ := Parse("{claims.n}")
 	if got, ok := tm.Append(nil, id); !ok || strings.ContainsAny(string(got), "e+") {

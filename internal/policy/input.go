@@ -104,7 +104,7 @@ func objects() map[string]map[string]field {
 			}},
 			"claims": {typ: types.NewMapType(types.StringType, types.DynType), get: func(in *Input, a types.Adapter) ref.Val {
 				if in.claims == nil {
-					in.claims = types.NewStringInterfaceMap(a, in.identity().Claims)
+					in.claims = types.NewStringInterfaceMap(a, in.identity().ClaimMap())
 				}
 				return in.claims
 			}},

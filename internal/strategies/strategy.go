@@ -33,8 +33,12 @@ type Identity struct {
 	// Claims are the verified credential's claims by name: a JWT's claims,
 	// an introspection answer, an API key's metadata; nil when the
 	// credential has none. Shared with the cache that holds the verified
-	// credential: read-only, never re-parsed per request.
+	// credential: read-only, never re-parsed per request. Read them with
+	// ClaimMap, which also decodes DeferredClaims.
 	Claims map[string]any
+	// DeferredClaims stand in for Claims when those are nil: a cached
+	// JWT's, decoded on first use.
+	DeferredClaims *DeferredClaims
 	// ClientCert describes the verified client certificate the identity
 	// was read from (mtls strategies); nil otherwise.
 	ClientCert *ClientCert

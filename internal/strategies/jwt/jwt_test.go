@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -456,4 +457,38 @@ func TestTokenCacheSpreadsExpiry(t *testing.T) {
 		}
 	}
 	cachetest.CheckExpirySpread(t, now, maxAge, until)
+}
+
+// TestTokenCacheDefersClaims: a cached token's claims are held as its
+// payload, not as a map, and read the same on a cache hit as on the first
+// verification, decoded once however many requests read them.
+func TestTokenCacheDefersClaims(t *testing.T) {
+	s := newTestJWT(t, nil)
+	tok := sign(t, gojwt.SigningMethodES256, "es", ecKey, claims(func(c gojwt.MapClaims) {
+		c["tenant"] = "a"
+		c["org"] = map[string]any{"id": "o-1"}
+	}), nil)
+	ctx := context.Background()
+	first, err := s.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.cache.shards {
+		for _, e := range s.cache.shards[i].m {
+			if e.id.Claims != nil || e.id.DeferredClaims == nil {
+				t.Fatalf("cache entry holds claims %v, deferred %v; want only the deferred payload", e.id.Claims, e.id.DeferredClaims)
+			}
+		}
+	}
+	hit, err := s.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(hit.ClaimMap(), first.ClaimMap()) || hit.ClaimMap()["tenant"] != "a" {
+		t.Fatalf("claims on a cache hit %v; first verification %v", hit.ClaimMap(), first.ClaimMap())
+	}
+	again, _ := s.Verify(ctx, tok)
+	if reflect.ValueOf(again.ClaimMap()).Pointer() != reflect.ValueOf(hit.ClaimMap()).Pointer() {
+		t.Error("the claims were decoded again for another request")
+	}
 }

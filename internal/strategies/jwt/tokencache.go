@@ -107,5 +107,14 @@ func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time
 	// A copy of the token: tok is often a slice of the whole Cookie header
 	// (both session cookies), which the key would otherwise keep alive for
 	// as long as the entry lives.
-	s.m[strings.Clone(tok)] = cacheEntry{id: *id, until: until}
+	key := strings.Clone(tok)
+	e := cacheEntry{id: *id, until: until}
+	// The claims as the payload segment of the key, decoded again only if
+	// a route reads them (see strategies.DeferredClaims).
+	if _, rest, ok := strings.Cut(key, "."); ok && e.id.Claims != nil {
+		if payload, _, ok := strings.Cut(rest, "."); ok {
+			e.id.Claims, e.id.DeferredClaims = nil, strategies.NewDeferredClaims(payload)
+		}
+	}
+	s.m[key] = e
 }
