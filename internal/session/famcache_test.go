@@ -84,6 +84,9 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 		}
 		t2 := refreshAt(t, a, t1)        // a caches the family with alice's roles
 		t3 := refreshAt(t, promoted, t2) // b re-reads the identity: roles change
+		if f := b.store.(*redisBackend).fams.get(t3.Family); f != nil {
+			t.Errorf("a re-reading replica cached the family (with the provider's refresh token): %+v", f.Identity)
+		}
 		if got := accessRoles(t, t3.Access); !slices.Equal(got, []string{"auditor"}) {
 			t.Fatalf("roles minted at b after the re-read: %v", got)
 		}

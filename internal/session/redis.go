@@ -231,7 +231,12 @@ func (b *redisBackend) getFamily(ctx context.Context, id string, current bool) (
 		return nil, fmt.Errorf("%w: stored identity unreadable", ErrRevoked)
 	}
 	f.storedIdentity = ident
-	b.fams.put(f)
+	if !current {
+		// Only for readers that may use the cache: a re-reading
+		// (update_on_refresh) never does, and its identity holds the
+		// provider's refresh token, which is not kept longer than needed.
+		b.fams.put(f)
+	}
 	return f, nil
 }
 
