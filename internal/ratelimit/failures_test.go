@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,23 +13,7 @@ import (
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
 
-// commandCounter counts the commands a client sends (pub/sub excluded).
-type commandCounter struct{ n atomic.Int64 }
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() != "publish" {
-			c.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
-func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Duration) (*FailureWatch, *commandCounter) {
+func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Duration) (*FailureWatch, *redistest.CommandCounter) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
@@ -39,9 +22,9 @@ func newWatch(t *testing.T, s *redistest.Server, limit int64, period time.Durati
 
 // runWatch runs a watch of an auth_failures limiter on c until the test
 // ends, counting the commands sent through c.
-func runWatch(t *testing.T, c redis.UniversalClient, limit int64, period time.Duration) (*FailureWatch, *commandCounter) {
+func runWatch(t *testing.T, c redis.UniversalClient, limit int64, period time.Duration) (*FailureWatch, *redistest.CommandCounter) {
 	t.Helper()
-	cc := &commandCounter{}
+	cc := &redistest.CommandCounter{Skip: []string{"publish"}}
 	c.AddHook(cc)
 	l, err := NewRedis(c, Options{Name: "auth_failures", Limit: limit, Period: period, OnStoreError: DenyOnError, Timeout: 300 * time.Millisecond})
 	if err != nil {
@@ -145,15 +128,15 @@ func TestFailureWatchSeesFailuresCountedBeforeItListened(t *testing.T) {
 
 // wantCleanWithoutRedis checks key 50 times on w: never over the limit, and
 // not one Redis command.
-func wantCleanWithoutRedis(t *testing.T, w *FailureWatch, cc *commandCounter, key string) {
+func wantCleanWithoutRedis(t *testing.T, w *FailureWatch, cc *redistest.CommandCounter, key string) {
 	t.Helper()
-	before := cc.n.Load()
+	before := cc.Count()
 	for range 50 {
 		if r := w.Peek(context.Background(), key); r.Reached || r.StoreError != nil {
 			t.Fatalf("clean key %s: %+v", key, r)
 		}
 	}
-	if got := cc.n.Load() - before; got != 0 {
+	if got := cc.Count() - before; got != 0 {
 		t.Errorf("clean client %s cost %d Redis commands, want 0", key, got)
 	}
 }

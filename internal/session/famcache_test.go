@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -12,23 +11,6 @@ import (
 
 	"github.com/authgateway/authgateway/internal/testutil/redistest"
 )
-
-// commandCounter counts the commands a client sends (pipelined ones each).
-type commandCounter struct{ n atomic.Int64 }
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
 
 // TestRefreshOnRedisIsOneRoundTrip: once a replica has read a family, its
 // next rotations are the rotate script alone (the first one also reads the
@@ -38,7 +20,7 @@ func TestRefreshOnRedisIsOneRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	rc := newRedisClient(t, srv.URL()).(*redis.Client)
 	m := newManager(t, rc, newClock())
-	counter := &commandCounter{}
+	counter := &redistest.CommandCounter{}
 	rc.AddHook(counter)
 	tok, err := m.Start(ctx, alice)
 	if err != nil {
@@ -46,11 +28,11 @@ func TestRefreshOnRedisIsOneRoundTrip(t *testing.T) {
 	}
 	var per []int64
 	for range 4 {
-		before := counter.n.Load()
+		before := counter.Count()
 		if tok, err = m.Refresh(ctx, tok.Refresh); err != nil {
 			t.Fatal(err)
 		}
-		per = append(per, counter.n.Load()-before)
+		per = append(per, counter.Count()-before)
 	}
 	// The first also reads the family (and loads the script: EVALSHA,
 	// NOSCRIPT, EVAL).
@@ -72,17 +54,23 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 		}
 		return next
 	}
+	// cachedAt starts alice's session at m and rotates it once there, so
+	// that m has the family cached; it answers the current tokens.
+	cachedAt := func(t *testing.T, m *Manager) *Tokens {
+		t.Helper()
+		t1, err := m.Start(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refreshAt(t, m, t1)
+	}
 	t.Run("identity changed", func(t *testing.T) {
 		a, b, _ := replicas(t, Options{})
 		promoted := b.WithUpdater(func(_ context.Context, id Identity) (Identity, error) {
 			id.Roles = []string{"auditor"}
 			return id, nil
 		})
-		t1, err := a.Start(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t2 := refreshAt(t, a, t1)        // a caches the family with alice's roles
+		t2 := cachedAt(t, a)             // with alice's roles
 		t3 := refreshAt(t, promoted, t2) // b re-reads the identity: roles change
 		if f := b.store.(*redisBackend).fams.get(t3.Family); f != nil {
 			t.Errorf("a re-reading replica cached the family (with the provider's refresh token): %+v", f.Identity)
@@ -97,11 +85,7 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 	})
 	t.Run("logout elsewhere", func(t *testing.T) {
 		a, b, _ := replicas(t, Options{})
-		t1, err := a.Start(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t2 := refreshAt(t, a, t1)
+		t2 := cachedAt(t, a)
 		if err := b.Logout(ctx, t2.Access, t2.Refresh); err != nil {
 			t.Fatal(err)
 		}
@@ -111,11 +95,7 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 	})
 	t.Run("subject revoked elsewhere", func(t *testing.T) {
 		a, b, _ := replicas(t, Options{})
-		t1, err := a.Start(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t2 := refreshAt(t, a, t1)
+		t2 := cachedAt(t, a)
 		if n, err := b.RevokeSubject(ctx, alice.Subject); err != nil || n != 1 {
 			t.Fatalf("RevokeSubject: %d, %v", n, err)
 		}
@@ -125,11 +105,7 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 	})
 	t.Run("rotated elsewhere", func(t *testing.T) {
 		a, b, _ := replicas(t, Options{})
-		t1, err := a.Start(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t2 := refreshAt(t, a, t1)
+		t2 := cachedAt(t, a)
 		refreshAt(t, b, t2)
 		// a still has the family cached; its current token is Redis's to say.
 		if _, err := a.Refresh(ctx, t2.Refresh); !errors.Is(err, ErrReused) {
@@ -138,11 +114,7 @@ func TestCachedFamilyFollowsOtherReplicas(t *testing.T) {
 	})
 	t.Run("family expired", func(t *testing.T) {
 		a, _, srv := replicas(t, Options{})
-		t1, err := a.Start(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t2 := refreshAt(t, a, t1)
+		t2 := cachedAt(t, a)
 		if err := newRedisClient(t, srv.URL()).Del(ctx, familyKeyPrefix+t2.Family).Err(); err != nil {
 			t.Fatal(err)
 		}
