@@ -2,6 +2,11 @@
 // time, as new entries come in.
 package expiry
 
+// PerInsert is how many entries a cache's insertion looks at: about a
+// quarter of a map is then expired at equilibrium, for a few map reads per
+// insertion.
+const PerInsert = 4
+
 // Sweep looks at up to n entries of m and deletes those expired says are
 // expired. A map's iteration starts at a random place, so successive sweeps
 // visit the whole map: called on every insertion with n = k, about 1/k of

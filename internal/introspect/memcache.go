@@ -7,9 +7,6 @@ import (
 	"github.com/authgateway/authgateway/internal/expiry"
 )
 
-// sweepPerPut is how many entries each put looks at to drop expired ones.
-const sweepPerPut = 4
-
 // memCache is a bounded map of verdicts by token hash.
 type memCache struct {
 	mu  sync.Mutex
@@ -36,7 +33,7 @@ func (c *memCache) put(key [32]byte, e *entry, now time.Time) {
 	defer c.mu.Unlock()
 	// Expired verdicts go a few per put, so that the map holds about what
 	// is live rather than filling up with verdicts every collection marks.
-	expiry.Sweep(c.m, sweepPerPut, func(e *entry) bool { return !now.Before(e.Until) })
+	expiry.Sweep(c.m, expiry.PerInsert, func(e *entry) bool { return !now.Before(e.Until) })
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
 		c.evict(now)
 	}

@@ -19,7 +19,6 @@ type familyCache struct {
 	mu      sync.Mutex
 	entries map[string]cachedFamily
 	max     int
-	ttl     time.Duration
 	now     func() time.Time
 }
 
@@ -39,7 +38,7 @@ const (
 )
 
 func newFamilyCache(now func() time.Time) *familyCache {
-	return &familyCache{entries: map[string]cachedFamily{}, max: familyCacheMax, ttl: familyCacheTTL, now: now}
+	return &familyCache{entries: map[string]cachedFamily{}, max: familyCacheMax, now: now}
 }
 
 // get answers family id as cached, without its current token (which only
@@ -56,7 +55,7 @@ func (c *familyCache) get(id string) *family {
 		delete(c.entries, id)
 		return nil
 	}
-	e.until = now.Add(c.ttl)
+	e.until = now.Add(familyCacheTTL)
 	c.entries[id] = e
 	return &family{ID: id, Identity: e.identity, Born: e.born, storedIdentity: e.stored}
 }
@@ -65,11 +64,11 @@ func (c *familyCache) put(f *family) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	expiry.Sweep(c.entries, 4, func(e cachedFamily) bool { return !now.Before(e.until) })
+	expiry.Sweep(c.entries, expiry.PerInsert, func(e cachedFamily) bool { return !now.Before(e.until) })
 	if _, ok := c.entries[f.ID]; !ok && len(c.entries) >= c.max {
 		return // full of families in use: this one pays its extra round trip
 	}
-	c.entries[f.ID] = cachedFamily{identity: f.Identity, stored: f.storedIdentity, born: f.Born, until: now.Add(c.ttl)}
+	c.entries[f.ID] = cachedFamily{identity: f.Identity, stored: f.storedIdentity, born: f.Born, until: now.Add(familyCacheTTL)}
 }
 
 func (c *familyCache) drop(id string) {

@@ -36,10 +36,6 @@ type cacheEntry struct {
 	until time.Time
 }
 
-// sweepPerPut is how many entries each put looks at to drop expired ones:
-// with k, about 1/k of the entries are expired at equilibrium.
-const sweepPerPut = 4
-
 func newTokenCache(maxEntries int, maxAge time.Duration) *tokenCache {
 	// Tokens do not spread evenly over the shards: with exactly maxEntries
 	// of them, some shards get more than a sixteenth and, without room to
@@ -92,7 +88,7 @@ func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time
 	// renewed every few minutes) would fill it to maxPerShard with entries
 	// long expired, which every garbage collection marks: at 50 renewals/s
 	// that was 12,500 dead entries and a collection mark phase of 20–55 ms.
-	expiry.Sweep(s.m, sweepPerPut, func(e cacheEntry) bool { return !now.Before(e.until) })
+	expiry.Sweep(s.m, expiry.PerInsert, func(e cacheEntry) bool { return !now.Before(e.until) })
 	if len(s.m) >= c.maxPerShard {
 		// Drop expired entries first, then arbitrary ones (map order is
 		// random), so a flood of distinct valid tokens cannot grow memory.
