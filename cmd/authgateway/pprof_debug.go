@@ -7,6 +7,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // profiling endpoints, in a debug build only
 	"os"
+	"runtime"
+	"strconv"
 )
 
 // A debug build (go build -tags pprofdebug) serves net/http/pprof on
@@ -21,6 +23,11 @@ func init() {
 	if !loopbackAddr(addr) {
 		fmt.Fprintf(os.Stderr, "authgateway: AUTHGATEWAY_PPROF=%q: want a loopback host:port; profiling off\n", addr)
 		return
+	}
+	// A finer heap sampling rate (bytes per sample; 1 records every
+	// allocation) for counting the objects a cache keeps live.
+	if rate, err := strconv.Atoi(os.Getenv("AUTHGATEWAY_MEMPROFILERATE")); err == nil && rate > 0 {
+		runtime.MemProfileRate = rate
 	}
 	go func() {
 		if err := http.ListenAndServe(addr, nil); err != nil {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/pack"
 )
 
 // Record is what a store keeps about one key. It never holds the key itself,
@@ -25,19 +28,36 @@ type Record struct {
 	LastUsedAt time.Time `yaml:"last_used_at,omitempty" json:"last_used_at,omitzero"`
 	RevokedAt  time.Time `yaml:"revoked_at,omitempty" json:"revoked_at,omitzero"`
 
-	// claims is Claims' answer, built once when the Verifier caches the
-	// record and shared, read-only, by its clones.
-	claims map[string]any
+	// claims holds Claims' answer for a record the Verifier caches: built
+	// on first use (most routes never read a key's claims, and 10,000
+	// cached maps of boxed strings would be most of what the garbage
+	// collector marks) and shared, read-only, by the record's clones.
+	claims *lazyClaims
+}
+
+type lazyClaims struct {
+	once sync.Once
+	m    map[string]any
 }
 
 // Claims are the key's metadata as the claims of its identity
 // (request_headers templates, allow_if): id, name, prefix, roles and
-// scopes. Read-only: clones share it.
+// scopes. Read-only: clones of a cached record share it.
 func (r *Record) Claims() map[string]any {
-	if r.claims != nil {
-		return r.claims
+	if r.claims == nil {
+		return r.buildClaims()
 	}
-	return r.buildClaims()
+	r.claims.once.Do(func() { r.claims.m = r.buildClaims() })
+	return r.claims.m
+}
+
+// cacheable is the copy of r a cache keeps: its strings in one block and
+// its lists in one array (package pack), its claims built on first use.
+func (r *Record) cacheable() *Record {
+	c := *r
+	pack.Into([]*string{&c.ID, &c.Name, &c.Prefix, &c.Hash}, &c.Roles, &c.Scopes)
+	c.claims = &lazyClaims{}
+	return &c
 }
 
 func (r *Record) buildClaims() map[string]any {

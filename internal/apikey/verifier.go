@@ -246,10 +246,9 @@ func (v *Verifier) startLookup(ctx context.Context, sum [32]byte) <-chan singlef
 		case rec.Hash != hash:
 			return nil, errors.New("looking up api key: store returned another key's record")
 		}
-		// The identity's claims, built once for every request the cached
-		// record serves (a copy: the store may share its record).
-		rec = rec.Clone()
-		rec.claims = rec.buildClaims()
+		// A copy (the store may share its record), packed, with claims
+		// built once, if ever, for every request the cached record serves.
+		rec = rec.cacheable()
 		now := v.opts.Now()
 		v.mu.Lock()
 		if v.gen == gen {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/authgateway/authgateway/internal/testutil/clocktest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
@@ -522,8 +523,9 @@ func BenchmarkVerifyMalformed(b *testing.B) {
 }
 
 // TestVerifyClaimsBuiltOnce: the identity's claims of a key are its
-// metadata, built when the record is cached and shared by every request it
-// serves (the same map), never rebuilt per request.
+// metadata, built on first use (not when the record is cached) and shared
+// by every request the cached record serves (the same map), never rebuilt
+// per request.
 func TestVerifyClaimsBuiltOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newVerifierFixture(t, VerifierOptions{})
@@ -531,6 +533,9 @@ func TestVerifyClaimsBuiltOnce(t *testing.T) {
 	first, err := f.verifier.Verify(ctx, key)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if first.claims == nil || first.claims.m != nil {
+		t.Fatal("the cached record's claims were built before any use")
 	}
 	c := first.Claims()
 	want := map[string]any{"id": rec.ID, "name": "deploybot", "prefix": rec.Prefix, "roles": []any{"deployer", "reader"}, "scopes": []any{"ci"}}
@@ -543,6 +548,39 @@ func TestVerifyClaimsBuiltOnce(t *testing.T) {
 	}
 	if reflect.ValueOf(second.Claims()).UnsafePointer() != reflect.ValueOf(c).UnsafePointer() {
 		t.Error("claims were built again for a cached record")
+	}
+}
+
+// TestVerifyCachesPackedRecords: the record a Verifier caches holds its
+// strings in one block and its roles and scopes in one array (package
+// pack), so 10,000 cached keys are a few objects each for the garbage
+// collector; it reads as the store's record.
+func TestVerifyCachesPackedRecords(t *testing.T) {
+	ctx := context.Background()
+	f := newVerifierFixture(t, VerifierOptions{})
+	key, rec := f.create(t, CreateParams{Name: "deploybot", Roles: []string{"deployer", "reader"}, Scopes: []string{"ci", "deploy"}})
+	if _, err := f.verifier.Verify(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	cached, _, ok := f.verifier.pos.get(sha256.Sum256([]byte(key)), f.clock.Now())
+	if !ok {
+		t.Fatal("not cached")
+	}
+	got := *cached
+	got.claims = nil
+	if !reflect.DeepEqual(&got, rec) {
+		t.Fatalf("cached %+v; want %+v", &got, rec)
+	}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(cached.ID)))
+	end := base
+	for _, s := range append([]string{cached.ID, cached.Name, cached.Prefix, cached.Hash}, append(cached.Roles, cached.Scopes...)...) {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p != end {
+			t.Fatalf("%q not packed (offset %d; want %d)", s, int(p)-int(base), end-base)
+		}
+		end += uintptr(len(s))
+	}
+	if unsafe.Pointer(&cached.Scopes[0]) != unsafe.Add(unsafe.Pointer(&cached.Roles[0]), len(cached.Roles)*int(unsafe.Sizeof(""))) {
+		t.Fatal("roles and scopes are not one array")
 	}
 }
 
@@ -694,7 +732,7 @@ func TestVerifyRefreshesSpread(t *testing.T) {
 		f.verifier.mu.Lock()
 		defer f.verifier.mu.Unlock()
 		for _, k := range keys {
-			it := f.verifier.pos.items[sha256.Sum256([]byte(k))].Value.(*lruItem[*Record])
+			it := f.verifier.pos.items[sha256.Sum256([]byte(k))]
 			if !f.clock.Now().Before(it.refresh) {
 				n++
 			}

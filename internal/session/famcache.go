@@ -17,7 +17,7 @@ import (
 // never let one through that Redis would refuse.
 type familyCache struct {
 	mu      sync.Mutex
-	entries map[string]cachedFamily
+	entries map[string]*cachedFamily
 	max     int
 	now     func() time.Time
 }
@@ -38,7 +38,7 @@ const (
 )
 
 func newFamilyCache(now func() time.Time) *familyCache {
-	return &familyCache{entries: map[string]cachedFamily{}, max: familyCacheMax, now: now}
+	return &familyCache{entries: map[string]*cachedFamily{}, max: familyCacheMax, now: now}
 }
 
 // get answers family id as cached, without its current token (which only
@@ -55,8 +55,9 @@ func (c *familyCache) get(id string) *family {
 		delete(c.entries, id)
 		return nil
 	}
+	// Through the pointer: assigning c.entries[id] would also replace the
+	// packed key with the caller's string.
 	e.until = now.Add(familyCacheTTL)
-	c.entries[id] = e
 	return &family{ID: id, Identity: e.identity, Born: e.born, storedIdentity: e.stored}
 }
 
@@ -64,11 +65,14 @@ func (c *familyCache) put(f *family) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	expiry.Sweep(c.entries, expiry.PerInsert, func(e cachedFamily) bool { return !now.Before(e.until) })
+	expiry.Sweep(c.entries, expiry.PerInsert, func(e *cachedFamily) bool { return !now.Before(e.until) })
 	if _, ok := c.entries[f.ID]; !ok && len(c.entries) >= c.max {
 		return // full of families in use: this one pays its extra round trip
 	}
-	c.entries[f.ID] = cachedFamily{identity: f.Identity, stored: f.storedIdentity, born: f.Born, until: now.Add(familyCacheTTL)}
+	e := &cachedFamily{identity: f.Identity, stored: f.storedIdentity, born: f.Born, until: now.Add(familyCacheTTL)}
+	id := f.ID
+	e.identity.pack(&id, &e.stored)
+	c.entries[id] = e
 }
 
 func (c *familyCache) drop(id string) {

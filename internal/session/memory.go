@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/pack"
 )
 
 // memoryBackend keeps families and consumed markers in this process.
@@ -34,10 +36,24 @@ func (b *memoryBackend) createFamily(_ context.Context, f *family, ttl time.Dura
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.pruneLocked()
-	cp := *f
-	cp.Access = slices.Clone(f.Access)
-	b.fams[f.ID] = &memFamily{family: cp, until: b.now().Add(ttl)}
+	mf := &memFamily{family: *f, until: b.now().Add(ttl)}
+	mf.Access = slices.Clone(f.Access)
+	mf.Identity.pack(&mf.ID)
+	mf.packRotation()
+	b.fams[mf.ID] = mf
 	return nil
+}
+
+// packRotation copies what each rotation changes (the current and previous
+// refresh token ids, the live access token ids) into one block, so a
+// family holds a few heap objects however often it rotated (package pack).
+func (f *memFamily) packRotation() {
+	strs := make([]*string, 0, 2+len(f.Access))
+	strs = append(strs, &f.Current, &f.prev)
+	for i := range f.Access {
+		strs = append(strs, &f.Access[i].ID)
+	}
+	pack.Into(strs)
 }
 
 // lookupLocked returns a live family, forgetting it when expired.
@@ -88,6 +104,7 @@ func (b *memoryBackend) rotate(_ context.Context, fam *family, rot rotation) (ro
 	f.Current = rot.next
 	f.Access = append(live, rot.at)
 	f.until = now.Add(rot.ttl)
+	f.packRotation()
 	return rotated{}, nil
 }
 
@@ -107,6 +124,7 @@ func (b *memoryBackend) setIdentity(_ context.Context, id string, ident Identity
 	defer b.mu.Unlock()
 	if f := b.lookupLocked(id); f != nil && !f.Revoked {
 		f.Identity = ident
+		f.Identity.pack()
 	}
 	return nil
 }

@@ -24,9 +24,21 @@ func NewDeferredClaims(payload string) *DeferredClaims {
 	return &DeferredClaims{payload: payload}
 }
 
-// Map decodes the claims once, as the JWT parser did (unpadded base64url,
+// Defer makes d stand for the payload segment: for a DeferredClaims kept
+// inside a larger cached value (one allocation fewer than New). Not after
+// Claims has been called.
+func (d *DeferredClaims) Defer(payload string) { d.payload = payload }
+
+// ClaimSource supplies an identity's claims built or decoded on first use
+// (and then kept): a cached credential's claims cost nothing until a route
+// reads them. Claims answers nil when there are none; the map is read-only.
+type ClaimSource interface {
+	Claims() map[string]any
+}
+
+// Claims decodes the claims once, as the JWT parser did (unpadded base64url,
 // then encoding/json into a map), and answers them; read-only.
-func (d *DeferredClaims) Map() map[string]any {
+func (d *DeferredClaims) Claims() map[string]any {
 	d.once.Do(func() {
 		raw, err := base64.RawURLEncoding.DecodeString(d.payload)
 		if err != nil {
@@ -44,7 +56,7 @@ func (d *DeferredClaims) Map() map[string]any {
 // the DeferredClaims, decoded. Read-only.
 func (id *Identity) ClaimMap() map[string]any {
 	if id.Claims == nil && id.DeferredClaims != nil {
-		return id.DeferredClaims.Map()
+		return id.DeferredClaims.Claims()
 	}
 	return id.Claims
 }

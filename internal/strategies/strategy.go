@@ -37,8 +37,8 @@ type Identity struct {
 	// ClaimMap, which also decodes DeferredClaims.
 	Claims map[string]any
 	// DeferredClaims stand in for Claims when those are nil: a cached
-	// JWT's, decoded on first use.
-	DeferredClaims *DeferredClaims
+	// JWT's (decoded on first use) or API key's (built on first use).
+	DeferredClaims ClaimSource
 	// ClientCert describes the verified client certificate the identity
 	// was read from (mtls strategies); nil otherwise.
 	ClientCert *ClientCert

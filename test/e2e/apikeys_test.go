@@ -559,3 +559,42 @@ func TestAPIKeyFileStore(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIKeyClaimsInTemplatesAndPolicy: a key's metadata reaches header
+// templates and allow_if as its claims (built on first use and kept with
+// the cached record), the same on the first request as on later ones
+// answered from the cache, and a key whose claims fail allow_if is refused
+// both times.
+func TestAPIKeyClaimsInTemplatesAndPolicy(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, 0)
+	file := filepath.Join(t.TempDir(), "api-keys.yaml")
+	cfg := strings.Replace(apiKeyConfig("", up.URL, file, "deny"), `    strategies: [apiKey]
+`, `    strategies: [apiKey]
+    request_headers:
+      X-Key-Name: "{claims.name}"
+      X-Key-Prefix: "{claims.prefix}"
+      X-Key-Roles: "{claims.roles}"
+    allow_if: 'identity.claims.name.startsWith("claims-") && "reader" in identity.claims.roles'
+`, 1)
+	g := startGateway(t, cfg, nil)
+	ok := createKey(t, g.ConfigPath, nil, "-name", "claims-svc", "-roles", "reader,writer")
+	other := createKey(t, g.ConfigPath, nil, "-name", "other-svc", "-roles", "reader")
+	okReq, otherReq := req("GET", "/api/x", ok.header()), req("GET", "/api/x", other.header())
+	waitStatus(t, "new key", g, okReq, http.StatusOK, 3*time.Second)
+	for round := range 3 { // the first may be a lookup; the rest are cache hits
+		up.Reset()
+		if r := g.Do(t, okReq); r.Status != http.StatusOK {
+			t.Fatalf("round %d: status %d; want 200", round, r.Status)
+		}
+		h := up.One(t).Header
+		for k, want := range map[string]string{"X-Key-Name": "claims-svc", "X-Key-Prefix": "pk_live", "X-Key-Roles": "reader,writer"} {
+			if got := h.Get(k); got != want {
+				t.Errorf("round %d: upstream %s = %q; want %q", round, k, got, want)
+			}
+		}
+		if r := g.Do(t, otherReq); r.Status != http.StatusForbidden {
+			t.Fatalf("round %d: key failing allow_if: status %d; want 403", round, r.Status)
+		}
+	}
+}

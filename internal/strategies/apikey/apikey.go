@@ -167,7 +167,8 @@ func (s *Strategy) Authenticate(ctx context.Context, r *http.Request) (*strategi
 	}
 	return &strategies.Identity{
 		Subject: rec.Name, ClientID: rec.ID, TokenID: rec.ID,
-		Roles: rec.Roles, Scopes: rec.Scopes, ExpiresAt: rec.ExpiresAt, Claims: rec.Claims(),
+		Roles: rec.Roles, Scopes: rec.Scopes, ExpiresAt: rec.ExpiresAt,
+		DeferredClaims: rec, // built on first use, once per cached record
 	}, nil
 }
 

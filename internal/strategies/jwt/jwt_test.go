@@ -63,7 +63,7 @@ func keysForTest() testKeys {
 	}
 }
 
-func newTestJWT(t *testing.T, mod func(*Options)) *Verifier {
+func newTestJWT(t testing.TB, mod func(*Options)) *Verifier {
 	t.Helper()
 	o := Options{
 		Name: "jwt", Keys: keysForTest(),
@@ -96,7 +96,7 @@ func claims(mod func(gojwt.MapClaims)) gojwt.MapClaims {
 	return c
 }
 
-func sign(t *testing.T, m gojwt.SigningMethod, kid string, key any, c gojwt.MapClaims, hdr map[string]any) string {
+func sign(t testing.TB, m gojwt.SigningMethod, kid string, key any, c gojwt.MapClaims, hdr map[string]any) string {
 	t.Helper()
 	tok := gojwt.NewWithClaims(m, c)
 	if kid != "" {
@@ -439,6 +439,55 @@ func TestTokenCacheCopiesItsKey(t *testing.T) {
 	}
 	if _, ok := c.get(tok, now); !ok {
 		t.Fatal("the copied key does not find the token")
+	}
+}
+
+// TestTokenCachePacksIdentity: a cached token's identity reads as it was
+// verified, but its strings (key, subject, email, client, jti, roles,
+// scopes) all lie in one block with the key, and its roles and scopes in
+// one list: the strings the JSON decoder made, one object each, are not
+// kept alive by the cache.
+func TestTokenCachePacksIdentity(t *testing.T) {
+	c := newTokenCache(10, time.Hour)
+	fresh := func(s string) string { return strings.Clone(s) }
+	tok := fresh("hdr.payload.sig")
+	in := &strategies.Identity{
+		Subject: fresh("alice"), Email: fresh("alice@example.test"), ClientID: fresh("cli"), TokenID: fresh("jti-1"),
+		Strategy: "jwt", Roles: []string{fresh("admin"), fresh("ops")}, Scopes: []string{fresh("read")},
+		ExpiresAt: now.Add(time.Hour),
+	}
+	want := *in
+	want.Roles, want.Scopes = slices.Clone(in.Roles), slices.Clone(in.Scopes)
+	c.put(tok, in, in.ExpiresAt, now)
+
+	got, ok := c.get(tok, now)
+	if !ok {
+		t.Fatal("not cached")
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("cached identity %+v; want %+v", *got, want)
+	}
+	var key string
+	for i := range c.shards {
+		for k := range c.shards[i].m {
+			key = k
+		}
+	}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(key)))
+	end := base + uintptr(len(key))
+	for _, s := range append([]string{got.Subject, got.Email, got.ClientID, got.TokenID}, append(got.Roles, got.Scopes...)...) {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		if p != end {
+			t.Fatalf("%q is not packed after the key (offset %d, want %d)", s, int(p)-int(base), end-base)
+		}
+		end += uintptr(len(s))
+	}
+	if unsafe.Pointer(&got.Scopes[0]) != unsafe.Add(unsafe.Pointer(&got.Roles[0]), len(got.Roles)*int(unsafe.Sizeof(""))) {
+		t.Fatal("roles and scopes are not one list block")
+	}
+	// The caller's identity is untouched.
+	if unsafe.StringData(in.Subject) == unsafe.StringData(got.Subject) || in.Roles[0] != "admin" {
+		t.Fatal("put changed or shares the caller's identity")
 	}
 }
 

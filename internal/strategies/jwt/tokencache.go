@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authgateway/authgateway/internal/expiry"
+	"github.com/authgateway/authgateway/internal/pack"
 	"github.com/authgateway/authgateway/internal/strategies"
 )
 
@@ -28,12 +29,16 @@ type tokenCache struct {
 
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[string]cacheEntry
+	m  map[string]*cacheEntry
 }
 
+// cacheEntry is one allocation with its claims (an entry is too large for
+// the map to hold inline anyway), plus the string and list blocks of
+// pack.Into: three heap objects per cached token, whatever it carries.
 type cacheEntry struct {
-	id    strategies.Identity
-	until time.Time
+	id     strategies.Identity
+	until  time.Time
+	claims strategies.DeferredClaims
 }
 
 func newTokenCache(maxEntries int, maxAge time.Duration) *tokenCache {
@@ -46,7 +51,7 @@ func newTokenCache(maxEntries int, maxAge time.Duration) *tokenCache {
 	per := (maxEntries + 15) / 16
 	c := &tokenCache{seed: maphash.MakeSeed(), maxPerShard: max(per+per/4, 1), maxAge: maxAge}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]cacheEntry)
+		c.shards[i].m = make(map[string]*cacheEntry)
 	}
 	return c
 }
@@ -88,7 +93,7 @@ func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time
 	// renewed every few minutes) would fill it to maxPerShard with entries
 	// long expired, which every garbage collection marks: at 50 renewals/s
 	// that was 12,500 dead entries and a collection mark phase of 20–55 ms.
-	expiry.Sweep(s.m, expiry.PerInsert, func(e cacheEntry) bool { return !now.Before(e.until) })
+	expiry.Sweep(s.m, expiry.PerInsert, func(e *cacheEntry) bool { return !now.Before(e.until) })
 	if len(s.m) >= c.maxPerShard {
 		// Drop expired entries first, then arbitrary ones (map order is
 		// random), so a flood of distinct valid tokens cannot grow memory.
@@ -100,16 +105,20 @@ func (c *tokenCache) put(tok string, id *strategies.Identity, exp, now time.Time
 			}
 		}
 	}
-	// A copy of the token: tok is often a slice of the whole Cookie header
-	// (both session cookies), which the key would otherwise keep alive for
-	// as long as the entry lives.
-	key := strings.Clone(tok)
-	e := cacheEntry{id: *id, until: until}
+	// The key and the identity's strings copied into one block: tok is
+	// often a slice of the whole Cookie header (both session cookies),
+	// which the key would otherwise keep alive for as long as the entry
+	// lives, and the identity's strings are each their own allocation from
+	// the JSON decoder (see package pack).
+	key := tok
+	e := &cacheEntry{id: *id, until: until}
+	pack.Into([]*string{&key, &e.id.Subject, &e.id.Email, &e.id.ClientID, &e.id.TokenID}, &e.id.Roles, &e.id.Scopes)
 	// The claims as the payload segment of the key, decoded again only if
 	// a route reads them (see strategies.DeferredClaims).
 	if _, rest, ok := strings.Cut(key, "."); ok && e.id.Claims != nil {
 		if payload, _, ok := strings.Cut(rest, "."); ok {
-			e.id.Claims, e.id.DeferredClaims = nil, strategies.NewDeferredClaims(payload)
+			e.claims.Defer(payload)
+			e.id.Claims, e.id.DeferredClaims = nil, &e.claims
 		}
 	}
 	s.m[key] = e
