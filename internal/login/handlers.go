@@ -365,6 +365,13 @@ func (h *Handler) rotate(r *http.Request, hdr http.Header, raw string) (*session
 // AccessCookie is the session's access cookie (proxy.SessionRenewer).
 func (h *Handler) AccessCookie() string { return h.o.AccessCookie }
 
+// Fresh reports whether an access token expiring at exp is not yet due for
+// renewal (implements proxy.SessionRenewer): more than RefreshBefore left,
+// or no transparent refresh at all.
+func (h *Handler) Fresh(exp time.Time) bool {
+	return !h.o.TransparentRefresh || exp.Sub(h.o.Now()) > h.o.RefreshBefore
+}
+
 // Renew refreshes r's session inside r when its access cookie is missing,
 // expired, revoked or expires within RefreshBefore and it carries a refresh
 // cookie (transparent refresh, proxy.SessionRenewer): r's Cookie header

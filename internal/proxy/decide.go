@@ -208,8 +208,12 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	if d := g.failureLimit(ctx, st, h); d.decided() {
 		return d
 	}
-	g.renew(r, st, h, via)
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
+	if !g.sessionFresh(rt, res.Identity) && g.renew(r, st, h, via) {
+		// Rotated inside this request: the strategies read the new access
+		// token from r's Cookie header.
+		res = strategies.Run(ctx, rt.Chain, r, via == doorExplain)
+	}
 	st.steps = res.Outcomes
 	if res.Identity == nil {
 		return g.noIdentity(r, st, h, via, &res)
@@ -235,22 +239,44 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	return Decision{}
 }
 
-// renew refreshes a client's browser session inside its request, before
-// the strategies read the session cookie (transparent refresh). Never for
-// a cross-origin request that the session cookie could not authenticate
+// sessionFresh reports whether id was read from the session's access
+// cookie by one of rt's strategies and is not yet due for renewal. That is
+// nearly every request of a browser session, and for it the session's own
+// verifier (Renew's) is never asked: each access token is verified and
+// cached once, by the route's strategy, not twice.
+func (g *Gateway) sessionFresh(rt *Route, id *strategies.Identity) bool {
+	s := g.opts.Sessions
+	if s == nil || id == nil || !id.FromCookie || id.ExpiresAt.IsZero() {
+		return false
+	}
+	for _, n := range rt.Chain {
+		if n.Name != id.Strategy {
+			continue
+		}
+		c, ok := n.Strategy.(CredentialCarrier)
+		return ok && c.CredentialCookie() == s.AccessCookie() && s.Fresh(id.ExpiresAt)
+	}
+	return false
+}
+
+// renew refreshes a client's browser session inside its request when the
+// route's strategies found its access cookie missing, invalid or about to
+// expire (transparent refresh); it reports whether it rotated, and the
+// caller runs the strategies again on the new cookie. Never for a
+// cross-origin request that the session cookie could not authenticate
 // (crossOriginRefused): another site must not rotate anyone's session. Not
 // at /auth/verify, whose proxy would have to pass the new cookies on (a
 // proxy that drops them would leave the browser a rotated token), nor for
 // explain, which changes nothing.
-func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) {
+func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) bool {
 	s, rt := g.opts.Sessions, st.route
 	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
-		return
+		return false
 	}
 	// r carries the request's state, as the endpoints get it: a forged
 	// refresh cookie counts against the client (CountAuthFailure) and the
 	// audit lines carry its address and request id (RequestInfo).
-	s.Renew(r, h)
+	return s.Renew(r, h)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

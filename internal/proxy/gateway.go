@@ -70,6 +70,10 @@ type SessionRenewer interface {
 	// then carries the new access token and h the new cookies. It reports
 	// whether it rotated; a session it cannot renew is left as it came.
 	Renew(r *http.Request, h http.Header) bool
+	// Fresh reports whether an access token the route's strategy verified,
+	// expiring at exp, is not yet due for renewal: then Renew need not
+	// look at the request at all.
+	Fresh(exp time.Time) bool
 }
 
 // FailureLimiter counts failed authentications per client key
