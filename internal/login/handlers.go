@@ -377,8 +377,10 @@ func (h *Handler) Fresh(exp time.Time) bool {
 // cookie (transparent refresh, proxy.SessionRenewer): r's Cookie header
 // then holds the new access token, for the strategies, and hdr the new
 // cookies, for the browser. It reports whether it rotated. A session that
-// cannot be renewed is left as it came: the strategies judge it.
-func (h *Handler) Renew(r *http.Request, hdr http.Header) bool {
+// cannot be renewed is left as it came: the strategies judge it. due says
+// the caller verified r's access cookie and found it due (Fresh false):
+// it is not verified again.
+func (h *Handler) Renew(r *http.Request, hdr http.Header, due bool) bool {
 	if !h.o.TransparentRefresh {
 		return false
 	}
@@ -389,12 +391,14 @@ func (h *Handler) Renew(r *http.Request, hdr http.Header) bool {
 	if _, bearer := strategies.BearerToken(r); bearer {
 		return false // the strategies read the bearer token, not the cookie
 	}
-	id, err := h.access.Authenticate(r.Context(), r)
-	if err == nil && id.ExpiresAt.Sub(h.o.Now()) > h.o.RefreshBefore {
-		return false
-	}
-	if err != nil && !errors.Is(err, strategies.ErrNoCredentials) && !errors.Is(err, strategies.ErrInvalidCredentials) {
-		return false // the revocation list cannot be read: nothing to decide on
+	if !due {
+		id, err := h.access.Authenticate(r.Context(), r)
+		if err == nil && h.Fresh(id.ExpiresAt) {
+			return false
+		}
+		if err != nil && !errors.Is(err, strategies.ErrNoCredentials) && !errors.Is(err, strategies.ErrInvalidCredentials) {
+			return false // the revocation list cannot be read: nothing to decide on
+		}
 	}
 	t, err := h.rotate(r, hdr, rc.Value)
 	if err != nil {
@@ -543,7 +547,7 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
 		proxy.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	h.Renew(r, w.Header())
+	h.Renew(r, w.Header(), false)
 	id, err := h.access.Authenticate(r.Context(), r)
 	switch {
 	case errors.Is(err, strategies.ErrNoCredentials), errors.Is(err, strategies.ErrInvalidCredentials):

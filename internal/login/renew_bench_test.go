@@ -79,6 +79,12 @@ func benchGateway(b *testing.B, rc redis.UniversalClient, clk *clocktest.Fake, r
 // serveCookies sends GET /app/x with cookies and answers the refresh
 // token the response sets ("" for none); anything but 200 fails.
 func serveCookies(b *testing.B, gw http.Handler, cookies ...*http.Cookie) string {
+	return serveForCookies(b, gw, cookies...)[login.DefaultRefreshCookie]
+}
+
+// serveForCookies serves one request with cookies and answers the cookies
+// set in the response, by name.
+func serveForCookies(b *testing.B, gw http.Handler, cookies ...*http.Cookie) map[string]string {
 	r := httptest.NewRequest(http.MethodGet, "/app/x", nil)
 	for _, c := range cookies {
 		r.AddCookie(c)
@@ -88,18 +94,18 @@ func serveCookies(b *testing.B, gw http.Handler, cookies ...*http.Cookie) string
 	if w.Code != http.StatusOK {
 		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
+	set := map[string]string{}
 	for _, c := range w.Result().Cookies() {
-		if c.Name == login.DefaultRefreshCookie {
-			return c.Value
-		}
+		set[c.Name] = c.Value
 	}
-	return ""
+	return set
 }
 
 // BenchmarkSessionRequest: one request through the gateway with a fresh
 // access cookie (off: a gateway without transparent refresh, the baseline;
 // fresh: with it, nothing to renew), with only a refresh cookie (rotate:
-// the session rotates inside the request), and with a refresh token that
+// the session rotates inside the request), with both and the access token
+// about to expire (due: renewed inside the request), and with a refresh token that
 // rotated a moment ago (grace: its successor is given again), on memory
 // and on Redis.
 func BenchmarkSessionRequest(b *testing.B) {
@@ -147,6 +153,37 @@ func BenchmarkSessionRequest(b *testing.B) {
 			for b.Loop() {
 				clk.Advance(time.Minute) // as a browser would: earlier access tokens expire
 				if refresh = serveCookies(b, gw, &http.Cookie{Name: login.DefaultRefreshCookie, Value: refresh}); refresh == "" {
+					b.Fatal("no rotation")
+				}
+			}
+		})
+		// due: a session in use over one access token's life, two requests
+		// with both cookies: one while the token is fresh, one within
+		// refresh_before of its expiry, renewed inside the request.
+		// In memory only: the fake clock's 14.5-minute steps would outrun
+		// the Redis denylist's grace before its first subscription (the
+		// store's round trip is rotate/redis's).
+		b.Run("due/"+store, func(b *testing.B) {
+			if store != "memory" {
+				b.Skip("memory only")
+			}
+			gw, mgr, clk := newGW(b, true)
+			t, err := mgr.Start(context.Background(), session.Identity{Subject: "alice"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			access, refresh := t.Access, t.Refresh
+			b.ReportAllocs()
+			for b.Loop() {
+				clk.Advance(10 * time.Minute)
+				if serveCookies(b, gw, &http.Cookie{Name: login.DefaultAccessCookie, Value: access},
+					&http.Cookie{Name: login.DefaultRefreshCookie, Value: refresh}) != "" {
+					b.Fatal("a fresh session rotated")
+				}
+				clk.Advance(4*time.Minute + 30*time.Second) // 30 s left of 15 min
+				got := serveForCookies(b, gw, &http.Cookie{Name: login.DefaultAccessCookie, Value: access},
+					&http.Cookie{Name: login.DefaultRefreshCookie, Value: refresh})
+				if access, refresh = got[login.DefaultAccessCookie], got[login.DefaultRefreshCookie]; access == "" || refresh == "" {
 					b.Fatal("no rotation")
 				}
 			}

@@ -209,7 +209,7 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 		return d
 	}
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
-	if !g.sessionFresh(rt, res.Identity) && g.renew(r, st, h, via) {
+	if fromSession, fresh := g.sessionState(rt, res.Identity); !fresh && g.renew(r, st, h, via, fromSession) {
 		// Rotated inside this request: the strategies read the new access
 		// token from r's Cookie header.
 		res = strategies.Run(ctx, rt.Chain, r, via == doorExplain)
@@ -239,24 +239,27 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 	return Decision{}
 }
 
-// sessionFresh reports whether id was read from the session's access
-// cookie by one of rt's strategies and is not yet due for renewal. That is
-// nearly every request of a browser session, and for it the session's own
-// verifier (Renew's) is never asked: each access token is verified and
-// cached once, by the route's strategy, not twice.
-func (g *Gateway) sessionFresh(rt *Route, id *strategies.Identity) bool {
+// sessionState reports whether id was read from the session's access
+// cookie by one of rt's strategies, and if so whether it is not yet due for
+// renewal. A fresh one is nearly every request of a browser session, and
+// for it the session's own verifier (Renew's) is never asked: each access
+// token is verified and cached once, by the route's strategy, not twice;
+// a due one is renewed without being verified again.
+func (g *Gateway) sessionState(rt *Route, id *strategies.Identity) (fromSession, fresh bool) {
 	s := g.opts.Sessions
 	if s == nil || id == nil || !id.FromCookie || id.ExpiresAt.IsZero() {
-		return false
+		return false, false
 	}
 	for _, n := range rt.Chain {
 		if n.Name != id.Strategy {
 			continue
 		}
-		c, ok := n.Strategy.(CredentialCarrier)
-		return ok && c.CredentialCookie() == s.AccessCookie() && s.Fresh(id.ExpiresAt)
+		if c, ok := n.Strategy.(CredentialCarrier); !ok || c.CredentialCookie() != s.AccessCookie() {
+			return false, false
+		}
+		return true, s.Fresh(id.ExpiresAt)
 	}
-	return false
+	return false, false
 }
 
 // renew refreshes a client's browser session inside its request when the
@@ -268,7 +271,7 @@ func (g *Gateway) sessionFresh(rt *Route, id *strategies.Identity) bool {
 // at /auth/verify, whose proxy would have to pass the new cookies on (a
 // proxy that drops them would leave the browser a rotated token), nor for
 // explain, which changes nothing.
-func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) bool {
+func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door, due bool) bool {
 	s, rt := g.opts.Sessions, st.route
 	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
 		return false
@@ -276,7 +279,7 @@ func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door) 
 	// r carries the request's state, as the endpoints get it: a forged
 	// refresh cookie counts against the client (CountAuthFailure) and the
 	// audit lines carry its address and request id (RequestInfo).
-	return s.Renew(r, h)
+	return s.Renew(r, h, due)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

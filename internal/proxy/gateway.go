@@ -69,7 +69,9 @@ type SessionRenewer interface {
 	// or about to expire and it holds a refresh cookie: r's Cookie header
 	// then carries the new access token and h the new cookies. It reports
 	// whether it rotated; a session it cannot renew is left as it came.
-	Renew(r *http.Request, h http.Header) bool
+	// due says the route's strategy verified the access cookie and it is
+	// not Fresh: the renewer need not verify it again.
+	Renew(r *http.Request, h http.Header, due bool) bool
 	// Fresh reports whether an access token the route's strategy verified,
 	// expiring at exp, is not yet due for renewal: then Renew need not
 	// look at the request at all.

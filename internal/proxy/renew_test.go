@@ -37,14 +37,16 @@ type fakeRenewer struct {
 	now     func() time.Time
 	renewed int
 	asked   int
+	due     bool // the last call's
 }
 
 func (f *fakeRenewer) AccessCookie() string { return "acc" }
 
 func (f *fakeRenewer) Fresh(exp time.Time) bool { return exp.Sub(f.now()) > time.Minute }
 
-func (f *fakeRenewer) Renew(r *http.Request, h http.Header) bool {
+func (f *fakeRenewer) Renew(r *http.Request, h http.Header, due bool) bool {
 	f.asked++
+	f.due = due
 	ref, err := r.Cookie("ref")
 	if err != nil {
 		return false
@@ -78,19 +80,19 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 	}
 
 	tests := []struct {
-		name, method  string
-		hdr           map[string]string
-		want          int
-		asked, rotate bool
-		subject       string
+		name, method       string
+		hdr                map[string]string
+		want               int
+		asked, due, rotate bool
+		subject            string
 	}{
-		{"fresh: the renewer is not asked", "GET", map[string]string{"Cookie": acc("alice", 10*time.Minute) + "; ref=alice"}, 200, false, false, "alice"},
-		{"due within refresh_before: renewed", "GET", map[string]string{"Cookie": acc("alice", 30*time.Second) + "; ref=alice"}, 200, true, true, "alice-renewed"},
-		{"expired: renewed", "GET", map[string]string{"Cookie": acc("alice", -time.Minute) + "; ref=alice"}, 200, true, true, "alice-renewed"},
-		{"no access cookie: renewed", "GET", map[string]string{"Cookie": "ref=alice"}, 200, true, true, "alice-renewed"},
-		{"expired, no refresh cookie: asked, refused", "GET", map[string]string{"Cookie": acc("alice", -time.Minute)}, 401, true, false, ""},
-		{"another strategy's cookie is not the session's", "GET", map[string]string{"Cookie": "session=bob; ref=alice"}, 200, true, true, "alice-renewed"},
-		{"cross-origin POST with an expired session: never renewed", "POST", map[string]string{"Cookie": acc("alice", -time.Minute) + "; ref=alice", "Origin": "https://evil.example.com"}, 401, false, false, ""},
+		{"fresh: the renewer is not asked", "GET", map[string]string{"Cookie": acc("alice", 10*time.Minute) + "; ref=alice"}, 200, false, false, false, "alice"},
+		{"due within refresh_before: renewed, told it is due", "GET", map[string]string{"Cookie": acc("alice", 30*time.Second) + "; ref=alice"}, 200, true, true, true, "alice-renewed"},
+		{"expired: renewed, left to check", "GET", map[string]string{"Cookie": acc("alice", -time.Minute) + "; ref=alice"}, 200, true, false, true, "alice-renewed"},
+		{"no access cookie: renewed", "GET", map[string]string{"Cookie": "ref=alice"}, 200, true, false, true, "alice-renewed"},
+		{"expired, no refresh cookie: asked, refused", "GET", map[string]string{"Cookie": acc("alice", -time.Minute)}, 401, true, false, false, ""},
+		{"another strategy's cookie is not the session's", "GET", map[string]string{"Cookie": "session=bob; ref=alice"}, 200, true, false, true, "alice-renewed"},
+		{"cross-origin POST with an expired session: never renewed", "POST", map[string]string{"Cookie": acc("alice", -time.Minute) + "; ref=alice", "Origin": "https://evil.example.com"}, 401, false, false, false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +103,8 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 			}
 			if got := ren.asked > asked; got != tc.asked {
 				t.Errorf("renewer asked = %v; want %v", got, tc.asked)
+			} else if got && ren.due != tc.due {
+				t.Errorf("renewer told due = %v; want %v (only for a verified session token)", ren.due, tc.due)
 			}
 			if got := ren.renewed > renewed; got != tc.rotate {
 				t.Errorf("rotated = %v; want %v", got, tc.rotate)
