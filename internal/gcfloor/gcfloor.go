@@ -1,15 +1,17 @@
-// Package gcfloor keeps the garbage collector's heap goal from falling below
-// a floor.
+// Package gcfloor keeps the garbage collector from collecting before a
+// floor of allocation since the last collection.
 //
 // With Go's default (GOGC=100) the next collection starts when the heap is
 // twice what the last one left live, and never below 4 MiB. A gateway keeps
 // little live (2–4 MiB at rest: config, caches, pools) while it allocates
 // about 10 KB per request, so under load it would collect several times a
 // second. Each mark phase slows the requests that run during it, and on one
-// or two cores that is what sets the p99. Holding the goal at the floor while
-// the live heap is small makes collections rarer under load; once the live
-// heap is large (many connections), twice it is above the floor and GOGC=100
-// applies unchanged, so the peak heap does not grow.
+// or two cores that is what sets the p99. Letting the heap grow at least the
+// floor past what is live makes collections rarer under load, and as rare
+// with 10,000 cached sessions or keys (tens of MB live) as with none; once
+// the live heap and the goroutine stacks reach the floor (many
+// connections), GOGC=100 gives that much anyway and applies unchanged, so
+// the peak heap does not grow.
 //
 // The gateway's floor is server.gc_heap_floor (default 32 MiB, 0 off).
 package gcfloor
@@ -44,7 +46,7 @@ const runtimeHeapMinimum = 4 << 20
 const pollInterval = 50 * time.Millisecond
 
 // Tuner adjusts GOGC after every collection so that the next heap goal is
-// max(floor, what GOGC=100 gives).
+// at least the live heap plus the floor, and never less than GOGC=100 gives.
 //
 // It polls the runtime's collection counter rather than hooking a cleanup
 // on a sentinel object: under load a delayed cleanup can run during the
@@ -128,17 +130,23 @@ func (t *Tuner) adjust() bool {
 	return true
 }
 
-// percentFor is the GOGC that puts the next goal at the floor, but never
-// under basePercent or over maxPercent. Both parts of the goal grow with
-// GOGC, so the smaller of the two GOGCs that bring one of them to the floor
-// brings the goal there. Before the first collection live is 0: nothing is
-// known yet, and a large GOGC there would let the heap grow unchecked.
+// percentFor is the GOGC that leaves at least floor bytes of allocation
+// between the live heap and the next goal, but never under basePercent or
+// over maxPercent. The runtime's goal is live + (live + roots) × GOGC/100,
+// so GOGC = floor × 100 / (live + roots), rounded up; once live + roots
+// reaches the floor that is Go's default. A cache holding tens of MB (10,000
+// sessions or API keys) then does not make collections more frequent than
+// a small heap has them: the headroom, not the goal, is what sets how often
+// a busy gateway collects. The runtime's own minimum (4 MiB × GOGC/100)
+// must not push the goal past live + floor either. Before the first
+// collection live is 0: nothing is known yet, and a large GOGC there would
+// let the heap grow unchecked.
 func percentFor(floor, live, roots uint64) int {
 	scan := live + roots
-	if live == 0 || live >= floor || scan == 0 {
+	if live == 0 || scan >= floor || scan == 0 {
 		return basePercent
 	}
-	byFormula := ((floor-live)*100 + scan - 1) / scan // rounded up: ≥ floor
-	byMinimum := floor * 100 / runtimeHeapMinimum
+	byFormula := (floor*100 + scan - 1) / scan // rounded up: headroom ≥ floor
+	byMinimum := (live + floor) * 100 / runtimeHeapMinimum
 	return int(min(max(min(byFormula, byMinimum), basePercent), maxPercent))
 }

@@ -16,11 +16,12 @@ func TestPercentFor(t *testing.T) {
 		floor, live, roots uint64
 		want               int
 	}{
-		{32 * mib, 2 * mib, 1 * mib, 800},     // the runtime's minimum (4 MiB × 8) is the floor
-		{32 * mib, 3 * mib, 2 * mib, 580},     // live + 5 × 5.8 ≥ 32 MiB (rounded up)
-		{32 * mib, 10 * mib, 1 * mib, 200},    // 10 + 11 × 2 = 32 MiB
-		{32 * mib, 16 * mib, 0, 100},          // twice the live heap is the floor
-		{32 * mib, 20 * mib, 0, 100},          // above it: Go's default
+		{32 * mib, 2 * mib, 1 * mib, 850},     // the runtime's minimum (4 MiB × 8.5) is live + floor
+		{32 * mib, 3 * mib, 2 * mib, 640},     // 3 + 5 × 6.4 = 3 + 32 MiB
+		{32 * mib, 10 * mib, 1 * mib, 291},    // 10 + 11 × 2.91 ≥ 10 + 32 MiB (rounded up)
+		{32 * mib, 16 * mib, 0, 200},          // 10,000 cached sessions: still 32 MiB of headroom
+		{32 * mib, 20 * mib, 0, 160},          // (Go's default would leave 20)
+		{32 * mib, 24 * mib, 8 * mib, 100},    // live + stacks reach the floor: Go's default
 		{32 * mib, 64 * mib, 1 * mib, 100},    // never below the default
 		{1 << 40, 1 * mib, 0, maxPercent},     // an absurd floor: bounded
 		{32 * mib, 0, 0, basePercent},         // before the first collection: unknown
@@ -31,8 +32,9 @@ func TestPercentFor(t *testing.T) {
 			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tt.floor, tt.live, tt.roots, got, tt.want)
 		}
 		goal := max(tt.live+(tt.live+tt.roots)*uint64(got)/100, runtimeHeapMinimum*uint64(got)/100)
-		if tt.live > 0 && got != maxPercent && (goal < tt.floor-tt.floor/100 || (got > basePercent && goal > tt.floor+tt.floor/100)) {
-			t.Errorf("percentFor(%d, %d, %d) = %d puts the goal (%d) away from the floor", tt.floor, tt.live, tt.roots, got, goal)
+		want := tt.live + tt.floor
+		if tt.live > 0 && got != maxPercent && (goal < want-want/100 || (got > basePercent && goal > want+want/100)) {
+			t.Errorf("percentFor(%d, %d, %d) = %d puts the goal (%d) away from live + floor (%d)", tt.floor, tt.live, tt.roots, got, goal, want)
 		}
 	}
 }
@@ -81,14 +83,15 @@ func TestFloorRaisesGoalForSmallHeap(t *testing.T) {
 		}
 		defer tu.Stop()
 		// A test binary's live heap is a few MiB: after one collection the
-		// goal must reach the floor ...
+		// goal must be the floor past it ...
 		collectAndLook()
-		if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal < floor-floor/100 {
-			t.Fatalf("heap goal %d MiB after a collection, want the floor (%d MiB)", goal>>20, floor>>20)
+		live, goal := readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
+		if goal < live+floor-floor/100 {
+			t.Fatalf("heap goal %d MiB after a collection with %d MiB live, want the floor (%d MiB) more", goal>>20, live>>20, floor>>20)
 		}
 		// ... and not much more: the floor is a floor, not a new multiplier.
-		if goal := readMetrics("/gc/heap/goal:bytes")[0]; goal > floor+floor/8 {
-			t.Errorf("heap goal %d MiB, want about the floor (%d MiB)", goal>>20, floor>>20)
+		if goal > live+floor+floor/8 {
+			t.Errorf("heap goal %d MiB with %d MiB live, want about the floor (%d MiB) more", goal>>20, live>>20, floor>>20)
 		}
 		if p := readMetrics("/gc/gogc:percent")[0]; p <= basePercent {
 			t.Errorf("GOGC = %d with a small live heap, want more than %d", p, basePercent)
@@ -107,7 +110,7 @@ func TestFloorRaisesGoalForSmallHeap(t *testing.T) {
 		if p := readMetrics("/gc/gogc:percent")[0]; p != basePercent {
 			t.Errorf("GOGC = %d after one collection with a large live heap, want %d", p, basePercent)
 		}
-		live, goal := readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
+		live, goal = readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
 		if goal > 2*live+(8<<20) {
 			t.Errorf("goal %d MiB with %d MiB live: more than Go's default", goal>>20, live>>20)
 		}
