@@ -88,11 +88,12 @@ type Server struct {
 	// refused with 400, and route paths that differ only in case are a
 	// config error. True turns both off.
 	CaseSensitiveUpstreams bool `yaml:"case_sensitive_upstreams"`
-	// GCHeapFloor, in bytes, keeps the garbage collector's heap goal at or
-	// above it while the live heap is small (package gcfloor): fewer
-	// collections under load, a lower p99. Default 32 MiB (33554432); 0
-	// turns it off, and so does GOGC in the environment. Process-wide, read
-	// at start.
+	// GCHeapFloor, in bytes, is how far the heap may at least grow past
+	// what the last collection left live before the next one (package
+	// gcfloor), until the live heap and stacks are that large themselves:
+	// fewer collections under load, a lower p99, however much the caches
+	// hold. Default 32 MiB (33554432); 0 turns it off, and so does GOGC in
+	// the environment. Process-wide, read at start.
 	GCHeapFloor int64 `yaml:"gc_heap_floor"`
 	// AdminTokenFile names the file holding the admin token: when set,
 	// the dashboard and admin API need it (a login form setting a cookie,
