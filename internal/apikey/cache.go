@@ -40,6 +40,11 @@ func (c *lru[V]) pushFront(it *lruItem[V]) {
 	c.root.next = it
 }
 
+func (c *lru[V]) moveToFront(it *lruItem[V]) {
+	c.unlink(it)
+	c.pushFront(it)
+}
+
 // get returns the live entry of key, and due = true the first time it is
 // asked for at or after the entry's refresh time (never again for this
 // entry: one re-read per entry, however many requests see it meanwhile).
@@ -53,8 +58,7 @@ func (c *lru[V]) get(key [32]byte, now time.Time) (val V, due, ok bool) {
 		delete(c.items, key)
 		return val, false, false
 	}
-	c.unlink(it)
-	c.pushFront(it)
+	c.moveToFront(it)
 	if due = !now.Before(it.refresh) && it.refresh.Before(it.expires); due {
 		it.refresh = it.expires
 	}
@@ -69,8 +73,7 @@ func (c *lru[V]) add(key [32]byte, val V, refresh, expires time.Time) {
 	}
 	if it, ok := c.items[key]; ok {
 		it.val, it.refresh, it.expires = val, refresh, expires
-		c.unlink(it)
-		c.pushFront(it)
+		c.moveToFront(it)
 		return
 	}
 	it := &lruItem[V]{key: key, val: val, refresh: refresh, expires: expires}

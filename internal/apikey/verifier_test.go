@@ -13,9 +13,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-	"unsafe"
 
 	"github.com/authgateway/authgateway/internal/testutil/clocktest"
+	"github.com/authgateway/authgateway/internal/testutil/packtest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
@@ -571,17 +571,8 @@ func TestVerifyCachesPackedRecords(t *testing.T) {
 	if !reflect.DeepEqual(&got, rec) {
 		t.Fatalf("cached %+v; want %+v", &got, rec)
 	}
-	base := uintptr(unsafe.Pointer(unsafe.StringData(cached.ID)))
-	end := base
-	for _, s := range append([]string{cached.ID, cached.Name, cached.Prefix, cached.Hash}, append(cached.Roles, cached.Scopes...)...) {
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p != end {
-			t.Fatalf("%q not packed (offset %d; want %d)", s, int(p)-int(base), end-base)
-		}
-		end += uintptr(len(s))
-	}
-	if unsafe.Pointer(&cached.Scopes[0]) != unsafe.Add(unsafe.Pointer(&cached.Roles[0]), len(cached.Roles)*int(unsafe.Sizeof(""))) {
-		t.Fatal("roles and scopes are not one array")
-	}
+	packtest.OneBlock(t, "cached record", append([]string{cached.ID, cached.Name, cached.Prefix, cached.Hash}, append(cached.Roles, cached.Scopes...)...))
+	packtest.OneArray(t, "roles and scopes", cached.Roles, cached.Scopes)
 }
 
 // TestVerifyRefreshesAheadWithoutWaiting: a key in use past half its

@@ -143,7 +143,7 @@ func (t *Tuner) adjust() bool {
 // let the heap grow unchecked.
 func percentFor(floor, live, roots uint64) int {
 	scan := live + roots
-	if live == 0 || scan >= floor || scan == 0 {
+	if live == 0 || scan >= floor {
 		return basePercent
 	}
 	byFormula := (floor*100 + scan - 1) / scan // rounded up: headroom ≥ floor

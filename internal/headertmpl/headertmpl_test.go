@@ -55,7 +55,9 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	deferred := *id
-	deferred.Claims, deferred.DeferredClaims = nil, strategies.NewDeferredClaims(base64.RawURLEncoding.EncodeToString(payload))
+	var dc strategies.DeferredClaims
+	dc.Defer(base64.RawURLEncoding.EncodeToString(payload))
+	deferred.Claims, deferred.DeferredClaims = nil, &dc
 	for _, tt := range tests {
 		for name, id := range map[string]*strategies.Identity{"map": id, "deferred": &deferred} {
 			t.Run(name+"/"+tt.tmpl, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"unsafe"
+
+	"github.com/authgateway/authgateway/internal/testutil/packtest"
 )
 
 // TestInto: the values read the same, share one string block and one list
@@ -28,9 +30,7 @@ func TestInto(t *testing.T) {
 	if &roles[0] == &origRoles[0] {
 		t.Fatal("roles still share the caller's backing array")
 	}
-	if unsafe.Pointer(&scopes[0]) != unsafe.Add(unsafe.Pointer(&roles[0]), len(roles)*int(unsafe.Sizeof(""))) {
-		t.Fatal("roles and scopes are not one backing array")
-	}
+	packtest.OneArray(t, "roles and scopes", roles, scopes)
 	if cap(roles) != len(roles) {
 		t.Fatalf("roles cap %d; want %d (an append would overwrite scopes)", cap(roles), len(roles))
 	}
@@ -39,17 +39,8 @@ func TestInto(t *testing.T) {
 		t.Fatalf("append to roles changed scopes to %q", scopes[0])
 	}
 
-	// One block: every packed string lies inside the first one's block, in
-	// order, and none points at its original bytes.
-	base := uintptr(unsafe.Pointer(unsafe.StringData(a)))
-	end := base
-	for _, s := range []string{a, b, d, roles[0], roles[1], scopes[0]} {
-		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-		if p != end {
-			t.Fatalf("%q at offset %d; want %d (one contiguous block)", s, p-base, end-base)
-		}
-		end += uintptr(len(s))
-	}
+	// One block, in order, and none points at its original bytes.
+	packtest.OneBlock(t, "packed", []string{a, b, d, roles[0], roles[1], scopes[0]}, orig...)
 	if unsafe.StringData(a) == unsafe.StringData(orig[0]) {
 		t.Fatal("a still points at the original string")
 	}

@@ -5,30 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
-)
 
-// packed fails the test unless strs fill one block (package pack) end to
-// end, in any order, and none shares memory with the caller's originals.
-func packed(t *testing.T, what string, strs []string, originals ...string) {
-	t.Helper()
-	lo, hi, sum := ^uintptr(0), uintptr(0), uintptr(0)
-	for _, s := range strs {
-		if s == "" {
-			continue
-		}
-		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-		lo, hi, sum = min(lo, p), max(hi, p+uintptr(len(s))), sum+uintptr(len(s))
-	}
-	if hi-lo != sum {
-		t.Fatalf("%s: %q span %d bytes; want one block of %d", what, strs, hi-lo, sum)
-	}
-	for _, o := range originals {
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(o))); p >= lo && p < hi {
-			t.Fatalf("%s: still shares %q's memory", what, o)
-		}
-	}
-}
+	"github.com/authgateway/authgateway/internal/testutil/packtest"
+)
 
 // TestStoredFamiliesArePacked: what the in-memory store keeps of a family,
 // and what the Redis replicas' family cache keeps, are its strings in one
@@ -50,9 +29,9 @@ func TestStoredFamiliesArePacked(t *testing.T) {
 	if mf.Identity.Subject != "alice" || mf.Identity.Roles[1] != "ops" || mf.Current != "r1" || mf.Access[0].ID != "a1" {
 		t.Fatalf("stored family reads %+v", mf.family)
 	}
-	packed(t, "created identity", append([]string{mf.ID, mf.Identity.Subject, mf.Identity.Email, mf.Identity.ProviderSession, mf.Identity.IDToken}, mf.Identity.Roles...),
+	packtest.OneBlock(t, "created identity", append([]string{mf.Identity.Subject, mf.Identity.Email, mf.Identity.ProviderSession, mf.Identity.IDToken, mf.ID}, mf.Identity.Roles...),
 		f.ID, ident.Subject, ident.Roles[0])
-	packed(t, "created tokens", []string{mf.Current, mf.Access[0].ID}, f.Current, f.Access[0].ID)
+	packtest.OneBlock(t, "created tokens", []string{mf.Current, mf.Access[0].ID}, f.Current, f.Access[0].ID)
 
 	rot := rotation{presented: fresh("r1"), next: fresh("r2"), at: AccessRef{ID: fresh("a2"), Expiry: now.Add(time.Minute)}, ttl: time.Hour}
 	if _, err := b.rotate(ctx, &family{ID: "fam-1"}, rot); err != nil {
@@ -61,7 +40,7 @@ func TestStoredFamiliesArePacked(t *testing.T) {
 	if mf.Current != "r2" || mf.prev != "r1" || len(mf.Access) != 2 || mf.Access[1].ID != "a2" {
 		t.Fatalf("rotated family reads current %q prev %q access %+v", mf.Current, mf.prev, mf.Access)
 	}
-	packed(t, "rotated tokens", []string{mf.Current, mf.prev, mf.Access[0].ID, mf.Access[1].ID}, rot.presented, rot.next, rot.at.ID)
+	packtest.OneBlock(t, "rotated tokens", []string{mf.Current, mf.prev, mf.Access[0].ID, mf.Access[1].ID}, rot.presented, rot.next, rot.at.ID)
 
 	c := newFamilyCache(func() time.Time { return now })
 	rf := &family{ID: fresh("fam-2"), Identity: ident, Born: now, storedIdentity: fresh(`{"sub":"alice"}`)}
@@ -75,6 +54,6 @@ func TestStoredFamiliesArePacked(t *testing.T) {
 	for k := range c.entries {
 		key = k
 	}
-	packed(t, "cached family", append([]string{key, got.storedIdentity, got.Identity.Subject, got.Identity.Email, got.Identity.ProviderSession, got.Identity.IDToken}, got.Identity.Roles...),
+	packtest.OneBlock(t, "cached family", append([]string{got.Identity.Subject, got.Identity.Email, got.Identity.ProviderSession, got.Identity.IDToken, key, got.storedIdentity}, got.Identity.Roles...),
 		rf.ID, rf.storedIdentity, ident.Subject)
 }

@@ -6,6 +6,13 @@ import (
 	"sync"
 )
 
+// ClaimSource supplies an identity's claims built or decoded on first use
+// (and then kept): a cached credential's claims cost nothing until a route
+// reads them. Claims answers nil when there are none; the map is read-only.
+type ClaimSource interface {
+	Claims() map[string]any
+}
+
 // DeferredClaims are a verified JWT's claims kept as its payload segment
 // and decoded on first use. A cache of many verified tokens then holds one
 // string per token, which the garbage collector does not walk, rather than
@@ -18,23 +25,11 @@ type DeferredClaims struct {
 	claims  map[string]any
 }
 
-// NewDeferredClaims defers the decoding of a JWT's payload segment, which
-// must be that of a token already verified and parsed (so it decodes).
-func NewDeferredClaims(payload string) *DeferredClaims {
-	return &DeferredClaims{payload: payload}
-}
-
-// Defer makes d stand for the payload segment: for a DeferredClaims kept
-// inside a larger cached value (one allocation fewer than New). Not after
-// Claims has been called.
+// Defer makes d stand for a JWT's payload segment, which must be that of
+// a token already verified and parsed (so it decodes). A DeferredClaims
+// lives inside the cached value it belongs to (no allocation of its own);
+// not after Claims has been called.
 func (d *DeferredClaims) Defer(payload string) { d.payload = payload }
-
-// ClaimSource supplies an identity's claims built or decoded on first use
-// (and then kept): a cached credential's claims cost nothing until a route
-// reads them. Claims answers nil when there are none; the map is read-only.
-type ClaimSource interface {
-	Claims() map[string]any
-}
 
 // Claims decodes the claims once, as the JWT parser did (unpadded base64url,
 // then encoding/json into a map), and answers them; read-only.

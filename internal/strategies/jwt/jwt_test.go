@@ -27,6 +27,7 @@ import (
 	"github.com/authgateway/authgateway/internal/strategies"
 
 	"github.com/authgateway/authgateway/internal/testutil/cachetest"
+	"github.com/authgateway/authgateway/internal/testutil/packtest"
 )
 
 type staticKey struct {
@@ -473,18 +474,8 @@ func TestTokenCachePacksIdentity(t *testing.T) {
 			key = k
 		}
 	}
-	base := uintptr(unsafe.Pointer(unsafe.StringData(key)))
-	end := base + uintptr(len(key))
-	for _, s := range append([]string{got.Subject, got.Email, got.ClientID, got.TokenID}, append(got.Roles, got.Scopes...)...) {
-		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-		if p != end {
-			t.Fatalf("%q is not packed after the key (offset %d, want %d)", s, int(p)-int(base), end-base)
-		}
-		end += uintptr(len(s))
-	}
-	if unsafe.Pointer(&got.Scopes[0]) != unsafe.Add(unsafe.Pointer(&got.Roles[0]), len(got.Roles)*int(unsafe.Sizeof(""))) {
-		t.Fatal("roles and scopes are not one list block")
-	}
+	packtest.OneBlock(t, "cached identity", append([]string{key, got.Subject, got.Email, got.ClientID, got.TokenID}, append(got.Roles, got.Scopes...)...))
+	packtest.OneArray(t, "roles and scopes", got.Roles, got.Scopes)
 	// The caller's identity is untouched.
 	if unsafe.StringData(in.Subject) == unsafe.StringData(got.Subject) || in.Roles[0] != "admin" {
 		t.Fatal("put changed or shares the caller's identity")
