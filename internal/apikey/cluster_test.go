@@ -11,7 +11,7 @@ import (
 )
 
 // TestRedisStoreOnCluster runs every Redis operation of the store on a real
-// 3-master Redis Cluster: the create script (four keys), lookups, the
+// 3-master Redis Cluster: the create script (four keys), lookups (single and batched), the
 // WATCH/MULTI of a revocation, the last-used script (many keys), the
 // invalidation channel, and the move out of the shared layout of earlier
 // versions, in another slot than the namespace. Each script and
@@ -40,6 +40,16 @@ func TestRedisStoreOnCluster(t *testing.T) {
 	}
 	if got, err := store.List(ctx); err != nil || len(got) != 1 || got[0].LastUsedAt.IsZero() {
 		t.Fatalf("List = %v, %v; want the key with its last use", got, err)
+	}
+	// The batch re-read's two MGETs (index, then records) keep to the slot.
+	_, otherRec, err := m.Create(ctx, CreateParams{Name: "other"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := store.GetManyByHash(ctx, []string{rec.Hash, otherRec.Hash, Hash(mustGenerate(t, "pk_live"))})
+	if err != nil || len(got) != 3 || got[0].Record == nil || got[0].Record.ID != rec.ID ||
+		got[1].Record == nil || got[1].Record.ID != otherRec.ID || !errors.Is(got[2].Err, ErrNotFound) {
+		t.Fatalf("GetManyByHash = %+v, %v; want both records and one unknown", got, err)
 	}
 	if err := store.Revoke(ctx, rec.ID, time.Now()); err != nil {
 		t.Fatalf("Revoke: %v", err)

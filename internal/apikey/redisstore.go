@@ -255,6 +255,69 @@ func (s *RedisStore) GetByHash(ctx context.Context, hash string) (*Record, error
 	return rec, nil
 }
 
+// GetManyByHash implements batchStore: what GetByHash answers for each hash,
+// in two round trips however many there are (the index, then the records;
+// a strategy's keys share its hash tag, so each MGET is one slot's on a
+// cluster too). Records come without their last-used time, which a
+// Verifier does not read.
+func (s *RedisStore) GetManyByHash(ctx context.Context, hashes []string) ([]Lookup, error) {
+	out := make([]Lookup, len(hashes))
+	names := make([]string, 0, len(hashes))
+	at := make([]int, 0, len(hashes)) // names[j] answers hashes[at[j]]
+	for i, h := range hashes {
+		if !validHash(h) {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		names = append(names, s.l.hashKey(h))
+		at = append(at, i)
+	}
+	if len(names) == 0 {
+		return out, nil
+	}
+	ids, err := s.c.MGet(ctx, names...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("looking up api key hashes: %w", err)
+	}
+	names = names[:0]                // MGet is done with them
+	next := make([]int, 0, len(ids)) // names[j] now answers hashes[next[j]]
+	for j, v := range ids {
+		id, ok := v.(string)
+		if !ok || !validID(id) {
+			// Absent, or not an id GetByHash would find a record for.
+			out[at[j]].Err = ErrNotFound
+			continue
+		}
+		names = append(names, s.l.idKey(id))
+		next = append(next, at[j])
+	}
+	if len(names) == 0 {
+		return out, nil
+	}
+	recs, err := s.c.MGet(ctx, names...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading api key records: %w", err)
+	}
+	for j, v := range recs {
+		i := next[j]
+		data, ok := v.(string)
+		if !ok {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		rec, err := unmarshalRecord([]byte(data), "")
+		switch {
+		case err != nil:
+			out[i].Err = err
+		case rec.Hash != hashes[i]:
+			out[i].Err = fmt.Errorf("api key index for %s points at a record with another hash", rec.ID)
+		default:
+			out[i].Record = rec
+		}
+	}
+	return out, nil
+}
+
 // listBatch is how many keys List reads per round trip.
 const listBatch = 1000
 
