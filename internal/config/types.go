@@ -90,10 +90,12 @@ type Server struct {
 	CaseSensitiveUpstreams bool `yaml:"case_sensitive_upstreams"`
 	// GCHeapFloor, in bytes, is how far the heap may at least grow past
 	// what the last collection left live before the next one (package
-	// gcfloor), until the live heap and stacks are that large themselves:
-	// fewer collections under load, a lower p99, however much the caches
-	// hold. Default 32 MiB (33554432); 0 turns it off, and so does GOGC in
-	// the environment. Process-wide, read at start.
+	// gcfloor; four times a live heap of more than a quarter of it, up to
+	// twice it, as a large heap takes longer to mark), until the live heap
+	// and stacks are that large themselves: fewer collections under load,
+	// a lower p99, however much the caches hold. Default 32 MiB
+	// (33554432); 0 turns it off, and so does GOGC in the environment.
+	// Process-wide, read at start.
 	GCHeapFloor int64 `yaml:"gc_heap_floor"`
 	// AdminTokenFile names the file holding the admin token: when set,
 	// the dashboard and admin API need it (a login form setting a cookie,

@@ -18,10 +18,12 @@ func TestPercentFor(t *testing.T) {
 	}{
 		{32 * mib, 2 * mib, 1 * mib, 850},     // the runtime's minimum (4 MiB × 8.5) is live + floor
 		{32 * mib, 3 * mib, 2 * mib, 640},     // 3 + 5 × 6.4 = 3 + 32 MiB
-		{32 * mib, 10 * mib, 1 * mib, 291},    // 10 + 11 × 2.91 ≥ 10 + 32 MiB (rounded up)
-		{32 * mib, 16 * mib, 0, 200},          // 10,000 cached sessions: still 32 MiB of headroom
-		{32 * mib, 20 * mib, 0, 160},          // (Go's default would leave 20)
-		{32 * mib, 24 * mib, 8 * mib, 100},    // live + stacks reach the floor: Go's default
+		{32 * mib, 7 * mib, 1 * mib, 400},     // 4 × (7 + 1) = 32 MiB: the floor still
+		{32 * mib, 10 * mib, 1 * mib, 400},    // 4 × 11 = 44 MiB of headroom: a longer mark, rarer
+		{32 * mib, 16 * mib, 0, 400},          // 10,000 cached sessions: 64 MiB of headroom (the cap)
+		{32 * mib, 20 * mib, 0, 320},          // capped at twice the floor (Go's default would leave 20)
+		{32 * mib, 24 * mib, 8 * mib, 200},    // live + stacks at the floor: still the cap
+		{32 * mib, 60 * mib, 4 * mib, 100},    // live + stacks reach twice the floor: Go's default
 		{32 * mib, 64 * mib, 1 * mib, 100},    // never below the default
 		{1 << 40, 1 * mib, 0, maxPercent},     // an absurd floor: bounded
 		{32 * mib, 0, 0, basePercent},         // before the first collection: unknown
@@ -32,7 +34,7 @@ func TestPercentFor(t *testing.T) {
 			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tt.floor, tt.live, tt.roots, got, tt.want)
 		}
 		goal := max(tt.live+(tt.live+tt.roots)*uint64(got)/100, runtimeHeapMinimum*uint64(got)/100)
-		want := tt.live + tt.floor
+		want := tt.live + headroomFor(tt.floor, tt.live+tt.roots)
 		if tt.live > 0 && got != maxPercent && (goal < want-want/100 || (got > basePercent && goal > want+want/100)) {
 			t.Errorf("percentFor(%d, %d, %d) = %d puts the goal (%d) away from live + floor (%d)", tt.floor, tt.live, tt.roots, got, goal, want)
 		}
@@ -97,12 +99,26 @@ func TestFloorRaisesGoalForSmallHeap(t *testing.T) {
 			t.Errorf("GOGC = %d with a small live heap, want more than %d", p, basePercent)
 		}
 
-		// A live heap above the floor gets Go's default back, so a busy
-		// gateway (many connections) peaks no higher than without the
-		// floor. One collection must be enough: a raised GOGC left in place
-		// after the live heap grew would let the heap run to many times its
-		// size before the next one.
-		big := make([][]byte, 96)
+		// A live heap a quarter of the floor or more takes longer to mark:
+		// four times it is left, so it is marked no more often per byte
+		// allocated than a small one.
+		mid := make([][]byte, 24)
+		for i := range mid {
+			mid[i] = make([]byte, 1<<20)
+		}
+		collectAndLook()
+		live, goal = readMetrics("/gc/heap/live:bytes")[0], readMetrics("/gc/heap/goal:bytes")[0]
+		if want := live + 4*live; goal < want-want/50 || goal > want+floor/8 {
+			t.Errorf("heap goal %d MiB with %d MiB live, want about 4 × live (%d MiB) more", goal>>20, live>>20, 4*live>>20)
+		}
+		runtime.KeepAlive(mid)
+
+		// A live heap above twice the floor (the headroom's cap) gets Go's
+		// default back, so a busy gateway (many connections) peaks no
+		// higher than without the floor. One collection must be enough: a
+		// raised GOGC left in place after the live heap grew would let the
+		// heap run to many times its size before the next one.
+		big := make([][]byte, 160)
 		for i := range big {
 			big[i] = make([]byte, 1<<20)
 		}
