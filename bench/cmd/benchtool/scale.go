@@ -86,20 +86,7 @@ func scaleScenarios() []*scenario {
 	sessions := loginScenario("gw-scale-sessions", scaleSessions, "", "", false)
 	sessions.goal, sessions.coldPass = goalScale, true
 
-	// What the GC's headroom buys a gateway holding 10,000 sessions: the
-	// same with server.gc_heap_floor doubled (optional).
-	floor := loginScenario("gw-scale-sessions-floor64", scaleSessions, "", "", false)
-	floor.goal = 0 // a variant: no target of its own
-	floor.desc = "gw-scale-sessions with server.gc_heap_floor: 64 MiB (twice the default): beside it at the same instants, what fewer collections buy at the p99 when 10,000 sessions are live"
-	withFloor := floor.gateway
-	floor.gateway = func(ctx context.Context, e *env, c *gwConfig) error {
-		if err := withFloor(ctx, e, c); err != nil {
-			return err
-		}
-		c.Server["gc_heap_floor"] = 64 << 20
-		return nil
-	}
-	return []*scenario{keys, routes, sessions, withOptional(floor)}
+	return []*scenario{keys, routes, sessions}
 }
 
 // scaleRouteCreds are gw-scale-routes' requests: "PATH HOST" lines over
