@@ -85,7 +85,6 @@ func scaleScenarios() []*scenario {
 
 	sessions := loginScenario("gw-scale-sessions", scaleSessions, "", "", false)
 	sessions.goal, sessions.coldPass = goalScale, true
-
 	return []*scenario{keys, routes, sessions}
 }
 
