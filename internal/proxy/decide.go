@@ -209,9 +209,18 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 		return d
 	}
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
-	if fromSession, fresh := g.sessionState(rt, res.Identity); !fresh && g.renew(r, st, h, via, fromSession) {
-		// Rotated inside this request: the strategies read the new access
-		// token from r's Cookie header.
+	switch fromSession, fresh := g.sessionState(rt, res.Identity); {
+	case fresh:
+	case fromSession:
+		// Due, but valid: the request goes on with it while the session
+		// rotates, and the response waits for the new cookies (see
+		// startRenewal).
+		if g.renewable(r, st, via) {
+			st.renewal = g.startRenewal(r)
+		}
+	case g.renewable(r, st, via) && g.opts.Sessions.Renew(r, h, false):
+		// Missing, expired or invalid, and rotated inside this request:
+		// the strategies read the new access token from r's Cookie header.
 		res = strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 	}
 	st.steps = res.Outcomes
@@ -262,24 +271,20 @@ func (g *Gateway) sessionState(rt *Route, id *strategies.Identity) (fromSession,
 	return false, false
 }
 
-// renew refreshes a client's browser session inside its request when the
-// route's strategies found its access cookie missing, invalid or about to
-// expire (transparent refresh); it reports whether it rotated, and the
-// caller runs the strategies again on the new cookie. Never for a
-// cross-origin request that the session cookie could not authenticate
-// (crossOriginRefused): another site must not rotate anyone's session. Not
-// at /auth/verify, whose proxy would have to pass the new cookies on (a
-// proxy that drops them would leave the browser a rotated token), nor for
-// explain, which changes nothing.
-func (g *Gateway) renew(r *http.Request, st *reqState, h http.Header, via door, due bool) bool {
+// renewable reports whether the gateway may refresh a client's browser
+// session inside its request (transparent refresh), when the route's
+// strategies found its access cookie missing, invalid or about to expire.
+// Never for a cross-origin request that the session cookie could not
+// authenticate (crossOriginRefused): another site must not rotate anyone's
+// session. Not at /auth/verify, whose proxy would have to pass the new
+// cookies on (a proxy that drops them would leave the browser a rotated
+// token), nor for explain, which changes nothing. The renewer gets r
+// itself (or, overlapped, a copy with its context): a forged refresh cookie
+// counts against the client (CountAuthFailure) and the audit lines carry
+// its address and request id (RequestInfo).
+func (g *Gateway) renewable(r *http.Request, st *reqState, via door) bool {
 	s, rt := g.opts.Sessions, st.route
-	if s == nil || via != doorClient || !slices.Contains(rt.credCookies, s.AccessCookie()) || g.crossOriginRefused(r, rt) {
-		return false
-	}
-	// r carries the request's state, as the endpoints get it: a forged
-	// refresh cookie counts against the client (CountAuthFailure) and the
-	// audit lines carry its address and request id (RequestInfo).
-	return s.Renew(r, h, due)
+	return s != nil && via == doorClient && slices.Contains(rt.credCookies, s.AccessCookie()) && !g.crossOriginRefused(r, rt)
 }
 
 // noIdentity decides for a request no strategy authenticated: 503 when a

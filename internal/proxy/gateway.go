@@ -209,6 +209,10 @@ type reqState struct {
 
 	// values are those of the headers the gateway sets.
 	values headerValues
+
+	// renewal is the session rotation running beside the request, if its
+	// access token fell due.
+	renewal *renewal
 }
 
 // takeHeaders keeps what the outbound request needs of a trusted proxy's
@@ -253,6 +257,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	d := g.decide(r, st, r.RequestURI, w.Header(), doorClient)
 	st.record(&d)
+	if st.renewal != nil {
+		w = &renewalWriter{ResponseWriter: w, rn: st.renewal}
+		// However the response ends (or not: a client gone), the rotation
+		// is over before the request is, and its context with it.
+		defer st.renewal.wait()
+	}
 	switch {
 	case d.Verify:
 		g.serveVerify(w, r, st)

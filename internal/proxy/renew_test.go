@@ -2,7 +2,12 @@ package proxy
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +43,8 @@ type fakeRenewer struct {
 	renewed int
 	asked   int
 	due     bool // the last call's
+	// hook, when set, runs first in Renew.
+	hook func()
 }
 
 func (f *fakeRenewer) AccessCookie() string { return "acc" }
@@ -47,20 +54,131 @@ func (f *fakeRenewer) Fresh(exp time.Time) bool { return exp.Sub(f.now()) > time
 func (f *fakeRenewer) Renew(r *http.Request, h http.Header, due bool) bool {
 	f.asked++
 	f.due = due
+	if f.hook != nil {
+		f.hook()
+	}
 	ref, err := r.Cookie("ref")
 	if err != nil {
+		return false
+	}
+	if ref.Value == "reused" { // refused: the renewer clears the session's cookies
+		h.Add("Set-Cookie", "acc=; Max-Age=0")
+		h.Set("Cache-Control", "no-store")
 		return false
 	}
 	f.renewed++
 	v := ref.Value + "-renewed/" + strconv.FormatInt(f.now().Add(10*time.Minute).Unix(), 10)
 	r.Header.Set("Cookie", "acc="+v+"; ref="+ref.Value)
 	h.Add("Set-Cookie", "acc="+v)
+	h.Set("Cache-Control", "no-store")
 	return true
+}
+
+// TestDueRenewalOverlapsTheUpstream: a session whose token is due but
+// valid is rotated while the upstream works on the request (the renewer
+// here waits for the upstream to be called, and the upstream for the
+// renewer: in sequence neither would answer), and every way the response
+// can end carries the new cookies: the upstream's answer (beside its own
+// cookie, with no-store in place of its Cache-Control), one streamed
+// (head flushed before the body), a refusal after the strategies, an
+// upstream that is down; a refused rotation clears the cookies and leaves
+// the request, authorized by its valid token, as it was.
+func TestDueRenewalOverlapsTheUpstream(t *testing.T) {
+	called, renewing := make(chan struct{}, 16), make(chan struct{}, 16)
+	within := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called <- struct{}{}
+		if !within(renewing) {
+			w.WriteHeader(599) // the renewal did not start while the upstream worked
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "app", Value: "1"})
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		if strings.HasSuffix(r.URL.Path, "/stream") {
+			w.WriteHeader(http.StatusOK)
+			http.NewResponseController(w).Flush()
+		}
+		_, _ = io.WriteString(w, "hello "+r.Header.Get("X-Auth-Subject"))
+	}))
+	t.Cleanup(upSrv.Close)
+	u, _ := url.Parse(upSrv.URL)
+	dead, _ := url.Parse("http://" + closedAddr(t))
+	clock := time.Unix(1_800_000_000, 0)
+	now := func() time.Time { return clock }
+	chain := []strategies.Named{{Name: "session", Strategy: accessCookie{now: now}}}
+	table, err := NewTable([]*Route{
+		{Name: "app", Prefix: "/app", Upstream: u, Chain: chain},
+		{Name: "admin", Prefix: "/admin", Upstream: u, Chain: chain, Roles: []string{"admin"}},
+		{Name: "dead", Prefix: "/dead", Upstream: dead, Chain: chain},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ren := &fakeRenewer{now: now}
+	g := New(table, Options{Sessions: ren})
+	due := "acc=alice/" + strconv.FormatInt(clock.Add(30*time.Second).Unix(), 10)
+
+	tests := []struct {
+		name, path, ref string
+		upstream        bool // the renewer waits for the upstream to be called
+		status          int
+		body            string
+		cookies         []string // Set-Cookie names and values, in order
+	}{
+		{"upstream answers", "/app/x", "alice", true, 200, "hello alice", []string{"app=1", "acc=alice-renewed"}},
+		{"upstream streams", "/app/stream", "alice", true, 200, "hello alice", []string{"app=1", "acc=alice-renewed"}},
+		{"refused after the strategies", "/admin/x", "alice", false, 403, "", []string{"acc=alice-renewed"}},
+		{"upstream down", "/dead/x", "alice", false, 502, "", []string{"acc=alice-renewed"}},
+		{"rotation refused (reused)", "/app/x", "reused", true, 200, "hello alice", []string{"app=1", "acc="}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ren.hook = func() {
+				if tc.upstream {
+					renewing <- struct{}{}
+					if !within(called) {
+						t.Error("the renewer ran, but the upstream was not called meanwhile")
+					}
+				}
+			}
+			w := serve(g, "GET", tc.path, map[string]string{"Cookie": due + "; ref=" + tc.ref})
+			res := w.Result() // the head as written: headers added after it do not count
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d; want %d (body %q)", res.StatusCode, tc.status, w.Body)
+			}
+			if tc.body != "" && w.Body.String() != tc.body {
+				t.Errorf("body %q; want %q", w.Body, tc.body)
+			}
+			var got []string
+			for _, c := range res.Header["Set-Cookie"] {
+				nv, _, _ := strings.Cut(c, ";")
+				if n, v, _ := strings.Cut(nv, "="); n == "acc" {
+					v, _, _ = strings.Cut(v, "/")
+					nv = n + "=" + v
+				}
+				got = append(got, nv)
+			}
+			if !slices.Equal(got, tc.cookies) {
+				t.Errorf("Set-Cookie %q; want %q", res.Header["Set-Cookie"], tc.cookies)
+			}
+			if cc := res.Header["Cache-Control"]; !slices.Equal(cc, []string{"no-store"}) {
+				t.Errorf("Cache-Control %q; want only no-store", cc)
+			}
+		})
+	}
 }
 
 // TestRenewAfterTheStrategies: a session whose access token the route's
 // strategy verified and that is not yet due is never handed to the
-// renewer (one verification per request, not two); one that is due,
+// renewer (one verification per request, not two); one that is due is
+// renewed beside the request, which goes on with its valid token; one
 // expired or missing is renewed inside the request and the strategies run
 // again on the new cookie; a cookie another strategy read does not count
 // as the session's; a cross-origin unsafe request is never renewed.
@@ -87,7 +205,8 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 		subject            string
 	}{
 		{"fresh: the renewer is not asked", "GET", map[string]string{"Cookie": acc("alice", 10*time.Minute) + "; ref=alice"}, 200, false, false, false, "alice"},
-		{"due within refresh_before: renewed, told it is due", "GET", map[string]string{"Cookie": acc("alice", 30*time.Second) + "; ref=alice"}, 200, true, true, true, "alice-renewed"},
+		// Overlapped (TestDueRenewalOverlapsTheUpstream): the request goes on with its still-valid token.
+		{"due within refresh_before: renewed, told it is due", "GET", map[string]string{"Cookie": acc("alice", 30*time.Second) + "; ref=alice"}, 200, true, true, true, "alice"},
 		{"expired: renewed, left to check", "GET", map[string]string{"Cookie": acc("alice", -time.Minute) + "; ref=alice"}, 200, true, false, true, "alice-renewed"},
 		{"no access cookie: renewed", "GET", map[string]string{"Cookie": "ref=alice"}, 200, true, false, true, "alice-renewed"},
 		{"expired, no refresh cookie: asked, refused", "GET", map[string]string{"Cookie": acc("alice", -time.Minute)}, 401, true, false, false, ""},
@@ -123,4 +242,16 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedAddr is a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }
