@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/deadaddr"
 )
 
 // accessCookie is a test strategy for the session's access cookie
@@ -109,7 +109,7 @@ func TestDueRenewalOverlapsTheUpstream(t *testing.T) {
 	}))
 	t.Cleanup(upSrv.Close)
 	u, _ := url.Parse(upSrv.URL)
-	dead, _ := url.Parse("http://" + closedAddr(t))
+	dead, _ := url.Parse("http://" + deadaddr.New(t))
 	clock := time.Unix(1_800_000_000, 0)
 	now := func() time.Time { return clock }
 	chain := []strategies.Named{{Name: "session", Strategy: accessCookie{now: now}}}
@@ -242,16 +242,4 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }

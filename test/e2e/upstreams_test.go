@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/testutil/deadaddr"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
 )
 
@@ -83,7 +84,10 @@ func (in *instance) reset() {
 }
 
 // deadAddr is a loopback address nobody listens on: connections are refused.
-func deadAddr(t *testing.T) string { return "http://" + freePort(t) }
+// deadAddr is an upstream where nothing listens: not a freed :0 port,
+// which the gateway started next may be given (it then answered as the
+// "dead" target, a flake seen in CI).
+func deadAddr(t *testing.T) string { return "http://" + deadaddr.New(t) }
 
 const upstreamsConfig = `server: {}
 ` + userJWTConfig + `rate_limits:
