@@ -108,9 +108,9 @@ type Verifier struct {
 
 	batch batchStore // nil: the store re-reads one key per call
 	// rereads are the cached keys found due since the last batch, while
-	// Run's batch loop runs (batching); spare is the other buffer.
-	rereads, spare [][32]byte
-	batching       bool
+	// Run's batch loop runs (batching).
+	rereads  [][32]byte
+	batching bool
 }
 
 // NewVerifier returns a Verifier on store. Call Run to receive
@@ -271,11 +271,7 @@ func (v *Verifier) startLookup(ctx context.Context, sum [32]byte) <-chan singlef
 		switch {
 		case errors.Is(err, ErrNotFound):
 			v.mu.Lock()
-			if v.gen == gen {
-				v.pos.remove(sum) // a re-read finding the key gone
-				exp := v.opts.Now().Add(v.opts.NegativeTTL)
-				v.neg.add(sum, struct{}{}, exp, exp)
-			}
+			v.cacheLocked(gen, sum, nil, v.opts.Now())
 			v.mu.Unlock()
 			return nil, ErrUnknown
 		case err != nil:
@@ -283,17 +279,30 @@ func (v *Verifier) startLookup(ctx context.Context, sum [32]byte) <-chan singlef
 		case rec.Hash != hash:
 			return nil, errors.New("looking up api key: store returned another key's record")
 		}
-		// A copy (the store may share its record), packed, with claims
-		// built once, if ever, for every request the cached record serves.
 		rec = rec.cacheable()
-		now := v.opts.Now()
 		v.mu.Lock()
-		if v.gen == gen {
-			v.pos.add(sum, rec, now.Add(v.refreshAfter()), now.Add(v.opts.CacheTTL))
-		}
+		v.cacheLocked(gen, sum, rec, v.opts.Now())
 		v.mu.Unlock()
 		return rec, nil
 	})
+}
+
+// cacheLocked caches what the store answered for sum, unless an
+// invalidation happened since gen was read (a record read just before a
+// revocation must not enter the cache after the revocation's eviction):
+// rec (from cacheable: a packed copy, whose claims are built once, if
+// ever, for every request it serves), or nil for a key the store does not
+// know, which also drops a cached record (a re-read finding the key gone).
+func (v *Verifier) cacheLocked(gen uint64, sum [32]byte, rec *Record, now time.Time) {
+	switch {
+	case v.gen != gen:
+	case rec == nil:
+		v.pos.remove(sum)
+		exp := now.Add(v.opts.NegativeTTL)
+		v.neg.add(sum, struct{}{}, exp, exp)
+	default:
+		v.pos.add(sum, rec, now.Add(v.refreshAfter()), now.Add(v.opts.CacheTTL))
+	}
 }
 
 // queueRereadLocked leaves a due key to Run's next batch, if Run is
@@ -348,16 +357,11 @@ func (v *Verifier) rereadLoop(ctx context.Context) {
 // many keys it read.
 func (v *Verifier) rereadQueued(ctx context.Context) (int, error) {
 	v.mu.Lock()
-	queued := v.rereads
-	v.rereads, v.spare = v.spare[:0], nil // only this goroutine swaps them
+	due := v.rereads
+	v.rereads = nil
 	v.mu.Unlock()
-	defer func() {
-		v.mu.Lock()
-		v.spare = queued[:0]
-		v.mu.Unlock()
-	}()
 
-	due, read := queued, 0
+	read := 0
 	hashes := make([]string, 0, min(len(due), rereadBatch))
 	for len(due) > 0 {
 		chunk := due[:min(len(due), rereadBatch)]
@@ -384,21 +388,11 @@ func (v *Verifier) rereadQueued(ctx context.Context) (int, error) {
 		}
 		now := v.opts.Now()
 		v.mu.Lock()
-		// As for a single lookup: nothing read before an invalidation
-		// enters the cache after it.
-		if v.gen == gen {
-			for i, r := range res {
-				switch {
-				case errors.Is(r.Err, ErrNotFound):
-					v.pos.remove(chunk[i])
-					exp := now.Add(v.opts.NegativeTTL)
-					v.neg.add(chunk[i], struct{}{}, exp, exp)
-				case r.Err != nil:
-					// Left as cached (until CacheTTL), as a failed single
-					// re-read leaves it.
-				default:
-					v.pos.add(chunk[i], r.Record, now.Add(v.refreshAfter()), now.Add(v.opts.CacheTTL))
-				}
+		for i, r := range res {
+			// A technical error leaves the entry cached (until
+			// CacheTTL), as a failed single re-read does.
+			if r.Err == nil || errors.Is(r.Err, ErrNotFound) {
+				v.cacheLocked(gen, chunk[i], r.Record, now)
 			}
 		}
 		v.mu.Unlock()

@@ -52,7 +52,8 @@ const runtimeHeapMinimum = 4 << 20
 const pollInterval = 50 * time.Millisecond
 
 // Tuner adjusts GOGC after every collection so that the next heap goal is
-// at least the live heap plus the floor, and never less than GOGC=100 gives.
+// at least the live heap plus the headroom (headroomFor), and never less
+// than GOGC=100 gives.
 //
 // It polls the runtime's collection counter rather than hooking a cleanup
 // on a sentinel object: under load a delayed cleanup can run during the
@@ -154,11 +155,12 @@ func headroomFor(floor, scan uint64) uint64 {
 // roots) bytes of allocation between the live heap and the next goal, but
 // never under basePercent or over maxPercent. The runtime's goal is live +
 // (live + roots) × GOGC/100, so GOGC = headroom × 100 / (live + roots),
-// rounded up; once live + roots reaches the headroom that is Go's default. A cache holding tens of MB (10,000
-// sessions or API keys) then does not make collections more frequent than
-// a small heap has them: the headroom, not the goal, is what sets how often
-// a busy gateway collects. The runtime's own minimum (4 MiB × GOGC/100)
-// must not push the goal past live + floor either. Before the first
+// rounded up; once live + roots reaches the headroom that is Go's default.
+// A cache holding tens of MB (10,000 sessions or API keys) then does not
+// make collections more frequent than a small heap has them: the headroom,
+// not the goal, is what sets how often a busy gateway collects. The
+// runtime's own minimum (4 MiB × GOGC/100) must not push the goal past live
+// + headroom either. Before the first
 // collection live is 0: nothing is known yet, and a large GOGC there would
 // let the heap grow unchecked.
 func percentFor(floor, live, roots uint64) int {

@@ -209,19 +209,18 @@ func (g *Gateway) authenticate(r *http.Request, st *reqState, h http.Header, via
 		return d
 	}
 	res := strategies.Run(ctx, rt.Chain, r, via == doorExplain)
-	switch fromSession, fresh := g.sessionState(rt, res.Identity); {
-	case fresh:
-	case fromSession:
-		// Due, but valid: the request goes on with it while the session
-		// rotates, and the response waits for the new cookies (see
-		// startRenewal).
-		if g.renewable(r, st, via) {
+	if fromSession, fresh := g.sessionState(rt, res.Identity); !fresh && g.renewable(r, st, via) {
+		if fromSession {
+			// Due, but valid: the request goes on with it while the
+			// session rotates, and the response waits for the new
+			// cookies (see startRenewal).
 			st.renewal = g.startRenewal(r)
+		} else if g.opts.Sessions.Renew(r, h, false) {
+			// Missing, expired or invalid, and rotated inside this
+			// request: the strategies read the new access token from r's
+			// Cookie header.
+			res = strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 		}
-	case g.renewable(r, st, via) && g.opts.Sessions.Renew(r, h, false):
-		// Missing, expired or invalid, and rotated inside this request:
-		// the strategies read the new access token from r's Cookie header.
-		res = strategies.Run(ctx, rt.Chain, r, via == doorExplain)
 	}
 	st.steps = res.Outcomes
 	if res.Identity == nil {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -10,18 +9,13 @@ import (
 
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
+	"github.com/authgateway/authgateway/internal/testutil/deadaddr"
 )
 
 // deadRedis is a client for an address where nothing listens.
 func deadRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: deadaddr.New(t), MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -241,5 +243,54 @@ func TestRenewAfterTheStrategies(t *testing.T) {
 				t.Errorf("upstream saw subject %q; want %q", got, tc.subject)
 			}
 		})
+	}
+}
+
+// TestDueRenewalCookiesOnUpgrade: an upgraded connection (101, written
+// after the proxy hijacks the client's connection) carries the new cookies
+// too.
+func TestDueRenewalCookiesOnUpgrade(t *testing.T) {
+	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+		_ = brw.Flush()
+	}))
+	t.Cleanup(upSrv.Close)
+	u, _ := url.Parse(upSrv.URL)
+	clock := time.Unix(1_800_000_000, 0)
+	now := func() time.Time { return clock }
+	table, err := NewTable([]*Route{{Name: "app", Prefix: "/app", Upstream: u,
+		Chain: []strategies.Named{{Name: "session", Strategy: accessCookie{now: now}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ren := &fakeRenewer{now: now}
+	gw := httptest.NewServer(New(table, Options{Sessions: ren}))
+	t.Cleanup(gw.Close)
+
+	conn, err := net.Dial("tcp", gw.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	due := "acc=alice/" + strconv.FormatInt(clock.Add(30*time.Second).Unix(), 10)
+	if _, err := io.WriteString(conn, "GET /app/ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: test\r\nCookie: "+due+"; ref=alice\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d; want 101", res.StatusCode)
+	}
+	if got := res.Header.Get("Set-Cookie"); !strings.HasPrefix(got, "acc=alice-renewed/") {
+		t.Errorf("Set-Cookie %q on the upgrade; want the renewed access cookie", got)
 	}
 }

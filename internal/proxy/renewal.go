@@ -91,10 +91,7 @@ func (w *renewalWriter) Write(b []byte) (int, error) {
 
 // Flush and Hijack are found by http.ResponseController before Unwrap: a
 // flush writes the head, and an upgrade writes it itself after hijacking.
-func (w *renewalWriter) Flush() {
-	w.merge()
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
+func (w *renewalWriter) Flush() { _ = w.FlushError() }
 
 func (w *renewalWriter) FlushError() error {
 	w.merge()
