@@ -108,26 +108,35 @@ func TestAPIKeyLegacyMigration(t *testing.T) {
 		t.Fatalf("migrate -dry-run: %q; want both keys listed and nothing moved", dry.Stdout)
 	}
 
-	// The gateway serves a key of its own all through the migration.
+	// The gateway serves a key of its own all through the migration. The
+	// migration starts once the first request is answered: on a loaded
+	// machine it could otherwise be over before the loop ever ran.
 	var served, failed atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	first := make(chan struct{})
 	go func() {
 		defer close(done)
 		raw := req("GET", "/api/x", fresh.header())
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+		for n := 0; ; n++ {
+			if n > 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 			}
 			if statusOf(g.Addr, raw) == http.StatusOK {
 				served.Add(1)
 			} else {
 				failed.Add(1)
 			}
+			if n == 0 {
+				close(first)
+			}
 		}
 	}()
+	<-first
 	res := keysCLI(t, cfg, nil, "migrate", "-strategy", "apiKey")
 	close(stop)
 	<-done
