@@ -93,9 +93,9 @@ clean:
 # Load benchmark: the gateway side by side with a bare httputil.ReverseProxy
 # and nginx, in one run on loopback; writes bench/results.md (see
 # bench/README.md). Knobs (env or make vars): ROUNDS DURATION WARMUP CONNS
-# FIXED_DURATION RSS_CONNS MISS_TOKENS SCENARIOS.
+# FIXED_DURATION TOGETHER_DURATION RSS_CONNS MISS_TOKENS SCENARIOS.
 bench:
 	$(GO) build -trimpath -o $(BIN)/authgateway ./cmd/authgateway
 	$(GO) build -trimpath -o $(BIN)/benchtool ./bench/cmd/benchtool
 	$(BIN)/benchtool run -gateway $(BIN)/authgateway -out bench/results.md \
-		-command "make bench $(strip $(foreach v,ROUNDS DURATION WARMUP FIXED_DURATION CONNS RSS_CONNS MISS_TOKENS SCENARIOS,$(if $($(v)),$(v)=$($(v)))))"
+		-command "make bench $(strip $(foreach v,ROUNDS DURATION WARMUP FIXED_DURATION TOGETHER_DURATION CONNS RSS_CONNS MISS_TOKENS SCENARIOS,$(if $($(v)),$(v)=$($(v)))))"

@@ -38,8 +38,8 @@ func (r *report) markdown() string {
 	p("bench/README.md explains the method and how to add a scenario.\n\n")
 	p("| | |\n|---|---|\n")
 	p("| command | `%s` |\n", o.command)
-	p("| knobs | ROUNDS=%d DURATION=%s WARMUP=%s FIXED_DURATION=%s CONNS=%d RSS_CONNS=%d MISS_TOKENS=%d |\n",
-		o.rounds, o.duration, o.warmup, o.fixedDuration, o.conns, o.rssConns, o.missTokens)
+	p("| knobs | ROUNDS=%d DURATION=%s WARMUP=%s FIXED_DURATION=%s TOGETHER_DURATION=%s CONNS=%d RSS_CONNS=%d MISS_TOKENS=%d |\n",
+		o.rounds, o.duration, o.warmup, o.fixedDuration, o.togetherDuration, o.conns, o.rssConns, o.missTokens)
 	p("| date | %s (took %s) |\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	p("| machine | nproc %d, %s, %s |\n", numCPU(), cpuModel(), memTotal())
 	p("| load average before / after | %s / %s |\n", r.loadBefore, r.loadAfter)
@@ -171,7 +171,7 @@ func (r *report) markdown() string {
 		p("### The same scenarios at the same instants (the verdict: p99 added ≤ 1 ms)\n\n")
 		p("The slices above are seconds apart, and on a shared machine the tail moves that much between\n")
 		p("seconds. Here the scenarios run at once in %d groups, each group the two bare baselines and up to %d\n", groups, togetherGroupSize)
-		p("gateway scenarios, for %s per group, request by request in turn, %.0f req/s in all: CPU 1\n", time.Duration(o.rounds)*o.duration, r.fixedRate)
+		p("gateway scenarios, for %s per group (TOGETHER_DURATION), request by request in turn, %.0f req/s in all: CPU 1\n", o.togetherDuration, r.fixedRate)
 		p("carries about the same load as above, shared by the processes. Each 1 s slice of a scenario is\n")
 		p("paired with its baseline's slice over the same second of the same group; \"≤ 1 ms\" judges the median\n")
 		p("of those differences (issue 22: the p99 added at half load stays ≤ 1 ms on every scenario).\n\n")

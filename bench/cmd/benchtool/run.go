@@ -21,15 +21,19 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Defaults keep `make bench` at about 16 minutes on the 2-core machine
+// Defaults keep `make bench` at about 20 minutes on the 2-core machine
 // (26 scenarios; see bench/README.md).
 const (
-	defRounds     = 3
-	defDuration   = 5 * time.Second
-	defWarmup     = time.Second
-	defConns      = 64
-	defRSSConns   = 1000
-	defFixed      = 2 * time.Second
+	defRounds   = 3
+	defDuration = 5 * time.Second
+	defWarmup   = time.Second
+	defConns    = 64
+	defRSSConns = 1000
+	defFixed    = 2 * time.Second
+	// defTogether is each same-instant group's time: 30 one-second
+	// slices per scenario for the verdict's median (15, at ROUNDS ×
+	// DURATION, moved it by more than a millisecond between quiet runs).
+	defTogether   = 30 * time.Second
 	defMissTokens = 30000
 	rssDuration   = 3 * time.Second
 )
@@ -45,13 +49,16 @@ type runOpts struct {
 	// fixedDuration is each scenario's open-loop time per round in the
 	// sequential half-load phase (FIXED_DURATION).
 	fixedDuration time.Duration
-	conns         int
-	rssConns      int
-	missTokens    int
-	only          map[string]bool // SCENARIOS; nil = every non-optional one
-	all           bool
-	loadCPU       string // the load generator's CPU
-	serverCPU     string // the proxies' and the upstream's CPU
+	// togetherDuration is each same-instant group's time in all
+	// (TOGETHER_DURATION).
+	togetherDuration time.Duration
+	conns            int
+	rssConns         int
+	missTokens       int
+	only             map[string]bool // SCENARIOS; nil = every non-optional one
+	all              bool
+	loadCPU          string // the load generator's CPU
+	serverCPU        string // the proxies' and the upstream's CPU
 }
 
 // env is what scenarios build on: the temp dir, the upstream, the processes.
@@ -134,6 +141,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.fixedDuration, err = envDuration("FIXED_DURATION", defFixed); err != nil {
+		return err
+	}
+	if o.togetherDuration, err = envDuration("TOGETHER_DURATION", defTogether); err != nil {
 		return err
 	}
 	if s := strings.TrimSpace(os.Getenv("SCENARIOS")); s == "all" {
@@ -278,7 +288,7 @@ func benchmark(ctx context.Context, o runOpts, stdout, stderr io.Writer) (err er
 		logFixed("fixed", fixedTargets, fixedOf)
 	}
 	for i, group := range togetherGroups(fixedTargets) {
-		if err := e.fixedRate(ctx, group, fixedRate, time.Duration(o.rounds)*o.duration, true); err != nil {
+		if err := e.fixedRate(ctx, group, fixedRate, o.togetherDuration, true); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
