@@ -20,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/authgateway/authgateway/internal/h1"
 	"github.com/authgateway/authgateway/internal/policy"
 	"github.com/authgateway/authgateway/internal/ratelimit"
 	"github.com/authgateway/authgateway/internal/strategies"
@@ -35,7 +36,7 @@ type Options struct {
 	IPResolver *ratelimit.IPResolver
 	// AuthFailures limits failed authentications per client IP; nil: none.
 	AuthFailures FailureLimiter
-	// Transport forwards to upstreams; nil: NewTransport(TransportOptions{}).
+	// Transport forwards to upstreams; nil: h1.New(NewTransport(TransportOptions{})).
 	Transport http.RoundTripper
 	// Endpoints are the gateway's own handlers by exact canonical path
 	// (/auth/login, /.well-known/jwks.json, ...). Paths under /auth/ are
@@ -115,7 +116,7 @@ func New(table *Table, opts Options) *Gateway {
 		opts.IPResolver = ratelimit.NewIPResolver(nil)
 	}
 	if opts.Transport == nil {
-		opts.Transport = NewTransport(TransportOptions{})
+		opts.Transport = h1.New(NewTransport(TransportOptions{}))
 	}
 	g := &Gateway{opts: opts, table: table, ids: newRequestIDs(), crossOrigin: http.NewCrossOriginProtection()}
 	if opts.EventLog != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/authgateway/authgateway/internal/admin"
 	"github.com/authgateway/authgateway/internal/audit"
 	"github.com/authgateway/authgateway/internal/config"
+	"github.com/authgateway/authgateway/internal/h1"
 	"github.com/authgateway/authgateway/internal/idp"
 	"github.com/authgateway/authgateway/internal/jwks"
 	"github.com/authgateway/authgateway/internal/metrics"
@@ -68,7 +69,8 @@ type App struct {
 	// generation mints with its own keys through a view. nil without login.
 	sessions  *session.Manager
 	transport *http.Transport // one connection pool to the upstreams, across reloads
-	// upstreamRT sends on transport, traced when tracing is on.
+	// upstreamRT sends on transport (simple requests to plain-HTTP
+	// upstreams on h1's connections), traced when tracing is on.
 	upstreamRT http.RoundTripper
 	closers    []func()
 	ips        *ratelimit.IPResolver
@@ -196,7 +198,7 @@ func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ..
 		MaxConnsPerHost:       cfg.Server.MaxConnsPerUpstream,
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout.D(),
 	})
-	a.upstreamRT = a.tracing.Transport("upstream", a.transport, false)
+	a.upstreamRT = a.tracing.Transport("upstream", h1.New(a.transport), false)
 	a.failures, err = a.limiter(ratelimit.Options{
 		Name:   authFailuresLimit,
 		Limit:  cfg.RateLimits.AuthFailures.Limit,
