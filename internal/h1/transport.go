@@ -226,7 +226,9 @@ func (t *Transport) get(ctx context.Context, u *url.URL, fresh bool) (*conn, boo
 	if err != nil {
 		return nil, false, err
 	}
-	return &conn{t: t, host: host, nc: nc, probe: newIdleProbe(nc)}, false, nil
+	c := &conn{t: t, host: host, nc: nc, probe: newIdleProbe(nc)}
+	c.abortFn = c.abort
+	return c, false, nil
 }
 
 // pop takes host's most recently used idle connection, nil if none.
@@ -329,6 +331,9 @@ type conn struct {
 	aborted  atomic.Bool
 	timedOut bool
 	stop     func() bool // stops the context's abort
+	// abortFn is c.abort as a func value, made once per connection
+	// rather than once per request.
+	abortFn func()
 }
 
 // roundTrip writes req and reads the answer's head. On success the
@@ -337,7 +342,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	c.received, c.timedOut = 0, false
 	c.aborted.Store(false)
-	c.stop = context.AfterFunc(ctx, c.abort)
+	c.stop = context.AfterFunc(ctx, c.abortFn)
 
 	bw := c.t.writers.Get().(*bufio.Writer)
 	bw.Reset(c.nc)

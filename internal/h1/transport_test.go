@@ -658,3 +658,63 @@ func TestDialFailureIsADialError(t *testing.T) {
 		t.Fatalf("err = %v, want a dial *net.OpError", err)
 	}
 }
+
+// The probe alone (TestClosedIdleConnection passes through the retry as
+// well): an open, silent connection is quiet; one with unread bytes or
+// closed by its peer is not, and looking consumes nothing.
+func TestIdleProbe(t *testing.T) {
+	peers := make(chan net.Conn, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(peers)
+			return
+		}
+		peers <- c
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	peer := <-peers
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	p := newIdleProbe(nc)
+	if p == nil {
+		t.Skip("no peek on this platform")
+	}
+	if !p.quiet() {
+		t.Fatal("an open, silent connection was not quiet")
+	}
+	if _, err := io.WriteString(peer, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !p.quiet() }, "unread bytes")
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(nc, b); err != nil || b[0] != 'x' {
+		t.Fatalf("the peek consumed the byte: %q %v", b, err)
+	}
+	if !p.quiet() {
+		t.Fatal("quiet again after the byte was read: want quiet")
+	}
+	peer.Close()
+	waitFor(t, func() bool { return !p.quiet() }, "the peer's close")
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe never saw %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

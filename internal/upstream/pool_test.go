@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authgateway/authgateway/internal/testutil/deadaddr"
 )
 
 // counting is an upstream instance that counts what it received.
@@ -38,15 +40,10 @@ func newCounting(t *testing.T) *counting {
 	return c
 }
 
-// refusedURL is a loopback address nobody listens on.
+// refusedURL is a loopback address nobody listens on (not a freed :0
+// port, which a server started next may be given).
 func refusedURL(t *testing.T) *url.URL {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return &url.URL{Scheme: "http", Host: addr}
+	return &url.URL{Scheme: "http", Host: deadaddr.New(t)}
 }
 
 func mustURL(s string) *url.URL { u, _ := url.Parse(s); return u }

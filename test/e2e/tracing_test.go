@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgateway/authgateway/internal/testutil/deadaddr"
 	"github.com/authgateway/authgateway/internal/testutil/gwbin"
 	"github.com/authgateway/authgateway/internal/testutil/oidctest"
 	"github.com/authgateway/authgateway/internal/testutil/poll"
@@ -275,7 +276,7 @@ func TestTracingJaeger(t *testing.T) {
 	j := startJaeger(t)
 	rd := redistest.Start(t)
 	up := newUpstream(t, 0)
-	down := freePort(t) // nothing listens: 502
+	down := deadaddr.New(t) // nothing listens: 502
 	cfg := fmt.Sprintf(`redis:
   url: %q
 server:

@@ -83,7 +83,6 @@ func (in *instance) reset() {
 	in.got = nil
 }
 
-// deadAddr is a loopback address nobody listens on: connections are refused.
 // deadAddr is an upstream where nothing listens: not a freed :0 port,
 // which the gateway started next may be given (it then answered as the
 // "dead" target, a flake seen in CI).
